@@ -1,0 +1,1 @@
+"""The operation catalogue (one declaration per action) and the error table."""

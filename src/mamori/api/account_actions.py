@@ -1,0 +1,28 @@
+"""Account and service actions."""
+
+from __future__ import annotations
+
+from mamori.api.catalogue import Action, Args, Call, Result
+
+
+def describe_regions(call: Call, _args: Args) -> Result:
+    """DescribeRegions: the one region this server serves."""
+    return {"Regions": {"Region": [{"RegionId": call.scope.region}]}}
+
+
+def describe_account_kms_status(call: Call, _args: Args) -> Result:
+    """DescribeAccountKmsStatus."""
+    return {"AccountStatus": call.services.accounts.status(call.scope.account_id)}
+
+
+def open_kms_service(call: Call, _args: Args) -> Result:
+    """OpenKmsService."""
+    call.services.accounts.open_service(call.scope.account_id)
+    return {}
+
+
+ACTIONS = (
+    Action("DescribeRegions", (), describe_regions),
+    Action("DescribeAccountKmsStatus", (), describe_account_kms_status),
+    Action("OpenKmsService", (), open_kms_service),
+)

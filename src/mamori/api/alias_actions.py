@@ -1,0 +1,64 @@
+"""Alias actions."""
+
+from __future__ import annotations
+
+from mamori.api.catalogue import Action, Args, Call, Result, paging
+from mamori.api.key_actions import KEY_ID, PAGE_NUMBER, PAGE_SIZE, key_resource
+from mamori.api.params import Str
+from mamori.api.render import page
+from mamori.core.model import Alias
+from mamori.core.refs import Scope
+
+ALIAS_NAME = Str("AliasName", required=True, max_len=255)
+
+
+def alias_resource(scope: Scope, args: Args) -> str:
+    """``acs:kms:{region}:{account}:alias/{name}``."""
+    return scope.alias_arn(args.get("AliasName") or "")
+
+
+def _alias(scope: Scope, alias: Alias) -> dict[str, str]:
+    return {"AliasName": alias.name, "AliasArn": scope.alias_arn(alias.name), "KeyId": alias.key_id}
+
+
+def create_alias(call: Call, args: Args) -> Result:
+    """CreateAlias."""
+    call.services.aliases.create(call.scope, args["AliasName"], args["KeyId"])
+    return {}
+
+
+def update_alias(call: Call, args: Args) -> Result:
+    """UpdateAlias."""
+    call.services.aliases.update(call.scope, args["AliasName"], args["KeyId"])
+    return {}
+
+
+def delete_alias(call: Call, args: Args) -> Result:
+    """DeleteAlias."""
+    call.services.aliases.delete(call.scope, args["AliasName"])
+    return {}
+
+
+def _listing(call: Call, args: Args, key_id: str | None) -> Result:
+    number, size, offset, limit = paging(args)
+    aliases, total = call.services.aliases.list(call.scope, key_id, offset, limit)
+    return {"Aliases": {"Alias": [_alias(call.scope, a) for a in aliases]}, **page(number, size, total)}
+
+
+def list_aliases(call: Call, args: Args) -> Result:
+    """ListAliases."""
+    return _listing(call, args, None)
+
+
+def list_aliases_by_key_id(call: Call, args: Args) -> Result:
+    """ListAliasesByKeyId."""
+    return _listing(call, args, call.services.keys.resolve(call.scope, args["KeyId"]).id)
+
+
+ACTIONS = (
+    Action("CreateAlias", (ALIAS_NAME, KEY_ID), create_alias, alias_resource),
+    Action("UpdateAlias", (ALIAS_NAME, KEY_ID), update_alias, alias_resource),
+    Action("DeleteAlias", (ALIAS_NAME,), delete_alias, alias_resource),
+    Action("ListAliases", (PAGE_NUMBER, PAGE_SIZE), list_aliases),
+    Action("ListAliasesByKeyId", (KEY_ID, PAGE_NUMBER, PAGE_SIZE), list_aliases_by_key_id, key_resource),
+)

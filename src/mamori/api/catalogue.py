@@ -1,0 +1,123 @@
+"""The catalogue: one ``Action`` per API action. Gateways dispatch through it; authorization,
+the CLI and the docs read it; nothing else lists actions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from mamori.api.params import Param, Raw
+from mamori.core.refs import Scope
+from mamori.iam.principal import Principal
+
+KMS_VERSION = "2016-01-20"
+
+Args = dict[str, Any]
+Result = dict[str, Any]
+
+
+class Services(Protocol):
+    """What handlers may reach; ``app.py`` provides the implementation."""
+
+    @property
+    def keys(self) -> Any:
+        """The key service."""
+        ...
+
+    @property
+    def aliases(self) -> Any:
+        """The alias service."""
+        ...
+
+    @property
+    def crypto(self) -> Any:
+        """The symmetric crypto service."""
+        ...
+
+    @property
+    def accounts(self) -> Any:
+        """The account service."""
+        ...
+
+    @property
+    def db(self) -> Any:
+        """The store, for read-only listings that span services."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One authorized invocation: who, where, with which services."""
+
+    principal: Principal
+    scope: Scope
+    services: Services
+    dry_run: bool = False
+
+
+Handler = Callable[[Call, Args], Result]
+ResourceOf = Callable[[Scope, Args], str]
+
+
+def account_resource(scope: Scope, _args: Args) -> str:
+    """Actions that act on the account as a whole authorize against ``acs:kms:{r}:{a}:*``."""
+    return f"acs:kms:{scope.region}:{scope.account_id}:*"
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """One API action: its parameters, RAM action, resource, handler and how it runs."""
+
+    name: str
+    params: tuple[Param, ...]
+    handler: Handler
+    resource: ResourceOf = account_resource
+    business: bool = False
+    # Inline actions run on the event loop: they touch only in-memory caches on the hot path.
+    inline: bool = False
+    version: str = KMS_VERSION
+    methods: frozenset[str] = field(default_factory=lambda: frozenset({"POST", "GET"}))
+
+    @property
+    def ram_action(self) -> str:
+        """The RAM action name policies refer to, e.g. ``kms:Encrypt``."""
+        return f"kms:{self.name}"
+
+    def parse(self, raw: Raw) -> Args:
+        """Every declared parameter, typed; the first bad one raises its documented error."""
+        return {p.name: p.read(raw) for p in self.params}
+
+
+class Catalogue:
+    """All actions by (version, name)."""
+
+    def __init__(self) -> None:
+        self._actions: dict[tuple[str, str], Action] = {}
+
+    def add(self, *actions: Action) -> None:
+        """Register actions; a duplicate name is a programming error."""
+        for action in actions:
+            key = (action.version, action.name)
+            if key in self._actions:
+                raise ValueError(f"action {action.name} declared twice")
+            self._actions[key] = action
+
+    def get(self, version: str, name: str) -> Action | None:
+        """The action, or None."""
+        return self._actions.get((version, name))
+
+    def versions(self) -> frozenset[str]:
+        """API versions served."""
+        return frozenset(v for v, _ in self._actions)
+
+    def all(self) -> list[Action]:
+        """Every action, sorted by name."""
+        return sorted(self._actions.values(), key=lambda a: (a.version, a.name))
+
+
+def paging(args: Mapping[str, Any], default_size: int = 10) -> tuple[int, int, int, int]:
+    """(page number, page size, offset, limit) from PageNumber/PageSize."""
+    number = args.get("PageNumber") or 1
+    size = args.get("PageSize") or default_size
+    return number, size, (number - 1) * size, size

@@ -1,0 +1,171 @@
+"""Symmetric cryptographic actions: Encrypt, Decrypt, data keys, ReEncrypt.
+
+Each one resolves and checks its key first; a DryRun stops right there with
+``DryRunOperationError``, so a dry run never touches key material.
+"""
+
+from __future__ import annotations
+
+import base64
+
+from mamori.api.catalogue import Action, Args, Call, Result
+from mamori.api.errors import ApiError, invalid
+from mamori.api.key_actions import KEY_ID, key_resource
+from mamori.api.params import B64, Bool, Int, JsonMap, Str
+from mamori.core.crypto_ops import MAX_PLAINTEXT
+from mamori.core.errors import Unsupported
+from mamori.core.refs import Scope
+from mamori.crypto.specs import DATA_KEY_BYTES
+
+DRY_RUN = Bool("DryRun")
+CONTEXT = JsonMap("EncryptionContext")
+BLOB = Str("CiphertextBlob", required=True, max_len=16 * 1024)
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _dry_run_ok() -> ApiError:
+    return ApiError("DryRunOperationError")
+
+
+def encrypt(call: Call, args: Args) -> Result:
+    """Encrypt."""
+    crypto = call.services.crypto
+    if call.dry_run:
+        crypto.encrypt_key(call.scope, args["KeyId"])
+        raise _dry_run_ok()
+    sealed = crypto.encrypt(call.scope, args["KeyId"], args["Plaintext"], args["EncryptionContext"])
+    return {"KeyId": sealed.key_id, "KeyVersionId": sealed.version_id, "CiphertextBlob": sealed.blob}
+
+
+def decrypt(call: Call, args: Args) -> Result:
+    """Decrypt."""
+    crypto = call.services.crypto
+    if call.dry_run:
+        crypto.decrypt_key(call.scope, args["CiphertextBlob"])
+        raise _dry_run_ok()
+    opened = crypto.decrypt(call.scope, args["CiphertextBlob"], args["EncryptionContext"])
+    return {"KeyId": opened.key_id, "KeyVersionId": opened.version_id, "Plaintext": _b64(opened.plaintext)}
+
+
+def _data_key_size(args: Args) -> int:
+    if args["NumberOfBytes"] is not None:
+        return int(args["NumberOfBytes"])
+    spec = args["KeySpec"] or "AES_256"
+    if spec not in DATA_KEY_BYTES:
+        raise invalid("KeySpec", "It must be AES_256 or AES_128.")
+    return DATA_KEY_BYTES[spec]
+
+
+def _generate(call: Call, args: Args, with_plaintext: bool) -> Result:
+    size = _data_key_size(args)
+    crypto = call.services.crypto
+    if call.dry_run:
+        crypto.encrypt_key(call.scope, args["KeyId"])
+        raise _dry_run_ok()
+    sealed, data_key = crypto.generate_data_key(
+        call.scope, args["KeyId"], size, args["EncryptionContext"]
+    )
+    result: Result = {
+        "KeyId": sealed.key_id,
+        "KeyVersionId": sealed.version_id,
+        "CiphertextBlob": sealed.blob,
+    }
+    if with_plaintext:
+        result["Plaintext"] = _b64(data_key)
+    return result
+
+
+def generate_data_key(call: Call, args: Args) -> Result:
+    """GenerateDataKey."""
+    return _generate(call, args, with_plaintext=True)
+
+
+def generate_data_key_without_plaintext(call: Call, args: Args) -> Result:
+    """GenerateDataKeyWithoutPlaintext."""
+    return _generate(call, args, with_plaintext=False)
+
+
+def re_encrypt(call: Call, args: Args) -> Result:
+    """ReEncrypt with a symmetric source (asymmetric sources come with asymmetric keys)."""
+    if args["SourceKeyId"] or args["SourceKeyVersionId"] or args["SourceEncryptionAlgorithm"]:
+        raise Unsupported("asymmetric ReEncrypt sources are not supported yet")
+    crypto = call.services.crypto
+    if call.dry_run:
+        crypto.decrypt_key(call.scope, args["CiphertextBlob"])
+        crypto.encrypt_key(call.scope, args["DestinationKeyId"])
+        raise _dry_run_ok()
+    sealed = crypto.re_encrypt(
+        call.scope,
+        args["CiphertextBlob"],
+        args["SourceEncryptionContext"],
+        args["DestinationKeyId"],
+        args["DestinationEncryptionContext"],
+    )
+    return {"KeyId": sealed.key_id, "KeyVersionId": sealed.version_id, "CiphertextBlob": sealed.blob}
+
+
+def _destination_resource(scope: Scope, args: Args) -> str:
+    return key_resource(scope, {"KeyId": args.get("DestinationKeyId")})
+
+
+_DATA_KEY = (
+    KEY_ID,
+    Str("KeySpec", max_len=16),
+    Int("NumberOfBytes", low=1, high=1024),
+    CONTEXT,
+    DRY_RUN,
+)
+
+ACTIONS = (
+    Action(
+        "Encrypt",
+        (KEY_ID, B64("Plaintext", required=True, max_len=8192, max_bytes=MAX_PLAINTEXT), CONTEXT, DRY_RUN),
+        encrypt,
+        key_resource,
+        business=True,
+        inline=True,
+    ),
+    Action(
+        "Decrypt",
+        (BLOB, CONTEXT, DRY_RUN, Str("Recipient", max_len=16 * 1024)),
+        decrypt,
+        business=True,
+        inline=True,
+    ),
+    Action(
+        "GenerateDataKey",
+        (*_DATA_KEY, Str("Recipient", max_len=16 * 1024)),
+        generate_data_key,
+        key_resource,
+        business=True,
+        inline=True,
+    ),
+    Action(
+        "GenerateDataKeyWithoutPlaintext",
+        _DATA_KEY,
+        generate_data_key_without_plaintext,
+        key_resource,
+        business=True,
+        inline=True,
+    ),
+    Action(
+        "ReEncrypt",
+        (
+            BLOB,
+            Str("DestinationKeyId", required=True, max_len=2048),
+            JsonMap("SourceEncryptionContext"),
+            JsonMap("DestinationEncryptionContext"),
+            Str("SourceKeyId", max_len=2048),
+            Str("SourceKeyVersionId", max_len=64),
+            Str("SourceEncryptionAlgorithm", max_len=64),
+            DRY_RUN,
+        ),
+        re_encrypt,
+        _destination_resource,
+        business=True,
+        inline=True,
+    ),
+)

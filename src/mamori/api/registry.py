@@ -1,0 +1,17 @@
+"""The full catalogue, assembled from each action family."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from mamori.api import account_actions, alias_actions, crypto_actions, key_actions, tag_actions
+from mamori.api.catalogue import Catalogue
+
+
+@cache
+def catalogue() -> Catalogue:
+    """Every action Mamori serves."""
+    result = Catalogue()
+    for family in (key_actions, alias_actions, tag_actions, crypto_actions, account_actions):
+        result.add(*family.ACTIONS)
+    return result

@@ -1,0 +1,213 @@
+"""Wiring: the one place that picks implementations and builds a running server."""
+
+from __future__ import annotations
+
+import asyncio
+import configparser
+import contextlib
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from sqlalchemy import insert, select
+
+from mamori.api.registry import catalogue
+from mamori.config import Settings
+from mamori.core.aliases import AliasService
+from mamori.core.crypto_ops import CryptoService
+from mamori.core.jobs import run_due
+from mamori.core.keys import KeyService
+from mamori.gateway.pop.app import PopGateway
+from mamori.gateway.pop.nonces import NonceCache
+from mamori.gateway.tls import TlsFiles, ensure_tls
+from mamori.iam.access_keys import AccessKeyService
+from mamori.iam.accounts import AccountService
+from mamori.iam.principal import ADMIN
+from mamori.seal.keyfile import KeyFileProvider
+from mamori.seal.keyring import Keyring
+from mamori.store import schema as t
+from mamori.store.database import Database
+
+log = logging.getLogger("mamori")
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """Everything handlers reach, built once per server."""
+
+    db: Database
+    keys: KeyService
+    aliases: AliasService
+    crypto: CryptoService
+    accounts: AccountService
+    access_keys: AccessKeyService
+
+
+def open_keyring(db: Database, settings: Settings) -> Keyring:
+    """Open the root key and the keyring it protects; create the first keyring version."""
+    root = KeyFileProvider(settings.root_key_path).open()
+    with db.read() as conn:
+        rows = conn.execute(select(t.keyring.c.version, t.keyring.c.wrapped_dek)).all()
+    keyring = Keyring(root, [(r.version, r.wrapped_dek) for r in rows])
+    if keyring.current_version == 0:
+
+        def persist(version: int, wrapped: bytes) -> None:
+            with db.begin() as conn:
+                conn.execute(
+                    insert(t.keyring).values(
+                        version=version, wrapped_dek=wrapped, created_at=int(time.time())
+                    )
+                )
+
+        keyring.new_version(persist)
+    return keyring
+
+
+def build_services(settings: Settings, clock: Any = time.time) -> Services:
+    """Open the store (migrating it), the keyring, and every service."""
+    db = Database(settings.database_url)
+    db.migrate()
+    keyring = open_keyring(db, settings)
+    keys = KeyService(db, keyring, clock, settings.key_cache_size)
+    return Services(
+        db=db,
+        keys=keys,
+        aliases=AliasService(db, keys),
+        crypto=CryptoService(keys),
+        accounts=AccountService(db, clock),
+        access_keys=AccessKeyService(db, keyring, clock, settings.key_cache_size),
+    )
+
+
+def bootstrap(services: Services, settings: Settings) -> tuple[str, str] | None:
+    """First start: the account, its administrator's AccessKey and the credentials file.
+    Returns (id, secret) when a key was created now."""
+    services.accounts.ensure(settings.account_id)
+    if services.access_keys.has_admin_key(settings.account_id):
+        return None
+    access_key_id, secret = services.access_keys.create(settings.account_id, ADMIN)
+    write_credentials(settings.credentials_path, access_key_id, secret)
+    return access_key_id, secret
+
+
+def write_credentials(path: Path, access_key_id: str, secret: str) -> None:
+    """Alibaba's credentials INI (``ALIBABA_CLOUD_CREDENTIALS_FILE``), created 0600."""
+    ini = configparser.ConfigParser()
+    ini["default"] = {
+        "type": "access_key",
+        "access_key_id": access_key_id,
+        "access_key_secret": secret,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        ini.write(handle)
+    os.chmod(path, 0o600)
+
+
+class _Server(uvicorn.Server):
+    """A uvicorn server that leaves signals to us, so one SIGTERM stops both listeners."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _uvicorn_config(app: Any, settings: Settings, port: int, tls: TlsFiles | None) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,
+        host=settings.host,
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="off",
+        access_log=False,
+        log_level=settings.log_level,
+        server_header=False,
+        date_header=False,
+        timeout_graceful_shutdown=30,
+        ssl_certfile=str(tls.cert_file) if tls else None,
+        ssl_keyfile=str(tls.key_file) if tls else None,
+    )
+
+
+async def _jobs(services: Services, interval: float, stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    while not stop.is_set():
+        try:
+            await loop.run_in_executor(None, run_due, services.keys, int(time.time()))
+        except Exception:
+            log.exception("background job pass failed; retrying next interval")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=interval)
+
+
+async def serve(settings: Settings) -> None:
+    """Run the shared gateway on HTTP and HTTPS until SIGTERM or SIGINT."""
+    services = build_services(settings)
+    created = bootstrap(services, settings)
+    tls = ensure_tls(
+        settings.tls_dir,
+        settings.host_names,
+        cert_file=settings.tls_cert_file,
+        key_file=settings.tls_key_file,
+    )
+    _announce(settings, created, tls)
+    gateway = PopGateway(
+        catalogue=catalogue(),
+        services=services,
+        access_keys=services.access_keys,
+        region=settings.region,
+        nonces=NonceCache(),
+        executor=ThreadPoolExecutor(max_workers=8, thread_name_prefix="mamori-api"),
+        max_body_bytes=settings.max_body_bytes,
+        host_id=f"kms.{settings.region}.aliyuncs.com",
+    )
+    servers = [_Server(_uvicorn_config(gateway, settings, settings.port, None))]
+    if settings.tls_port:
+        servers.append(_Server(_uvicorn_config(gateway, settings, settings.tls_port, tls)))
+
+    stop = asyncio.Event()
+
+    def request_stop() -> None:
+        stop.set()
+        for server in servers:
+            server.should_exit = True
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, request_stop)
+    jobs = asyncio.create_task(_jobs(services, settings.jobs_interval, stop))
+    try:
+        await asyncio.gather(*(server.serve() for server in servers))
+    finally:
+        request_stop()
+        await jobs
+        services.db.close()
+        log.info("mamori stopped cleanly")
+
+
+def _announce(settings: Settings, created: tuple[str, str] | None, tls: TlsFiles) -> None:
+    out = sys.stdout
+    if created is not None:
+        out.write(f"Created the administrator's AccessKey in {settings.credentials_path}\n")
+        if out.isatty():
+            # Shown once, to a person at a terminal; never to a captured log.
+            out.write(f"  AccessKeyId:     {created[0]}\n  AccessKeySecret: {created[1]}\n")
+        else:
+            out.write(f"  AccessKeyId: {created[0]} (the secret is only in that file)\n")
+    out.write(f"Mamori listening on http://{settings.host}:{settings.port}")
+    if settings.tls_port:
+        out.write(f" and https://{settings.host}:{settings.tls_port}")
+        if tls.ca_file:
+            out.write(f" (CA: {tls.ca_file})")
+    out.write("\n")
+    out.flush()

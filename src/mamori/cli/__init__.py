@@ -1,0 +1,1 @@
+"""The ``mamori`` command."""

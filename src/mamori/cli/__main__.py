@@ -1,0 +1,5 @@
+"""``python -m mamori.cli``."""
+
+from mamori.cli.main import app
+
+app(prog_name="mamori")

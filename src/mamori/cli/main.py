@@ -1,0 +1,61 @@
+"""``mamori``: start the server, and (later) manage keys, secrets and identities."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mamori.config import ConfigError, load_settings
+
+app = typer.Typer(help="Mamori: a self-hosted KMS that speaks the Alibaba Cloud KMS API.")
+
+
+@app.callback()
+def main() -> None:
+    """Mamori: a self-hosted KMS that speaks the Alibaba Cloud KMS API."""
+
+
+@app.command()
+def server(
+    config: Annotated[Path | None, typer.Option("--config", help="mamori.toml to read")] = None,
+    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Where data lives")] = None,
+    host: Annotated[str | None, typer.Option("--host", help="Address to listen on")] = None,
+    port: Annotated[int | None, typer.Option("--port", help="HTTP port")] = None,
+    tls_port: Annotated[int | None, typer.Option("--tls-port", help="HTTPS port (0: off)")] = None,
+    store_url: Annotated[
+        str | None, typer.Option("--store-url", help="sqlite:///… or postgresql://…")
+    ] = None,
+    region: Annotated[str | None, typer.Option("--region", help="Region served")] = None,
+    account_id: Annotated[str | None, typer.Option("--account-id", help="Account id")] = None,
+    host_name: Annotated[
+        list[str] | None, typer.Option("--host-name", help="Extra TLS host name (repeatable)")
+    ] = None,
+) -> None:
+    """Start the shared gateway (HTTP and HTTPS) on the configured store."""
+    from mamori.app import serve
+
+    try:
+        settings = load_settings(
+            config,
+            {
+                "data_dir": data_dir,
+                "host": host,
+                "port": port,
+                "tls_port": tls_port,
+                "store_url": store_url,
+                "region": region,
+                "account_id": account_id,
+                "host_names": tuple(host_name) if host_name else None,
+            },
+        )
+    except ConfigError as exc:
+        typer.echo(f"mamori: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    asyncio.run(serve(settings))

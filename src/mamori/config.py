@@ -1,0 +1,116 @@
+"""Settings: defaults, then ``mamori.toml``, then ``MAMORI_*`` variables, then command-line flags."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+_ENV_PREFIX = "MAMORI_"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything a server needs to start; each field has a flag, a variable and a TOML key."""
+
+    data_dir: Path = Path("mamori-data")
+    host: str = "127.0.0.1"
+    port: int = 8080
+    tls_port: int = 8443
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    host_names: tuple[str, ...] = ()
+    region: str = "cn-hangzhou"
+    account_id: str = "1234567890123456"
+    store_url: str = ""
+    root_key_file: Path | None = None
+    jobs_interval: float = 60.0
+    key_cache_size: int = 10_000
+    max_body_bytes: int = 64 * 1024
+    log_level: str = "info"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def database_url(self) -> str:
+        """The store URL, defaulting to a SQLite file in the data directory."""
+        return self.store_url or f"sqlite:///{(self.data_dir / 'mamori.db').resolve()}"
+
+    @property
+    def root_key_path(self) -> Path:
+        """Where the root key file lives."""
+        return self.root_key_file or self.data_dir / "root.key"
+
+    @property
+    def tls_dir(self) -> Path:
+        """Where Mamori keeps its own CA and server certificate."""
+        return self.data_dir / "tls"
+
+    @property
+    def credentials_path(self) -> Path:
+        """The administrator's AccessKey in Alibaba's credentials INI format."""
+        return self.data_dir / "admin.credentials"
+
+
+class ConfigError(ValueError):
+    """A setting has a value Mamori cannot use."""
+
+
+def _coerce(name: str, raw: Any) -> Any:
+    target = {f.name: f for f in fields(Settings)}[name]
+    kind = str(target.type)
+    try:
+        if kind.startswith("Path"):
+            return None if raw in ("", None) else Path(str(raw))
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        if kind.startswith("tuple"):
+            if isinstance(raw, str):
+                return tuple(part.strip() for part in raw.split(",") if part.strip())
+            return tuple(str(part) for part in raw)
+        return str(raw)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"setting {name!r} has an invalid value {raw!r}") from exc
+
+
+def load_settings(
+    config_file: Path | None = None,
+    overrides: dict[str, Any] | None = None,
+    environ: dict[str, str] | None = None,
+) -> Settings:
+    """Merge the layers; later layers win. Unknown TOML keys are an error, not a silent typo."""
+    env = os.environ if environ is None else environ
+    known = {f.name for f in fields(Settings)} - {"extra"}
+    values: dict[str, Any] = {}
+
+    path = config_file or (Path(env["MAMORI_CONFIG"]) if env.get("MAMORI_CONFIG") else None)
+    if path is not None:
+        try:
+            document = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+        section = document.get("server", document)
+        for key, raw in section.items():
+            if isinstance(raw, dict):
+                continue
+            name = key.replace("-", "_")
+            if name not in known:
+                raise ConfigError(f"unknown setting {key!r} in {path}")
+            values[name] = _coerce(name, raw)
+
+    for name in known:
+        raw_env = env.get(_ENV_PREFIX + name.upper())
+        if raw_env is not None:
+            values[name] = _coerce(name, raw_env)
+
+    for name, raw in (overrides or {}).items():
+        if raw is not None:
+            values[name] = _coerce(name, raw)
+
+    settings = replace(Settings(), **values)
+    if not settings.region or not settings.account_id.isdigit():
+        raise ConfigError("region must be set and account_id must be digits")
+    return settings

@@ -1,0 +1,1 @@
+"""The domain: keys, aliases, tags, cryptographic operations and the background jobs."""

@@ -1,0 +1,66 @@
+"""Bounded in-memory caches that keep the hot path free of store reads.
+
+Everything here is a copy of committed state: writers update the store first, then call
+``invalidate_*`` so the next reader reloads. (Distributed mode will deliver the same invalidations
+from other nodes through PostgreSQL LISTEN/NOTIFY.)
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class LruCache(Generic[K, V]):
+    """A thread-safe LRU map with a size bound."""
+
+    def __init__(self, capacity: int) -> None:
+        self._capacity = max(1, capacity)
+        self._items: OrderedDict[K, V] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: K) -> V | None:
+        """The cached value, refreshed as most recently used, or None."""
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
+
+    def get_or_load(self, key: K, load: Callable[[K], V | None]) -> V | None:
+        """The cached value, or ``load(key)`` stored when it is not None."""
+        value = self.get(key)
+        if value is None:
+            value = load(key)
+            if value is not None:
+                self.put(key, value)
+        return value
+
+    def put(self, key: K, value: V) -> None:
+        """Insert or replace, evicting the least recently used entry past the bound."""
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self._capacity:
+                self._items.popitem(last=False)
+
+    def discard(self, key: K) -> None:
+        """Forget ``key`` if present."""
+        with self._lock:
+            self._items.pop(key, None)
+
+    def discard_where(self, predicate: Callable[[K, V], bool]) -> None:
+        """Forget every entry the predicate selects."""
+        with self._lock:
+            for key in [k for k, v in self._items.items() if predicate(k, v)]:
+                del self._items[key]
+
+    def clear(self) -> None:
+        """Forget everything."""
+        with self._lock:
+            self._items.clear()

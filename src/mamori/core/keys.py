@@ -1,0 +1,430 @@
+"""Keys: create, describe, list, state changes, deletion and rotation policy, versions.
+
+Every change is computed first, written in one store transaction, and only then reflected in the
+caches, so a failure leaves neither a partial row nor a stale cache entry.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from sqlalchemy import Connection, delete, func, insert, select, update
+
+from mamori.core import tags as tag_store
+from mamori.core.cache import LruCache
+from mamori.core.errors import (
+    InvalidInput,
+    KeyNotFound,
+    KeyVersionNotFound,
+    StateConflict,
+    Unsupported,
+)
+from mamori.core.model import KeyRecord, KeyState, KeyVersion
+from mamori.core.refs import KeyRef, Scope, parse_key_ref
+from mamori.crypto.aead import AeadKey
+from mamori.crypto.material import KeyMaterial
+from mamori.crypto.specs import DEFAULT_SPEC, SPECS, KeyUsage
+from mamori.seal.keyring import Keyring
+from mamori.store import schema as t
+from mamori.store.database import Database
+
+DAY = 86400
+ROTATION_MIN = 7 * DAY
+ROTATION_MAX = 365 * DAY
+ROTATION_DEFAULT = 365 * DAY
+_ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
+
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True, slots=True)
+class NewKey:
+    """What CreateKey asks for, already validated for shape by the catalogue."""
+
+    spec: str = DEFAULT_SPEC
+    usage: str | None = None
+    origin: str = "Aliyun_KMS"
+    protection_level: str = "SOFTWARE"
+    description: str = ""
+    rotation_enabled: bool = False
+    rotation_interval: int | None = None
+    dkms_instance_id: str = ""
+    tags: Sequence[tuple[str, str]] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class UsableVersion:
+    """A key version ready for cryptography: its key's id and the AEAD built from its material."""
+
+    key_id: str
+    version_id: str
+    aead: AeadKey
+
+
+def _new_key_id() -> str:
+    return "key-" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(20))
+
+
+def _binding(key_id: str, version_id: str) -> bytes:
+    return f"key/{key_id}/{version_id}".encode()
+
+
+class KeyService:
+    """The key domain for one server: store, keyring, caches and clock."""
+
+    def __init__(self, db: Database, keyring: Keyring, clock: Clock, cache_size: int) -> None:
+        self._db = db
+        self._keyring = keyring
+        self._clock = clock
+        self._records: LruCache[str, KeyRecord] = LruCache(cache_size)
+        self._aliases: LruCache[tuple[str, str], str] = LruCache(cache_size)
+        self._versions: LruCache[str, UsableVersion] = LruCache(cache_size)
+
+    def now(self) -> int:
+        """The service clock, in whole seconds."""
+        return int(self._clock())
+
+    # -- lookups -----------------------------------------------------------------------------
+
+    def resolve(self, scope: Scope, text: str) -> KeyRecord:
+        """The key a KeyId parameter names (id, alias or ARN) in the caller's account."""
+        ref = parse_key_ref(scope, text)
+        if ref is None:
+            raise KeyNotFound
+        key_id = ref.key_id or self._alias_target(scope.account_id, ref)
+        record = self._records.get_or_load(key_id, self._load_record)
+        if record is None or record.account_id != scope.account_id:
+            raise KeyNotFound
+        return record
+
+    def _alias_target(self, account_id: str, ref: KeyRef) -> str:
+        assert ref.alias is not None
+        cache_key = (account_id, ref.alias)
+
+        def load(k: tuple[str, str]) -> str | None:
+            with self._db.read() as conn:
+                return conn.execute(
+                    select(t.aliases.c.key_id).where(
+                        t.aliases.c.account_id == k[0], t.aliases.c.name == k[1]
+                    )
+                ).scalar_one_or_none()
+
+        target = self._aliases.get_or_load(cache_key, load)
+        if target is None:
+            raise KeyNotFound
+        return target
+
+    def _load_record(self, key_id: str) -> KeyRecord | None:
+        with self._db.read() as conn:
+            row = conn.execute(select(t.keys).where(t.keys.c.id == key_id)).first()
+        return None if row is None else KeyRecord.from_row(row)
+
+    def version(self, version_id: str) -> UsableVersion | None:
+        """A key version's AEAD, from the cache or unwrapped from the store."""
+        return self._versions.get_or_load(version_id, self._load_version)
+
+    def _load_version(self, version_id: str) -> UsableVersion | None:
+        with self._db.read() as conn:
+            row = conn.execute(
+                select(t.key_versions.c.key_id, t.key_versions.c.wrapped_material, t.keys.c.spec)
+                .join(t.keys, t.keys.c.id == t.key_versions.c.key_id)
+                .where(t.key_versions.c.id == version_id)
+            ).first()
+        if row is None:
+            return None
+        material = self._keyring.unwrap(row.wrapped_material, _binding(row.key_id, version_id))
+        cipher = SPECS[row.spec].cipher
+        assert cipher is not None
+        return UsableVersion(row.key_id, version_id, AeadKey(cipher, material))
+
+    def invalidate(self, key_id: str) -> None:
+        """Forget everything cached about one key (after a committed change)."""
+        self._records.discard(key_id)
+        self._aliases.discard_where(lambda _k, target: target == key_id)
+        self._versions.discard_where(lambda _k, v: v.key_id == key_id)
+
+    def invalidate_alias(self, account_id: str, alias: str) -> None:
+        """Forget one alias's target."""
+        self._aliases.discard((account_id, alias))
+
+    # -- create and read ---------------------------------------------------------------------
+
+    def create(self, scope: Scope, creator: str, new: NewKey) -> KeyRecord:
+        """CreateKey."""
+        spec = SPECS.get(new.spec)
+        if spec is None:
+            raise InvalidInput("KeySpec")
+        usage = new.usage or spec.default_usage.value
+        if usage not in {u.value for u in KeyUsage} or not spec.supports(KeyUsage(usage)):
+            raise InvalidInput("KeyUsage", f"{new.spec} keys cannot be used for {usage}.")
+        if new.origin not in ("Aliyun_KMS", "EXTERNAL"):
+            raise InvalidInput("Origin")
+        if new.origin == "EXTERNAL":
+            raise StateConflict("Unsupported.Origin")
+        if new.protection_level not in ("SOFTWARE", "HSM"):
+            raise InvalidInput("ProtectionLevel")
+        if new.protection_level == "HSM" or spec.hsm_only:
+            raise StateConflict("Unsupported.ProtectionLevel")
+        interval = None
+        if new.rotation_enabled:
+            interval = new.rotation_interval or ROTATION_DEFAULT
+            check_rotation_interval(interval)
+        now = self.now()
+        key_id = _new_key_id()
+        version_id = str(uuid.uuid4())
+        material = KeyMaterial(os.urandom(spec.material_bytes))
+        row: dict[str, Any] = {
+            "id": key_id,
+            "account_id": scope.account_id,
+            "spec": spec.name,
+            "usage": usage,
+            "origin": new.origin,
+            "protection_level": new.protection_level,
+            "state": KeyState.ENABLED,
+            "description": new.description,
+            "creator": creator,
+            "dkms_instance_id": new.dkms_instance_id,
+            "created_at": now,
+            "delete_at": None,
+            "deletion_protection": False,
+            "deletion_protection_description": "",
+            "rotation_enabled": new.rotation_enabled,
+            "rotation_interval": interval,
+            "last_rotation_at": None,
+            "next_rotation_at": now + interval if interval else None,
+            "primary_version_id": version_id,
+        }
+        with self._db.begin() as conn:
+            conn.execute(insert(t.keys).values(**row))
+            self._insert_version(conn, key_id, version_id, material, now)
+            tag_store.put(conn, scope.account_id, "key", key_id, new.tags)
+        return KeyRecord(**row)
+
+    def _insert_version(
+        self, conn: Connection, key_id: str, version_id: str, material: KeyMaterial, now: int
+    ) -> None:
+        conn.execute(
+            insert(t.key_versions).values(
+                id=version_id,
+                key_id=key_id,
+                wrapped_material=self._keyring.wrap(
+                    material.reveal(), _binding(key_id, version_id)
+                ),
+                created_at=now,
+            )
+        )
+
+    def list_all(self, account_id: str) -> list[KeyRecord]:
+        """Every key of the account, oldest first."""
+        with self._db.read() as conn:
+            rows = conn.execute(
+                select(t.keys)
+                .where(t.keys.c.account_id == account_id)
+                .order_by(t.keys.c.created_at, t.keys.c.id)
+            ).all()
+        return [KeyRecord.from_row(r) for r in rows]
+
+    # -- state changes -------------------------------------------------------------------------
+
+    def _change(self, record: KeyRecord, **values: Any) -> KeyRecord:
+        with self._db.begin() as conn:
+            conn.execute(update(t.keys).where(t.keys.c.id == record.id).values(**values))
+        self.invalidate(record.id)
+        return replace(record, **values)
+
+    def enable(self, scope: Scope, key: str) -> None:
+        """EnableKey."""
+        record = self.resolve(scope, key)
+        _require_state(record, (KeyState.ENABLED, KeyState.DISABLED), "the key cannot be enabled")
+        self._change(record, state=KeyState.ENABLED)
+
+    def disable(self, scope: Scope, key: str) -> None:
+        """DisableKey."""
+        record = self.resolve(scope, key)
+        _require_state(record, (KeyState.ENABLED, KeyState.DISABLED), "the key cannot be disabled")
+        self._change(record, state=KeyState.DISABLED)
+
+    def schedule_deletion(self, scope: Scope, key: str, days: int) -> KeyRecord:
+        """ScheduleKeyDeletion: PendingDeletion until ``days`` from now; a job deletes it then."""
+        record = self.resolve(scope, key)
+        _require_state(
+            record,
+            (KeyState.ENABLED, KeyState.DISABLED, KeyState.PENDING_IMPORT),
+            "the key is already pending deletion",
+        )
+        if record.deletion_protection:
+            raise StateConflict(
+                "Rejected.StateModifiedFailed",
+                state=record.state,
+                reason="deletion protection is enabled",
+            )
+        return self._change(
+            record, state=KeyState.PENDING_DELETION, delete_at=self.now() + days * DAY
+        )
+
+    def cancel_deletion(self, scope: Scope, key: str) -> None:
+        """CancelKeyDeletion: back to Enabled."""
+        record = self.resolve(scope, key)
+        _require_state(record, (KeyState.PENDING_DELETION,), "the key is not pending deletion")
+        self._change(record, state=KeyState.ENABLED, delete_at=None)
+
+    def update_description(self, scope: Scope, key: str, description: str) -> None:
+        """UpdateKeyDescription."""
+        self._change(self.resolve(scope, key), description=description)
+
+    def set_deletion_protection(
+        self, scope: Scope, key: str, enabled: bool, description: str
+    ) -> None:
+        """SetDeletionProtection."""
+        record = self.resolve(scope, key)
+        self._change(
+            record,
+            deletion_protection=enabled,
+            deletion_protection_description=description if enabled else "",
+        )
+
+    def update_rotation_policy(
+        self, scope: Scope, key: str, enabled: bool, interval: int | None
+    ) -> None:
+        """UpdateRotationPolicy."""
+        record = self.resolve(scope, key)
+        if not enabled:
+            self._change(record, rotation_enabled=False, next_rotation_at=None)
+            return
+        if record.origin != "Aliyun_KMS" or not SPECS[record.spec].symmetric:
+            raise Unsupported("automatic rotation needs a symmetric key with Origin Aliyun_KMS")
+        interval = interval or record.rotation_interval or ROTATION_DEFAULT
+        check_rotation_interval(interval)
+        base = record.last_rotation_at or record.created_at
+        self._change(
+            record,
+            rotation_enabled=True,
+            rotation_interval=interval,
+            next_rotation_at=max(base + interval, self.now()),
+        )
+
+    # -- versions ----------------------------------------------------------------------------
+
+    def create_version(self, scope: Scope, key: str) -> KeyVersion:
+        """CreateKeyVersion: a new primary version; old ones keep decrypting."""
+        record = self.resolve(scope, key)
+        _require_state(record, (KeyState.ENABLED,), "only an Enabled key can be rotated")
+        if record.origin != "Aliyun_KMS" or not SPECS[record.spec].symmetric:
+            raise Unsupported("only symmetric keys with Origin Aliyun_KMS can be rotated")
+        return self._rotate(record, self.now())
+
+    def _rotate(self, record: KeyRecord, now: int) -> KeyVersion:
+        version_id = str(uuid.uuid4())
+        material = KeyMaterial(os.urandom(SPECS[record.spec].material_bytes))
+        values: dict[str, Any] = {"primary_version_id": version_id, "last_rotation_at": now}
+        if record.rotation_enabled and record.rotation_interval:
+            values["next_rotation_at"] = now + record.rotation_interval
+        with self._db.begin() as conn:
+            self._insert_version(conn, record.id, version_id, material, now)
+            conn.execute(update(t.keys).where(t.keys.c.id == record.id).values(**values))
+        self.invalidate(record.id)
+        return KeyVersion(version_id, record.id, now)
+
+    def describe_version(self, scope: Scope, key: str, version_id: str) -> KeyVersion:
+        """DescribeKeyVersion."""
+        record = self.resolve(scope, key)
+        with self._db.read() as conn:
+            row = conn.execute(
+                select(t.key_versions.c.id, t.key_versions.c.created_at).where(
+                    t.key_versions.c.key_id == record.id, t.key_versions.c.id == version_id
+                )
+            ).first()
+        if row is None:
+            raise KeyVersionNotFound
+        return KeyVersion(row.id, record.id, row.created_at)
+
+    def list_versions(
+        self, scope: Scope, key: str, offset: int, limit: int
+    ) -> tuple[list[KeyVersion], int]:
+        """ListKeyVersions, oldest first, with the total count."""
+        record = self.resolve(scope, key)
+        where = t.key_versions.c.key_id == record.id
+        with self._db.read() as conn:
+            total = conn.execute(
+                select(func.count()).select_from(t.key_versions).where(where)
+            ).scalar_one()
+            rows = conn.execute(
+                select(t.key_versions.c.id, t.key_versions.c.created_at)
+                .where(where)
+                .order_by(t.key_versions.c.created_at, t.key_versions.c.id)
+                .offset(offset)
+                .limit(limit)
+            ).all()
+        return [KeyVersion(r.id, record.id, r.created_at) for r in rows], total
+
+    # -- background work ---------------------------------------------------------------------
+
+    def delete_due(self, now: int) -> list[str]:
+        """Delete every key whose deletion date has passed; returns their ids."""
+        with self._db.read() as conn:
+            due = conn.execute(
+                select(t.keys.c.id).where(
+                    t.keys.c.state == KeyState.PENDING_DELETION, t.keys.c.delete_at <= now
+                )
+            ).scalars().all()
+        deleted = []
+        for key_id in due:
+            with self._db.begin() as conn:
+                # Re-check inside the transaction: a CancelKeyDeletion may have won the race.
+                still_due = conn.execute(
+                    delete(t.keys).where(
+                        t.keys.c.id == key_id,
+                        t.keys.c.state == KeyState.PENDING_DELETION,
+                        t.keys.c.delete_at <= now,
+                    )
+                ).rowcount
+                if still_due:
+                    conn.execute(delete(t.key_versions).where(t.key_versions.c.key_id == key_id))
+                    conn.execute(delete(t.aliases).where(t.aliases.c.key_id == key_id))
+                    tag_store.drop_resource(conn, "key", key_id)
+            if still_due:
+                self.invalidate(key_id)
+                deleted.append(key_id)
+        return deleted
+
+    def rotate_due(self, now: int) -> list[str]:
+        """Rotate every Enabled key whose automatic rotation is due; returns their ids."""
+        with self._db.read() as conn:
+            rows = conn.execute(
+                select(t.keys).where(
+                    t.keys.c.rotation_enabled.is_(True),
+                    t.keys.c.state == KeyState.ENABLED,
+                    t.keys.c.next_rotation_at <= now,
+                )
+            ).all()
+        rotated = []
+        for row in rows:
+            record = KeyRecord.from_row(row)
+            with self._db.begin() as conn:
+                # Claim the rotation atomically so two nodes never rotate the same key twice.
+                claimed = conn.execute(
+                    update(t.keys)
+                    .where(t.keys.c.id == record.id, t.keys.c.next_rotation_at == record.next_rotation_at)
+                    .values(next_rotation_at=now + (record.rotation_interval or ROTATION_DEFAULT))
+                ).rowcount
+            if claimed:
+                self._rotate(record, now)
+                rotated.append(record.id)
+        return rotated
+
+
+def check_rotation_interval(seconds: int) -> None:
+    """Software keys rotate every 7 to 365 days."""
+    if not ROTATION_MIN <= seconds <= ROTATION_MAX:
+        raise InvalidInput("RotationInterval", "It must be between 7 and 365 days.")
+
+
+def _require_state(record: KeyRecord, allowed: tuple[str, ...], reason: str) -> None:
+    if record.state not in allowed:
+        raise StateConflict("Rejected.StateModifiedFailed", state=record.state, reason=reason)
+

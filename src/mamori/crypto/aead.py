@@ -1,0 +1,65 @@
+"""Authenticated encryption with a 96-bit random IV, for AES-GCM and SM4-GCM keys."""
+
+from __future__ import annotations
+
+import os
+from typing import Final
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers import Cipher as _Cipher
+from cryptography.hazmat.primitives.ciphers import algorithms, modes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from mamori.crypto.material import KeyMaterial
+from mamori.crypto.specs import Cipher
+
+IV_BYTES: Final = 12
+TAG_BYTES: Final = 16
+
+
+class DecryptionFailed(Exception):
+    """Any failed decryption. Deliberately says nothing about why (wrong key, AAD or tamper)."""
+
+
+class AeadKey:
+    """One symmetric key, ready to seal and open. Build once per key version and reuse: creating
+    the ``AESGCM`` object costs more than sealing a kilobyte."""
+
+    __slots__ = ("_aes", "_cipher", "_raw")
+
+    def __init__(self, cipher: Cipher, material: KeyMaterial) -> None:
+        self._cipher = cipher
+        self._raw = material
+        self._aes = AESGCM(material.reveal()) if cipher is Cipher.AES_GCM else None
+
+    def __repr__(self) -> str:
+        return f"<AeadKey {self._cipher.value} redacted>"
+
+    def __reduce__(self) -> object:
+        raise TypeError("AeadKey cannot be pickled")
+
+    def seal(self, plaintext: bytes, aad: bytes, iv: bytes | None = None) -> tuple[bytes, bytes]:
+        """Encrypt; returns (iv, ciphertext ‖ tag). ``iv`` is for known-answer tests only."""
+        iv = iv or os.urandom(IV_BYTES)
+        if self._aes is not None:
+            return iv, self._aes.encrypt(iv, plaintext, aad or None)
+        enc = _Cipher(algorithms.SM4(self._raw.reveal()), modes.GCM(iv)).encryptor()
+        if aad:
+            enc.authenticate_additional_data(aad)
+        body = enc.update(plaintext) + enc.finalize()
+        return iv, body + enc.tag
+
+    def open(self, iv: bytes, sealed: bytes, aad: bytes) -> bytes:
+        """Decrypt ciphertext ‖ tag; raises ``DecryptionFailed`` for any failure."""
+        if len(iv) != IV_BYTES or len(sealed) < TAG_BYTES:
+            raise DecryptionFailed
+        try:
+            if self._aes is not None:
+                return self._aes.decrypt(iv, sealed, aad or None)
+            body, tag = sealed[:-TAG_BYTES], sealed[-TAG_BYTES:]
+            dec = _Cipher(algorithms.SM4(self._raw.reveal()), modes.GCM(iv, tag)).decryptor()
+            if aad:
+                dec.authenticate_additional_data(aad)
+            return dec.update(body) + dec.finalize()
+        except (InvalidTag, ValueError) as exc:
+            raise DecryptionFailed from exc

@@ -1,0 +1,67 @@
+"""The ciphertext blob of the shared gateway and its Advance (dedicated gateway) variant.
+
+Layout, before base64::
+
+    offset  size  field
+    0       36    key version id, ASCII (a UUID in its canonical 8-4-4-4-12 form)
+    36      12    IV
+    48      n     ciphertext
+    48+n    16    GCM tag
+
+The Advance format prefixes the same bytes with ``$`` 0x00 0x02. Both parse here, so a blob made
+by either gateway decrypts through either one.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from typing import Final
+
+from mamori.crypto.aead import IV_BYTES, TAG_BYTES
+
+VERSION_ID_BYTES: Final = 36
+ADVANCE_PREFIX: Final = b"$\x00\x02"
+_HEADER: Final = VERSION_ID_BYTES + IV_BYTES
+
+
+class MalformedBlob(ValueError):
+    """The bytes are not a Mamori ciphertext blob."""
+
+
+@dataclass(frozen=True, slots=True)
+class Blob:
+    """A parsed blob: which key version sealed it, the IV, and ciphertext ‖ tag."""
+
+    version_id: str
+    iv: bytes
+    sealed: bytes
+
+
+def encode(version_id: str, iv: bytes, sealed: bytes, *, advance: bool = False) -> str:
+    """Build the base64 blob for a sealed payload."""
+    raw_id = version_id.encode("ascii")
+    if len(raw_id) != VERSION_ID_BYTES or len(iv) != IV_BYTES:
+        raise ValueError("version id must be 36 ASCII bytes and the IV 12 bytes")
+    prefix = ADVANCE_PREFIX if advance else b""
+    return base64.b64encode(prefix + raw_id + iv + sealed).decode("ascii")
+
+
+def decode(text: str) -> Blob:
+    """Parse a base64 blob; any defect raises ``MalformedBlob`` before a byte is sliced."""
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise MalformedBlob("not base64") from exc
+    if raw.startswith(ADVANCE_PREFIX):
+        raw = raw[len(ADVANCE_PREFIX) :]
+    if len(raw) < _HEADER + TAG_BYTES:
+        raise MalformedBlob("too short")
+    try:
+        version_id = raw[:VERSION_ID_BYTES].decode("ascii")
+    except UnicodeDecodeError as exc:
+        raise MalformedBlob("bad version id") from exc
+    if version_id.count("-") != 4:
+        raise MalformedBlob("bad version id")
+    return Blob(version_id, raw[VERSION_ID_BYTES:_HEADER], raw[_HEADER:])

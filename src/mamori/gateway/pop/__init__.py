@@ -1,0 +1,1 @@
+"""The shared gateway: the Alibaba POP wire protocol (signatures, parameters, responses)."""

@@ -1,0 +1,1 @@
+"""Identities and authorization: accounts, principals, AccessKeys, and the policy decision."""

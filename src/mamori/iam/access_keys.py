@@ -1,0 +1,97 @@
+"""AccessKeys: their ids and secrets (wrapped at rest), their owners, and the first admin key."""
+
+from __future__ import annotations
+
+import secrets
+import string
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import insert, select
+
+from mamori.core.cache import LruCache
+from mamori.iam.principal import ADMIN, Principal
+from mamori.seal.keyring import Keyring
+from mamori.store import schema as t
+from mamori.store.database import Database
+
+_ALNUM = string.ascii_letters + string.digits
+ACTIVE = "Active"
+
+
+@dataclass(frozen=True, slots=True)
+class AccessKeyEntry:
+    """What the gateway needs to check a signature: the secret, its owner, its status."""
+
+    secret: str
+    principal: Principal
+    status: str
+
+    def __repr__(self) -> str:
+        return f"AccessKeyEntry(principal={self.principal!r}, status={self.status!r})"
+
+
+def _binding(access_key_id: str) -> bytes:
+    return f"access-key/{access_key_id}".encode()
+
+
+class AccessKeyService:
+    """Looks AccessKeys up (cached: the gateway checks one per request) and creates them."""
+
+    def __init__(
+        self, db: Database, keyring: Keyring, clock: Callable[[], float], cache_size: int
+    ) -> None:
+        self._db = db
+        self._keyring = keyring
+        self._clock = clock
+        self._cache: LruCache[str, AccessKeyEntry] = LruCache(cache_size)
+
+    def lookup(self, access_key_id: str) -> AccessKeyEntry | None:
+        """The AccessKey with this id, or None when there is none."""
+        if len(access_key_id) > 64:
+            return None
+        return self._cache.get_or_load(access_key_id, self._load)
+
+    def _load(self, access_key_id: str) -> AccessKeyEntry | None:
+        with self._db.read() as conn:
+            row = conn.execute(
+                select(t.access_keys).where(t.access_keys.c.id == access_key_id)
+            ).first()
+        if row is None:
+            return None
+        secret = self._keyring.unwrap(row.wrapped_secret, _binding(access_key_id))
+        return AccessKeyEntry(
+            secret.reveal().decode("ascii"),
+            Principal(row.account_id, row.principal, access_key_id),
+            row.status,
+        )
+
+    def create(self, account_id: str, principal: str) -> tuple[str, str]:
+        """A new Active AccessKey for ``principal``: (id, secret). The secret is shown once."""
+        access_key_id = "LTAI" + "".join(secrets.choice(_ALNUM) for _ in range(20))
+        secret = "".join(secrets.choice(_ALNUM) for _ in range(30))
+        with self._db.begin() as conn:
+            conn.execute(
+                insert(t.access_keys).values(
+                    id=access_key_id,
+                    account_id=account_id,
+                    principal=principal,
+                    wrapped_secret=self._keyring.wrap(secret.encode(), _binding(access_key_id)),
+                    status=ACTIVE,
+                    created_at=int(self._clock()),
+                )
+            )
+        return access_key_id, secret
+
+    def has_admin_key(self, account_id: str) -> bool:
+        """Whether the account's administrator already has an AccessKey."""
+        with self._db.read() as conn:
+            return (
+                conn.execute(
+                    select(t.access_keys.c.id).where(
+                        t.access_keys.c.account_id == account_id,
+                        t.access_keys.c.principal == ADMIN,
+                    )
+                ).first()
+                is not None
+            )

@@ -1,0 +1,1 @@
+"""Persistence: SQLAlchemy Core tables, Alembic migrations, SQLite (WAL) or PostgreSQL."""

@@ -1,0 +1,43 @@
+"""Official SDK clients pointed at a test server (the recipes of spec/kms-api.md §8)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from alibabacloud_kms20160120.client import Client
+from alibabacloud_tea_openapi import models as open_api_models
+from aliyunsdkcore.client import AcsClient
+from aliyunsdkcore.request import RpcRequest
+
+
+def new_sdk(
+    endpoint: str, ak: str, secret: str, *, protocol: str = "http", **config: Any
+) -> Client:
+    """The new SDK (``alibabacloud-kms20160120``); ``config`` adds Config fields
+    (``signature_version='v4'``, ``signature_algorithm='v2'``, ``ca=…``)."""
+    return Client(
+        open_api_models.Config(
+            access_key_id=ak,
+            access_key_secret=secret,
+            endpoint=endpoint,
+            protocol=protocol,
+            **config,
+        )
+    )
+
+
+class OldSdk:
+    """The old SDK (``aliyun-python-sdk-kms``): sets endpoint and protocol on every request,
+    as its request classes hard-code https."""
+
+    def __init__(self, endpoint: str, ak: str, secret: str, *, verify: str | None = None) -> None:
+        self.endpoint = endpoint
+        self.protocol = "https" if verify else "http"
+        self.client = AcsClient(ak, secret, "cn-hangzhou", verify=verify)
+
+    def call(self, request: RpcRequest) -> dict[str, Any]:
+        """Send a request object and return the parsed JSON body."""
+        request.set_endpoint(self.endpoint)
+        request.set_protocol_type(self.protocol)
+        return json.loads(self.client.do_action_with_exception(request))
