@@ -121,7 +121,9 @@ class _Server(uvicorn.Server):
         yield
 
 
-def _uvicorn_config(app: Any, settings: Settings, port: int, tls: TlsFiles | None) -> uvicorn.Config:
+def _uvicorn_config(
+    app: Any, settings: Settings, port: int, tls: TlsFiles | None
+) -> uvicorn.Config:
     return uvicorn.Config(
         app,
         host=settings.host,

@@ -1,4 +1,4 @@
-"""Settings: defaults, then ``mamori.toml``, then ``MAMORI_*`` variables, then command-line flags."""
+"""Settings: defaults, then ``mamori.toml``, then ``MAMORI_*`` variables, then flags."""
 
 from __future__ import annotations
 

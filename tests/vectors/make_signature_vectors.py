@@ -108,7 +108,7 @@ def _pinned_clock_and_nonce() -> Iterator[Callable[[str], None]]:
         setattr(owner, name, value)
 
     def set_nonce(name: str) -> None:
-        nonce[0] = hashlib.md5(name.encode()).hexdigest()  # noqa: S324 - a label, as the SDK's
+        nonce[0] = hashlib.md5(name.encode()).hexdigest()  # a label, as the SDK makes
 
     try:
         yield set_nonce
@@ -278,7 +278,9 @@ def _wire_vectors(endpoint: str, set_nonce: Callable[[str], None]) -> list[dict[
         before = len(_Capture.captured)
         client.do_action_with_exception(req)
         (request,) = _Capture.captured[before:]
-        vector = _vector(name, "HMAC-SHA1", note, "aliyun-python-sdk-core AcsClient", secret, request)
+        vector = _vector(
+            name, "HMAC-SHA1", note, "aliyun-python-sdk-core AcsClient", secret, request
+        )
         vector["sdk_string_to_sign"] = req.string_to_sign
         vectors.append(vector)
 

@@ -41,8 +41,11 @@ def delete_alias(call: Call, args: Args) -> Result:
 
 def _listing(call: Call, args: Args, key_id: str | None) -> Result:
     number, size, offset, limit = paging(args)
-    aliases, total = call.services.aliases.list(call.scope, key_id, offset, limit)
-    return {"Aliases": {"Alias": [_alias(call.scope, a) for a in aliases]}, **page(number, size, total)}
+    aliases, total = call.services.aliases.listing(call.scope, key_id, offset, limit)
+    return {
+        "Aliases": {"Alias": [_alias(call.scope, a) for a in aliases]},
+        **page(number, size, total),
+    }
 
 
 def list_aliases(call: Call, args: Args) -> Result:
@@ -60,5 +63,7 @@ ACTIONS = (
     Action("UpdateAlias", (ALIAS_NAME, KEY_ID), update_alias, alias_resource),
     Action("DeleteAlias", (ALIAS_NAME,), delete_alias, alias_resource),
     Action("ListAliases", (PAGE_NUMBER, PAGE_SIZE), list_aliases),
-    Action("ListAliasesByKeyId", (KEY_ID, PAGE_NUMBER, PAGE_SIZE), list_aliases_by_key_id, key_resource),
+    Action(
+        "ListAliasesByKeyId", (KEY_ID, PAGE_NUMBER, PAGE_SIZE), list_aliases_by_key_id, key_resource
+    ),
 )

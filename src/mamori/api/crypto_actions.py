@@ -37,7 +37,11 @@ def encrypt(call: Call, args: Args) -> Result:
         crypto.encrypt_key(call.scope, args["KeyId"])
         raise _dry_run_ok()
     sealed = crypto.encrypt(call.scope, args["KeyId"], args["Plaintext"], args["EncryptionContext"])
-    return {"KeyId": sealed.key_id, "KeyVersionId": sealed.version_id, "CiphertextBlob": sealed.blob}
+    return {
+        "KeyId": sealed.key_id,
+        "KeyVersionId": sealed.version_id,
+        "CiphertextBlob": sealed.blob,
+    }
 
 
 def decrypt(call: Call, args: Args) -> Result:
@@ -47,7 +51,11 @@ def decrypt(call: Call, args: Args) -> Result:
         crypto.decrypt_key(call.scope, args["CiphertextBlob"])
         raise _dry_run_ok()
     opened = crypto.decrypt(call.scope, args["CiphertextBlob"], args["EncryptionContext"])
-    return {"KeyId": opened.key_id, "KeyVersionId": opened.version_id, "Plaintext": _b64(opened.plaintext)}
+    return {
+        "KeyId": opened.key_id,
+        "KeyVersionId": opened.version_id,
+        "Plaintext": _b64(opened.plaintext),
+    }
 
 
 def _data_key_size(args: Args) -> int:
@@ -104,7 +112,11 @@ def re_encrypt(call: Call, args: Args) -> Result:
         args["DestinationKeyId"],
         args["DestinationEncryptionContext"],
     )
-    return {"KeyId": sealed.key_id, "KeyVersionId": sealed.version_id, "CiphertextBlob": sealed.blob}
+    return {
+        "KeyId": sealed.key_id,
+        "KeyVersionId": sealed.version_id,
+        "CiphertextBlob": sealed.blob,
+    }
 
 
 def _destination_resource(scope: Scope, args: Args) -> str:
@@ -122,7 +134,12 @@ _DATA_KEY = (
 ACTIONS = (
     Action(
         "Encrypt",
-        (KEY_ID, B64("Plaintext", required=True, max_len=8192, max_bytes=MAX_PLAINTEXT), CONTEXT, DRY_RUN),
+        (
+            KEY_ID,
+            B64("Plaintext", required=True, max_len=8192, max_bytes=MAX_PLAINTEXT),
+            CONTEXT,
+            DRY_RUN,
+        ),
         encrypt,
         key_resource,
         business=True,

@@ -38,7 +38,9 @@ def invoke(
         if isinstance(decision, Deny):
             if dry_run:
                 raise ApiError("AccessDeniedError", detail=decision.reason)
-            raise ApiError("Forbidden.NoPermission", action=action.ram_action, reason=decision.reason)
+            raise ApiError(
+                "Forbidden.NoPermission", action=action.ram_action, reason=decision.reason
+            )
         try:
             return action.handler(Call(principal, scope, services, dry_run), args)
         except DomainError as exc:

@@ -29,9 +29,15 @@ _ROWS: Final[tuple[ErrorSpec, ...]] = (
         "Specified signature is not matched with our calculation. "
         "server string to sign is:{string_to_sign}",
     ),
-    ErrorSpec("IncompleteSignature", 400, "The request signature does not conform to Aliyun standards. {detail}"),
+    ErrorSpec(
+        "IncompleteSignature",
+        400,
+        "The request signature does not conform to Aliyun standards. {detail}",
+    ),
     ErrorSpec("InvalidTimeStamp.Expired", 400, "Specified time stamp or date value is expired."),
-    ErrorSpec("InvalidTimeStamp.Format", 400, "Specified time stamp or date value is not well formatted."),
+    ErrorSpec(
+        "InvalidTimeStamp.Format", 400, "Specified time stamp or date value is not well formatted."
+    ),
     ErrorSpec("SignatureNonceUsed", 400, "Specified signature nonce was used already."),
     ErrorSpec("MissingSignatureNonce", 400, "SignatureNonce is mandatory for this action."),
     ErrorSpec("InvalidAccessKeyId.NotFound", 404, "Specified access key is not found."),
@@ -42,7 +48,9 @@ _ROWS: Final[tuple[ErrorSpec, ...]] = (
     ErrorSpec("InvalidVersion", 400, "Specified parameter Version is not valid."),
     ErrorSpec("MissingAction", 400, "Action is mandatory for this request."),
     ErrorSpec(
-        "InvalidAction.NotFound", 404, "Specified api is not found, please check your url and method."
+        "InvalidAction.NotFound",
+        404,
+        "Specified api is not found, please check your url and method.",
     ),
     ErrorSpec("UnsupportedHTTPMethod", 403, "This http method is not supported."),
     ErrorSpec("RequestTooLarge", 413, "The request body is larger than {limit} bytes."),
@@ -61,11 +69,15 @@ _ROWS: Final[tuple[ErrorSpec, ...]] = (
     ErrorSpec("Rejected.LimitExceeded", 400, "The limit of {what} is exceeded."),
     ErrorSpec("Rejected.UnsupportedOperation", 400, "The operation is not supported: {reason}"),
     ErrorSpec("Unsupported.Origin", 400, "The specified Origin is not supported."),
-    ErrorSpec("Unsupported.ProtectionLevel", 400, "The specified ProtectionLevel is not supported."),
+    ErrorSpec(
+        "Unsupported.ProtectionLevel", 400, "The specified ProtectionLevel is not supported."
+    ),
     # Key states.
     ErrorSpec("Rejected.Disabled", 409, "The request is rejected because the key is Disabled."),
     ErrorSpec(
-        "Rejected.PendingDeletion", 409, "The request is rejected because the key is PendingDeletion."
+        "Rejected.PendingDeletion",
+        409,
+        "The request is rejected because the key is PendingDeletion.",
     ),
     ErrorSpec(
         "Rejected.PendingImport", 409, "The request is rejected because the key is PendingImport."
@@ -81,7 +93,9 @@ _ROWS: Final[tuple[ErrorSpec, ...]] = (
     ErrorSpec("ValidationError", 400, "The request failed validation: {detail}"),
     ErrorSpec("AccessDeniedError", 400, "The request would have been denied: {detail}"),
     # Server.
-    ErrorSpec("InternalFailure", 500, "The request processing has failed due to some unknown error."),
+    ErrorSpec(
+        "InternalFailure", 500, "The request processing has failed due to some unknown error."
+    ),
     ErrorSpec("ServiceUnavailableTemporary", 503, "The service is temporarily unavailable."),
 )
 

@@ -77,7 +77,11 @@ def create_key(call: Call, args: Args) -> Result:
 
 def describe_key(call: Call, args: Args) -> Result:
     """DescribeKey."""
-    return {"KeyMetadata": key_metadata(call.scope, call.services.keys.resolve(call.scope, args["KeyId"]))}
+    return {
+        "KeyMetadata": key_metadata(
+            call.scope, call.services.keys.resolve(call.scope, args["KeyId"])
+        )
+    }
 
 
 def _matches(
@@ -108,7 +112,11 @@ def list_keys(call: Call, args: Args) -> Result:
     records = call.services.keys.list_all(call.scope.account_id)
     filters: dict[str, list[str]] = args["Filters"] or {}
     if filters:
-        aliases = call.services.aliases.names_by_key(call.scope.account_id) if "AliasName" in filters else {}
+        aliases = (
+            call.services.aliases.names_by_key(call.scope.account_id)
+            if "AliasName" in filters
+            else {}
+        )
         tags = (
             tag_store.of_account(call.services.db, call.scope.account_id, "key")
             if {"TagKey", "TagValue"} & filters.keys()
@@ -256,7 +264,11 @@ ACTIONS = (
     ),
     Action(
         "UpdateRotationPolicy",
-        (KEY_ID, Bool("EnableAutomaticRotation", required=True), Str("RotationInterval", max_len=32)),
+        (
+            KEY_ID,
+            Bool("EnableAutomaticRotation", required=True),
+            Str("RotationInterval", max_len=32),
+        ),
         update_rotation_policy,
         key_resource,
     ),

@@ -43,7 +43,9 @@ def list_resource_tags(call: Call, args: Args) -> Result:
     """ListResourceTags."""
     key_id = call.services.keys.resolve(call.scope, args["KeyId"]).id
     tags = tag_store.of(call.services.db, "key", [key_id])[key_id]
-    return {"Tags": {"Tag": [{"KeyId": key_id, "TagKey": k, "TagValue": v} for k, v in tags.items()]}}
+    return {
+        "Tags": {"Tag": [{"KeyId": key_id, "TagKey": k, "TagValue": v} for k, v in tags.items()]}
+    }
 
 
 def _batch_keys(call: Call, args: Args) -> list[str]:
@@ -123,7 +125,12 @@ _BATCH = (
 )
 
 ACTIONS = (
-    Action("TagResource", (*_ONE, JsonTags("Tags", required=True, max_len=8192)), tag_resource, key_resource),
+    Action(
+        "TagResource",
+        (*_ONE, JsonTags("Tags", required=True, max_len=8192)),
+        tag_resource,
+        key_resource,
+    ),
     Action(
         "UntagResource",
         (*_ONE, JsonStrList("TagKeys", required=True, max_len=8192)),

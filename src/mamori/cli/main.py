@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -55,6 +56,8 @@ def server(
     except ConfigError as exc:
         typer.echo(f"mamori: {exc}", err=True)
         raise typer.Exit(2) from exc
+    # Everything the server writes (database, WAL, keys, credentials) is for its owner alone.
+    os.umask(0o077)
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

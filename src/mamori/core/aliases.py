@@ -82,7 +82,7 @@ class AliasService:
             raise AliasNotFound
         self._keys.invalidate_alias(scope.account_id, name)
 
-    def list(
+    def listing(
         self, scope: Scope, key_id: str | None, offset: int, limit: int
     ) -> tuple[list[Alias], int]:
         """ListAliases (or ListAliasesByKeyId when ``key_id`` is set), by name."""
@@ -90,7 +90,9 @@ class AliasService:
         if key_id is not None:
             where.append(t.aliases.c.key_id == key_id)
         with self._db.read() as conn:
-            total = conn.execute(select(func.count()).select_from(t.aliases).where(*where)).scalar_one()
+            total = conn.execute(
+                select(func.count()).select_from(t.aliases).where(*where)
+            ).scalar_one()
             rows = conn.execute(
                 select(t.aliases.c.name, t.aliases.c.key_id)
                 .where(*where)

@@ -77,9 +77,13 @@ class CryptoService:
         return self._seal(version, plaintext, context)
 
     @staticmethod
-    def _seal(version: UsableVersion, plaintext: bytes, context: Mapping[str, str] | None) -> Sealed:
+    def _seal(
+        version: UsableVersion, plaintext: bytes, context: Mapping[str, str] | None
+    ) -> Sealed:
         iv, sealed = version.aead.seal(plaintext, context_aad(context))
-        return Sealed(version.key_id, version.version_id, blob.encode(version.version_id, iv, sealed))
+        return Sealed(
+            version.key_id, version.version_id, blob.encode(version.version_id, iv, sealed)
+        )
 
     def generate_data_key(
         self, scope: Scope, key: str, size: int, context: Mapping[str, str] | None

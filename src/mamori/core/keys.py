@@ -367,11 +367,15 @@ class KeyService:
     def delete_due(self, now: int) -> list[str]:
         """Delete every key whose deletion date has passed; returns their ids."""
         with self._db.read() as conn:
-            due = conn.execute(
-                select(t.keys.c.id).where(
-                    t.keys.c.state == KeyState.PENDING_DELETION, t.keys.c.delete_at <= now
+            due = (
+                conn.execute(
+                    select(t.keys.c.id).where(
+                        t.keys.c.state == KeyState.PENDING_DELETION, t.keys.c.delete_at <= now
+                    )
                 )
-            ).scalars().all()
+                .scalars()
+                .all()
+            )
         deleted = []
         for key_id in due:
             with self._db.begin() as conn:
@@ -409,7 +413,10 @@ class KeyService:
                 # Claim the rotation atomically so two nodes never rotate the same key twice.
                 claimed = conn.execute(
                     update(t.keys)
-                    .where(t.keys.c.id == record.id, t.keys.c.next_rotation_at == record.next_rotation_at)
+                    .where(
+                        t.keys.c.id == record.id,
+                        t.keys.c.next_rotation_at == record.next_rotation_at,
+                    )
                     .values(next_rotation_at=now + (record.rotation_interval or ROTATION_DEFAULT))
                 ).rowcount
             if claimed:
@@ -427,4 +434,3 @@ def check_rotation_interval(seconds: int) -> None:
 def _require_state(record: KeyRecord, allowed: tuple[str, ...], reason: str) -> None:
     if record.state not in allowed:
         raise StateConflict("Rejected.StateModifiedFailed", state=record.state, reason=reason)
-

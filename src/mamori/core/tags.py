@@ -61,9 +61,7 @@ def put(
     count = conn.execute(
         select(func.count())
         .select_from(t.tags)
-        .where(
-            t.tags.c.resource_type == resource_type, t.tags.c.resource_id == resource_id
-        )
+        .where(t.tags.c.resource_type == resource_type, t.tags.c.resource_id == resource_id)
     ).scalar_one()
     if count > MAX_TAGS:
         raise LimitExceeded(what=f"tags on one resource ({MAX_TAGS})")

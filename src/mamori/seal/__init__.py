@@ -8,7 +8,7 @@ from mamori.crypto.material import KeyMaterial
 
 
 class RootKeyProvider(Protocol):
-    """Somewhere a 256-bit root key comes from (a key file today; Shamir shares or PKCS#11 later)."""
+    """Where the 256-bit root key comes from (a key file now; Shamir or PKCS#11 later)."""
 
     def open(self) -> KeyMaterial:
         """Return the root key, creating it on first start if this provider may."""

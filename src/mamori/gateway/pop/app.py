@@ -12,9 +12,9 @@ import json
 import logging
 import time
 import uuid
-from datetime import UTC, datetime
 from collections.abc import Awaitable, Callable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from typing import Any
 
 from mamori.api.catalogue import Action, Catalogue, Result, Services
@@ -84,8 +84,8 @@ class PopGateway:
             status, result = exc.status, self._error(exc, request_id)
         except Exception:
             log.exception("request %s failed", request_id)
-            exc = ApiError("InternalFailure")
-            status, result = exc.status, self._error(exc, request_id)
+            failure = ApiError("InternalFailure")
+            status, result = failure.status, self._error(failure, request_id)
         payload = json.dumps(result, ensure_ascii=False, separators=(",", ":")).encode()
         await self._respond(send, status, payload, request_id)
 
@@ -167,4 +167,3 @@ class PopGateway:
             }
         )
         await send({"type": "http.response.body", "body": payload})
-

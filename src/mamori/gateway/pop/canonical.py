@@ -14,7 +14,9 @@ import re
 from collections.abc import Iterable
 from typing import Final
 
-_UNRESERVED: Final = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~")
+_UNRESERVED: Final = frozenset(
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~"
+)
 
 # Index a byte value (or a latin-1 code point standing for one) -> its canonical spelling.
 _ESCAPE: Final[tuple[str, ...]] = tuple(

@@ -50,7 +50,9 @@ _V1_CONTROL: Final = frozenset(
         "Version",
     }
 )
-_TIMESTAMP: Final = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})Z")
+_TIMESTAMP: Final = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})Z"
+)
 _HEX_SHA256: Final = re.compile(r"[0-9a-f]{64}")
 _SCOPE_DATE: Final = re.compile(r"[0-9]{8}")
 _AUTH_FIELDS: Final = ("Credential", "SignedHeaders", "Signature")
@@ -93,7 +95,7 @@ def read_claim(req: PopRequest) -> Claim:
     authorization = req.headers.get("authorization")
     if authorization is not None:
         scheme, _, rest = authorization.strip().partition(" ")
-        if scheme == ACS3 or scheme == ACS4:
+        if scheme in (ACS3, ACS4):
             return _read_header_claim(req, scheme, rest)
         # Never echo the header: a bearer token or another scheme's secret may be in it.
         raise _incomplete("The Authorization scheme is not supported.")
