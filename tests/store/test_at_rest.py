@@ -57,16 +57,12 @@ def _raw_files(server: ServerProcess) -> list[Path]:
 
 
 def test_no_secret_is_stored_in_the_clear(fresh_server: ServerProcess) -> None:
-    kms = new_sdk(
-        fresh_server.endpoint, fresh_server.access_key_id, fresh_server.access_key_secret
-    )
+    kms = new_sdk(fresh_server.endpoint, fresh_server.access_key_id, fresh_server.access_key_secret)
     sentinel = b"mamori-plaintext-sentinel-" + os.urandom(8).hex().encode()
     for spec in ("Aliyun_AES_256", "Aliyun_AES_128", "Aliyun_SM4"):
         key_id = kms.create_key(km.CreateKeyRequest(key_spec=spec)).body.key_metadata.key_id
         kms.create_key_version(km.CreateKeyVersionRequest(key_id=key_id))
-        kms.encrypt(
-            km.EncryptRequest(key_id=key_id, plaintext=base64.b64encode(sentinel).decode())
-        )
+        kms.encrypt(km.EncryptRequest(key_id=key_id, plaintext=base64.b64encode(sentinel).decode()))
 
     materials = _material(fresh_server)
     assert len(materials) == 6

@@ -1,0 +1,72 @@
+"""The catalogue agrees with the KMS API as the official SDKs send it (kms-api-actions.json)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mamori.api.catalogue import KMS_VERSION
+from mamori.api.errors import ERRORS
+from mamori.api.registry import catalogue
+
+SPEC = Path(__file__).resolve().parents[3] / "shared" / "spec" / "kms-api-actions.json"
+
+FOUNDATION = {
+    "CreateKey", "DescribeKey", "ListKeys", "EnableKey", "DisableKey", "ScheduleKeyDeletion",
+    "CancelKeyDeletion", "UpdateKeyDescription", "SetDeletionProtection", "CreateAlias",
+    "UpdateAlias", "DeleteAlias", "ListAliases", "ListAliasesByKeyId", "CreateKeyVersion",
+    "DescribeKeyVersion", "ListKeyVersions", "UpdateRotationPolicy", "TagResource",
+    "UntagResource", "ListResourceTags", "TagResources", "UntagResources", "ListTagResources",
+    "Encrypt", "Decrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext", "ReEncrypt",
+    "DescribeRegions", "DescribeAccountKmsStatus", "OpenKmsService",
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def spec() -> dict[str, Any]:
+    if not SPEC.exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{SPEC} is missing")
+        pytest.skip(f"{SPEC} is missing")
+    return {a["Action"]: a for a in json.loads(SPEC.read_text("utf-8"))["actions"]}
+
+
+def _wire_names(entry: dict[str, Any]) -> set[str]:
+    names = {p["name"] for p in entry.get("request", [])}
+    names |= {p["name"] for p in entry.get("oldSdk", {}).get("params", [])}
+    # Flattened families are listed as ``Tag.N.Key | Tag.N.Value``; the catalogue names the family.
+    return {name.split(".")[0] for name in names}
+
+
+def test_every_foundation_action_is_served() -> None:
+    served = {a.name for a in catalogue().all() if a.version == KMS_VERSION}
+    assert served >= FOUNDATION
+
+
+def test_every_action_declares_exactly_the_parameters_the_sdks_send(
+    spec: dict[str, Any],
+) -> None:
+    for action in catalogue().all():
+        entry = spec.get(action.name)
+        assert entry is not None, f"{action.name} is not a KMS API action"
+        declared = {p.name for p in action.params}
+        assert declared == _wire_names(entry), action.name
+
+
+def test_parameters_the_sdks_require_are_required(spec: dict[str, Any]) -> None:
+    for action in catalogue().all():
+        required = {p["name"] for p in spec[action.name].get("request", []) if p.get("required")}
+        declared = {p.name: p for p in action.params}
+        for name in required:
+            assert declared[name].required, f"{action.name}.{name} should be required"
+
+
+def test_ram_actions_and_error_codes_are_well_formed() -> None:
+    for action in catalogue().all():
+        assert action.ram_action == f"kms:{action.name}"
+    for code, row in ERRORS.items():
+        assert row.code == code and 400 <= row.status <= 599

@@ -1,0 +1,47 @@
+"""Settings layer defaults < mamori.toml < MAMORI_* variables < flags."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mamori.config import ConfigError, load_settings
+
+
+def test_defaults() -> None:
+    settings = load_settings(environ={})
+    assert (settings.host, settings.port, settings.tls_port) == ("127.0.0.1", 8080, 8443)
+    assert settings.region == "cn-hangzhou"
+    assert settings.database_url.startswith("sqlite:///") and settings.database_url.endswith(
+        "mamori-data/mamori.db"
+    )
+
+
+def test_layers_override_in_order(tmp_path: Path) -> None:
+    toml = tmp_path / "mamori.toml"
+    toml.write_text(
+        '[server]\nport = 9000\nregion = "cn-shanghai"\nhost_names = ["kms.example"]\n'
+        'store_url = "postgresql://u@db/m"\n'
+    )
+    settings = load_settings(toml, {"region": "cn-beijing"}, environ={"MAMORI_PORT": "9100"})
+    assert settings.port == 9100
+    assert settings.region == "cn-beijing"
+    assert settings.host_names == ("kms.example",)
+    assert settings.database_url == "postgresql://u@db/m"
+
+
+def test_config_file_from_the_environment(tmp_path: Path) -> None:
+    toml = tmp_path / "m.toml"
+    toml.write_text("tls_port = 0\n")
+    assert load_settings(environ={"MAMORI_CONFIG": str(toml)}).tls_port == 0
+
+
+@pytest.mark.parametrize(
+    "text", ["prot = 1\n", "port = 'eighty'\n", "account_id = 'abc'\n", "[server\n"]
+)
+def test_bad_config_is_an_error_not_a_silent_default(tmp_path: Path, text: str) -> None:
+    toml = tmp_path / "bad.toml"
+    toml.write_text(text)
+    with pytest.raises(ConfigError):
+        load_settings(toml, environ={})
