@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from mamori.api.catalogue import Action, Args, Call, Result, paging
+from mamori.api.errors import missing
 from mamori.api.params import Bool, Int, JsonFilters, JsonTags, Str
 from mamori.api.render import key_metadata, key_version, page
 from mamori.core import tags as tag_store
@@ -163,7 +164,7 @@ def update_key_description(call: Call, args: Args) -> Result:
 def _protected_key(call: Call, args: Args) -> str:
     key = args.get("KeyId") or args.get("ProtectedResourceArn")
     if not key:
-        raise InvalidInput("ProtectedResourceArn", "Name the key by KeyId or ProtectedResourceArn.")
+        raise missing("ProtectedResourceArn")
     return str(key)
 
 

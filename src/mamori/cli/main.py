@@ -20,6 +20,26 @@ def main() -> None:
     """Mamori: a self-hosted KMS that speaks the Alibaba Cloud KMS API."""
 
 
+reference = typer.Typer(help="Print reference documentation generated from the code.")
+app.add_typer(reference, name="reference")
+
+
+@reference.command("errors")
+def reference_errors() -> None:
+    """Every error code, its HTTP status and message, as Markdown."""
+    from mamori.api.reference import errors_markdown
+
+    typer.echo(errors_markdown(), nl=False)
+
+
+@reference.command("actions")
+def reference_actions() -> None:
+    """Every action the server answers, with its parameters, as Markdown."""
+    from mamori.api.reference import actions_markdown
+
+    typer.echo(actions_markdown(), nl=False)
+
+
 @app.command()
 def server(
     config: Annotated[Path | None, typer.Option("--config", help="mamori.toml to read")] = None,
