@@ -63,7 +63,9 @@ def encrypt(
     ).body
 
 
-def decrypt(kms: Client, blob: str, context: dict[str, Any] | None = None) -> km.DecryptResponseBody:
+def decrypt(
+    kms: Client, blob: str, context: dict[str, Any] | None = None
+) -> km.DecryptResponseBody:
     return kms.decrypt(km.DecryptRequest(ciphertext_blob=blob, encryption_context=context)).body
 
 
@@ -135,9 +137,7 @@ def test_encryption_context_from_the_old_sdk_with_any_spacing(
     enc = encrypt(kms, key, b"spacing", ODD_CONTEXT)
     req = DecryptRequest()
     req.set_CiphertextBlob(enc.ciphertext_blob)
-    spaced = ", ".join(
-        f'"{k}" :  "{v}"' for k, v in sorted(ODD_CONTEXT.items(), reverse=True)
-    )
+    spaced = ", ".join(f'"{k}" :  "{v}"' for k, v in sorted(ODD_CONTEXT.items(), reverse=True))
     req.set_EncryptionContext("{ " + spaced + " }")
     assert unb64(old.call(req)["Plaintext"]) == b"spacing"
 
@@ -224,6 +224,9 @@ def test_truncated_blob_is_invalid(kms: Client, key: str) -> None:
         "QUJD",  # "ABC": valid base64, far too short
         b64(b"x" * 40),
         b64(b"\xff" * 80),  # long enough, but no version id
+        b64(b"zzzzzzzz-zzzz-zzzz-zzzz-zzzzzzzzzzzz" + b"\x01" * 40),  # not a UUID
+        b64(b"\x00" * 8 + b"-\x00\x00\x00\x00" * 3 + b"-" + b"\x00" * 12 + b"\x01" * 40),
+        b64(b"$\x00\x02" + b"\x01" * 60),  # Advance prefix, then junk
     ],
 )
 def test_malformed_blob_is_invalid(kms: Client, blob: str) -> None:
@@ -266,6 +269,12 @@ def test_unknown_key(kms: Client, key: str, name: str) -> None:
         "Forbidden.KeyNotFound",
         404,
     )
+
+
+@pytest.mark.parametrize("name", ["key-\x00abc", "alias/\x00", "\x00"])
+def test_nul_in_key_id_is_invalid(kms: Client, name: str) -> None:
+    exc = expect(lambda: encrypt(kms, name, b"x"), "InvalidParameter", 400)
+    assert "KeyId" in exc.message
 
 
 def test_missing_parameters(kms: Client, key: str) -> None:
@@ -323,7 +332,18 @@ def test_context_values_must_be_strings_new_sdk(
 
 @pytest.mark.parametrize(
     "raw",
-    ["[1,2]", '{"a":1}', "not json", '"a string"', "null", "42", '{"a":{"b":"c"}}', '{"a":"1"'],
+    [
+        "[1,2]",
+        '{"a":1}',
+        "not json",
+        '"a string"',
+        "null",
+        "42",
+        '{"a":{"b":"c"}}',
+        '{"a":"1"',
+        '{"a":"\\u0000"}',
+        "[" * 3000,  # deeper than the JSON parser's recursion limit
+    ],
 )
 def test_context_must_be_a_json_object_of_strings_old_sdk(
     old: OldSdk, kms: Client, key: str, raw: str
@@ -526,7 +546,9 @@ def test_re_encrypt_errors(kms: Client, key: str) -> None:
     expect(
         lambda: kms.re_encrypt(
             km.ReEncryptRequest(
-                ciphertext_blob=blob, destination_key_id=key, destination_encryption_context={"a": 1}
+                ciphertext_blob=blob,
+                destination_key_id=key,
+                destination_encryption_context={"a": 1},
             )
         ),
         "InvalidParameter",
@@ -537,7 +559,9 @@ def test_re_encrypt_errors(kms: Client, key: str) -> None:
 # --- Key states --------------------------------------------------------------------------------
 
 
-def _all_crypto_calls(kms: Client, target: str, blob: str, other: str) -> dict[str, Callable[[], Any]]:
+def _all_crypto_calls(
+    kms: Client, target: str, blob: str, other: str
+) -> dict[str, Callable[[], Any]]:
     """Every symmetric operation that needs ``target`` usable (blob is sealed under target)."""
     return {
         "Encrypt": lambda: encrypt(kms, target, b"x"),

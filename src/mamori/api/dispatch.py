@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from mamori.api.catalogue import Action, Call, Result, Services
-from mamori.api.errors import ApiError
+from mamori.api.errors import ApiError, invalid
 from mamori.core.errors import DomainError
 from mamori.core.refs import Scope
 from mamori.iam.authorize import Deny, authorize
@@ -33,6 +33,10 @@ def invoke(
     """Execute ``action``; raises ``ApiError`` for every expected failure."""
     dry_run = _dry_run(raw) and any(p.name == "DryRun" for p in action.params)
     try:
+        # No parameter may carry a NUL: PostgreSQL text cannot hold one (it would be a 500).
+        for name, value in raw.items():
+            if "\x00" in value:
+                raise invalid(name, "It contains a NUL character.")
         args = action.parse(raw)
         decision = authorize(principal, action.ram_action, action.resource(scope, args))
         if isinstance(decision, Deny):

@@ -99,13 +99,32 @@ class B64(Param):
         return value
 
 
+def _has_nul(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str) and "\x00" in item:
+            return True
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
 def _load_json(name: str, text: str) -> Any:
     if len(text) > _MAX_JSON:
         raise invalid(name, f"It is longer than {_MAX_JSON} characters.")
     try:
-        return json.loads(text)
-    except ValueError:
+        value = json.loads(text)
+    except (ValueError, RecursionError):  # RecursionError: nesting like "[[[[…"
         raise invalid(name, "It is not valid JSON.") from None
+    # The gateway refuses raw NULs; JSON can still spell one \u0000, and PostgreSQL text
+    # cannot hold it (a 500 in the store).
+    if "\\u0000" in text and _has_nul(value):
+        raise invalid(name, "It contains a NUL character.")
+    return value
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from dataclasses import dataclass
 from typing import Final
 
@@ -24,6 +25,8 @@ from mamori.crypto.aead import IV_BYTES, TAG_BYTES
 VERSION_ID_BYTES: Final = 36
 ADVANCE_PREFIX: Final = b"$\x00\x02"
 _HEADER: Final = VERSION_ID_BYTES + IV_BYTES
+# Only a canonical UUID reaches the store: a NUL or other junk byte there is a 500 on PostgreSQL.
+_VERSION_ID: Final = re.compile(r"[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
 
 
 class MalformedBlob(ValueError):
@@ -62,6 +65,6 @@ def decode(text: str) -> Blob:
         version_id = raw[:VERSION_ID_BYTES].decode("ascii")
     except UnicodeDecodeError as exc:
         raise MalformedBlob("bad version id") from exc
-    if version_id.count("-") != 4:
+    if not _VERSION_ID.fullmatch(version_id):
         raise MalformedBlob("bad version id")
     return Blob(version_id, raw[VERSION_ID_BYTES:_HEADER], raw[_HEADER:])
