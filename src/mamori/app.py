@@ -120,6 +120,23 @@ class _Server(uvicorn.Server):
     def capture_signals(self) -> Iterator[None]:
         yield
 
+    async def shutdown(self, sockets: list[Any] | None = None) -> None:
+        # uvicorn closes idle keep-alive connections, but a TLS close then waits up to 30 s for
+        # the client's close_notify, which an idle pooled SDK connection never sends: abort
+        # whatever is still idle after a short grace, so SIGTERM does not hang on them.
+        handle = asyncio.get_running_loop().call_later(1.0, self._abort_idle_connections)
+        try:
+            await super().shutdown(sockets)
+        finally:
+            handle.cancel()
+
+    def _abort_idle_connections(self) -> None:
+        for connection in list(self.server_state.connections):
+            cycle = getattr(connection, "cycle", None)
+            transport = getattr(connection, "transport", None)
+            if transport is not None and (cycle is None or cycle.response_complete):
+                transport.abort()
+
 
 def _uvicorn_config(
     app: Any, settings: Settings, port: int, tls: TlsFiles | None

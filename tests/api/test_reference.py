@@ -1,4 +1,4 @@
-"""The generated reference docs in ``docs/`` match the code (regenerate with ``mamori reference``)."""
+"""The generated reference docs in docs/ match the code (regenerate: mamori reference)."""
 
 from __future__ import annotations
 

@@ -164,9 +164,7 @@ def test_list_keys_with_filters(old: OldSdk) -> None:
         PageNumber=1,
         PageSize=10,
     )
-    assert result["Keys"]["Key"] == [
-        {"KeyId": disabled, "KeyArn": describe(old, disabled)["Arn"]}
-    ]
+    assert result["Keys"]["Key"] == [{"KeyId": disabled, "KeyArn": describe(old, disabled)["Arn"]}]
     assert (result["TotalCount"], result["PageNumber"], result["PageSize"]) == (1, 1, 10)
 
     result = call(old, ListKeysRequest, Filters=json.dumps([both]), PageSize=1, PageNumber=2)
@@ -263,9 +261,7 @@ def test_alias_lifecycle(old: OldSdk) -> None:
         {"AliasName": alias, "AliasArn": alias_arn, "KeyId": first["KeyId"]}
     ]
     assert (listed["TotalCount"], listed["PageNumber"], listed["PageSize"]) == (1, 1, 10)
-    assert {"AliasName": alias, "AliasArn": alias_arn, "KeyId": first["KeyId"]} in _all_aliases(
-        old
-    )
+    assert {"AliasName": alias, "AliasArn": alias_arn, "KeyId": first["KeyId"]} in _all_aliases(old)
     blob = call(old, EncryptRequest, KeyId=alias, Plaintext=b64(b"via alias"))
     assert blob["KeyId"] == first["KeyId"]
 
@@ -406,7 +402,11 @@ def test_encrypt_and_decrypt(old: OldSdk) -> None:
     meta = new_key(old)
     context = json.dumps({"app": "billing", "tenant": "ü 1"})
     encrypted = call(
-        old, EncryptRequest, KeyId=meta["KeyId"], Plaintext=b64(b"secret"), EncryptionContext=context
+        old,
+        EncryptRequest,
+        KeyId=meta["KeyId"],
+        Plaintext=b64(b"secret"),
+        EncryptionContext=context,
     )
     assert encrypted["KeyId"] == meta["KeyId"]
     assert encrypted["KeyVersionId"] == meta["PrimaryKeyVersion"]
@@ -525,9 +525,17 @@ def test_missing_parameter(old: OldSdk) -> None:
 def test_invalid_parameter(old: OldSdk) -> None:
     key_id = new_key(old)["KeyId"]
     for request_class, params, name in (
-        (ScheduleKeyDeletionRequest, {"KeyId": key_id, "PendingWindowInDays": 3}, "PendingWindowInDays"),
+        (
+            ScheduleKeyDeletionRequest,
+            {"KeyId": key_id, "PendingWindowInDays": 3},
+            "PendingWindowInDays",
+        ),
         (EncryptRequest, {"KeyId": key_id, "Plaintext": "not base64!"}, "Plaintext"),
-        (EncryptRequest, {"KeyId": key_id, "Plaintext": "eA==", "EncryptionContext": "[1]"}, "EncryptionContext"),
+        (
+            EncryptRequest,
+            {"KeyId": key_id, "Plaintext": "eA==", "EncryptionContext": "[1]"},
+            "EncryptionContext",
+        ),
         (ListKeysRequest, {"Filters": '[{"Key":"Colour","Values":["red"]}]'}, "Filters"),
     ):
         exc = fails(old, request_class, **params)
