@@ -8,8 +8,13 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from mamori.api.params import Param, Raw
+from mamori.core.aliases import AliasService
+from mamori.core.crypto_ops import CryptoService
+from mamori.core.keys import KeyService
 from mamori.core.refs import Scope
+from mamori.iam.accounts import AccountService
 from mamori.iam.principal import Principal
+from mamori.store.database import Database
 
 KMS_VERSION = "2016-01-20"
 
@@ -21,28 +26,28 @@ class Services(Protocol):
     """What handlers may reach; ``app.py`` provides the implementation."""
 
     @property
-    def keys(self) -> Any:
+    def keys(self) -> KeyService:
         """The key service."""
         ...
 
     @property
-    def aliases(self) -> Any:
+    def aliases(self) -> AliasService:
         """The alias service."""
         ...
 
     @property
-    def crypto(self) -> Any:
+    def crypto(self) -> CryptoService:
         """The symmetric crypto service."""
         ...
 
     @property
-    def accounts(self) -> Any:
+    def accounts(self) -> AccountService:
         """The account service."""
         ...
 
     @property
-    def db(self) -> Any:
-        """The store, for read-only listings that span services."""
+    def db(self) -> Database:
+        """The store, for tag listings that span resource types."""
         ...
 
 

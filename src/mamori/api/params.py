@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from mamori.api.errors import ApiError, invalid, missing
+from mamori.api.errors import invalid, missing
 
 Raw = Mapping[str, str]
 _MAX_JSON = 8192
@@ -246,13 +246,3 @@ class FlatTags(Param):
                 raise missing(self.name + ".1.Key")
             return None
         return [(keys[i], values.get(i, "")) for i in sorted(keys)]
-
-
-def dry_run_of(raw: Raw) -> bool:
-    """Whether the request asks for a dry run (bad spellings count as no)."""
-    return raw.get("DryRun", "").strip().lower() == "true"
-
-
-def reject(code: str, **fields: object) -> ApiError:
-    """Shorthand used by handlers for table errors that are not parameter errors."""
-    return ApiError(code, **fields)

@@ -73,6 +73,18 @@ class StateConflict(DomainError):
         super().__init__(state=state, reason=reason)
 
 
+class UnsupportedOrigin(DomainError):
+    """A key origin Mamori does not offer (yet)."""
+
+    code = "Unsupported.Origin"
+
+
+class UnsupportedProtectionLevel(DomainError):
+    """A protection level Mamori does not offer (yet) for this spec."""
+
+    code = "Unsupported.ProtectionLevel"
+
+
 class CiphertextInvalid(DomainError):
     """The blob is malformed, or does not open with its key and this EncryptionContext. One
     answer for every cause, so a caller learns nothing about which check failed."""

@@ -23,6 +23,8 @@ from mamori.core.errors import (
     KeyVersionNotFound,
     StateConflict,
     Unsupported,
+    UnsupportedOrigin,
+    UnsupportedProtectionLevel,
 )
 from mamori.core.model import KeyRecord, KeyState, KeyVersion
 from mamori.core.refs import KeyRef, Scope, parse_key_ref
@@ -165,11 +167,11 @@ class KeyService:
         if new.origin not in ("Aliyun_KMS", "EXTERNAL"):
             raise InvalidInput("Origin")
         if new.origin == "EXTERNAL":
-            raise StateConflict("Unsupported.Origin")
+            raise UnsupportedOrigin
         if new.protection_level not in ("SOFTWARE", "HSM"):
             raise InvalidInput("ProtectionLevel")
         if new.protection_level == "HSM" or spec.hsm_only:
-            raise StateConflict("Unsupported.ProtectionLevel")
+            raise UnsupportedProtectionLevel
         interval = None
         if new.rotation_enabled:
             interval = new.rotation_interval or ROTATION_DEFAULT
