@@ -185,7 +185,7 @@ async def serve(settings: Settings) -> None:
         services=services,
         access_keys=services.access_keys,
         region=settings.region,
-        nonces=NonceCache(),
+        nonces=NonceCache(max_entries=settings.nonce_cache_entries),
         executor=ThreadPoolExecutor(max_workers=8, thread_name_prefix="mamori-api"),
         max_body_bytes=settings.max_body_bytes,
         host_id=f"kms.{settings.region}.aliyuncs.com",

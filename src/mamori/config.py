@@ -29,6 +29,7 @@ class Settings:
     jobs_interval: float = 60.0
     key_cache_size: int = 10_000
     max_body_bytes: int = 64 * 1024
+    nonce_cache_entries: int = 8_000_000
     log_level: str = "info"
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -245,6 +245,41 @@ def test_spec_encoded_names_are_accepted() -> None:
     verify(resigned, req, "other-secret")
 
 
+# --- parse_pop_request ----------------------------------------------------------------------
+
+
+def test_parse_pop_request_decodes_like_the_sdks_encode() -> None:
+    req = parse_pop_request(
+        "POST",
+        "/",
+        b"A=x+y%2Bz&B=&C&A=%C3%BC",
+        [(b"Host", b"h:1"), (b"X-Dup", b"a"), (b"x-dup", b"b"), (b"user-agent", b"caf\xe9")],
+        b"SecretData=p%40ss+word",
+    )
+    assert req.query == [("A", "x y+z"), ("B", ""), ("C", ""), ("A", "ü")]
+    assert req.raw_query == "A=x+y%2Bz&B=&C&A=%C3%BC"
+    assert req.headers == {"host": "h:1", "x-dup": "a,b", "user-agent": "café"}
+    assert req.form == []  # no form content-type, no form parameters
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["application/x-www-form-urlencoded", "Application/X-WWW-Form-Urlencoded; charset=UTF-8"],
+)
+def test_parse_pop_request_reads_a_form_body(content_type: str) -> None:
+    headers = [(b"content-type", content_type.encode())]
+    req = parse_pop_request("POST", "/", b"", headers, b"SecretData=p%40ss+word&Recipient=")
+    assert req.form == [("SecretData", "p@ss word"), ("Recipient", "")]
+    assert req.query == []
+
+
+def test_parse_pop_request_survives_bytes_that_are_not_utf8() -> None:
+    headers = [(b"content-type", b"application/x-www-form-urlencoded")]
+    req = parse_pop_request("POST", "/", b"K=%FF\xff", headers, b"S=%FE\xfe")
+    assert req.query == [("K", "\ufffd\ufffd")]
+    assert req.form == [("S", "\ufffd\ufffd")]
+
+
 # --- read_claim rejections -----------------------------------------------------------------
 
 ACS3_VECTOR = BY_NAME["acs3-encrypt-context"]

@@ -42,4 +42,4 @@ def string_to_sign(canonical: str, algorithm: str = ALGORITHM) -> str:
 
 def sign(key: bytes, to_sign: str) -> str:
     """Hex HMAC-SHA256 of ``to_sign`` under ``key``."""
-    return hmac.new(key, to_sign.encode("utf-8"), _sha256).hexdigest()
+    return hmac.digest(key, to_sign.encode("utf-8"), "sha256").hex()

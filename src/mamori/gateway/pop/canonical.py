@@ -25,6 +25,8 @@ _ESCAPE: Final[tuple[str, ...]] = tuple(
 _DELETE_UNRESERVED: Final[dict[int, None]] = dict.fromkeys(_UNRESERVED)
 _NEEDS_ENCODING: Final = re.compile(r"[^A-Za-z0-9\-_.~]")
 _search_unsafe = _NEEDS_ENCODING.search
+# Measured crossover between str.translate and a str.replace per distinct character.
+_TRANSLATE_MAX: Final = 64
 
 
 def percent_encode(value: str) -> str:
@@ -32,18 +34,20 @@ def percent_encode(value: str) -> str:
     if _search_unsafe(value) is None:
         # Most KMS values (key ids, versions, aliases without '/') need no encoding at all.
         return value
-    if value.isascii():
-        # A handful of distinct reserved characters (base64's '+/=', JSON's '{":,}') recur many
-        # times; one C-level str.replace per distinct character beats any per-character loop.
-        unsafe = set(value.translate(_DELETE_UNRESERVED))
-        if "%" in unsafe:
-            value = value.replace("%", "%25")  # first, so later escapes are not re-escaped
-            unsafe.discard("%")
-        for char in unsafe:
-            value = value.replace(char, _ESCAPE[ord(char)])
-        return value
-    # Non-ASCII: view the UTF-8 bytes as latin-1 code points so str.translate maps byte-wise.
-    return value.encode("utf-8").decode("latin-1").translate(_ESCAPE)
+    if not value.isascii():
+        # View the UTF-8 bytes as latin-1 code points so that str.translate maps byte-wise.
+        return value.encode("utf-8").decode("latin-1").translate(_ESCAPE)
+    if len(value) <= _TRANSLATE_MAX:
+        return value.translate(_ESCAPE)
+    # Long values (base64 plaintext, JSON) repeat a few reserved characters many times: one
+    # C-level str.replace per distinct character beats translate's per-character lookups.
+    unsafe = set(value.translate(_DELETE_UNRESERVED))
+    if "%" in unsafe:
+        value = value.replace("%", "%25")  # first, so later escapes are not escaped again
+        unsafe.discard("%")
+    for char in unsafe:
+        value = value.replace(char, _ESCAPE[ord(char)])
+    return value
 
 
 def percent_encode_reference(value: str) -> str:

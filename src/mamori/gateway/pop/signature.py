@@ -11,6 +11,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from hmac import compare_digest
 from itertools import chain
 from typing import Final
@@ -53,9 +54,12 @@ _V1_CONTROL: Final = frozenset(
 _TIMESTAMP: Final = re.compile(
     r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})Z"
 )
+_EMPTY_SHA256: Final = hashlib.sha256(b"").hexdigest()
 _HEX_SHA256: Final = re.compile(r"[0-9a-f]{64}")
 _SCOPE_DATE: Final = re.compile(r"[0-9]{8}")
 _AUTH_FIELDS: Final = ("Credential", "SignedHeaders", "Signature")
+# The exact layout both SDK signers emit; anything else goes through the lenient parser.
+_SDK_AUTH_LAYOUT: Final = re.compile(r"Credential=([^,]*),SignedHeaders=([^,]*),Signature=([^,]*)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,8 +82,10 @@ def _incomplete(detail: str) -> ApiError:
     return ApiError("IncompleteSignature", detail=detail)
 
 
+@lru_cache(maxsize=256)
 def parse_timestamp(value: str) -> datetime:
     """Parse ``YYYY-MM-DDTHH:MM:SSZ`` into an aware UTC datetime, else InvalidTimeStamp.Format."""
+    # Cached: every request signed within the same second carries the same string.
     match = _TIMESTAMP.fullmatch(value)
     if match is not None:
         try:
@@ -106,6 +112,10 @@ def read_claim(req: PopRequest) -> Claim:
 
 
 def _auth_fields(rest: str) -> tuple[str, str, str]:
+    match = _SDK_AUTH_LAYOUT.fullmatch(rest)
+    if match is not None:
+        credential, signed, signature = match.groups()
+        return credential, signed, signature
     fields: dict[str, str] = {}
     for part in rest.split(","):
         name, sep, value = part.strip().partition("=")
@@ -117,12 +127,22 @@ def _auth_fields(rest: str) -> tuple[str, str, str]:
     return fields["Credential"], fields["SignedHeaders"], fields["Signature"]
 
 
+@lru_cache(maxsize=64)
+def _signed_headers(signed_list: str) -> tuple[tuple[str, ...], frozenset[str]]:
+    # Cached: a client sends the same SignedHeaders list on every request.
+    signed = tuple(signed_list.lower().split(";"))
+    names = frozenset(signed)
+    if not _REQUIRED_SIGNED.issubset(names):
+        absent = ", ".join(sorted(_REQUIRED_SIGNED.difference(names)))
+        raise _incomplete(f"SignedHeaders must include {absent}.")
+    return signed, names
+
+
 def _read_header_claim(req: PopRequest, style: str, rest: str) -> Claim:
     credential, signed_list, signature = _auth_fields(rest)
     signature = signature.lower()
     if _HEX_SHA256.fullmatch(signature) is None:
         raise _incomplete("The Signature must be 64 hexadecimal digits.")
-    signed = tuple(signed_list.lower().split(";"))
     headers = req.headers
     action = headers.get("x-acs-action")
     if not action:
@@ -130,12 +150,10 @@ def _read_header_claim(req: PopRequest, style: str, rest: str) -> Claim:
     nonce = headers.get("x-acs-signature-nonce")
     if not nonce:
         raise ApiError("MissingSignatureNonce")
-    if not _REQUIRED_SIGNED.issubset(signed):
-        absent = ", ".join(sorted(_REQUIRED_SIGNED.difference(signed)))
-        raise _incomplete(f"SignedHeaders must include {absent}.")
-    for name in signed:
-        if name not in headers:
-            raise _incomplete(f"The signed header {name} is missing from the request.")
+    signed, signed_names = _signed_headers(signed_list)
+    if not headers.keys() >= signed_names:
+        absent = ", ".join(sorted(signed_names.difference(headers)))
+        raise _incomplete(f"The signed headers {absent} are missing from the request.")
     security_token = headers.get("x-acs-security-token")
     if security_token is not None and "x-acs-security-token" not in signed:
         raise _incomplete("SignedHeaders must include x-acs-security-token.")
@@ -213,7 +231,7 @@ def _read_v1_claim(req: PopRequest) -> Claim:
 
 
 def check_freshness(claim: Claim, now: datetime, window: timedelta = timedelta(minutes=15)) -> None:
-    """Raise InvalidTimeStamp.Expired when the claim's timestamp is more than ``window`` off."""
+    """Raise InvalidTimeStamp.Expired when the timestamp is over ``window`` from aware ``now``."""
     if abs(now - claim.timestamp) > window:
         raise ApiError("InvalidTimeStamp.Expired")
 
@@ -260,5 +278,6 @@ def _verify_acs4(claim: Claim, req: PopRequest, secret: str) -> None:
 def _check_payload(req: PopRequest) -> None:
     # Only the header is signed; this comparison is what binds the body to the signature.
     declared = req.headers["x-acs-content-sha256"].lower()
-    if hashlib.sha256(req.body).hexdigest() != declared:
+    actual = hashlib.sha256(req.body).hexdigest() if req.body else _EMPTY_SHA256
+    if actual != declared:
         raise _incomplete("x-acs-content-sha256 does not match the request body.")
