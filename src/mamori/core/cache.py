@@ -23,6 +23,9 @@ class LruCache(Generic[K, V]):
         self._capacity = max(1, capacity)
         self._items: OrderedDict[K, V] = OrderedDict()
         self._lock = threading.Lock()
+        # Bumped by every removal. A load that raced with a removal (read the store before a
+        # writer committed, finished after it invalidated) must not cache what it read.
+        self._generation = 0
 
     def get(self, key: K) -> V | None:
         """The cached value, refreshed as most recently used, or None."""
@@ -36,31 +39,40 @@ class LruCache(Generic[K, V]):
         """The cached value, or ``load(key)`` stored when it is not None."""
         value = self.get(key)
         if value is None:
+            generation = self._generation
             value = load(key)
             if value is not None:
-                self.put(key, value)
+                with self._lock:
+                    if generation == self._generation:
+                        self._store(key, value)
         return value
 
     def put(self, key: K, value: V) -> None:
         """Insert or replace, evicting the least recently used entry past the bound."""
         with self._lock:
-            self._items[key] = value
-            self._items.move_to_end(key)
-            while len(self._items) > self._capacity:
-                self._items.popitem(last=False)
+            self._store(key, value)
+
+    def _store(self, key: K, value: V) -> None:
+        self._items[key] = value
+        self._items.move_to_end(key)
+        while len(self._items) > self._capacity:
+            self._items.popitem(last=False)
 
     def discard(self, key: K) -> None:
         """Forget ``key`` if present."""
         with self._lock:
+            self._generation += 1
             self._items.pop(key, None)
 
     def discard_where(self, predicate: Callable[[K, V], bool]) -> None:
         """Forget every entry the predicate selects."""
         with self._lock:
+            self._generation += 1
             for key in [k for k, v in self._items.items() if predicate(k, v)]:
                 del self._items[key]
 
     def clear(self) -> None:
         """Forget everything."""
         with self._lock:
+            self._generation += 1
             self._items.clear()

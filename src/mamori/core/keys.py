@@ -318,17 +318,32 @@ class KeyService:
         _require_state(record, (KeyState.ENABLED,), "only an Enabled key can be rotated")
         if record.origin != "Aliyun_KMS" or not SPECS[record.spec].symmetric:
             raise Unsupported("only symmetric keys with Origin Aliyun_KMS can be rotated")
-        return self._rotate(record, self.now())
+        version = self._rotate(record, self.now())
+        assert version is not None
+        return version
 
-    def _rotate(self, record: KeyRecord, now: int) -> KeyVersion:
+    def _rotate(
+        self, record: KeyRecord, now: int, *, only_if_due: bool = False
+    ) -> KeyVersion | None:
+        """Add a primary version. With ``only_if_due`` the update claims the rotation (the
+        key's next rotation date is still the one read), so two nodes never both rotate it;
+        None means another writer got there first."""
         version_id = str(uuid.uuid4())
         material = KeyMaterial(os.urandom(SPECS[record.spec].material_bytes))
         values: dict[str, Any] = {"primary_version_id": version_id, "last_rotation_at": now}
         if record.rotation_enabled and record.rotation_interval:
             values["next_rotation_at"] = now + record.rotation_interval
+        where = [t.keys.c.id == record.id]
+        if only_if_due:
+            where += [
+                t.keys.c.next_rotation_at == record.next_rotation_at,
+                t.keys.c.state == KeyState.ENABLED,
+                t.keys.c.rotation_enabled.is_(True),
+            ]
         with self._db.begin() as conn:
+            if not conn.execute(update(t.keys).where(*where).values(**values)).rowcount:
+                return None
             self._insert_version(conn, record.id, version_id, material, now)
-            conn.execute(update(t.keys).where(t.keys.c.id == record.id).values(**values))
         self.invalidate(record.id)
         return KeyVersion(version_id, record.id, now)
 
@@ -411,18 +426,7 @@ class KeyService:
         rotated = []
         for row in rows:
             record = KeyRecord.from_row(row)
-            with self._db.begin() as conn:
-                # Claim the rotation atomically so two nodes never rotate the same key twice.
-                claimed = conn.execute(
-                    update(t.keys)
-                    .where(
-                        t.keys.c.id == record.id,
-                        t.keys.c.next_rotation_at == record.next_rotation_at,
-                    )
-                    .values(next_rotation_at=now + (record.rotation_interval or ROTATION_DEFAULT))
-                ).rowcount
-            if claimed:
-                self._rotate(record, now)
+            if self._rotate(record, now, only_if_due=True) is not None:
                 rotated.append(record.id)
         return rotated
 
