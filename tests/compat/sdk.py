@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import base64
 import json
+from collections.abc import Callable
 from typing import Any
 
+import pytest
 from alibabacloud_kms20160120.client import Client
 from alibabacloud_tea_openapi import models as open_api_models
+from alibabacloud_tea_openapi.exceptions import AlibabaCloudException
 from aliyunsdkcore.client import AcsClient
 from aliyunsdkcore.request import RpcRequest
 
@@ -41,3 +45,16 @@ class OldSdk:
         request.set_endpoint(self.endpoint)
         request.set_protocol_type(self.protocol)
         return json.loads(self.client.do_action_with_exception(request))
+
+
+def expect_error(code: str, status: int, call: Callable[[], Any]) -> AlibabaCloudException:
+    """Run ``call`` and check the new SDK raises exactly this error code and HTTP status."""
+    with pytest.raises(AlibabaCloudException) as info:
+        call()
+    assert (info.value.code, info.value.status_code) == (code, status), info.value.message
+    return info.value
+
+
+def b64(data: bytes) -> str:
+    """Standard base64 text, as the KMS API carries binary parameters."""
+    return base64.b64encode(data).decode("ascii")

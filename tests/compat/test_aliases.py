@@ -11,17 +11,10 @@ from typing import Any
 import pytest
 from alibabacloud_kms20160120 import models as km
 from alibabacloud_kms20160120.client import Client
-from alibabacloud_tea_openapi.exceptions import ClientException
+
+from tests.compat.sdk import expect_error
 
 REGION = "cn-hangzhou"
-
-
-def expect_error(code: str, status: int, call: Callable[[], Any]) -> ClientException:
-    """Run ``call`` and check it fails with exactly this code and HTTP status."""
-    with pytest.raises(ClientException) as info:
-        call()
-    assert (info.value.code, info.value.status_code) == (code, status), info.value.message
-    return info.value
 
 
 def new_alias(prefix: str = "a") -> str:

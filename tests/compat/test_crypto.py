@@ -17,7 +17,7 @@ from aliyunsdkkms.request.v20160120.DecryptRequest import DecryptRequest
 from aliyunsdkkms.request.v20160120.EncryptRequest import EncryptRequest
 from aliyunsdkkms.request.v20160120.GenerateDataKeyRequest import GenerateDataKeyRequest
 
-from tests.compat.sdk import OldSdk
+from tests.compat.sdk import OldSdk, b64, expect_error
 
 VERSION_ID_LEN = 36
 IV_LEN = 12
@@ -30,10 +30,6 @@ ODD_CONTEXT = {
 }
 
 
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
 def unb64(text: str) -> bytes:
     return base64.b64decode(text, validate=True)
 
@@ -43,12 +39,6 @@ def error_of(call: Callable[[], Any]) -> AlibabaCloudException:
     with pytest.raises(AlibabaCloudException) as info:
         call()
     return info.value
-
-
-def expect(call: Callable[[], Any], code: str, status: int) -> AlibabaCloudException:
-    exc = error_of(call)
-    assert (exc.code, exc.status_code) == (code, status), exc.message
-    return exc
 
 
 def new_key(kms: Client, spec: str | None = None) -> str:
@@ -165,7 +155,7 @@ def test_wrong_encryption_context_is_invalid_ciphertext(
     kms: Client, key: str, made_with: dict[str, str] | None, opened_with: dict[str, str] | None
 ) -> None:
     blob = encrypt(kms, key, b"bound", made_with).ciphertext_blob
-    exc = expect(lambda: decrypt(kms, blob, opened_with), "InvalidParameter", 400)
+    exc = expect_error("InvalidParameter", 400, lambda: decrypt(kms, blob, opened_with))
     assert "CiphertextBlob" in exc.message
 
 
@@ -175,16 +165,14 @@ def test_maximum_plaintext_size(kms: Client, key: str) -> None:
     enc = encrypt(kms, key, data)
     assert len(unb64(enc.ciphertext_blob)) == VERSION_ID_LEN + IV_LEN + MAX_PLAINTEXT + TAG_LEN
     assert unb64(decrypt(kms, enc.ciphertext_blob).plaintext) == data
-    exc = expect(lambda: encrypt(kms, key, data + b"!"), "InvalidParameter", 400)
+    exc = expect_error("InvalidParameter", 400, lambda: encrypt(kms, key, data + b"!"))
     assert "Plaintext" in exc.message
 
 
 def test_empty_plaintext_is_a_missing_parameter(kms: Client, key: str) -> None:
     # Plaintext is required; an empty value is the same as none at all.
-    exc = expect(
-        lambda: kms.encrypt(km.EncryptRequest(key_id=key, plaintext="")),
-        "MissingParameter",
-        400,
+    exc = expect_error(
+        "MissingParameter", 400, lambda: kms.encrypt(km.EncryptRequest(key_id=key, plaintext=""))
     )
     assert "Plaintext" in exc.message
 
@@ -206,14 +194,14 @@ def test_advance_prefixed_blob_decrypts(kms: Client, key: str) -> None:
 def test_tampered_blob_is_invalid(kms: Client, key: str, where: int) -> None:
     raw = bytearray(unb64(encrypt(kms, key, b"tamper me").ciphertext_blob))
     raw[where] ^= 0x01
-    exc = expect(lambda: decrypt(kms, b64(bytes(raw))), "InvalidParameter", 400)
+    exc = expect_error("InvalidParameter", 400, lambda: decrypt(kms, b64(bytes(raw))))
     assert "CiphertextBlob" in exc.message
 
 
 def test_truncated_blob_is_invalid(kms: Client, key: str) -> None:
     raw = unb64(encrypt(kms, key, b"truncate me").ciphertext_blob)
     for cut in (raw[:-1], raw[: VERSION_ID_LEN + IV_LEN + TAG_LEN - 1], raw[:VERSION_ID_LEN]):
-        expect(lambda cut=cut: decrypt(kms, b64(cut)), "InvalidParameter", 400)
+        expect_error("InvalidParameter", 400, lambda cut=cut: decrypt(kms, b64(cut)))
 
 
 @pytest.mark.parametrize(
@@ -230,14 +218,14 @@ def test_truncated_blob_is_invalid(kms: Client, key: str) -> None:
     ],
 )
 def test_malformed_blob_is_invalid(kms: Client, blob: str) -> None:
-    exc = expect(lambda: decrypt(kms, blob), "InvalidParameter", 400)
+    exc = expect_error("InvalidParameter", 400, lambda: decrypt(kms, blob))
     assert "CiphertextBlob" in exc.message
 
 
 def test_blob_of_an_unknown_key_version(kms: Client, key: str) -> None:
     raw = unb64(encrypt(kms, key, b"orphan").ciphertext_blob)
     forged = str(uuid.uuid4()).encode("ascii") + raw[VERSION_ID_LEN:]
-    expect(lambda: decrypt(kms, b64(forged)), "Forbidden.KeyNotFound", 404)
+    expect_error("Forbidden.KeyNotFound", 404, lambda: decrypt(kms, b64(forged)))
 
 
 def test_blob_of_one_key_does_not_open_as_another_key(kms: Client, key: str) -> None:
@@ -245,7 +233,7 @@ def test_blob_of_one_key_does_not_open_as_another_key(kms: Client, key: str) -> 
     mine = unb64(encrypt(kms, key, b"mine").ciphertext_blob)
     theirs = unb64(encrypt(kms, other, b"theirs").ciphertext_blob)
     spliced = theirs[:VERSION_ID_LEN] + mine[VERSION_ID_LEN:]
-    expect(lambda: decrypt(kms, b64(spliced)), "InvalidParameter", 400)
+    expect_error("InvalidParameter", 400, lambda: decrypt(kms, b64(spliced)))
 
 
 # --- Parameter errors --------------------------------------------------------------------------
@@ -256,59 +244,59 @@ def test_unknown_key(kms: Client, key: str, name: str) -> None:
     if name == "ARN":
         arn = kms.describe_key(km.DescribeKeyRequest(key_id=key)).body.key_metadata.arn
         name = arn.replace(key, "key-doesnotexist0000000000")
-    expect(lambda: encrypt(kms, name, b"x"), "Forbidden.KeyNotFound", 404)
-    expect(
-        lambda: kms.generate_data_key(km.GenerateDataKeyRequest(key_id=name)),
+    expect_error("Forbidden.KeyNotFound", 404, lambda: encrypt(kms, name, b"x"))
+    expect_error(
         "Forbidden.KeyNotFound",
         404,
+        lambda: kms.generate_data_key(km.GenerateDataKeyRequest(key_id=name)),
     )
-    expect(
+    expect_error(
+        "Forbidden.KeyNotFound",
+        404,
         lambda: kms.generate_data_key_without_plaintext(
             km.GenerateDataKeyWithoutPlaintextRequest(key_id=name)
         ),
-        "Forbidden.KeyNotFound",
-        404,
     )
 
 
 @pytest.mark.parametrize("name", ["key-\x00abc", "alias/\x00", "\x00"])
 def test_nul_in_key_id_is_invalid(kms: Client, name: str) -> None:
-    exc = expect(lambda: encrypt(kms, name, b"x"), "InvalidParameter", 400)
+    exc = expect_error("InvalidParameter", 400, lambda: encrypt(kms, name, b"x"))
     assert "KeyId" in exc.message
 
 
 def test_missing_parameters(kms: Client, key: str) -> None:
-    exc = expect(
-        lambda: kms.encrypt(km.EncryptRequest(plaintext=b64(b"x"))), "MissingParameter", 400
+    exc = expect_error(
+        "MissingParameter", 400, lambda: kms.encrypt(km.EncryptRequest(plaintext=b64(b"x")))
     )
     assert "KeyId" in exc.message
-    expect(lambda: kms.encrypt(km.EncryptRequest(key_id=key)), "MissingParameter", 400)
-    exc = expect(lambda: kms.decrypt(km.DecryptRequest()), "MissingParameter", 400)
+    expect_error("MissingParameter", 400, lambda: kms.encrypt(km.EncryptRequest(key_id=key)))
+    exc = expect_error("MissingParameter", 400, lambda: kms.decrypt(km.DecryptRequest()))
     assert "CiphertextBlob" in exc.message
-    exc = expect(
-        lambda: kms.generate_data_key(km.GenerateDataKeyRequest()), "MissingParameter", 400
+    exc = expect_error(
+        "MissingParameter", 400, lambda: kms.generate_data_key(km.GenerateDataKeyRequest())
     )
     assert "KeyId" in exc.message
-    expect(
+    expect_error(
+        "MissingParameter",
+        400,
         lambda: kms.generate_data_key_without_plaintext(
             km.GenerateDataKeyWithoutPlaintextRequest()
         ),
-        "MissingParameter",
-        400,
     )
     blob = encrypt(kms, key, b"x").ciphertext_blob
-    exc = expect(
-        lambda: kms.re_encrypt(km.ReEncryptRequest(ciphertext_blob=blob)), "MissingParameter", 400
+    exc = expect_error(
+        "MissingParameter", 400, lambda: kms.re_encrypt(km.ReEncryptRequest(ciphertext_blob=blob))
     )
     assert "DestinationKeyId" in exc.message
 
 
 @pytest.mark.parametrize("plaintext", ["not base64!", "QUJ", "QU JD", "é", "QUJD\n"])
 def test_non_base64_plaintext(kms: Client, key: str, plaintext: str) -> None:
-    exc = expect(
-        lambda: kms.encrypt(km.EncryptRequest(key_id=key, plaintext=plaintext)),
+    exc = expect_error(
         "InvalidParameter",
         400,
+        lambda: kms.encrypt(km.EncryptRequest(key_id=key, plaintext=plaintext)),
     )
     assert "Plaintext" in exc.message
 
@@ -317,16 +305,16 @@ def test_non_base64_plaintext(kms: Client, key: str, plaintext: str) -> None:
 def test_context_values_must_be_strings_new_sdk(
     kms: Client, key: str, context: dict[str, Any]
 ) -> None:
-    exc = expect(lambda: encrypt(kms, key, b"x", context), "InvalidParameter", 400)
+    exc = expect_error("InvalidParameter", 400, lambda: encrypt(kms, key, b"x", context))
     assert "EncryptionContext" in exc.message
     blob = encrypt(kms, key, b"x").ciphertext_blob
-    expect(lambda: decrypt(kms, blob, context), "InvalidParameter", 400)
-    expect(
+    expect_error("InvalidParameter", 400, lambda: decrypt(kms, blob, context))
+    expect_error(
+        "InvalidParameter",
+        400,
         lambda: kms.generate_data_key(
             km.GenerateDataKeyRequest(key_id=key, encryption_context=context)
         ),
-        "InvalidParameter",
-        400,
     )
 
 
@@ -413,7 +401,7 @@ def test_generate_data_key_sizes(
     assert len(data_key) == size
     assert len(unb64(body.ciphertext_blob)) == VERSION_ID_LEN + IV_LEN + size + TAG_LEN
     assert unb64(decrypt(kms, body.ciphertext_blob, context).plaintext) == data_key
-    expect(lambda: decrypt(kms, body.ciphertext_blob), "InvalidParameter", 400)
+    expect_error("InvalidParameter", 400, lambda: decrypt(kms, body.ciphertext_blob))
 
 
 def test_data_keys_are_random(kms: Client, key: str) -> None:
@@ -467,7 +455,7 @@ def test_data_key_parameter_errors(
             )
         ),
     ):
-        exc = expect(call, "InvalidParameter", 400)
+        exc = expect_error("InvalidParameter", 400, call)
         assert param in exc.message
 
 
@@ -494,8 +482,8 @@ def test_re_encrypt_moves_a_blob_to_the_destination_key(kms: Client, key: str) -
     dec = decrypt(kms, body.ciphertext_blob, dest_ctx)
     assert unb64(dec.plaintext) == b"re-encrypt me"
     assert dec.key_id == destination
-    expect(lambda: decrypt(kms, body.ciphertext_blob, source_ctx), "InvalidParameter", 400)
-    expect(lambda: decrypt(kms, body.ciphertext_blob), "InvalidParameter", 400)
+    expect_error("InvalidParameter", 400, lambda: decrypt(kms, body.ciphertext_blob, source_ctx))
+    expect_error("InvalidParameter", 400, lambda: decrypt(kms, body.ciphertext_blob))
 
 
 def test_re_encrypt_a_data_key_blob_to_an_alias_without_contexts(kms: Client, key: str) -> None:
@@ -513,7 +501,9 @@ def test_re_encrypt_a_data_key_blob_to_an_alias_without_contexts(kms: Client, ke
 def test_re_encrypt_with_the_wrong_source_context_fails(kms: Client, key: str) -> None:
     blob = encrypt(kms, key, b"guarded", {"a": "1"}).ciphertext_blob
     for wrong in ({"a": "2"}, None):
-        exc = expect(
+        exc = expect_error(
+            "InvalidParameter",
+            400,
             lambda wrong=wrong: kms.re_encrypt(
                 km.ReEncryptRequest(
                     ciphertext_blob=blob,
@@ -521,29 +511,29 @@ def test_re_encrypt_with_the_wrong_source_context_fails(kms: Client, key: str) -
                     destination_key_id=key,
                 )
             ),
-            "InvalidParameter",
-            400,
         )
         assert "CiphertextBlob" in exc.message
 
 
 def test_re_encrypt_errors(kms: Client, key: str) -> None:
     blob = encrypt(kms, key, b"x").ciphertext_blob
-    expect(
+    expect_error(
+        "Forbidden.KeyNotFound",
+        404,
         lambda: kms.re_encrypt(
             km.ReEncryptRequest(ciphertext_blob=blob, destination_key_id="alias/nowhere-to-go")
         ),
-        "Forbidden.KeyNotFound",
-        404,
     )
-    expect(
+    expect_error(
+        "InvalidParameter",
+        400,
         lambda: kms.re_encrypt(
             km.ReEncryptRequest(ciphertext_blob="garbage!", destination_key_id=key)
         ),
+    )
+    expect_error(
         "InvalidParameter",
         400,
-    )
-    expect(
         lambda: kms.re_encrypt(
             km.ReEncryptRequest(
                 ciphertext_blob=blob,
@@ -551,8 +541,6 @@ def test_re_encrypt_errors(kms: Client, key: str) -> None:
                 destination_encryption_context={"a": 1},
             )
         ),
-        "InvalidParameter",
-        400,
     )
 
 
@@ -587,7 +575,7 @@ def test_disabled_key_rejects_every_operation_until_enabled(kms: Client, key: st
     blob = encrypt(kms, target, b"before").ciphertext_blob
     kms.disable_key(km.DisableKeyRequest(key_id=target))
     for name, call in _all_crypto_calls(kms, target, blob, key).items():
-        exc = expect(call, "Rejected.Disabled", 409)
+        exc = expect_error("Rejected.Disabled", 409, call)
         assert exc.code == "Rejected.Disabled", name
     kms.enable_key(km.EnableKeyRequest(key_id=target))
     assert unb64(decrypt(kms, blob).plaintext) == b"before"
@@ -600,7 +588,7 @@ def test_pending_deletion_key_rejects_every_operation(kms: Client, key: str) -> 
         km.ScheduleKeyDeletionRequest(key_id=target, pending_window_in_days=7)
     )
     for name, call in _all_crypto_calls(kms, target, blob, key).items():
-        exc = expect(call, "Rejected.PendingDeletion", 409)
+        exc = expect_error("Rejected.PendingDeletion", 409, call)
         assert exc.code == "Rejected.PendingDeletion", name
     kms.cancel_key_deletion(km.CancelKeyDeletionRequest(key_id=target))
     assert unb64(decrypt(kms, blob).plaintext) == b"before"

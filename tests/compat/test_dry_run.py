@@ -3,29 +3,17 @@ would succeed fails with DryRunOperationError, a bad one with ValidationError; n
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from alibabacloud_kms20160120 import models as km
 from alibabacloud_kms20160120.client import Client
-from alibabacloud_tea_openapi.exceptions import AlibabaCloudException
+
+from tests.compat.sdk import b64, expect_error
 
 UNKNOWN = "key-doesnotexist0000000000"
 CONTEXT = {"purpose": "dry run"}
-
-
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
-def expect(call: Callable[[], Any], code: str, status: int = 400) -> AlibabaCloudException:
-    with pytest.raises(AlibabaCloudException) as info:
-        call()
-    exc = info.value
-    assert (exc.code, exc.status_code) == (code, status), exc.message
-    return exc
 
 
 def new_key(kms: Client) -> str:
@@ -98,7 +86,7 @@ ACTIONS = {
 @pytest.mark.parametrize("action", list(ACTIONS))
 @pytest.mark.parametrize("dry", ["true", "True", "TRUE", " true "])
 def test_would_succeed(kms: Client, key: str, blob: str, action: str, dry: str) -> None:
-    exc = expect(lambda: ACTIONS[action](kms, key, blob, dry), "DryRunOperationError")
+    exc = expect_error("DryRunOperationError", 400, lambda: ACTIONS[action](kms, key, blob, dry))
     assert "DryRun" in exc.message
 
 
@@ -111,7 +99,7 @@ def test_not_a_dry_run_executes(kms: Client, key: str, blob: str, action: str, d
 
 @pytest.mark.parametrize("action", list(ACTIONS))
 def test_unparseable_dry_run_flag_is_invalid(kms: Client, key: str, blob: str, action: str) -> None:
-    exc = expect(lambda: ACTIONS[action](kms, key, blob, "yes"), "InvalidParameter")
+    exc = expect_error("InvalidParameter", 400, lambda: ACTIONS[action](kms, key, blob, "yes"))
     assert "DryRun" in exc.message
 
 
@@ -120,10 +108,10 @@ def test_disabled_key_is_a_validation_error(kms: Client, action: str) -> None:
     target = new_key(kms)
     sealed = seal(kms, target)
     kms.disable_key(km.DisableKeyRequest(key_id=target))
-    exc = expect(lambda: ACTIONS[action](kms, target, sealed, "true"), "ValidationError")
+    exc = expect_error("ValidationError", 400, lambda: ACTIONS[action](kms, target, sealed, "true"))
     assert "Rejected.Disabled" in exc.message
     # Without DryRun the same request is the state error itself.
-    expect(lambda: ACTIONS[action](kms, target, sealed, None), "Rejected.Disabled", 409)
+    expect_error("Rejected.Disabled", 409, lambda: ACTIONS[action](kms, target, sealed, None))
 
 
 @pytest.mark.parametrize("action", list(ACTIONS))
@@ -133,7 +121,7 @@ def test_pending_deletion_key_is_a_validation_error(kms: Client, action: str) ->
     kms.schedule_key_deletion(
         km.ScheduleKeyDeletionRequest(key_id=target, pending_window_in_days=7)
     )
-    exc = expect(lambda: ACTIONS[action](kms, target, sealed, "True"), "ValidationError")
+    exc = expect_error("ValidationError", 400, lambda: ACTIONS[action](kms, target, sealed, "True"))
     assert "Rejected.PendingDeletion" in exc.message
 
 
@@ -141,7 +129,7 @@ def test_re_encrypt_with_a_disabled_source_is_a_validation_error(kms: Client, ke
     source = new_key(kms)
     sealed = seal(kms, source)
     kms.disable_key(km.DisableKeyRequest(key_id=source))
-    exc = expect(lambda: _re_encrypt(kms, key, sealed, "true"), "ValidationError")
+    exc = expect_error("ValidationError", 400, lambda: _re_encrypt(kms, key, sealed, "true"))
     assert "Rejected.Disabled" in exc.message
 
 
@@ -209,4 +197,4 @@ BAD_REQUESTS: dict[str, Callable[[Client, str, str], Any]] = {
 
 @pytest.mark.parametrize("case", list(BAD_REQUESTS))
 def test_bad_request_is_a_validation_error(kms: Client, key: str, blob: str, case: str) -> None:
-    expect(lambda: BAD_REQUESTS[case](kms, key, blob), "ValidationError")
+    expect_error("ValidationError", 400, lambda: BAD_REQUESTS[case](kms, key, blob))

@@ -15,16 +15,10 @@ from alibabacloud_kms20160120 import models as km
 from alibabacloud_kms20160120.client import Client
 from alibabacloud_tea_openapi.exceptions import ClientException
 
+from tests.compat.sdk import expect_error
+
 DATE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 VERSION_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-
-
-def expect_error(code: str, status: int, call: Callable[[], Any]) -> ClientException:
-    """Run ``call`` and check it fails with exactly this code and HTTP status."""
-    with pytest.raises(ClientException) as info:
-        call()
-    assert (info.value.code, info.value.status_code) == (code, status), info.value.message
-    return info.value
 
 
 def new_key(kms: Client, **fields: Any) -> km.CreateKeyResponseBodyKeyMetadata:

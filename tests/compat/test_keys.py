@@ -15,19 +15,12 @@ from typing import Any
 import pytest
 from alibabacloud_kms20160120 import models as km
 from alibabacloud_kms20160120.client import Client
-from alibabacloud_tea_openapi.exceptions import ClientException
+
+from tests.compat.sdk import expect_error
 
 REGION = "cn-hangzhou"
 DATE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 UNKNOWN_KEY = "key-doesnotexist0000000"
-
-
-def expect_error(code: str, status: int, call: Callable[[], Any]) -> ClientException:
-    """Run ``call`` and check it fails with exactly this code and HTTP status."""
-    with pytest.raises(ClientException) as info:
-        call()
-    assert (info.value.code, info.value.status_code) == (code, status), info.value.message
-    return info.value
 
 
 def unique(prefix: str = "t") -> str:

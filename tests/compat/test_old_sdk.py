@@ -56,7 +56,7 @@ from aliyunsdkkms.request.v20160120.UpdateRotationPolicyRequest import (
     UpdateRotationPolicyRequest,
 )
 
-from tests.compat.sdk import OldSdk, new_sdk
+from tests.compat.sdk import OldSdk, b64, new_sdk
 from tests.conftest import ServerProcess
 
 DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
@@ -82,10 +82,6 @@ def fails(old: OldSdk, request_class: type[RpcRequest], **params: Any) -> Server
     exc = info.value
     assert REQUEST_ID.fullmatch(exc.get_request_id() or ""), exc
     return exc
-
-
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
 
 
 def new_key(old: OldSdk, **params: Any) -> dict[str, Any]:

@@ -5,24 +5,15 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable
-from typing import Any
 
 import pytest
 from alibabacloud_kms20160120 import models as km
 from alibabacloud_kms20160120.client import Client
-from alibabacloud_tea_openapi.exceptions import AlibabaCloudException
+
+from tests.compat.sdk import expect_error
 
 REGION = "cn-hangzhou"
 UNKNOWN = "key-doesnotexist0000000000"
-
-
-def expect(call: Callable[[], Any], code: str, status: int) -> AlibabaCloudException:
-    with pytest.raises(AlibabaCloudException) as info:
-        call()
-    exc = info.value
-    assert (exc.code, exc.status_code) == (code, status), exc.message
-    return exc
 
 
 def new_key(kms: Client) -> str:
@@ -123,11 +114,11 @@ def test_twenty_tags_is_the_limit(kms: Client) -> None:
     assert tags_of(kms, key) == twenty
     twenty_one = {f"n{i:02d}": "v" for i in range(21)}
     other = new_key(kms)
-    exc = expect(lambda: tag(kms, other, twenty_one), "InvalidParameter", 400)
+    exc = expect_error("InvalidParameter", 400, lambda: tag(kms, other, twenty_one))
     assert "Tags" in exc.message
     assert tags_of(kms, other) == {}
     # A twenty-first tag on a full key is a quota error, and changes nothing.
-    expect(lambda: tag(kms, key, {"one-more": "v"}), "Rejected.LimitExceeded", 400)
+    expect_error("Rejected.LimitExceeded", 400, lambda: tag(kms, key, {"one-more": "v"}))
     assert tags_of(kms, key) == twenty
     tag(kms, key, {"k00": "replaced"})  # overwriting stays within the limit
     assert tags_of(kms, key)["k00"] == "replaced"
@@ -136,9 +127,11 @@ def test_twenty_tags_is_the_limit(kms: Client) -> None:
 @pytest.mark.parametrize("reserved", ["aliyun", "aliyun-env", "acs:env", "acs:"])
 def test_reserved_tag_keys(kms: Client, reserved: str) -> None:
     key = new_key(kms)
-    exc = expect(lambda: tag(kms, key, {"fine": "1", reserved: "v"}), "InvalidParameter", 400)
+    exc = expect_error("InvalidParameter", 400, lambda: tag(kms, key, {"fine": "1", reserved: "v"}))
     assert "Tags" in exc.message
-    expect(lambda: batch_tag(kms, [key], {"fine": "1", reserved: "v"}), "InvalidParameter", 400)
+    expect_error(
+        "InvalidParameter", 400, lambda: batch_tag(kms, [key], {"fine": "1", reserved: "v"})
+    )
     assert tags_of(kms, key) == {}
 
 
@@ -146,10 +139,10 @@ def test_tag_lengths(kms: Client) -> None:
     key = new_key(kms)
     tag(kms, key, {"k" * 128: "v" * 128})
     assert tags_of(kms, key) == {"k" * 128: "v" * 128}
-    expect(lambda: tag(kms, key, {"k" * 129: "v"}), "InvalidParameter", 400)
-    expect(lambda: tag(kms, key, {"k": "v" * 129}), "InvalidParameter", 400)
-    expect(lambda: tag(kms, key, {"": "v"}), "InvalidParameter", 400)
-    expect(lambda: batch_tag(kms, [key], {"k" * 129: "v"}), "InvalidParameter", 400)
+    expect_error("InvalidParameter", 400, lambda: tag(kms, key, {"k" * 129: "v"}))
+    expect_error("InvalidParameter", 400, lambda: tag(kms, key, {"k": "v" * 129}))
+    expect_error("InvalidParameter", 400, lambda: tag(kms, key, {"": "v"}))
+    expect_error("InvalidParameter", 400, lambda: batch_tag(kms, [key], {"k" * 129: "v"}))
     assert tags_of(kms, key) == {"k" * 128: "v" * 128}
 
 
@@ -171,10 +164,10 @@ def test_tag_lengths(kms: Client) -> None:
 )
 def test_malformed_tags(kms: Client, raw: str) -> None:
     key = new_key(kms)
-    exc = expect(
-        lambda: kms.tag_resource(km.TagResourceRequest(key_id=key, tags=raw)),
+    exc = expect_error(
         "InvalidParameter",
         400,
+        lambda: kms.tag_resource(km.TagResourceRequest(key_id=key, tags=raw)),
     )
     assert "Tags" in exc.message
     assert tags_of(kms, key) == {}
@@ -186,10 +179,10 @@ def test_malformed_tags(kms: Client, raw: str) -> None:
 def test_malformed_tag_keys(kms: Client, raw: str) -> None:
     key = new_key(kms)
     tag(kms, key, {"k": "v"})
-    exc = expect(
-        lambda: kms.untag_resource(km.UntagResourceRequest(key_id=key, tag_keys=raw)),
+    exc = expect_error(
         "InvalidParameter",
         400,
+        lambda: kms.untag_resource(km.UntagResourceRequest(key_id=key, tag_keys=raw)),
     )
     assert "TagKeys" in exc.message
     assert tags_of(kms, key) == {"k": "v"}
@@ -197,51 +190,51 @@ def test_malformed_tag_keys(kms: Client, raw: str) -> None:
 
 def test_one_resource_must_be_named_exactly_once(kms: Client) -> None:
     key = new_key(kms)
-    expect(
+    expect_error(
+        "InvalidParameter",
+        400,
         lambda: kms.tag_resource(
             km.TagResourceRequest(key_id=key, secret_name="some-secret", tags=tags_json({"a": "b"}))
         ),
+    )
+    expect_error(
         "InvalidParameter",
         400,
-    )
-    expect(
         lambda: kms.untag_resource(
             km.UntagResourceRequest(key_id=key, certificate_id="cert-1", tag_keys='["a"]')
         ),
-        "InvalidParameter",
-        400,
     )
     assert tags_of(kms, key) == {}
 
 
 def test_missing_parameters_of_one_resource(kms: Client) -> None:
     key = new_key(kms)
-    exc = expect(
-        lambda: kms.tag_resource(km.TagResourceRequest(key_id=key)), "MissingParameter", 400
+    exc = expect_error(
+        "MissingParameter", 400, lambda: kms.tag_resource(km.TagResourceRequest(key_id=key))
     )
     assert "Tags" in exc.message
-    exc = expect(
-        lambda: kms.untag_resource(km.UntagResourceRequest(key_id=key)), "MissingParameter", 400
+    exc = expect_error(
+        "MissingParameter", 400, lambda: kms.untag_resource(km.UntagResourceRequest(key_id=key))
     )
     assert "TagKeys" in exc.message
-    exc = expect(
-        lambda: kms.list_resource_tags(km.ListResourceTagsRequest()), "MissingParameter", 400
+    exc = expect_error(
+        "MissingParameter", 400, lambda: kms.list_resource_tags(km.ListResourceTagsRequest())
     )
     assert "KeyId" in exc.message
 
 
 @pytest.mark.parametrize("name", [UNKNOWN, "alias/no-such-alias-for-tags"])
 def test_unknown_key_for_one_resource(kms: Client, name: str) -> None:
-    expect(lambda: tag(kms, name, {"a": "b"}), "Forbidden.KeyNotFound", 404)
-    expect(
+    expect_error("Forbidden.KeyNotFound", 404, lambda: tag(kms, name, {"a": "b"}))
+    expect_error(
+        "Forbidden.KeyNotFound",
+        404,
         lambda: kms.untag_resource(km.UntagResourceRequest(key_id=name, tag_keys='["a"]')),
-        "Forbidden.KeyNotFound",
-        404,
     )
-    expect(
-        lambda: kms.list_resource_tags(km.ListResourceTagsRequest(key_id=name)),
+    expect_error(
         "Forbidden.KeyNotFound",
         404,
+        lambda: kms.list_resource_tags(km.ListResourceTagsRequest(key_id=name)),
     )
 
 
@@ -311,14 +304,14 @@ def test_untag_resources_needs_tag_keys_or_all(kms: Client) -> None:
     key = new_key(kms)
     batch_tag(kms, [key], {"x": "1"})
     for all_ in (None, False):
-        expect(
+        expect_error(
+            "MissingParameter",
+            400,
             lambda all_=all_: kms.untag_resources(
                 km.UntagResourcesRequest(
                     region_id=REGION, resource_type="key", resource_id=[key], all=all_
                 )
             ),
-            "MissingParameter",
-            400,
         )
     assert tags_of(kms, key) == {"x": "1"}
 
@@ -343,35 +336,41 @@ def test_list_tag_resources_pages_by_next_token(kms: Client) -> None:
     assert rows_of(by_tag) == {(k, f"{p}00", "v0") for k in keys}
     assert not by_tag.next_token
 
-    expect(lambda: list_tag_resources(kms, ids=keys, token="not-a-token"), "InvalidParameter", 400)
+    expect_error(
+        "InvalidParameter", 400, lambda: list_tag_resources(kms, ids=keys, token="not-a-token")
+    )
 
 
 def test_batch_with_one_unknown_key_changes_nothing(kms: Client) -> None:
     good = new_key(kms)
     batch_tag(kms, [good], {"before": "1"})
-    expect(lambda: batch_tag(kms, [good, UNKNOWN], {"after": "2"}), "Forbidden.KeyNotFound", 404)
-    expect(lambda: batch_tag(kms, [UNKNOWN, good], {"after": "2"}), "Forbidden.KeyNotFound", 404)
+    expect_error(
+        "Forbidden.KeyNotFound", 404, lambda: batch_tag(kms, [good, UNKNOWN], {"after": "2"})
+    )
+    expect_error(
+        "Forbidden.KeyNotFound", 404, lambda: batch_tag(kms, [UNKNOWN, good], {"after": "2"})
+    )
     assert tags_of(kms, good) == {"before": "1"}
-    expect(
+    expect_error(
+        "Forbidden.KeyNotFound",
+        404,
         lambda: kms.untag_resources(
             km.UntagResourcesRequest(
                 region_id=REGION, resource_type="key", resource_id=[good, UNKNOWN], all=True
             )
         ),
-        "Forbidden.KeyNotFound",
-        404,
     )
     assert tags_of(kms, good) == {"before": "1"}
-    expect(lambda: list_tag_resources(kms, ids=[good, UNKNOWN]), "Forbidden.KeyNotFound", 404)
+    expect_error("Forbidden.KeyNotFound", 404, lambda: list_tag_resources(kms, ids=[good, UNKNOWN]))
 
 
 def test_batch_over_the_limit_on_one_key_changes_nothing(kms: Client) -> None:
     roomy, full = new_key(kms), new_key(kms)
     batch_tag(kms, [full], {f"f{i:02d}": "v" for i in range(19)})
-    expect(
-        lambda: batch_tag(kms, [roomy, full], {"new-1": "a", "new-2": "b"}),
+    expect_error(
         "Rejected.LimitExceeded",
         400,
+        lambda: batch_tag(kms, [roomy, full], {"new-1": "a", "new-2": "b"}),
     )
     assert tags_of(kms, roomy) == {}
     assert len(tags_of(kms, full)) == 19
@@ -379,10 +378,10 @@ def test_batch_over_the_limit_on_one_key_changes_nothing(kms: Client) -> None:
 
 def test_batch_more_than_twenty_tags(kms: Client) -> None:
     key = new_key(kms)
-    exc = expect(
-        lambda: batch_tag(kms, [key], {f"k{i:02d}": "v" for i in range(21)}),
+    exc = expect_error(
         "InvalidParameter",
         400,
+        lambda: batch_tag(kms, [key], {f"k{i:02d}": "v" for i in range(21)}),
     )
     assert "Tag" in exc.message
     assert tags_of(kms, key) == {}
@@ -421,6 +420,6 @@ def test_batch_parameter_errors(kms: Client) -> None:
         ),
     ]
     for request, code, name in cases:
-        exc = expect(lambda request=request: kms.tag_resources(request), code, 400)
+        exc = expect_error(code, 400, lambda request=request: kms.tag_resources(request))
         assert name in exc.message
     assert tags_of(kms, key) == {}
