@@ -151,6 +151,7 @@ def _uvicorn_config(
         access_log=False,
         log_level=settings.log_level,
         server_header=False,
+        proxy_headers=False,
         date_header=False,
         timeout_graceful_shutdown=30,
         ssl_certfile=str(tls.cert_file) if tls else None,

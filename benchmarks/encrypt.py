@@ -1,0 +1,766 @@
+"""Signed Encrypt throughput against a real ``mamori server``, with ``GET /health`` as baseline.
+
+One run:
+
+1. starts ``mamori server`` on a temporary data directory and a free port (SQLite unless
+   ``--store-url``), waits for ``/health`` and creates one ``Aliyun_AES_256`` key with the
+   official new SDK (``alibabacloud-kms20160120``);
+2. captures one Encrypt exactly as the SDK puts it on the wire, then precomputes ``--requests``
+   Encrypt requests signed with the SDK's own ``Utils.get_authorization`` (ACS3-HMAC-SHA256),
+   each with its own SDK nonce and a current ``x-acs-date``; a self-check proves that the
+   generator reproduces the captured SDK request byte for byte;
+3. replays them with ``wrk`` (``benchmarks/wrk_replay.lua``), each request once, every wrk
+   thread on its own slice, for ``--duration`` seconds;
+4. drives ``GET /health`` the same way against the same server;
+5. prints requests/s, p50 and p99 for both and the Encrypt/health ratios, checks that every
+   Encrypt answered 200 and that sampled responses decrypt to one of the plaintexts sent;
+6. stops the server with SIGTERM.
+
+Run: ``.venv/bin/python benchmarks/encrypt.py`` (``--help`` for the knobs). Needs ``wrk``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import configparser
+import contextlib
+import http.client
+import json
+import multiprocessing
+import os
+import platform
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from unittest import mock
+from urllib.parse import urlsplit
+
+from alibabacloud_kms20160120 import models as kms_models
+from alibabacloud_kms20160120.client import Client
+from alibabacloud_tea_openapi import utils_models as openapi_models
+from alibabacloud_tea_openapi.utils import Utils
+from darabonba.core import DaraCore
+from darabonba.request import DaraRequest
+
+HERE = Path(__file__).resolve().parent
+LUA_SCRIPT = HERE / "wrk_replay.lua"
+RESULT_MARKER = "MAMORI_WRK_RESULT "
+# Distinct plaintexts cycled through the requests: enough that the server never sees a
+# repeated pattern, few enough that a decrypted sample can be checked against the set.
+PLAINTEXT_POOL = 256
+# The server accepts x-acs-date within ±15 min (spec §4.1); keep a margin.
+DATE_WINDOW_S = 14 * 60
+
+
+# --------------------------------------------------------------------------- server process
+
+
+@dataclass(frozen=True, slots=True)
+class Server:
+    process: subprocess.Popen[bytes]
+    port: int
+    data_dir: Path
+    log_path: Path
+
+    @property
+    def endpoint(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def server_command() -> list[str]:
+    # Prefer the console script installed next to this interpreter (the venv's), so the
+    # benchmark measures the checkout it is run from.
+    script = Path(sys.executable).parent / "mamori"
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-m", "mamori.cli"]
+
+
+def health_status(port: int) -> int | None:
+    # http.client rather than urllib: urllib honours HTTP_PROXY even for 127.0.0.1.
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+    try:
+        conn.request("GET", "/health")
+        return conn.getresponse().status
+    except OSError:
+        return None
+    finally:
+        conn.close()
+
+
+@contextlib.contextmanager
+def running_server(workdir: Path, store_url: str | None) -> Iterator[Server]:
+    port = free_port()
+    data_dir = workdir / "data"
+    log_path = workdir / "server.log"
+    command = [
+        *server_command(),
+        "server",
+        "--data-dir",
+        str(data_dir),
+        "--port",
+        str(port),
+        "--tls-port",
+        "0",
+    ]
+    if store_url:
+        command += ["--store-url", store_url]
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    server = Server(process, port, data_dir, log_path)
+    try:
+        deadline = time.monotonic() + 60
+        while health_status(port) != 200:
+            if process.poll() is not None:
+                raise RuntimeError(f"mamori server exited early; see {log_path}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"mamori server not healthy after 60 s; see {log_path}")
+            time.sleep(0.1)
+        yield server
+    finally:
+        stop_server(process)
+
+
+def stop_server(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        print(f"warning: server had already exited ({process.returncode})", file=sys.stderr)
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        # uvicorn drains for up to timeout_graceful_shutdown (30 s) before exiting.
+        code = process.wait(timeout=35)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        print("warning: server ignored SIGTERM for 35 s and was killed", file=sys.stderr)
+        return
+    print(f"server stopped by SIGTERM (exit {code})")
+
+
+def read_credentials(data_dir: Path) -> tuple[str, str]:
+    ini = configparser.ConfigParser()
+    ini.read(data_dir / "admin.credentials", encoding="utf-8")
+    section = ini["default"]
+    return section["access_key_id"], section["access_key_secret"]
+
+
+def new_sdk(endpoint: str, access_key_id: str, secret: str) -> Client:
+    return Client(
+        openapi_models.Config(
+            access_key_id=access_key_id,
+            access_key_secret=secret,
+            endpoint=endpoint,
+            protocol="http",
+        )
+    )
+
+
+# --------------------------------------------------------------------------- request capture
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    """One SDK Encrypt as the SDK built it (before signing) and as it went on the wire."""
+
+    method: str
+    pathname: str
+    protocol: str
+    port: int
+    query: dict[str, str]
+    headers: dict[str, str]  # SDK's header dict before signing, in the SDK's order
+    algorithm: str
+    payload_hash: str
+    wire_lines: list[tuple[str, str]]  # header lines as sent, names in wire case and order
+    authorization: str  # what the SDK signed, for the self-check
+    wire: bytes
+
+
+def capture_sdk_encrypt(access_key_id: str, secret: str, key_id: str, plaintext: str) -> Template:
+    """Run one real SDK Encrypt against a throwaway listener and keep what it built and sent.
+
+    The SDK's DaraRequest (query and header dicts) is recorded by wrapping the transport;
+    the raw bytes come from the listener, so header case/order and the transport's extras
+    (Accept-Encoding, Content-Length) are whatever the SDK stack really emits."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    port = listener.getsockname()[1]
+    wire: list[bytes] = []
+
+    def answer() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            wire.append(data)
+            body = json.dumps(
+                {"RequestId": "capture", "KeyId": key_id, "CiphertextBlob": "", "KeyVersionId": ""}
+            ).encode()
+            conn.sendall(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                + f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+                + body
+            )
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    recorded: list[DaraRequest] = []
+    real_do_action = DaraCore.do_action
+
+    def spy(request: DaraRequest, runtime_option: Any = None) -> Any:
+        recorded.append(request)
+        return real_do_action(request, runtime_option)
+
+    client = new_sdk(f"127.0.0.1:{port}", access_key_id, secret)
+    try:
+        with mock.patch.object(DaraCore, "do_action", spy):
+            client.encrypt(kms_models.EncryptRequest(key_id=key_id, plaintext=plaintext))
+    finally:
+        thread.join(timeout=5)
+        listener.close()
+    request, raw = recorded[0], wire[0]
+    head = raw.split(b"\r\n\r\n", 1)[0].decode()
+    wire_lines = [tuple(line.split(": ", 1)) for line in head.split("\r\n")[1:]]
+    headers = dict(request.headers)
+    authorization = headers.pop("Authorization")
+    if "content-length: 0" not in head.lower():
+        # The replay format and the Lua splitter assume body-less requests, as Encrypt is.
+        raise RuntimeError("the SDK sent an Encrypt with a body; the benchmark can't replay it")
+    return Template(
+        method=request.method,
+        pathname=request.pathname,
+        protocol=request.protocol,
+        port=request.port,
+        query=dict(request.query),
+        headers=headers,
+        algorithm=authorization.split(" ", 1)[0],
+        payload_hash=headers["x-acs-content-sha256"],
+        wire_lines=[(name, value) for name, value in wire_lines],
+        authorization=authorization,
+        wire=raw,
+    )
+
+
+# --------------------------------------------------------------------------- request generator
+
+
+def build_request(
+    template: Template,
+    *,
+    host: str,
+    plaintext: str,
+    date: str,
+    nonce: str,
+    access_key_id: str,
+    secret: str,
+) -> bytes:
+    """The raw HTTP request the SDK would send for these inputs, signed by the SDK itself."""
+    request = DaraRequest()
+    request.method = template.method
+    request.pathname = template.pathname
+    request.protocol = template.protocol
+    request.port = template.port
+    request.query = {**template.query, "Plaintext": plaintext}
+    headers = dict(template.headers)
+    headers["host"] = host
+    headers["x-acs-date"] = date
+    headers["x-acs-signature-nonce"] = nonce
+    request.headers = headers
+    headers["Authorization"] = Utils.get_authorization(
+        request, template.algorithm, template.payload_hash, access_key_id, secret
+    )
+    # Same URL composition as the SDK transport (DaraCore.compose_url: urlencode, form style).
+    url = urlsplit(DaraCore.compose_url(request))
+    target = f"{url.path}?{url.query}" if url.query else url.path
+    lines = [f"{template.method.upper()} {target} HTTP/1.1"]
+    for name, value in template.wire_lines:
+        # SDK headers take this request's values; transport extras keep the captured ones.
+        lines.append(f"{name}: {headers.get(name, value)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def self_check(template: Template, access_key_id: str, secret: str) -> None:
+    """Regenerate the captured request from its own inputs: must match the SDK's bytes."""
+    rebuilt = build_request(
+        template,
+        host=template.headers["host"],
+        plaintext=template.query["Plaintext"],
+        date=template.headers["x-acs-date"],
+        nonce=template.headers["x-acs-signature-nonce"],
+        access_key_id=access_key_id,
+        secret=secret,
+    )
+    if rebuilt != template.wire:
+        raise RuntimeError(
+            "generated request differs from the SDK's:\n"
+            f"SDK:\n{template.wire.decode()}\ngenerated:\n{rebuilt.decode()}"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PartJob:
+    path: Path
+    count: int
+    offset: int
+    template: Template
+    host: str
+    plaintexts: list[str]
+    access_key_id: str
+    secret: str
+
+
+def write_part(job: PartJob) -> list[str]:
+    """Sign one part of a wrk thread's requests into its file; return the nonces used."""
+    nonces: list[str] = []
+    date_refreshed = 0.0
+    date = ""
+    with job.path.open("wb") as out:
+        for i in range(job.count):
+            now = time.monotonic()
+            if now - date_refreshed >= 0.5:
+                # The SDK stamps each call; refreshing twice a second is just as current.
+                date, date_refreshed = Utils.get_timestamp(), now
+            nonce = Utils.get_nonce()
+            nonces.append(nonce)
+            out.write(
+                build_request(
+                    job.template,
+                    host=job.host,
+                    plaintext=job.plaintexts[(job.offset + i) % len(job.plaintexts)],
+                    date=date,
+                    nonce=nonce,
+                    access_key_id=job.access_key_id,
+                    secret=job.secret,
+                )
+            )
+            out.write(b"\0")
+    return nonces
+
+
+def generate(
+    workdir: Path,
+    total: int,
+    slices: int,
+    template: Template,
+    host: str,
+    plaintexts: list[str],
+    access_key_id: str,
+    secret: str,
+) -> None:
+    """Write ``requests.<i>`` for each wrk thread ``i``: disjoint, NUL-separated requests."""
+    # Signing costs ~80 µs a request (mostly the SDK's quote() of the 1.4 KB plaintext), so
+    # sign in parts on every core (the server is idle meanwhile), then join the parts into
+    # one file per wrk thread. spawn: the workers inherit no SDK sockets.
+    workers = os.cpu_count() or 1
+    per_slice = -(-total // slices)
+    parts_per_slice = -(-workers // slices)
+    per_part = -(-per_slice // parts_per_slice)
+    jobs = [
+        PartJob(
+            workdir / f"part.{index}.{part}",
+            per_part,
+            (index * parts_per_slice + part) * per_part,
+            template,
+            host,
+            plaintexts,
+            access_key_id,
+            secret,
+        )
+        for index in range(slices)
+        for part in range(parts_per_slice)
+    ]
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(workers) as pool:
+        nonce_lists = pool.map(write_part, jobs, chunksize=1)
+    nonces = [nonce for chunk in nonce_lists for nonce in chunk]
+    if len(set(nonces)) != len(nonces):
+        # A duplicate would show up as SignatureNonceUsed; fail before measuring instead.
+        raise RuntimeError("the SDK's get_nonce() produced duplicate nonces")
+    for index in range(slices):
+        with (workdir / f"requests.{index}").open("wb") as out:
+            for part in range(parts_per_slice):
+                path = workdir / f"part.{index}.{part}"
+                with path.open("rb") as source:
+                    shutil.copyfileobj(source, out, 1 << 20)
+                path.unlink()
+
+
+# --------------------------------------------------------------------------- wrk
+
+
+@dataclass(frozen=True, slots=True)
+class WrkResult:
+    name: str
+    raw: dict[str, Any]
+
+    @property
+    def rps(self) -> float:
+        return float(self.raw["requests"]) / (float(self.raw["duration_us"]) / 1e6)
+
+    @property
+    def p50_ms(self) -> float:
+        return float(self.raw["p50_us"]) / 1000
+
+    @property
+    def p99_ms(self) -> float:
+        return float(self.raw["p99_us"]) / 1000
+
+    @property
+    def socket_errors(self) -> int:
+        keys = ("connect_errors", "read_errors", "write_errors", "timeouts")
+        return sum(int(self.raw[key]) for key in keys)
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User+system CPU of a process so far (Linux /proc); NaN elsewhere."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return float("nan")
+    # Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    py_spy: str
+    pid: int
+    output: Path
+
+
+def run_wrk(
+    name: str,
+    url: str,
+    *,
+    threads: int,
+    connections: int,
+    duration: int,
+    replay_dir: Path | None,
+    server_pid: int,
+    profile: Profile | None = None,
+) -> WrkResult:
+    env = dict(os.environ)
+    env.pop("MAMORI_WRK_REPLAY_DIR", None)
+    if replay_dir is not None:
+        env["MAMORI_WRK_REPLAY_DIR"] = str(replay_dir)
+        env["MAMORI_WRK_THREADS"] = str(threads)
+    command = [
+        "wrk",
+        f"--threads={threads}",
+        f"--connections={connections}",
+        f"--duration={duration}s",
+        "--timeout=10s",
+        f"--script={LUA_SCRIPT}",
+        url,
+    ]
+    profiler = None
+    if profile is not None:
+        # Sample the server only while wrk drives it. Blocking mode (py-spy pauses the
+        # server ~100 times a second): --nonblocking gives torn, misattributed stacks.
+        profiler = subprocess.Popen(
+            [
+                profile.py_spy,
+                "record",
+                f"--pid={profile.pid}",
+                f"--duration={duration}",
+                "--rate=100",
+                "--format=raw",
+                f"--output={profile.output}",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    server_cpu_before = process_cpu_seconds(server_pid)
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    server_cpu_after = process_cpu_seconds(server_pid)
+    if profiler is not None:
+        profiler.wait(timeout=duration + 60)
+    for line in done.stdout.splitlines():
+        if line.startswith(RESULT_MARKER):
+            raw = json.loads(line[len(RESULT_MARKER) :])
+            seconds = raw["duration_us"] / 1e6
+            # CPU shares of one core over the measured interval: ~100% for the server means
+            # its single process is saturated; wrk's share is what the load generator takes
+            # from the same 2 cores (it includes loading the request files, ~1 s of CPU).
+            raw["server_cpu"] = (server_cpu_after - server_cpu_before) / seconds
+            raw["wrk_cpu"] = (
+                children_after.ru_utime
+                + children_after.ru_stime
+                - children_before.ru_utime
+                - children_before.ru_stime
+            ) / seconds
+            return WrkResult(name, raw)
+    raise RuntimeError(
+        f"wrk ({name}) gave no result (exit {done.returncode}):\n{done.stdout}\n{done.stderr}"
+    )
+
+
+# --------------------------------------------------------------------------- checks and report
+
+
+def check_samples(client: Client, result: WrkResult, key_id: str, plaintexts: set[str]) -> int:
+    """Decrypt the sampled 200 responses with the SDK: each must give back a plaintext sent."""
+    checked = 0
+    for body in result.raw["samples"]:
+        answer = json.loads(body)
+        blob = answer["CiphertextBlob"]
+        if answer.get("KeyId") != key_id:
+            raise RuntimeError(f"sampled Encrypt answered for another key: {body}")
+        try:
+            base64.b64decode(blob, validate=True)
+        except binascii.Error as exc:
+            raise RuntimeError(f"sampled CiphertextBlob is not base64: {body}") from exc
+        clear = client.decrypt(kms_models.DecryptRequest(ciphertext_blob=blob)).body.plaintext
+        if clear not in plaintexts:
+            raise RuntimeError(f"sampled ciphertext decrypts to something never sent: {body}")
+        checked += 1
+    return checked
+
+
+def print_report(encrypt: WrkResult, health: WrkResult, floor: float) -> None:
+    rows = [
+        (
+            "endpoint",
+            "req/s",
+            "p50 ms",
+            "p99 ms",
+            "responses",
+            "non-200",
+            "socket err",
+            "server CPU",
+            "wrk CPU",
+        ),
+    ]
+    for result in (encrypt, health):
+        rows.append(
+            (
+                result.name,
+                f"{result.rps:,.0f}",
+                f"{result.p50_ms:.2f}",
+                f"{result.p99_ms:.2f}",
+                f"{result.raw['requests']:,}",
+                f"{result.raw['non200']:,}",
+                f"{result.socket_errors:,}",
+                f"{result.raw['server_cpu']:.0%}",
+                f"{result.raw['wrk_cpu']:.0%}",
+            )
+        )
+    rows.append(
+        (
+            "Encrypt/health",
+            f"{encrypt.rps / health.rps:.2f}x",
+            f"{encrypt.p50_ms / health.p50_ms:.2f}x",
+            f"{encrypt.p99_ms / health.p99_ms:.2f}x",
+            "",
+            "",
+            "",
+            "",
+            "",
+        )
+    )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for index, row in enumerate(rows):
+        cells = [row[0].ljust(widths[0])] + [
+            cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True)
+        ]
+        print("  ".join(cells))
+        if index == 0:
+            print("  ".join("-" * width for width in widths))
+    verdict = "met" if encrypt.rps >= floor else "NOT met"
+    print(f"\nEncrypt floor {floor:,.0f}/s: {verdict}")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--requests",
+        type=int,
+        default=200_000,
+        help="signed Encrypt requests to precompute; each is sent at most once (default 200000)",
+    )
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run (10)")
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads (2)")
+    parser.add_argument("--connections", type=int, default=16, help="wrk connections in all (16)")
+    parser.add_argument(
+        "--plaintext-bytes", type=int, default=1024, help="plaintext size before base64 (1024)"
+    )
+    parser.add_argument(
+        "--store-url", default=None, help="server --store-url (default: SQLite in the temp dir)"
+    )
+    parser.add_argument("--floor", type=float, default=3000.0, help="Encrypt req/s to meet (3000)")
+    parser.add_argument(
+        "--py-spy-out",
+        type=Path,
+        default=None,
+        help="record the server with py-spy during the Encrypt run (collapsed stacks)",
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the temp dir (server log, data, requests)"
+    )
+    args = parser.parse_args(argv)
+    if args.py_spy_out is not None and shutil.which("py-spy") is None:
+        parser.error("--py-spy-out needs py-spy on PATH (pip install py-spy)")
+    if args.requests < args.threads:
+        parser.error("--requests must be at least --threads")
+    if args.connections < args.threads:
+        parser.error("--connections must be at least --threads")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if shutil.which("wrk") is None:
+        print(
+            "encrypt.py needs wrk (https://github.com/wg/wrk), which is not on PATH.\n"
+            "Install it, e.g. on Debian/Ubuntu: sudo apt-get install -y wrk",
+            file=sys.stderr,
+        )
+        return 2
+    # The SDK sends even 127.0.0.1 traffic through HTTP(S)_PROXY and ignores NO_PROXY.
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
+        os.environ.pop(name, None)
+
+    workdir = Path(tempfile.mkdtemp(prefix="mamori-bench-"))
+    try:
+        with running_server(workdir, args.store_url) as server:
+            return benchmark(args, server, workdir)
+    finally:
+        if args.keep:
+            print(f"kept {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def benchmark(args: argparse.Namespace, server: Server, workdir: Path) -> int:
+    access_key_id, secret = read_credentials(server.data_dir)
+    client = new_sdk(server.endpoint, access_key_id, secret)
+    created = client.create_key(
+        kms_models.CreateKeyRequest(key_spec="Aliyun_AES_256", key_usage="ENCRYPT/DECRYPT")
+    )
+    key_id = created.body.key_metadata.key_id
+    plaintexts = [
+        base64.b64encode(os.urandom(args.plaintext_bytes)).decode() for _ in range(PLAINTEXT_POOL)
+    ]
+    # A real SDK round trip first: the key works and the server's key cache is warm.
+    sealed = client.encrypt(kms_models.EncryptRequest(key_id=key_id, plaintext=plaintexts[0]))
+    opened = client.decrypt(
+        kms_models.DecryptRequest(ciphertext_blob=sealed.body.ciphertext_blob)
+    ).body.plaintext
+    if opened != plaintexts[0]:
+        raise RuntimeError("SDK Encrypt/Decrypt round trip failed before the benchmark")
+
+    template = capture_sdk_encrypt(access_key_id, secret, key_id, plaintexts[0])
+    self_check(template, access_key_id, secret)
+
+    print(
+        f"mamori {server.endpoint} (pid {server.process.pid}), key {key_id}; "
+        f"{os.cpu_count()} CPUs, Python {platform.python_version()}"
+    )
+    print(f"signing {args.requests:,} Encrypt requests with the SDK's Utils.get_authorization…")
+    started = time.monotonic()
+    replay_dir = workdir / "requests"
+    replay_dir.mkdir()
+    generate(
+        replay_dir,
+        args.requests,
+        args.threads,
+        template,
+        server.endpoint,
+        plaintexts,
+        access_key_id,
+        secret,
+    )
+    print(f"  done in {time.monotonic() - started:.1f} s")
+
+    encrypt = run_wrk(
+        "Encrypt",
+        f"http://{server.endpoint}/",
+        threads=args.threads,
+        connections=args.connections,
+        duration=args.duration,
+        replay_dir=replay_dir,
+        server_pid=server.process.pid,
+        profile=(
+            Profile(str(shutil.which("py-spy")), server.process.pid, args.py_spy_out.resolve())
+            if args.py_spy_out is not None
+            else None
+        ),
+    )
+    if args.py_spy_out is not None:
+        print(f"py-spy profile of the Encrypt run: {args.py_spy_out}")
+    if time.monotonic() - started > DATE_WINDOW_S:
+        print("warning: signing plus the run exceeded 14 min; late requests may be stale")
+    health = run_wrk(
+        "/health",
+        f"http://{server.endpoint}/health",
+        threads=args.threads,
+        connections=args.connections,
+        duration=args.duration,
+        replay_dir=None,
+        server_pid=server.process.pid,
+    )
+    shutil.rmtree(replay_dir, ignore_errors=True)
+
+    print(
+        f"\nwrk: {args.threads} thread(s) x {args.connections} connections, "
+        f"{args.duration} s per endpoint; {args.plaintext_bytes}-byte plaintext\n"
+    )
+    print_report(encrypt, health, args.floor)
+
+    failures: list[str] = []
+    if encrypt.raw["overflow"]:
+        failures.append(
+            f"wrk ran out of precomputed requests ({encrypt.raw['overflow']:,} resent); "
+            "raise --requests"
+        )
+    for result in (encrypt, health):
+        if result.raw["non200"] or result.raw["non2xx"]:
+            failures.append(f"{result.name}: non-200 responses, first: {result.raw['bad'][:1]}")
+        if result.socket_errors:
+            failures.append(f"{result.name}: {result.socket_errors} socket errors/timeouts")
+    try:
+        checked = check_samples(client, encrypt, key_id, set(plaintexts))
+    except RuntimeError as exc:
+        failures.append(str(exc))
+    else:
+        if checked:
+            print(f"sampled {checked} Encrypt responses: real ciphertexts of the plaintexts sent")
+        else:
+            failures.append("no Encrypt response with status 200 to sample")
+    if not failures:
+        print(
+            "SDK compatibility: generated requests match the SDK's wire bytes; "
+            f"{encrypt.raw['requests']:,} SDK-signed Encrypts accepted"
+        )
+    for failure in failures:
+        print(f"FAIL: {failure}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
