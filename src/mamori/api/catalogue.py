@@ -83,11 +83,12 @@ class Action:
     inline: bool = False
     version: str = KMS_VERSION
     methods: frozenset[str] = field(default_factory=lambda: frozenset({"POST", "GET"}))
+    service: str = "kms"
 
     @property
     def ram_action(self) -> str:
-        """The RAM action name policies refer to, e.g. ``kms:Encrypt``."""
-        return f"kms:{self.name}"
+        """The RAM action name policies refer to, e.g. ``kms:Encrypt`` or ``ram:CreateUser``."""
+        return f"{self.service}:{self.name}"
 
     def parse(self, raw: Raw) -> Args:
         """Every declared parameter, typed; the first bad one raises its documented error."""

@@ -7,9 +7,11 @@ import string
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import insert, select
+from sqlalchemy import delete, func, insert, select, update
 
 from mamori.core.cache import LruCache
+from mamori.core.errors import InvalidInput
+from mamori.iam.errors import EntityNotExist, RamLimitExceeded
 from mamori.iam.principal import ADMIN, Principal
 from mamori.seal.keyring import Keyring
 from mamori.store import schema as t
@@ -17,6 +19,17 @@ from mamori.store.database import Database
 
 _ALNUM = string.ascii_letters + string.digits
 ACTIVE = "Active"
+INACTIVE = "Inactive"
+MAX_PER_USER = 2
+
+
+@dataclass(frozen=True, slots=True)
+class AccessKeyInfo:
+    """An AccessKey as listed: never its secret."""
+
+    access_key_id: str
+    status: str
+    created_at: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,11 +79,25 @@ class AccessKeyService:
             row.status,
         )
 
-    def create(self, account_id: str, principal: str) -> tuple[str, str]:
-        """A new Active AccessKey for ``principal``: (id, secret). The secret is shown once."""
+    def create(
+        self, account_id: str, principal: str, *, limit: int | None = None
+    ) -> tuple[str, str]:
+        """A new Active AccessKey for ``principal``: (id, secret). The secret is shown once.
+        ``limit`` caps how many keys the principal may hold (RAM users hold two)."""
         access_key_id = "LTAI" + "".join(secrets.choice(_ALNUM) for _ in range(20))
         secret = "".join(secrets.choice(_ALNUM) for _ in range(30))
         with self._db.begin() as conn:
+            if limit is not None:
+                held = conn.execute(
+                    select(func.count())
+                    .select_from(t.access_keys)
+                    .where(
+                        t.access_keys.c.account_id == account_id,
+                        t.access_keys.c.principal == principal,
+                    )
+                ).scalar_one()
+                if held >= limit:
+                    raise RamLimitExceeded("User.AccessKey")
             conn.execute(
                 insert(t.access_keys).values(
                     id=access_key_id,
@@ -95,3 +122,52 @@ class AccessKeyService:
                 ).first()
                 is not None
             )
+
+    def listing(self, account_id: str, principal: str) -> list[AccessKeyInfo]:
+        """ListAccessKeys of one principal, oldest first."""
+        with self._db.read() as conn:
+            rows = conn.execute(
+                select(t.access_keys.c.id, t.access_keys.c.status, t.access_keys.c.created_at)
+                .where(
+                    t.access_keys.c.account_id == account_id,
+                    t.access_keys.c.principal == principal,
+                )
+                .order_by(t.access_keys.c.created_at, t.access_keys.c.id)
+            ).all()
+        return [AccessKeyInfo(r.id, r.status, r.created_at) for r in rows]
+
+    def set_status(self, account_id: str, principal: str, access_key_id: str, status: str) -> None:
+        """UpdateAccessKey: Active or Inactive; effective on the next request."""
+        if status not in (ACTIVE, INACTIVE):
+            raise InvalidInput("Status", "It must be Active or Inactive.")
+        with self._db.begin() as conn:
+            changed = conn.execute(
+                update(t.access_keys)
+                .where(
+                    t.access_keys.c.id == access_key_id,
+                    t.access_keys.c.account_id == account_id,
+                    t.access_keys.c.principal == principal,
+                )
+                .values(status=status)
+            ).rowcount
+        if not changed:
+            raise EntityNotExist("User.AccessKey", access_key_id)
+        self._cache.discard(access_key_id)
+
+    def delete(self, account_id: str, principal: str, access_key_id: str) -> None:
+        """DeleteAccessKey: the key stops working on the next request."""
+        with self._db.begin() as conn:
+            removed = conn.execute(
+                delete(t.access_keys).where(
+                    t.access_keys.c.id == access_key_id,
+                    t.access_keys.c.account_id == account_id,
+                    t.access_keys.c.principal == principal,
+                )
+            ).rowcount
+        if not removed:
+            raise EntityNotExist("User.AccessKey", access_key_id)
+        self._cache.discard(access_key_id)
+
+    def forget_all(self) -> None:
+        """Drop every cached key (after a user is renamed or deleted)."""
+        self._cache.clear()

@@ -106,3 +106,96 @@ tags = Table(
     Column("tag_value", String(128), nullable=False),
     Index("ix_tags_account", "account_id", "resource_type"),
 )
+
+# -- RAM identities (API 2015-05-01). Names are unique per account; ids are Alibaba-style numbers.
+
+ram_users = Table(
+    "ram_users",
+    metadata,
+    Column("account_id", String(32), ForeignKey("accounts.id"), primary_key=True),
+    Column("name", String(64), primary_key=True),
+    Column("user_id", String(32), nullable=False, unique=True),
+    Column("display_name", String(128), nullable=False, default=""),
+    Column("email", String(128), nullable=False, default=""),
+    Column("mobile_phone", String(32), nullable=False, default=""),
+    Column("comments", String(128), nullable=False, default=""),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+ram_groups = Table(
+    "ram_groups",
+    metadata,
+    Column("account_id", String(32), ForeignKey("accounts.id"), primary_key=True),
+    Column("name", String(64), primary_key=True),
+    Column("group_id", String(32), nullable=False, unique=True),
+    Column("comments", String(128), nullable=False, default=""),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+ram_group_members = Table(
+    "ram_group_members",
+    metadata,
+    Column("account_id", String(32), primary_key=True),
+    Column("group_name", String(64), primary_key=True),
+    Column("user_name", String(64), primary_key=True),
+    Column("joined_at", BigInteger, nullable=False),
+    Index("ix_ram_group_members_user", "account_id", "user_name"),
+)
+
+ram_roles = Table(
+    "ram_roles",
+    metadata,
+    Column("account_id", String(32), ForeignKey("accounts.id"), primary_key=True),
+    Column("name", String(64), primary_key=True),
+    Column("role_id", String(32), nullable=False, unique=True),
+    Column("description", String(1024), nullable=False, default=""),
+    Column("assume_role_policy", Text, nullable=False),
+    Column("max_session_duration", Integer, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+ram_policies = Table(
+    "ram_policies",
+    metadata,
+    Column("account_id", String(32), ForeignKey("accounts.id"), primary_key=True),
+    Column("name", String(128), primary_key=True),
+    Column("description", String(1024), nullable=False, default=""),
+    Column("default_version", String(16), nullable=False),
+    Column("next_version", Integer, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+ram_policy_versions = Table(
+    "ram_policy_versions",
+    metadata,
+    Column("account_id", String(32), primary_key=True),
+    Column("policy_name", String(128), primary_key=True),
+    Column("version_id", String(16), primary_key=True),
+    Column("document", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+ram_attachments = Table(
+    "ram_attachments",
+    metadata,
+    Column("account_id", String(32), primary_key=True),
+    Column("policy_type", String(16), primary_key=True),
+    Column("policy_name", String(128), primary_key=True),
+    Column("principal_type", String(16), primary_key=True),
+    Column("principal_name", String(64), primary_key=True),
+    Column("attached_at", BigInteger, nullable=False),
+    Index("ix_ram_attachments_principal", "account_id", "principal_type", "principal_name"),
+)
+
+key_policies = Table(
+    "key_policies",
+    metadata,
+    Column("key_id", String(64), ForeignKey("keys.id", ondelete="CASCADE"), primary_key=True),
+    Column("name", String(64), primary_key=True),
+    Column("document", Text, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
