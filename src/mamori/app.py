@@ -30,7 +30,12 @@ from mamori.gateway.pop.nonces import NonceCache
 from mamori.gateway.tls import TlsFiles, ensure_tls
 from mamori.iam.access_keys import AccessKeyService
 from mamori.iam.accounts import AccountService
+from mamori.iam.authorize import Authorizer
+from mamori.iam.directory import Directory
+from mamori.iam.policies import Policies
+from mamori.iam.policy import parse_policy
 from mamori.iam.principal import ADMIN
+from mamori.iam.roles import Roles
 from mamori.seal.keyfile import KeyFileProvider
 from mamori.seal.keyring import Keyring
 from mamori.store import schema as t
@@ -49,6 +54,10 @@ class Services:
     crypto: CryptoService
     accounts: AccountService
     access_keys: AccessKeyService
+    directory: Directory
+    roles: Roles
+    policies: Policies
+    authorizer: Authorizer
 
 
 def open_keyring(db: Database, settings: Settings) -> Keyring:
@@ -77,14 +86,30 @@ def build_services(settings: Settings, clock: Any = time.time) -> Services:
     db.migrate()
     keyring = open_keyring(db, settings)
     keys = KeyService(db, keyring, clock, settings.key_cache_size)
+    access_keys = AccessKeyService(db, keyring, clock, settings.key_cache_size)
+    policies = Policies(db, clock, validate=parse_policy, cache_size=settings.key_cache_size)
+
+    def identities_changed() -> None:
+        # Writes to RAM are rare; forgetting every cached decision input keeps them exact.
+        policies.changed()
+        access_keys.forget_all()
+
     return Services(
         db=db,
         keys=keys,
         aliases=AliasService(db, keys),
         crypto=CryptoService(keys),
         accounts=AccountService(db, clock),
-        access_keys=AccessKeyService(db, keyring, clock, settings.key_cache_size),
+        access_keys=access_keys,
+        directory=Directory(db, clock, identities_changed),
+        roles=Roles(db, clock, _validate_trust_policy, identities_changed),
+        policies=policies,
+        authorizer=Authorizer(policies, clock),
     )
+
+
+def _validate_trust_policy(document: str) -> None:
+    parse_policy(document, resource_policy=True)
 
 
 def bootstrap(services: Services, settings: Settings) -> tuple[str, str] | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mamori.api.catalogue import Action, Args, Call, Result, paging
+from mamori.api.catalogue import Action, Args, Call, Result, Services, paging
 from mamori.api.key_actions import KEY_ID, PAGE_NUMBER, PAGE_SIZE, key_resource
 from mamori.api.params import Str
 from mamori.api.render import page
@@ -12,7 +12,7 @@ from mamori.core.refs import Scope
 ALIAS_NAME = Str("AliasName", required=True, max_len=255)
 
 
-def alias_resource(scope: Scope, args: Args) -> str:
+def alias_resource(_services: Services, scope: Scope, args: Args) -> str:
     """``acs:kms:{region}:{account}:alias/{name}``."""
     return scope.alias_arn(args.get("AliasName") or "")
 

@@ -13,6 +13,7 @@ from mamori.core.crypto_ops import CryptoService
 from mamori.core.keys import KeyService
 from mamori.core.refs import Scope
 from mamori.iam.accounts import AccountService
+from mamori.iam.authorize import Authorizer
 from mamori.iam.principal import Principal
 from mamori.store.database import Database
 
@@ -50,6 +51,11 @@ class Services(Protocol):
         """The store, for tag listings that span resource types."""
         ...
 
+    @property
+    def authorizer(self) -> Authorizer:
+        """The policy decision point."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class Call:
@@ -62,10 +68,10 @@ class Call:
 
 
 Handler = Callable[[Call, Args], Result]
-ResourceOf = Callable[[Scope, Args], str]
+ResourceOf = Callable[["Services", Scope, Args], str]
 
 
-def account_resource(scope: Scope, _args: Args) -> str:
+def account_resource(_services: Services, scope: Scope, _args: Args) -> str:
     """Actions that act on the account as a whole authorize against ``acs:kms:{r}:{a}:*``."""
     return f"acs:kms:{scope.region}:{scope.account_id}:*"
 

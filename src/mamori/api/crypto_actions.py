@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import base64
 
-from mamori.api.catalogue import Action, Args, Call, Result
+from mamori.api.catalogue import Action, Args, Call, Result, Services, account_resource
 from mamori.api.errors import ApiError, invalid
 from mamori.api.key_actions import KEY_ID, key_resource
 from mamori.api.params import B64, Bool, Int, JsonMap, Str
 from mamori.core.crypto_ops import MAX_PLAINTEXT
 from mamori.core.errors import Unsupported
 from mamori.core.refs import Scope
+from mamori.crypto import blob
 from mamori.crypto.specs import DATA_KEY_BYTES
 
 DRY_RUN = Bool("DryRun")
@@ -119,8 +120,18 @@ def re_encrypt(call: Call, args: Args) -> Result:
     }
 
 
-def _destination_resource(scope: Scope, args: Args) -> str:
-    return key_resource(scope, {"KeyId": args.get("DestinationKeyId")})
+def _destination_resource(services: Services, scope: Scope, args: Args) -> str:
+    return key_resource(services, scope, {"KeyId": args.get("DestinationKeyId")})
+
+
+def _blob_resource(services: Services, scope: Scope, args: Args) -> str:
+    """The ARN of the key that sealed the blob; a blob naming no key authorizes against the
+    account, and the handler then answers with the documented error."""
+    try:
+        version = services.keys.version(blob.decode(args["CiphertextBlob"]).version_id)
+    except blob.MalformedBlob:
+        version = None
+    return scope.key_arn(version.key_id) if version else account_resource(services, scope, args)
 
 
 _DATA_KEY = (
@@ -149,6 +160,7 @@ ACTIONS = (
         "Decrypt",
         (BLOB, CONTEXT, DRY_RUN, Str("Recipient", max_len=16 * 1024)),
         decrypt,
+        _blob_resource,
         business=True,
         inline=True,
     ),

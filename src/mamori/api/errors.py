@@ -57,6 +57,7 @@ _ROWS: Final[tuple[ErrorSpec, ...]] = (
     # Parameters.
     ErrorSpec("MissingParameter", 400, 'The parameter "{name}" is needed but not provided.'),
     ErrorSpec("InvalidParameter", 400, 'The specified parameter "{name}" is not valid.{detail}'),
+    ErrorSpec("MalformedPolicyDocument", 400, "The policy document is malformed: {reason}"),
     # Authorization and account.
     ErrorSpec("Forbidden.NoPermission", 403, "This action is forbidden: {action}. {reason}"),
     ErrorSpec("Forbidden.Opened", 403, "The KMS service has already been opened."),

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from mamori.api.catalogue import Action, Args, Call, Result, paging
+from mamori.api.catalogue import Action, Args, Call, Result, Services, paging
 from mamori.api.errors import missing
 from mamori.api.params import Bool, Int, JsonFilters, JsonTags, Str
 from mamori.api.render import key_metadata, key_version, page
 from mamori.core import tags as tag_store
-from mamori.core.errors import InvalidInput
+from mamori.core.errors import InvalidInput, KeyNotFound
 from mamori.core.keys import NewKey
 from mamori.core.model import KeyRecord, parse_interval
 from mamori.core.refs import Scope, parse_key_ref
@@ -30,14 +30,18 @@ LIST_FILTER_KEYS = (
 )
 
 
-def key_resource(scope: Scope, args: Args) -> str:
-    """The ARN a KeyId parameter names (an alias ARN for aliases, until policies resolve it)."""
+def key_resource(services: Services, scope: Scope, args: Args) -> str:
+    """The key ARN a KeyId parameter names; an alias is resolved to its key, so policies are
+    written against keys (an alias that names nothing stays an alias ARN)."""
     text = args.get("KeyId") or ""
     ref = parse_key_ref(scope, text)
     if ref is None:
         return text
     if ref.alias is not None:
-        return scope.alias_arn(ref.alias)
+        try:
+            return scope.key_arn(services.keys.resolve(scope, ref.alias).id)
+        except KeyNotFound:
+            return scope.alias_arn(ref.alias)
     return scope.key_arn(ref.key_id or "")
 
 
@@ -179,8 +183,10 @@ def set_deletion_protection(call: Call, args: Args) -> Result:
     return {}
 
 
-def _protection_resource(scope: Scope, args: Args) -> str:
-    return key_resource(scope, {"KeyId": args.get("KeyId") or args.get("ProtectedResourceArn")})
+def _protection_resource(services: Services, scope: Scope, args: Args) -> str:
+    return key_resource(
+        services, scope, {"KeyId": args.get("KeyId") or args.get("ProtectedResourceArn")}
+    )
 
 
 def update_rotation_policy(call: Call, args: Args) -> Result:

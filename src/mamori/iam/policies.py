@@ -69,7 +69,7 @@ class Policies:
         self,
         db: Database,
         clock: Callable[[], float],
-        validate: Callable[[str], None],
+        validate: Callable[[str], object],
         cache_size: int = 10_000,
     ) -> None:
         self._db = db

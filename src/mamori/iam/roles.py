@@ -64,7 +64,7 @@ class Roles:
         self,
         db: Database,
         clock: Callable[[], float],
-        validate_trust: Callable[[str], None],
+        validate_trust: Callable[[str], object],
         on_change: Callable[[], None],
     ) -> None:
         self._db = db

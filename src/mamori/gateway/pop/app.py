@@ -26,6 +26,7 @@ from mamori.gateway.pop.nonces import NonceCache
 from mamori.gateway.pop.request import PopRequest, parse_pop_request
 from mamori.gateway.pop.signature import check_freshness, read_claim, verify
 from mamori.iam.access_keys import ACTIVE, AccessKeyService
+from mamori.iam.authorize import Origin
 from mamori.iam.principal import Principal
 
 log = logging.getLogger("mamori.gateway")
@@ -139,11 +140,13 @@ class PopGateway:
         raw = dict(req.query)
         raw.update(req.form)
         account_scope = Scope(self._region, principal.account_id)
+        client = scope.get("client")
+        origin = Origin(client[0] if client else "", scope.get("scheme") == "https")
         if action.inline:
-            return invoke(action, principal, account_scope, self._services, raw)
+            return invoke(action, principal, account_scope, self._services, raw, origin)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(
-            self._executor, invoke, action, principal, account_scope, self._services, raw
+            self._executor, invoke, action, principal, account_scope, self._services, raw, origin
         )
 
     def _authenticate(self, req: PopRequest) -> tuple[Action, Principal]:
