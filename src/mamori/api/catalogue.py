@@ -18,6 +18,8 @@ from mamori.iam.principal import Principal
 from mamori.store.database import Database
 
 KMS_VERSION = "2016-01-20"
+RAM_VERSION = "2015-05-01"
+STS_VERSION = "2015-04-01"
 
 Args = dict[str, Any]
 Result = dict[str, Any]

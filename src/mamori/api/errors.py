@@ -100,7 +100,59 @@ _ROWS: Final[tuple[ErrorSpec, ...]] = (
     ErrorSpec("ServiceUnavailableTemporary", 503, "The service is temporarily unavailable."),
 )
 
-ERRORS: Final[dict[str, ErrorSpec]] = {row.code: row for row in _ROWS}
+# RAM names the entity in the code; the families share a status and a message shape.
+_RAM_ROWS: Final[tuple[ErrorSpec, ...]] = (
+    *(
+        ErrorSpec(f"EntityNotExist.{kind}", 404, "The {kind} does not exist: {name}")
+        for kind in (
+            "User",
+            "Group",
+            "Role",
+            "Policy",
+            "Policy.Version",
+            "User.AccessKey",
+            "User.Group",
+            "User.Policy",
+            "Group.Policy",
+            "Role.Policy",
+        )
+    ),
+    *(
+        ErrorSpec(f"EntityAlreadyExists.{kind}", 409, "The {kind} already exists: {name}")
+        for kind in (
+            "User",
+            "Group",
+            "Role",
+            "Policy",
+            "User.Group",
+            "User.Policy",
+            "Group.Policy",
+            "Role.Policy",
+        )
+    ),
+    *(
+        ErrorSpec(f"DeleteConflict.{what}", 409, "{name} cannot be deleted: {what} still exists.")
+        for what in (
+            "User.AccessKey",
+            "User.Group",
+            "User.Policy",
+            "Group.User",
+            "Group.Policy",
+            "Role.Policy",
+            "Policy.User",
+            "Policy.Group",
+            "Policy.Role",
+            "Policy.Version",
+            "Policy.Version.Default",
+        )
+    ),
+    *(
+        ErrorSpec(f"LimitExceeded.{what}", 409, "The limit of {what} is exceeded.")
+        for what in ("User.AccessKey", "Policy.Version")
+    ),
+)
+
+ERRORS: Final[dict[str, ErrorSpec]] = {row.code: row for row in (*_ROWS, *_RAM_ROWS)}
 
 
 class ApiError(Exception):

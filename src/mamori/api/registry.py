@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from functools import cache
 
-from mamori.api import account_actions, alias_actions, crypto_actions, key_actions, tag_actions
+from mamori.api import (
+    account_actions,
+    alias_actions,
+    crypto_actions,
+    key_actions,
+    ram_identity_actions,
+    ram_policy_actions,
+    sts_actions,
+    tag_actions,
+)
 from mamori.api.catalogue import Catalogue
 
 
@@ -12,6 +21,15 @@ from mamori.api.catalogue import Catalogue
 def catalogue() -> Catalogue:
     """Every action Mamori serves."""
     result = Catalogue()
-    for family in (key_actions, alias_actions, tag_actions, crypto_actions, account_actions):
+    for family in (
+        key_actions,
+        alias_actions,
+        tag_actions,
+        crypto_actions,
+        account_actions,
+        ram_identity_actions,
+        ram_policy_actions,
+        sts_actions,
+    ):
         result.add(*family.ACTIONS)
     return result
