@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 import uvloop
 
+from mamori.cli.iam import app as iam_app
 from mamori.config import ConfigError, load_settings
 
 app = typer.Typer(help="Mamori: a self-hosted KMS that speaks the Alibaba Cloud KMS API.")
@@ -20,6 +21,8 @@ app = typer.Typer(help="Mamori: a self-hosted KMS that speaks the Alibaba Cloud 
 def main() -> None:
     """Mamori: a self-hosted KMS that speaks the Alibaba Cloud KMS API."""
 
+
+app.add_typer(iam_app, name="iam")
 
 reference = typer.Typer(help="Print reference documentation generated from the code.")
 app.add_typer(reference, name="reference")

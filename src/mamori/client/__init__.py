@@ -1,0 +1,6 @@
+"""Mamori's own client: signs requests (ACS3-HMAC-SHA256) and calls any action of a Mamori
+server. It imports no server code, so it can be installed and used on its own."""
+
+from mamori.client._client import Client, MamoriError
+
+__all__ = ["Client", "MamoriError"]
