@@ -54,6 +54,9 @@ from alibabacloud_tea_openapi.utils import Utils
 from darabonba.core import DaraCore
 from darabonba.request import DaraRequest
 
+from mamori.client import Client as MamoriClient
+from mamori.client._client import RAM as RAM_VERSION
+
 HERE = Path(__file__).resolve().parent
 LUA_SCRIPT = HERE / "wrk_replay.lua"
 RESULT_MARKER = "MAMORI_WRK_RESULT "
@@ -542,7 +545,9 @@ def check_samples(client: Client, result: WrkResult, key_id: str, plaintexts: se
     return checked
 
 
-def print_report(encrypt: WrkResult, health: WrkResult, floor: float) -> None:
+def print_report(
+    encrypt: WrkResult, health: WrkResult, floor: float, as_user: WrkResult | None = None
+) -> None:
     rows = [
         (
             "endpoint",
@@ -556,7 +561,7 @@ def print_report(encrypt: WrkResult, health: WrkResult, floor: float) -> None:
             "wrk CPU",
         ),
     ]
-    for result in (encrypt, health):
+    for result in (encrypt, health) if as_user is None else (encrypt, as_user, health):
         rows.append(
             (
                 result.name,
@@ -583,6 +588,16 @@ def print_report(encrypt: WrkResult, health: WrkResult, floor: float) -> None:
             "",
         )
     )
+    if as_user is not None:
+        rows.append(
+            (
+                "RAM user/admin",
+                f"{as_user.rps / encrypt.rps:.2f}x",
+                f"{as_user.p50_ms / encrypt.p50_ms:.2f}x",
+                f"{as_user.p99_ms / encrypt.p99_ms:.2f}x",
+                *([""] * 5),
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for index, row in enumerate(rows):
         cells = [row[0].ljust(widths[0])] + [
@@ -593,6 +608,23 @@ def print_report(encrypt: WrkResult, health: WrkResult, floor: float) -> None:
             print("  ".join("-" * width for width in widths))
     verdict = "met" if encrypt.rps >= floor else "NOT met"
     print(f"\nEncrypt floor {floor:,.0f}/s: {verdict}")
+
+
+def make_crypto_user(endpoint: str, admin_ak: str, admin_secret: str) -> tuple[str, str]:
+    """A RAM user with AliyunKMSCryptoUserAccess and an AccessKey, made through the RAM API, so
+    its Encrypts pay for a real policy evaluation."""
+    name = f"bench-{os.urandom(4).hex()}"
+    with MamoriClient(endpoint, admin_ak, admin_secret) as admin:
+        admin.call("CreateUser", RAM_VERSION, UserName=name)
+        admin.call(
+            "AttachPolicyToUser",
+            RAM_VERSION,
+            PolicyType="System",
+            PolicyName="AliyunKMSCryptoUserAccess",
+            UserName=name,
+        )
+        key = admin.call("CreateAccessKey", RAM_VERSION, UserName=name)["AccessKey"]
+    return str(key["AccessKeyId"]), str(key["AccessKeySecret"])
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -613,6 +645,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--store-url", default=None, help="server --store-url (default: SQLite in the temp dir)"
     )
     parser.add_argument("--floor", type=float, default=3000.0, help="Encrypt req/s to meet (3000)")
+    parser.add_argument(
+        "--ram-user",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also run Encrypt as a RAM user with AliyunKMSCryptoUserAccess (policy evaluation)",
+    )
     parser.add_argument(
         "--py-spy-out",
         type=Path,
@@ -715,6 +753,33 @@ def benchmark(args: argparse.Namespace, server: Server, workdir: Path) -> int:
         print(f"py-spy profile of the Encrypt run: {args.py_spy_out}")
     if time.monotonic() - started > DATE_WINDOW_S:
         print("warning: signing plus the run exceeded 14 min; late requests may be stale")
+    as_user = None
+    if args.ram_user:
+        user_ak, user_secret = make_crypto_user(server.endpoint, access_key_id, secret)
+        user_template = capture_sdk_encrypt(user_ak, user_secret, key_id, plaintexts[0])
+        self_check(user_template, user_ak, user_secret)
+        user_dir = workdir / "user-requests"
+        user_dir.mkdir()
+        generate(
+            user_dir,
+            args.requests,
+            args.threads,
+            user_template,
+            server.endpoint,
+            plaintexts,
+            user_ak,
+            user_secret,
+        )
+        as_user = run_wrk(
+            "Encrypt (RAM user)",
+            f"http://{server.endpoint}/",
+            threads=args.threads,
+            connections=args.connections,
+            duration=args.duration,
+            replay_dir=user_dir,
+            server_pid=server.process.pid,
+        )
+        shutil.rmtree(user_dir, ignore_errors=True)
     health = run_wrk(
         "/health",
         f"http://{server.endpoint}/health",
@@ -730,7 +795,7 @@ def benchmark(args: argparse.Namespace, server: Server, workdir: Path) -> int:
         f"\nwrk: {args.threads} thread(s) x {args.connections} connections, "
         f"{args.duration} s per endpoint; {args.plaintext_bytes}-byte plaintext\n"
     )
-    print_report(encrypt, health, args.floor)
+    print_report(encrypt, health, args.floor, as_user)
 
     failures: list[str] = []
     if encrypt.raw["overflow"]:
@@ -738,7 +803,7 @@ def benchmark(args: argparse.Namespace, server: Server, workdir: Path) -> int:
             f"wrk ran out of precomputed requests ({encrypt.raw['overflow']:,} resent); "
             "raise --requests"
         )
-    for result in (encrypt, health):
+    for result in (encrypt, health, *([as_user] if as_user else [])):
         if result.raw["non200"] or result.raw["non2xx"]:
             failures.append(f"{result.name}: non-200 responses, first: {result.raw['bad'][:1]}")
         if result.socket_errors:

@@ -32,10 +32,12 @@ from mamori.iam.access_keys import AccessKeyService
 from mamori.iam.accounts import AccountService
 from mamori.iam.authorize import Authorizer
 from mamori.iam.directory import Directory
+from mamori.iam.key_policies import KeyPolicies
 from mamori.iam.policies import Policies
 from mamori.iam.policy import parse_policy
 from mamori.iam.principal import ADMIN
 from mamori.iam.roles import Roles
+from mamori.iam.sts import LiveRoles, TokenService, load_signing_keys
 from mamori.seal.keyfile import KeyFileProvider
 from mamori.seal.keyring import Keyring
 from mamori.store import schema as t
@@ -57,7 +59,10 @@ class Services:
     directory: Directory
     roles: Roles
     policies: Policies
+    key_policies: KeyPolicies
     authorizer: Authorizer
+    tokens: TokenService
+    live_roles: LiveRoles
 
 
 def open_keyring(db: Database, settings: Settings) -> Keyring:
@@ -88,11 +93,16 @@ def build_services(settings: Settings, clock: Any = time.time) -> Services:
     keys = KeyService(db, keyring, clock, settings.key_cache_size)
     access_keys = AccessKeyService(db, keyring, clock, settings.key_cache_size)
     policies = Policies(db, clock, validate=parse_policy, cache_size=settings.key_cache_size)
+    key_policies = KeyPolicies(db, clock, settings.key_cache_size)
 
     def identities_changed() -> None:
         # Writes to RAM are rare; forgetting every cached decision input keeps them exact.
         policies.changed()
         access_keys.forget_all()
+        live_roles.forget_all()
+
+    roles = Roles(db, clock, _validate_trust_policy, identities_changed)
+    live_roles = LiveRoles(roles, clock)
 
     return Services(
         db=db,
@@ -102,9 +112,12 @@ def build_services(settings: Settings, clock: Any = time.time) -> Services:
         accounts=AccountService(db, clock),
         access_keys=access_keys,
         directory=Directory(db, clock, identities_changed),
-        roles=Roles(db, clock, _validate_trust_policy, identities_changed),
+        roles=roles,
         policies=policies,
-        authorizer=Authorizer(policies, clock),
+        key_policies=key_policies,
+        authorizer=Authorizer(policies, clock, key_policies),
+        tokens=TokenService(load_signing_keys(db, keyring, clock), clock),
+        live_roles=live_roles,
     )
 
 
@@ -210,6 +223,8 @@ async def serve(settings: Settings) -> None:
         catalogue=catalogue(),
         services=services,
         access_keys=services.access_keys,
+        tokens=services.tokens,
+        live_roles=services.live_roles,
         region=settings.region,
         nonces=NonceCache(max_entries=settings.nonce_cache_entries),
         executor=ThreadPoolExecutor(max_workers=8, thread_name_prefix="mamori-api"),

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from alibabacloud_kms20160120.client import Client
+from alibabacloud_ram20150501.client import Client as RamClient
 from alibabacloud_tea_openapi import models as open_api_models
 from alibabacloud_tea_openapi.exceptions import AlibabaCloudException
 from aliyunsdkcore.client import AcsClient
@@ -21,6 +22,21 @@ def new_sdk(
     """The new SDK (``alibabacloud-kms20160120``); ``config`` adds Config fields
     (``signature_version='v4'``, ``signature_algorithm='v2'``, ``ca=…``)."""
     return Client(
+        open_api_models.Config(
+            access_key_id=ak,
+            access_key_secret=secret,
+            endpoint=endpoint,
+            protocol=protocol,
+            **config,
+        )
+    )
+
+
+def ram_sdk(
+    endpoint: str, ak: str, secret: str, *, protocol: str = "http", **config: Any
+) -> RamClient:
+    """The new RAM SDK (``alibabacloud-ram20150501``); ``config`` adds Config fields."""
+    return RamClient(
         open_api_models.Config(
             access_key_id=ak,
             access_key_secret=secret,

@@ -92,6 +92,8 @@ class Action:
     version: str = KMS_VERSION
     methods: frozenset[str] = field(default_factory=lambda: frozenset({"POST", "GET"}))
     service: str = "kms"
+    # False only for actions any authenticated caller may use (GetCallerIdentity).
+    authorize: bool = True
 
     @property
     def ram_action(self) -> str:

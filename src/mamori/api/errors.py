@@ -152,7 +152,49 @@ _RAM_ROWS: Final[tuple[ErrorSpec, ...]] = (
     ),
 )
 
-ERRORS: Final[dict[str, ErrorSpec]] = {row.code: row for row in (*_ROWS, *_RAM_ROWS)}
+# RAM's documented parameter sub-codes (policies, roles, attachments), with RAM's own messages.
+_RAM_PARAMETER_ROWS: Final[tuple[ErrorSpec, ...]] = (
+    *(
+        ErrorSpec(
+            f"InvalidParameter.{name}.InvalidChars",
+            400,
+            f'The parameter - "{name}" contains invalid chars.',
+        )
+        for name in ("UserName", "GroupName", "RoleName", "PolicyName")
+    ),
+    *(
+        ErrorSpec(
+            f"InvalidParameter.{name}.Length",
+            400,
+            f'The parameter - "{name}" beyond the length limit.',
+        )
+        for name in (
+            "UserName",
+            "GroupName",
+            "RoleName",
+            "PolicyName",
+            "Description",
+            "NewDescription",
+            "PolicyDocument",
+            "AssumeRolePolicyDocument",
+            "NewAssumeRolePolicyDocument",
+        )
+    ),
+    ErrorSpec("InvalidParameter.PolicyType", 400, 'The parameter - "PolicyType" is incorrect.'),
+    ErrorSpec(
+        "InvalidParameter.VersionId.Format",
+        400,
+        'The format of the parameter - "VersionId" is incorrect.',
+    ),
+    *(
+        ErrorSpec(f"LimitExceeded.{what}", 409, "The limit of {what} is exceeded.")
+        for what in ("Role", "Policy", "User.Policy", "Group.Policy", "Role.Policy")
+    ),
+)
+
+ERRORS: Final[dict[str, ErrorSpec]] = {
+    row.code: row for row in (*_ROWS, *_RAM_ROWS, *_RAM_PARAMETER_ROWS)
+}
 
 
 class ApiError(Exception):

@@ -9,6 +9,7 @@ from mamori.api import (
     alias_actions,
     crypto_actions,
     key_actions,
+    key_policy_actions,
     ram_identity_actions,
     ram_policy_actions,
     sts_actions,
@@ -23,6 +24,7 @@ def catalogue() -> Catalogue:
     result = Catalogue()
     for family in (
         key_actions,
+        key_policy_actions,
         alias_actions,
         tag_actions,
         crypto_actions,

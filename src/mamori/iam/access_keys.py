@@ -11,6 +11,7 @@ from sqlalchemy import delete, func, insert, select, update
 
 from mamori.core.cache import LruCache
 from mamori.core.errors import InvalidInput
+from mamori.iam.directory import lock_user
 from mamori.iam.errors import EntityNotExist, RamLimitExceeded
 from mamori.iam.principal import ADMIN, Principal
 from mamori.seal.keyring import Keyring
@@ -42,6 +43,19 @@ class AccessKeyEntry:
 
     def __repr__(self) -> str:
         return f"AccessKeyEntry(principal={self.principal!r}, status={self.status!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class NewAccessKey:
+    """A freshly created AccessKey, the one time its secret is known in clear."""
+
+    access_key_id: str
+    secret: str
+    status: str
+    created_at: int
+
+    def __repr__(self) -> str:
+        return f"NewAccessKey(access_key_id={self.access_key_id!r}, status={self.status!r})"
 
 
 def _binding(access_key_id: str) -> bytes:
@@ -79,15 +93,21 @@ class AccessKeyService:
             row.status,
         )
 
-    def create(
-        self, account_id: str, principal: str, *, limit: int | None = None
-    ) -> tuple[str, str]:
-        """A new Active AccessKey for ``principal``: (id, secret). The secret is shown once.
-        ``limit`` caps how many keys the principal may hold (RAM users hold two)."""
+    def create(self, account_id: str, principal: str) -> tuple[str, str]:
+        """A new Active AccessKey for ``principal``, unlimited: (id, secret)."""
+        created = self.issue(account_id, principal)
+        return created.access_key_id, created.secret
+
+    def issue(self, account_id: str, principal: str, *, ram_user: bool = False) -> NewAccessKey:
+        """A new Active AccessKey, its secret shown only here; a RAM user holds two at most."""
         access_key_id = "LTAI" + "".join(secrets.choice(_ALNUM) for _ in range(20))
         secret = "".join(secrets.choice(_ALNUM) for _ in range(30))
+        created_at = int(self._clock())
         with self._db.begin() as conn:
-            if limit is not None:
+            if ram_user:
+                # The user must exist, and its row stays locked until the key is in: a
+                # concurrent DeleteUser or rename cannot leave the key pointing at nobody.
+                lock_user(conn, account_id, principal)
                 held = conn.execute(
                     select(func.count())
                     .select_from(t.access_keys)
@@ -96,7 +116,7 @@ class AccessKeyService:
                         t.access_keys.c.principal == principal,
                     )
                 ).scalar_one()
-                if held >= limit:
+                if held >= MAX_PER_USER:
                     raise RamLimitExceeded("User.AccessKey")
             conn.execute(
                 insert(t.access_keys).values(
@@ -105,10 +125,10 @@ class AccessKeyService:
                     principal=principal,
                     wrapped_secret=self._keyring.wrap(secret.encode(), _binding(access_key_id)),
                     status=ACTIVE,
-                    created_at=int(self._clock()),
+                    created_at=created_at,
                 )
             )
-        return access_key_id, secret
+        return NewAccessKey(access_key_id, secret, ACTIVE, created_at)
 
     def has_admin_key(self, account_id: str) -> bool:
         """Whether the account's administrator already has an AccessKey."""

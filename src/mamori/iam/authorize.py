@@ -1,30 +1,37 @@
 """The authorization decision for one request, returned as a value that carries its reason.
 
 The administrator may do everything. A RAM user gets what the policies attached to it and to
-its groups allow; an assumed role what the role's policies allow, narrowed by the session
-policy. An explicit Deny always wins.
+its groups allow; an assumed role what the role's policies allow. On a key, the key's policy is
+combined with that (``evaluate_cross``): within the key's account either may grant, across
+accounts both must. A session policy then narrows the result. An explicit Deny always wins.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Final
 
+from mamori.iam.key_policies import KeyPolicies
 from mamori.iam.policies import Policies
 from mamori.iam.policy import (
     Allow,
     Decision,
     Deny,
     NamedPolicy,
+    Policy,
     RequestContext,
     evaluate,
-    evaluate_with_boundary,
+    evaluate_cross,
     parse_policy_cached,
 )
 from mamori.iam.principal import Principal
 
 __all__ = ["Allow", "Authorizer", "Decision", "Deny", "Origin"]
+
+_KEY_ARN: Final = re.compile(r"acs:kms:[^:]*:([^:]*):key/([^/]+)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,9 +45,15 @@ class Origin:
 class Authorizer:
     """Evaluates the caller's policies (compiled and cached) for one action on one resource."""
 
-    def __init__(self, policies: Policies, clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        policies: Policies,
+        clock: Callable[[], float],
+        key_policies: KeyPolicies | None = None,
+    ) -> None:
         self._policies = policies
         self._clock = clock
+        self._key_policies = key_policies
 
     def authorize(
         self,
@@ -68,7 +81,53 @@ class Authorizer:
             NamedPolicy(name, parse_policy_cached(document))
             for name, document in self._policies.effective(principal.account_id, kind, holder)
         ]
+        decision = self._with_key_policy(
+            principal, evaluate(named, action, resource, ctx), action, resource, ctx
+        )
         if principal.session_policy is None:
-            return evaluate(named, action, resource, ctx)
-        session = parse_policy_cached(principal.session_policy)
-        return evaluate_with_boundary(named, session, action, resource, ctx)
+            return decision
+        return _narrow(
+            decision, parse_policy_cached(principal.session_policy), action, resource, ctx
+        )
+
+    def _with_key_policy(
+        self,
+        principal: Principal,
+        identity: Decision,
+        action: str,
+        resource: str,
+        ctx: RequestContext,
+    ) -> Decision:
+        match = _KEY_ARN.fullmatch(resource)
+        if match is None or self._key_policies is None:
+            return identity
+        arn_account, key_id = match.groups()
+        found = self._key_policies.lookup(key_id)
+        # A key's policy speaks only for the key's own ARN: an ARN naming another account for
+        # the same key id gets no grant from it.
+        policy = found.policy if found is not None and found.account_id == arn_account else None
+        return evaluate_cross(
+            identity,
+            policy,
+            action,
+            resource,
+            ctx,
+            same_account=arn_account == principal.account_id,
+            name=f"the key policy of {key_id}",
+        )
+
+
+def _narrow(
+    decision: Decision, session: Policy, action: str, resource: str, ctx: RequestContext
+) -> Decision:
+    """A session policy only narrows: it must allow too, whoever granted; its Deny wins."""
+    if isinstance(decision, Deny) and decision.explicit:
+        return decision
+    narrowed = evaluate([NamedPolicy("session policy", session)], action, resource, ctx)
+    if isinstance(narrowed, Deny) and narrowed.explicit:
+        return narrowed
+    if isinstance(decision, Deny):
+        return decision
+    if isinstance(narrowed, Deny):
+        return Deny(f"the session policy does not allow {action} on {resource}")
+    return decision

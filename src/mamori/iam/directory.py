@@ -1,33 +1,24 @@
-"""RAM users and groups, and who belongs to which group."""
+"""RAM users and groups, and who belongs to which group.
+
+Every write checks what it depends on inside its own transaction, with the entity's row locked
+(``FOR UPDATE`` on PostgreSQL; SQLite writers are serialized by ``BEGIN IMMEDIATE``), so a
+concurrent delete or rename cannot leave a membership or an AccessKey pointing at nobody.
+"""
 
 from __future__ import annotations
 
-import re
-import secrets
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, select, update
+from sqlalchemy import Connection, and_, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from mamori.core.errors import InvalidInput
 from mamori.iam.errors import DeleteConflict, EntityAlreadyExists, EntityNotExist
+from mamori.iam.groups import Group, GroupStore, exists, lock_group
+from mamori.iam.groups import group_from_row as _group
+from mamori.iam.names import check_user_name
+from mamori.iam.names import new_numeric_id as new_numeric_id
 from mamori.store import schema as t
-from mamori.store.database import Database
-
-_NAME = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
-
-
-def new_numeric_id(digits: int = 16) -> str:
-    """An Alibaba-style numeric id (users, groups, roles)."""
-    return str(secrets.randbelow(9 * 10 ** (digits - 1)) + 10 ** (digits - 1))
-
-
-def check_name(param: str, name: str) -> None:
-    """RAM names: 1–64 letters, digits, ``.``, ``_``, ``-``, ``@``."""
-    if not _NAME.match(name):
-        raise InvalidInput(param)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,14 +36,12 @@ class User:
 
 
 @dataclass(frozen=True, slots=True)
-class Group:
-    """A RAM group."""
+class Member:
+    """A user as a member of a group."""
 
     name: str
-    group_id: str
-    comments: str
-    created_at: int
-    updated_at: int
+    display_name: str
+    joined_at: int
 
 
 def _user(row: Any) -> User:
@@ -68,29 +57,26 @@ def _user(row: Any) -> User:
     )
 
 
-def _group(row: Any) -> Group:
-    return Group(row.name, row.group_id, row.comments, row.created_at, row.updated_at)
+def lock_user(conn: Connection, account: str, name: str) -> Any:
+    """The user's row, locked for this transaction; EntityNotExist.User when there is none."""
+    row = conn.execute(
+        select(t.ram_users)
+        .where(t.ram_users.c.account_id == account, t.ram_users.c.name == name)
+        .with_for_update()
+    ).first()
+    if row is None:
+        raise EntityNotExist("User", name)
+    return row
 
 
-class Directory:
-    """Users, groups and memberships of every account; ``on_change`` runs after each commit so
-    authorization caches follow at once."""
-
-    def __init__(
-        self, db: Database, clock: Callable[[], float], on_change: Callable[[], None]
-    ) -> None:
-        self._db = db
-        self._clock = clock
-        self._changed = on_change
-
-    def _now(self) -> int:
-        return int(self._clock())
+class Directory(GroupStore):
+    """Users, groups and memberships; ``on_change`` runs after commits that change who is who."""
 
     # -- users -------------------------------------------------------------------------------
 
-    def create_user(self, account: str, name: str, **fields: str) -> User:
-        """CreateUser."""
-        check_name("UserName", name)
+    def create_user(self, account: str, name: str, **fields: str | None) -> User:
+        """CreateUser; ``fields``: display_name, email, mobile_phone, comments."""
+        check_user_name("UserName", name)
         now = self._now()
         user = User(
             name=name,
@@ -122,16 +108,16 @@ class Directory:
         return _user(row)
 
     def update_user(self, account: str, name: str, **changes: str | None) -> User:
-        """UpdateUser; ``new_name`` renames, carrying keys, memberships and attachments."""
-        current = self.get_user(account, name)
+        """UpdateUser (None keeps a field); a rename carries keys, groups and policies along."""
         values: dict[str, Any] = {k: v for k, v in changes.items() if v is not None}
         new_name = values.pop("new_name", None)
-        if new_name and new_name != name:
-            check_name("NewUserName", new_name)
+        if new_name is not None and new_name != name:
+            check_user_name("NewUserName", new_name)
             values["name"] = new_name
         values["updated_at"] = self._now()
         try:
             with self._db.begin() as conn:
+                lock_user(conn, account, name)
                 conn.execute(
                     update(t.ram_users)
                     .where(t.ram_users.c.account_id == account, t.ram_users.c.name == name)
@@ -139,13 +125,15 @@ class Directory:
                 )
                 if "name" in values:
                     self._rename_user(conn, account, name, values["name"])
+                row = lock_user(conn, account, values.get("name", name))
         except IntegrityError as exc:
             raise EntityAlreadyExists("User", str(new_name)) from exc
-        self._changed()
-        return self.get_user(account, values.get("name", current.name))
+        if "name" in values:
+            self._changed()
+        return _user(row)
 
     @staticmethod
-    def _rename_user(conn: Any, account: str, old: str, new: str) -> None:
+    def _rename_user(conn: Connection, account: str, old: str, new: str) -> None:
         conn.execute(
             update(t.access_keys)
             .where(t.access_keys.c.account_id == account, t.access_keys.c.principal == old)
@@ -171,28 +159,31 @@ class Directory:
 
     def delete_user(self, account: str, name: str) -> None:
         """DeleteUser: refused while the user has AccessKeys, groups or policies."""
-        self.get_user(account, name)
         with self._db.begin() as conn:
-            if conn.execute(
+            lock_user(conn, account, name)
+            if exists(
+                conn,
                 select(t.access_keys.c.id).where(
                     t.access_keys.c.account_id == account, t.access_keys.c.principal == name
-                )
-            ).first():
+                ),
+            ):
                 raise DeleteConflict("User.AccessKey", name)
-            if conn.execute(
+            if exists(
+                conn,
                 select(t.ram_group_members.c.group_name).where(
                     t.ram_group_members.c.account_id == account,
                     t.ram_group_members.c.user_name == name,
-                )
-            ).first():
+                ),
+            ):
                 raise DeleteConflict("User.Group", name)
-            if conn.execute(
+            if exists(
+                conn,
                 select(t.ram_attachments.c.policy_name).where(
                     t.ram_attachments.c.account_id == account,
                     t.ram_attachments.c.principal_type == "User",
                     t.ram_attachments.c.principal_name == name,
-                )
-            ).first():
+                ),
+            ):
                 raise DeleteConflict("User.Policy", name)
             conn.execute(
                 delete(t.ram_users).where(
@@ -212,73 +203,25 @@ class Directory:
             ).all()
         return [_user(r) for r in rows[:limit]], len(rows) > limit
 
-    # -- groups ------------------------------------------------------------------------------
-
-    def create_group(self, account: str, name: str, comments: str = "") -> Group:
-        """CreateGroup."""
-        check_name("GroupName", name)
-        now = self._now()
-        group = Group(name, new_numeric_id(), comments, now, now)
-        try:
-            with self._db.begin() as conn:
-                conn.execute(
-                    insert(t.ram_groups).values(
-                        account_id=account,
-                        name=name,
-                        group_id=group.group_id,
-                        comments=comments,
-                        created_at=now,
-                        updated_at=now,
-                    )
-                )
-        except IntegrityError as exc:
-            raise EntityAlreadyExists("Group", name) from exc
-        return group
-
-    def get_group(self, account: str, name: str) -> Group:
-        """GetGroup."""
+    def count_users(self, account: str) -> int:
+        """How many users the account has."""
         with self._db.read() as conn:
-            row = conn.execute(
-                select(t.ram_groups).where(
-                    t.ram_groups.c.account_id == account, t.ram_groups.c.name == name
-                )
-            ).first()
-        if row is None:
-            raise EntityNotExist("Group", name)
-        return _group(row)
-
-    def delete_group(self, account: str, name: str) -> None:
-        """DeleteGroup: refused while it has members or policies."""
-        self.get_group(account, name)
-        with self._db.begin() as conn:
-            if conn.execute(
-                select(t.ram_group_members.c.user_name).where(
-                    t.ram_group_members.c.account_id == account,
-                    t.ram_group_members.c.group_name == name,
-                )
-            ).first():
-                raise DeleteConflict("Group.User", name)
-            if conn.execute(
-                select(t.ram_attachments.c.policy_name).where(
-                    t.ram_attachments.c.account_id == account,
-                    t.ram_attachments.c.principal_type == "Group",
-                    t.ram_attachments.c.principal_name == name,
-                )
-            ).first():
-                raise DeleteConflict("Group.Policy", name)
-            conn.execute(
-                delete(t.ram_groups).where(
-                    t.ram_groups.c.account_id == account, t.ram_groups.c.name == name
-                )
+            return int(
+                conn.execute(
+                    select(func.count())
+                    .select_from(t.ram_users)
+                    .where(t.ram_users.c.account_id == account)
+                ).scalar_one()
             )
-        self._changed()
+
+    # -- memberships -------------------------------------------------------------------------
 
     def add_user_to_group(self, account: str, user: str, group: str) -> None:
         """AddUserToGroup."""
-        self.get_user(account, user)
-        self.get_group(account, group)
         try:
             with self._db.begin() as conn:
+                lock_user(conn, account, user)
+                lock_group(conn, account, group)
                 conn.execute(
                     insert(t.ram_group_members).values(
                         account_id=account, group_name=group, user_name=user, joined_at=self._now()
@@ -290,9 +233,9 @@ class Directory:
 
     def remove_user_from_group(self, account: str, user: str, group: str) -> None:
         """RemoveUserFromGroup."""
-        self.get_user(account, user)
-        self.get_group(account, group)
         with self._db.begin() as conn:
+            lock_user(conn, account, user)
+            lock_group(conn, account, group)
             removed = conn.execute(
                 delete(t.ram_group_members).where(
                     t.ram_group_members.c.account_id == account,
@@ -300,14 +243,22 @@ class Directory:
                     t.ram_group_members.c.user_name == user,
                 )
             ).rowcount
-        if not removed:
-            raise EntityNotExist("User.Group", user)
+            if not removed:
+                raise EntityNotExist("User.Group", user)
         self._changed()
 
     def groups_of(self, account: str, user: str) -> list[tuple[Group, int]]:
         """ListGroupsForUser: each group with the time the user joined it."""
-        self.get_user(account, user)
         with self._db.read() as conn:
+            if (
+                conn.execute(
+                    select(t.ram_users.c.name).where(
+                        t.ram_users.c.account_id == account, t.ram_users.c.name == user
+                    )
+                ).first()
+                is None
+            ):
+                raise EntityNotExist("User", user)
             rows = conn.execute(
                 select(t.ram_groups, t.ram_group_members.c.joined_at)
                 .join(
@@ -325,13 +276,38 @@ class Directory:
             ).all()
         return [(_group(r), r.joined_at) for r in rows]
 
-    def count_users(self, account: str) -> int:
-        """How many users the account has."""
+    def members_of(
+        self, account: str, group: str, after: str, limit: int
+    ) -> tuple[list[Member], bool]:
+        """ListUsersForGroup by user name after the marker; (page, more follow)."""
         with self._db.read() as conn:
-            return int(
+            if (
                 conn.execute(
-                    select(func.count())
-                    .select_from(t.ram_users)
-                    .where(t.ram_users.c.account_id == account)
-                ).scalar_one()
-            )
+                    select(t.ram_groups.c.name).where(
+                        t.ram_groups.c.account_id == account, t.ram_groups.c.name == group
+                    )
+                ).first()
+                is None
+            ):
+                raise EntityNotExist("Group", group)
+            rows = conn.execute(
+                select(
+                    t.ram_users.c.name, t.ram_users.c.display_name, t.ram_group_members.c.joined_at
+                )
+                .join(
+                    t.ram_group_members,
+                    and_(
+                        t.ram_group_members.c.account_id == t.ram_users.c.account_id,
+                        t.ram_group_members.c.user_name == t.ram_users.c.name,
+                    ),
+                )
+                .where(
+                    t.ram_group_members.c.account_id == account,
+                    t.ram_group_members.c.group_name == group,
+                    t.ram_users.c.name > after,
+                )
+                .order_by(t.ram_users.c.name)
+                .limit(limit + 1)
+            ).all()
+        members = [Member(r.name, r.display_name, r.joined_at) for r in rows[:limit]]
+        return members, len(rows) > limit

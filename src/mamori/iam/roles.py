@@ -1,22 +1,39 @@
-"""RAM roles: a trust policy saying who may assume them, and a maximum session length."""
+"""RAM roles: a trust policy saying who may assume them, a maximum session length, and tags."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from mamori.core import tags as tag_store
 from mamori.core.errors import InvalidInput
-from mamori.iam.directory import check_name, new_numeric_id
-from mamori.iam.errors import DeleteConflict, EntityAlreadyExists, EntityNotExist
+from mamori.iam.errors import (
+    DeleteConflict,
+    EntityAlreadyExists,
+    EntityNotExist,
+    RamLimitExceeded,
+)
+from mamori.iam.names import new_numeric_id
 from mamori.store import schema as t
 from mamori.store.database import Database
 
 SESSION_MIN = 3600
 SESSION_MAX = 43200
+MAX_ROLES = 1000
+TAG_TYPE = "ram-role"
+ROLE_NAME = r"[A-Za-z0-9.-]{1,64}"
+"""Role names (the SDK's rule): 1–64 letters, digits, ``.`` and ``-``."""
+_ROLE_NAME = re.compile(ROLE_NAME)
+
+
+def role_arn(account: str, name: str) -> str:
+    """``acs:ram::{account}:role/{lower-cased name}`` (Alibaba lower-cases role ARNs)."""
+    return f"acs:ram::{account}:role/{name.lower()}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,8 +51,8 @@ class Role:
 
     @property
     def arn(self) -> str:
-        """``acs:ram::{account}:role/{lower-cased name}`` (Alibaba lower-cases role ARNs)."""
-        return f"acs:ram::{self.account_id}:role/{self.name.lower()}"
+        """The role's ARN."""
+        return role_arn(self.account_id, self.name)
 
 
 def _role(row: Any) -> Role:
@@ -51,9 +68,22 @@ def _role(row: Any) -> Role:
     )
 
 
-def _check_duration(seconds: int) -> None:
+def _check_duration(param: str, seconds: int) -> None:
     if not SESSION_MIN <= seconds <= SESSION_MAX:
-        raise InvalidInput("MaxSessionDuration", f"It must be {SESSION_MIN} to {SESSION_MAX}.")
+        raise InvalidInput(param, f"It must be {SESSION_MIN} to {SESSION_MAX}.")
+
+
+def _named(account: str, name: str) -> Any:
+    # Role names are unique without regard to case: the ARN lower-cases them.
+    return (t.ram_roles.c.account_id == account, func.lower(t.ram_roles.c.name) == name.lower())
+
+
+def lock_role(conn: Connection, account: str, name: str) -> Role:
+    """The role (any case of its name), its row locked for this transaction."""
+    row = conn.execute(select(t.ram_roles).where(*_named(account, name)).with_for_update()).first()
+    if row is None:
+        raise EntityNotExist("Role", name)
+    return _role(row)
 
 
 class Roles:
@@ -66,23 +96,44 @@ class Roles:
         clock: Callable[[], float],
         validate_trust: Callable[[str], object],
         on_change: Callable[[], None],
+        max_roles: int = MAX_ROLES,
     ) -> None:
         self._db = db
         self._clock = clock
         self._validate = validate_trust
         self._changed = on_change
+        self._max_roles = max_roles
 
     def create(
-        self, account: str, name: str, trust: str, description: str = "", max_session: int = 3600
+        self,
+        account: str,
+        name: str,
+        trust: str,
+        description: str = "",
+        max_session: int = SESSION_MIN,
+        tags: Sequence[tuple[str, str]] = (),
     ) -> Role:
         """CreateRole."""
-        check_name("RoleName", name)
+        if not _ROLE_NAME.fullmatch(name):
+            raise InvalidInput("RoleName")
         self._validate(trust)
-        _check_duration(max_session)
+        _check_duration("MaxSessionDuration", max_session)
+        tag_store.validate(tags, "Tag")
         now = int(self._clock())
         role = Role(account, name, new_numeric_id(19), description, trust, max_session, now, now)
         try:
             with self._db.begin() as conn:
+                # Counted and checked inside the write: SQLite serializes writers, and on PostgreSQL
+                # the unique index is the backstop for two creations of one name racing.
+                if conn.execute(select(t.ram_roles.c.name).where(*_named(account, name))).first():
+                    raise EntityAlreadyExists("Role", name)
+                count = conn.execute(
+                    select(func.count())
+                    .select_from(t.ram_roles)
+                    .where(t.ram_roles.c.account_id == account)
+                ).scalar_one()
+                if count >= self._max_roles:
+                    raise RamLimitExceeded("Role")
                 conn.execute(
                     insert(t.ram_roles).values(
                         account_id=account,
@@ -95,19 +146,15 @@ class Roles:
                         updated_at=now,
                     )
                 )
-        except IntegrityError as exc:
+                tag_store.put(conn, account, TAG_TYPE, role.role_id, tags)
+        except IntegrityError as exc:  # the same name created at the same moment
             raise EntityAlreadyExists("Role", name) from exc
         return role
 
     def get(self, account: str, name: str) -> Role:
         """GetRole (role names are matched without regard to case, as their ARNs are)."""
         with self._db.read() as conn:
-            row = conn.execute(
-                select(t.ram_roles).where(
-                    t.ram_roles.c.account_id == account,
-                    func.lower(t.ram_roles.c.name) == name.lower(),
-                )
-            ).first()
+            row = conn.execute(select(t.ram_roles).where(*_named(account, name))).first()
         if row is None:
             raise EntityNotExist("Role", name)
         return _role(row)
@@ -123,6 +170,20 @@ class Roles:
             ).all()
         return [_role(r) for r in rows[:limit]], len(rows) > limit
 
+    def all(self, account: str) -> list[Role]:
+        """Every role of the account, by name (for listings filtered by tag)."""
+        with self._db.read() as conn:
+            rows = conn.execute(
+                select(t.ram_roles)
+                .where(t.ram_roles.c.account_id == account)
+                .order_by(t.ram_roles.c.name)
+            ).all()
+        return [_role(r) for r in rows]
+
+    def tags(self, roles: Sequence[Role]) -> dict[str, dict[str, str]]:
+        """Tags of each role, by role id."""
+        return tag_store.of(self._db, TAG_TYPE, [r.role_id for r in roles])
+
     def update(
         self,
         account: str,
@@ -131,8 +192,7 @@ class Roles:
         description: str | None = None,
         max_session: int | None = None,
     ) -> Role:
-        """UpdateRole."""
-        role = self.get(account, name)
+        """UpdateRole; None keeps a field."""
         values: dict[str, Any] = {"updated_at": int(self._clock())}
         if trust is not None:
             self._validate(trust)
@@ -140,9 +200,10 @@ class Roles:
         if description is not None:
             values["description"] = description
         if max_session is not None:
-            _check_duration(max_session)
+            _check_duration("NewMaxSessionDuration", max_session)
             values["max_session_duration"] = max_session
         with self._db.begin() as conn:
+            role = lock_role(conn, account, name)
             conn.execute(
                 update(t.ram_roles)
                 .where(t.ram_roles.c.account_id == account, t.ram_roles.c.name == role.name)
@@ -153,8 +214,10 @@ class Roles:
 
     def delete(self, account: str, name: str) -> None:
         """DeleteRole: refused while policies are attached."""
-        role = self.get(account, name)
         with self._db.begin() as conn:
+            # Locked first, so an attachment racing in either commits before this check or
+            # finds the role gone.
+            role = lock_role(conn, account, name)
             if conn.execute(
                 select(t.ram_attachments.c.policy_name).where(
                     t.ram_attachments.c.account_id == account,
@@ -168,4 +231,5 @@ class Roles:
                     t.ram_roles.c.account_id == account, t.ram_roles.c.name == role.name
                 )
             )
+            tag_store.drop_resource(conn, TAG_TYPE, role.role_id)
         self._changed()

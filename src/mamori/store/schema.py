@@ -199,3 +199,13 @@ key_policies = Table(
     Column("document", Text, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
 )
+
+# -- STS: the keys that sign security tokens (keyring-wrapped, bound to their version).
+
+sts_signing_keys = Table(
+    "sts_signing_keys",
+    metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("wrapped_key", LargeBinary, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)

@@ -21,13 +21,15 @@ from typing import Any
 from mamori.api.catalogue import Action, Catalogue, Result, Services
 from mamori.api.dispatch import invoke
 from mamori.api.errors import ApiError
+from mamori.core.errors import DomainError
 from mamori.core.refs import Scope
 from mamori.gateway.pop.nonces import NonceCache
 from mamori.gateway.pop.request import PopRequest, parse_pop_request
-from mamori.gateway.pop.signature import check_freshness, read_claim, verify
+from mamori.gateway.pop.signature import Claim, check_freshness, read_claim, verify
 from mamori.iam.access_keys import ACTIVE, AccessKeyService
 from mamori.iam.authorize import Origin
 from mamori.iam.principal import Principal
+from mamori.iam.sts import ACCESS_KEY_PREFIX, LiveRoles, TokenService
 
 log = logging.getLogger("mamori.gateway")
 
@@ -65,6 +67,8 @@ class PopGateway:
         catalogue: Catalogue,
         services: Services,
         access_keys: AccessKeyService,
+        tokens: TokenService,
+        live_roles: LiveRoles,
         region: str,
         nonces: NonceCache,
         executor: ThreadPoolExecutor,
@@ -76,6 +80,8 @@ class PopGateway:
         self._versions = catalogue.versions()
         self._services = services
         self._access_keys = access_keys
+        self._tokens = tokens
+        self._live_roles = live_roles
         self._region = region
         self._nonces = nonces
         self._executor = executor
@@ -158,18 +164,33 @@ class PopGateway:
             raise ApiError("InvalidAction.NotFound")
         now = self._clock()
         check_freshness(claim, datetime.fromtimestamp(now, UTC))
-        entry = self._access_keys.lookup(claim.access_key_id)
-        if entry is None:
-            raise ApiError("InvalidAccessKeyId.NotFound")
-        if entry.status != ACTIVE:
-            raise ApiError("InvalidAccessKeyId.Inactive")
-        if claim.security_token:
-            # STS comes with RAM; until then no token can be valid.
-            raise ApiError("InvalidSecurityToken.Malformed")
-        verify(claim, req, entry.secret)
+        if claim.security_token is not None:
+            principal = self._temporary(claim, req, now)
+        elif claim.access_key_id.startswith(ACCESS_KEY_PREFIX):
+            raise ApiError("MissingSecurityToken")
+        else:
+            entry = self._access_keys.lookup(claim.access_key_id)
+            if entry is None:
+                raise ApiError("InvalidAccessKeyId.NotFound")
+            if entry.status != ACTIVE:
+                raise ApiError("InvalidAccessKeyId.Inactive")
+            verify(claim, req, entry.secret)
+            principal = entry.principal
         if not self._nonces.check_and_remember(claim.access_key_id, claim.nonce, now):
             raise ApiError("SignatureNonceUsed")
-        return action, entry.principal
+        return action, principal
+
+    def _temporary(self, claim: Claim, req: PopRequest, now: float) -> Principal:
+        """STS credentials: the token is checked by its own MAC (no AccessKey lookup) and yields
+        the secret the request must be signed with; the role must still exist."""
+        token = claim.security_token or ""
+        try:
+            session, secret = self._tokens.verify(token, claim.access_key_id, now)
+            verify(claim, req, secret)
+            self._live_roles.ensure(session)
+        except DomainError as exc:
+            raise ApiError(exc.code, **exc.fields) from None
+        return session.principal
 
     async def _respond(self, send: Send, status: int, payload: bytes, request_id: str) -> None:
         await send(

@@ -22,12 +22,22 @@ ALGORITHM: Final = "HMAC-SHA1"
 VERSION: Final = "1.0"
 
 
-def string_to_sign(method: str, params: Iterable[tuple[str, str]]) -> str:
-    """The V1 string to sign over every parameter except ``Signature``."""
+def string_to_sign(
+    method: str, params: Iterable[tuple[str, str]], *, plus_for_space: bool = False
+) -> str:
+    """The V1 string to sign over every parameter except ``Signature``.
+
+    ``plus_for_space`` spells a space ``+`` instead of ``%20``, as the official credentials
+    package's own signer does (it uses ``quote_plus``). That spelling is unambiguous: a literal
+    ``+`` in a value is always ``%2B``."""
     canonical = canonical_query([pair for pair in params if pair[0] != "Signature"])
-    # The canonical query holds only unreserved characters, '%', '=' and '&', so encoding it
-    # again only has to escape those three; '%' first so the new escapes stay intact.
+    if plus_for_space:
+        canonical = canonical.replace("%20", "+")
+    # The canonical query holds only unreserved characters, '%', '=', '&' (and '+' for spaces),
+    # so encoding it again only has to escape those; '%' first so new escapes stay intact.
     encoded = canonical.replace("%", "%25").replace("=", "%3D").replace("&", "%26")
+    if plus_for_space:
+        encoded = encoded.replace("+", "%2B")
     return f"{method}&%2F&{encoded}"
 
 

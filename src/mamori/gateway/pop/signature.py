@@ -243,11 +243,22 @@ def verify(claim: Claim, req: PopRequest, secret: str) -> None:
     elif claim.style == ACS4:
         _verify_acs4(claim, req, secret)
     elif claim.style == HMAC_SHA1:
-        to_sign = rpc_v1_hmac_sha1.string_to_sign(req.method, chain(req.query, req.form))
-        if not compare_digest(rpc_v1_hmac_sha1.sign(secret, to_sign), claim.signature):
-            raise ApiError("SignatureDoesNotMatch", string_to_sign=to_sign)
+        _verify_v1(claim, req, secret)
     else:
         raise _incomplete("The signature style is not supported.")
+
+
+def _verify_v1(claim: Claim, req: PopRequest, secret: str) -> None:
+    params = list(chain(req.query, req.form))
+    to_sign = rpc_v1_hmac_sha1.string_to_sign(req.method, params)
+    if compare_digest(rpc_v1_hmac_sha1.sign(secret, to_sign), claim.signature):
+        return
+    # alibabacloud-credentials signs its STS calls with spaces spelt '+'; retry only then.
+    if any(" " in value for _, value in params):
+        plus = rpc_v1_hmac_sha1.string_to_sign(req.method, params, plus_for_space=True)
+        if compare_digest(rpc_v1_hmac_sha1.sign(secret, plus), claim.signature):
+            return
+    raise ApiError("SignatureDoesNotMatch", string_to_sign=to_sign)
 
 
 def _verify_acs3(claim: Claim, req: PopRequest, secret: str) -> None:
