@@ -402,3 +402,29 @@ def test_resources_are_patterns_so_an_odd_acs_name_is_accepted(
     key = new_key(kms)
     grant(ram, user.name, doc(allow("kms:Encrypt", ["acs:not:really:an:arn", "acs:kms:*:*:nokey"])))
     refused(lambda: user.encrypt(key), "kms:Encrypt")
+
+
+def test_create_key_with_a_policy_sets_it_and_a_bad_one_creates_nothing(kms: Client) -> None:
+    document = json.dumps(
+        {
+            "Version": "1",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"RAM": ["acs:ram::1234567890123456:root"]},
+                    "Action": ["kms:*"],
+                    "Resource": ["*"],
+                }
+            ],
+        }
+    )
+    key_id = kms.create_key(km.CreateKeyRequest(policy=document)).body.key_metadata.key_id
+    stored = kms.get_key_policy(km.GetKeyPolicyRequest(key_id=key_id)).body.policy
+    assert json.loads(stored) == json.loads(document)
+    before = kms.list_keys(km.ListKeysRequest(page_size=1)).body.total_count
+    expect_error(
+        "MalformedPolicyDocument",
+        400,
+        lambda: kms.create_key(km.CreateKeyRequest(policy='{"Version":"1"}')),
+    )
+    assert kms.list_keys(km.ListKeysRequest(page_size=1)).body.total_count == before

@@ -12,9 +12,15 @@ from mamori.core.aliases import AliasService
 from mamori.core.crypto_ops import CryptoService
 from mamori.core.keys import KeyService
 from mamori.core.refs import Scope
+from mamori.iam.access_keys import AccessKeyService
 from mamori.iam.accounts import AccountService
 from mamori.iam.authorize import Authorizer
+from mamori.iam.directory import Directory
+from mamori.iam.key_policies import KeyPolicies
+from mamori.iam.policies import Policies
 from mamori.iam.principal import Principal
+from mamori.iam.roles import Roles
+from mamori.iam.sts import TokenService
 from mamori.store.database import Database
 
 KMS_VERSION = "2016-01-20"
@@ -56,6 +62,36 @@ class Services(Protocol):
     @property
     def authorizer(self) -> Authorizer:
         """The policy decision point."""
+        ...
+
+    @property
+    def access_keys(self) -> AccessKeyService:
+        """AccessKeys."""
+        ...
+
+    @property
+    def directory(self) -> Directory:
+        """RAM users and memberships."""
+        ...
+
+    @property
+    def roles(self) -> Roles:
+        """RAM roles."""
+        ...
+
+    @property
+    def policies(self) -> Policies:
+        """RAM policies, versions and attachments."""
+        ...
+
+    @property
+    def key_policies(self) -> KeyPolicies:
+        """Key policies."""
+        ...
+
+    @property
+    def tokens(self) -> TokenService:
+        """STS temporary credentials."""
         ...
 
 

@@ -11,6 +11,7 @@ from mamori.core.errors import InvalidInput, KeyNotFound
 from mamori.core.keys import NewKey
 from mamori.core.model import KeyRecord, parse_interval
 from mamori.core.refs import Scope, parse_key_ref
+from mamori.iam.key_policies import validate as validate_key_policy
 
 KEY_ID = Str("KeyId", required=True, max_len=2048)
 PAGE_NUMBER = Int("PageNumber", low=1, high=100_000)
@@ -61,7 +62,11 @@ def _creator(call: Call) -> str:
 
 
 def create_key(call: Call, args: Args) -> Result:
-    """CreateKey."""
+    """CreateKey; a ``Policy`` becomes the key's policy (checked first, so a bad one creates
+    no key)."""
+    policy = args["Policy"]
+    if policy:
+        validate_key_policy(policy)
     record = call.services.keys.create(
         call.scope,
         _creator(call),
@@ -77,6 +82,8 @@ def create_key(call: Call, args: Args) -> Result:
             tags=args["Tags"] or (),
         ),
     )
+    if policy:
+        call.services.key_policies.set(record.id, policy)
     return {"KeyMetadata": key_metadata(call.scope, record)}
 
 

@@ -14,7 +14,7 @@ import base64
 import binascii
 import re
 from dataclasses import dataclass
-from typing import Any, Protocol, cast
+from typing import Any
 
 from mamori.api.catalogue import (
     RAM_VERSION,
@@ -30,8 +30,7 @@ from mamori.api.errors import ERRORS, ApiError, invalid
 from mamori.api.params import Int, Param, Str
 from mamori.core.model import iso
 from mamori.core.refs import Scope
-from mamori.iam.access_keys import AccessKeyService
-from mamori.iam.directory import Directory, User
+from mamori.iam.directory import User
 from mamori.iam.groups import Group
 from mamori.iam.names import IDENTITY_NAME, NAME_MAX
 from mamori.iam.principal import ADMIN
@@ -39,23 +38,9 @@ from mamori.iam.principal import ADMIN
 _NAME = re.compile(IDENTITY_NAME)
 
 
-class IdentityServices(Services, Protocol):
-    """The services RAM identity handlers reach beyond the common ones."""
-
-    @property
-    def directory(self) -> Directory:
-        """Users, groups, memberships."""
-        ...
-
-    @property
-    def access_keys(self) -> AccessKeyService:
-        """AccessKeys."""
-        ...
-
-
-def identities(call: Call) -> IdentityServices:
-    """The call's services as identity services (``app.Services`` provides both)."""
-    return cast(IdentityServices, call.services)
+def identities(call: Call) -> Services:
+    """The services identity handlers reach."""
+    return call.services
 
 
 def ram_action(

@@ -11,45 +11,25 @@ import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar, cast
+from typing import Any, TypeVar
 
 from mamori.api.catalogue import Args, Call, Result, Services
 from mamori.api.errors import ApiError, invalid
 from mamori.api.params import Param, Str
-from mamori.api.ram_common import DEFAULT_MAX_ITEMS, IdentityServices, group_name, user_name
+from mamori.api.ram_common import DEFAULT_MAX_ITEMS, group_name, user_name
 from mamori.core.model import iso
 from mamori.core.refs import Scope
-from mamori.iam.key_policies import KeyPolicies
-from mamori.iam.policies import CUSTOM, SYSTEM, Policies, PolicyInfo, PolicyVersion
+from mamori.iam.policies import CUSTOM, SYSTEM, PolicyInfo, PolicyVersion
 from mamori.iam.policy import MAX_LENGTH
-from mamori.iam.roles import Role, Roles
+from mamori.iam.roles import Role
 
 T = TypeVar("T")
 _UNLIMITED = 1 << 20  # the kinds below check length themselves, to answer RAM's own code
 
 
-class PolicyServices(IdentityServices, Protocol):
-    """The services RAM policy handlers reach beyond the common ones."""
-
-    @property
-    def roles(self) -> Roles:
-        """RAM roles."""
-        ...
-
-    @property
-    def policies(self) -> Policies:
-        """RAM policies, versions and attachments."""
-        ...
-
-    @property
-    def key_policies(self) -> KeyPolicies:
-        """Key policies."""
-        ...
-
-
-def ram(call: Call) -> PolicyServices:
-    """The call's services as policy services (``app.Services`` provides them all)."""
-    return cast(PolicyServices, call.services)
+def ram(call: Call) -> Services:
+    """The services policy handlers reach."""
+    return call.services
 
 
 # -- parameter kinds -----------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Final, Protocol, cast
+from typing import Final
 
 from mamori.api.catalogue import STS_VERSION, Action, Args, Call, Result, Services
 from mamori.api.errors import ApiError, invalid
@@ -12,10 +12,8 @@ from mamori.api.params import Int, Str
 from mamori.core.model import iso
 from mamori.core.refs import Scope
 from mamori.iam.authorize import Deny, Origin
-from mamori.iam.directory import Directory
 from mamori.iam.policy import MalformedPolicy, parse_policy
-from mamori.iam.roles import SESSION_MAX, Roles
-from mamori.iam.sts import TokenService
+from mamori.iam.roles import SESSION_MAX
 from mamori.iam.trust import ASSUME_ROLE, may_assume
 
 _ROLE_ARN: Final = re.compile(r"acs:ram::([0-9]{1,32}):role/([A-Za-z0-9._@-]{1,64})")
@@ -23,28 +21,8 @@ _SESSION_MIN: Final = 900
 _DEFAULT_DURATION: Final = 3600
 
 
-class StsServices(Services, Protocol):
-    """The services STS handlers reach beyond the common ones."""
-
-    @property
-    def roles(self) -> Roles:
-        """RAM roles."""
-        ...
-
-    @property
-    def directory(self) -> Directory:
-        """RAM users (for their ids)."""
-        ...
-
-    @property
-    def tokens(self) -> TokenService:
-        """Temporary credentials."""
-        ...
-
-
-def _services(call: Call) -> StsServices:
-    # The catalogue's Services protocol lists what every family needs; app.Services has these too.
-    return cast(StsServices, call.services)
+def _services(call: Call) -> Services:
+    return call.services
 
 
 def _role_ref(text: str) -> tuple[str, str]:
