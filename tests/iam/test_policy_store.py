@@ -5,7 +5,7 @@ yet (it resolves only the caller's own account's KeyIds)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -225,3 +225,33 @@ def test_the_authorizer_works_without_a_key_policy_store(services: Services, acc
     frank = user_with(services, account, "frank", None)
     key = key_arn(account, new_key(services, account))
     assert isinstance(authorizer.authorize(frank, "kms:Encrypt", key, ORIGIN), Deny)
+
+
+class _Untouchable(Mapping[str, str]):
+    """Tags that fail the test if anything looks at them."""
+
+    def __getitem__(self, key: str) -> str:
+        raise AssertionError("tags were read")
+
+    def __iter__(self) -> Iterator[str]:
+        raise AssertionError("tags were read")
+
+    def __len__(self) -> int:
+        raise AssertionError("tags were read")
+
+
+def test_key_tags_are_not_read_unless_a_condition_asks(services: Services) -> None:
+    """Reading tags costs a store query; the hot path must not pay it for tag-free policies."""
+    account = Settings().account_id
+    services.directory.create_user(account, "hot-path")
+    services.policies.attachments.attach(
+        account, "System", "AliyunKMSCryptoUserAccess", "User", "hot-path"
+    )
+    decision = services.authorizer.authorize(
+        Principal(account, "hot-path", "LTAIx"),
+        "kms:Encrypt",
+        f"acs:kms:cn-hangzhou:{account}:key/key-x",
+        Origin("127.0.0.1", False),
+        resource_tags=_Untouchable(),
+    )
+    assert isinstance(decision, Allow)

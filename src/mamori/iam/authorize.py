@@ -73,8 +73,9 @@ class Authorizer:
             current_time=datetime.fromtimestamp(self._clock(), UTC),
             secure_transport=origin.secure,
             principal_arn=principal.arn,
-            resource_tags=resource_tags or {},
-            encryption_context=encryption_context or {},
+            # Not ``or {}``: truth-testing the lazy tag mapping would read the store.
+            resource_tags=resource_tags if resource_tags is not None else {},
+            encryption_context=encryption_context if encryption_context is not None else {},
         )
         kind, holder = ("Role", principal.role) if principal.role else ("User", principal.name)
         named = [
