@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Final
 
 from mamori.iam.key_policies import KeyPolicies
@@ -78,10 +79,7 @@ class Authorizer:
             encryption_context=encryption_context if encryption_context is not None else {},
         )
         kind, holder = ("Role", principal.role) if principal.role else ("User", principal.name)
-        named = [
-            NamedPolicy(name, parse_policy_cached(document))
-            for name, document in self._policies.effective(principal.account_id, kind, holder)
-        ]
+        named = _compiled(self._policies.effective(principal.account_id, kind, holder))
         decision = self._with_key_policy(
             principal, evaluate(named, action, resource, ctx), action, resource, ctx
         )
@@ -116,6 +114,12 @@ class Authorizer:
             same_account=arn_account == principal.account_id,
             name=f"the key policy of {key_id}",
         )
+
+
+@lru_cache(maxsize=4096)
+def _compiled(effective: tuple[tuple[str, str], ...]) -> tuple[NamedPolicy, ...]:
+    """The compiled form of a principal's policy set (the same set compiles once)."""
+    return tuple(NamedPolicy(name, parse_policy_cached(document)) for name, document in effective)
 
 
 def _narrow(
