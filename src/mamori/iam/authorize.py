@@ -22,10 +22,10 @@ from mamori.iam.policy import (
     Decision,
     Deny,
     NamedPolicy,
-    Policy,
     RequestContext,
     evaluate,
     evaluate_cross,
+    narrow,
     parse_policy_cached,
 )
 from mamori.iam.principal import Principal
@@ -85,7 +85,7 @@ class Authorizer:
         )
         if principal.session_policy is None:
             return decision
-        return _narrow(
+        return narrow(
             decision, parse_policy_cached(principal.session_policy), action, resource, ctx
         )
 
@@ -120,19 +120,3 @@ class Authorizer:
 def _compiled(effective: tuple[tuple[str, str], ...]) -> tuple[NamedPolicy, ...]:
     """The compiled form of a principal's policy set (the same set compiles once)."""
     return tuple(NamedPolicy(name, parse_policy_cached(document)) for name, document in effective)
-
-
-def _narrow(
-    decision: Decision, session: Policy, action: str, resource: str, ctx: RequestContext
-) -> Decision:
-    """A session policy only narrows: it must allow too, whoever granted; its Deny wins."""
-    if isinstance(decision, Deny) and decision.explicit:
-        return decision
-    narrowed = evaluate([NamedPolicy("session policy", session)], action, resource, ctx)
-    if isinstance(narrowed, Deny) and narrowed.explicit:
-        return narrowed
-    if isinstance(decision, Deny):
-        return decision
-    if isinstance(narrowed, Deny):
-        return Deny(f"the session policy does not allow {action} on {resource}")
-    return decision

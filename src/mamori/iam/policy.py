@@ -56,6 +56,7 @@ __all__ = [
     "evaluate",
     "evaluate_cross",
     "evaluate_with_boundary",
+    "narrow",
     "parse_policy",
     "parse_policy_cached",
 ]
@@ -409,7 +410,15 @@ def evaluate_with_boundary(
 ) -> Decision:
     """Identity policies, narrowed by an STS session policy: both must allow, neither deny."""
     decision = evaluate(identity, action, resource, ctx)
-    if session is None or (isinstance(decision, Deny) and decision.explicit):
+    return decision if session is None else narrow(decision, session, action, resource, ctx)
+
+
+def narrow(
+    decision: Decision, session: Policy, action: str, resource: str, ctx: RequestContext
+) -> Decision:
+    """A session policy only narrows a decision, whoever granted it: it must allow too, and
+    its explicit Deny wins."""
+    if isinstance(decision, Deny) and decision.explicit:
         return decision
     narrowed = evaluate([NamedPolicy("session policy", session)], action, resource, ctx)
     if isinstance(narrowed, Deny) and narrowed.explicit:
