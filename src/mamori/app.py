@@ -25,6 +25,7 @@ from mamori.core.aliases import AliasService
 from mamori.core.crypto_ops import CryptoService
 from mamori.core.jobs import run_due
 from mamori.core.keys import KeyService
+from mamori.core.secrets import SecretService
 from mamori.gateway.pop.app import PopGateway
 from mamori.gateway.pop.nonces import NonceCache
 from mamori.gateway.tls import TlsFiles, ensure_tls
@@ -54,6 +55,7 @@ class Services:
     keys: KeyService
     aliases: AliasService
     crypto: CryptoService
+    secrets: SecretService
     accounts: AccountService
     access_keys: AccessKeyService
     directory: Directory
@@ -104,11 +106,13 @@ def build_services(settings: Settings, clock: Any = time.time) -> Services:
     roles = Roles(db, clock, _validate_trust_policy, identities_changed)
     live_roles = LiveRoles(roles, clock)
 
+    crypto = CryptoService(keys)
     return Services(
         db=db,
         keys=keys,
         aliases=AliasService(db, keys),
-        crypto=CryptoService(keys),
+        crypto=crypto,
+        secrets=SecretService(db, keys, crypto, clock),
         accounts=AccountService(db, clock),
         access_keys=access_keys,
         directory=Directory(db, clock, identities_changed),
@@ -201,7 +205,9 @@ async def _jobs(services: Services, interval: float, stop: asyncio.Event) -> Non
     loop = asyncio.get_running_loop()
     while not stop.is_set():
         try:
-            await loop.run_in_executor(None, run_due, services.keys, int(time.time()))
+            await loop.run_in_executor(
+                None, run_due, services.keys, int(time.time()), services.secrets
+            )
         except Exception:
             log.exception("background job pass failed; retrying next interval")
         with contextlib.suppress(TimeoutError):

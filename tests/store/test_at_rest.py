@@ -42,7 +42,17 @@ def _raw_files(server: ServerProcess) -> list[Path]:
         data_dir = Path(admin.execute("SHOW data_directory").fetchone()[0])  # type: ignore[index]
     files = []
     with psycopg.connect(server.store_url, autocommit=True) as conn:
-        for table in ("keyring", "access_keys", "keys", "key_versions", "aliases", "tags"):
+        for table in (
+            "keyring",
+            "access_keys",
+            "keys",
+            "key_versions",
+            "aliases",
+            "tags",
+            "secrets",
+            "secret_versions",
+            "secret_version_stages",
+        ):
             rel = conn.execute("SELECT pg_relation_filepath(%s)", (table,)).fetchone()
             assert rel is not None
             files.extend(sorted(data_dir.glob(rel[0] + "*")))

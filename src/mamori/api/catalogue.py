@@ -12,6 +12,7 @@ from mamori.core.aliases import AliasService
 from mamori.core.crypto_ops import CryptoService
 from mamori.core.keys import KeyService
 from mamori.core.refs import Scope
+from mamori.core.secrets import SecretService
 from mamori.iam.access_keys import AccessKeyService
 from mamori.iam.accounts import AccountService
 from mamori.iam.authorize import Authorizer
@@ -47,6 +48,11 @@ class Services(Protocol):
     @property
     def crypto(self) -> CryptoService:
         """The symmetric crypto service."""
+        ...
+
+    @property
+    def secrets(self) -> SecretService:
+        """The secret service."""
         ...
 
     @property

@@ -67,6 +67,12 @@ _ROWS: Final[tuple[ErrorSpec, ...]] = (
     ErrorSpec("Forbidden.AliasNotFound", 404, "The specified Alias is not found."),
     ErrorSpec("Forbidden.ResourceNotFound", 404, "Resource not found."),
     ErrorSpec("AliasAlreadyExists", 400, "The specified Alias already exists."),
+    ErrorSpec("Rejected.ResourceExist", 409, "The specified resource already exists."),
+    ErrorSpec(
+        "Rejected.ResourceInDeleteWindow",
+        409,
+        "The request is rejected because the resource is scheduled for deletion.",
+    ),
     ErrorSpec("Rejected.LimitExceeded", 400, "The limit of {what} is exceeded."),
     ErrorSpec("Rejected.UnsupportedOperation", 400, "The operation is not supported: {reason}"),
     ErrorSpec("Unsupported.Origin", 400, "The specified Origin is not supported."),

@@ -13,6 +13,7 @@ from mamori.api import (
     password_actions,
     ram_identity_actions,
     ram_policy_actions,
+    secret_actions,
     sts_actions,
     tag_actions,
 )
@@ -29,6 +30,7 @@ def catalogue() -> Catalogue:
         alias_actions,
         tag_actions,
         crypto_actions,
+        secret_actions,
         account_actions,
         password_actions,
         ram_identity_actions,

@@ -4,9 +4,10 @@ keys whose rotation is due. ``run_due`` takes the time, so tests pass fixed inst
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from mamori.core.keys import KeyService
+from mamori.core.secrets import SecretService
 
 log = logging.getLogger("mamori.jobs")
 
@@ -17,11 +18,18 @@ class JobReport:
 
     deleted: list[str]
     rotated: list[str]
+    purged_secrets: list[str] = field(default_factory=list)
 
 
-def run_due(keys: KeyService, now: int) -> JobReport:
-    """One pass over every due deletion and rotation."""
-    report = JobReport(deleted=keys.delete_due(now), rotated=keys.rotate_due(now))
+def run_due(keys: KeyService, now: int, secrets: SecretService | None = None) -> JobReport:
+    """One pass over every due deletion and rotation (and secret purge, given the service)."""
+    report = JobReport(
+        deleted=keys.delete_due(now),
+        rotated=keys.rotate_due(now),
+        purged_secrets=secrets.delete_due(now) if secrets is not None else [],
+    )
+    for secret in report.purged_secrets:
+        log.info("deleted secret %s (recovery window passed)", secret)
     for key_id in report.deleted:
         log.info("deleted key %s (deletion window passed)", key_id)
     for key_id in report.rotated:

@@ -11,6 +11,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     LargeBinary,
@@ -208,4 +209,64 @@ sts_signing_keys = Table(
     Column("version", Integer, primary_key=True, autoincrement=False),
     Column("wrapped_key", LargeBinary, nullable=False),
     Column("created_at", BigInteger, nullable=False),
+)
+
+# -- Secrets Manager. Values are stored only as CiphertextBlobs of the secret's KMS key (bound to
+# the secret name and version id as EncryptionContext); the stage table's primary key makes a
+# stage name point at one version at most, so two versions can never both hold ACSCurrent.
+
+secrets = Table(
+    "secrets",
+    metadata,
+    Column("account_id", String(32), ForeignKey("accounts.id"), primary_key=True),
+    Column("name", String(192), primary_key=True),
+    Column("secret_type", String(32), nullable=False),
+    Column("description", String(1024), nullable=False, default=""),
+    Column("encryption_key_id", String(64), nullable=False),
+    Column("secret_data_type", String(8), nullable=False, default="text"),
+    Column("extended_config", Text, nullable=True),
+    Column("creator", String(128), nullable=False, default=""),
+    Column("rotation_enabled", Boolean, nullable=False, default=False),
+    Column("rotation_interval", BigInteger, nullable=True),
+    Column("last_rotation_at", BigInteger, nullable=True),
+    Column("next_rotation_at", BigInteger, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("planned_delete_at", BigInteger, nullable=True),
+)
+
+secret_versions = Table(
+    "secret_versions",
+    metadata,
+    Column("account_id", String(32), primary_key=True),
+    Column("secret_name", String(192), primary_key=True),
+    Column("version_id", String(64), primary_key=True),
+    Column("secret_data_type", String(8), nullable=False),
+    Column("wrapped_value", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    ForeignKeyConstraint(
+        ["account_id", "secret_name"], ["secrets.account_id", "secrets.name"], ondelete="CASCADE"
+    ),
+)
+
+secret_version_stages = Table(
+    "secret_version_stages",
+    metadata,
+    Column("account_id", String(32), primary_key=True),
+    Column("secret_name", String(192), primary_key=True),
+    Column("stage", String(64), primary_key=True),
+    Column("version_id", String(64), nullable=False),
+    ForeignKeyConstraint(
+        ["account_id", "secret_name", "version_id"],
+        ["secret_versions.account_id", "secret_versions.secret_name", "secret_versions.version_id"],
+        ondelete="CASCADE",
+    ),
+)
+
+# The service-created key that encrypts an account's secrets when CreateSecret names none.
+secret_default_keys = Table(
+    "secret_default_keys",
+    metadata,
+    Column("account_id", String(32), ForeignKey("accounts.id"), primary_key=True),
+    Column("key_id", String(64), nullable=False),
 )

@@ -1,0 +1,393 @@
+"""Secrets Manager actions for generic secrets: create, read, versions and stages, metadata,
+listing, deletion and restore."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+from mamori.api.catalogue import Action, Args, Call, Result, Services, paging
+from mamori.api.errors import ApiError, invalid
+from mamori.api.params import Bool, Int, JsonFilters, JsonStrList, JsonTags, Param, Str
+from mamori.api.render import page
+from mamori.api.secret_params import CustomData, JsonObjectText
+from mamori.core import tags as tag_store
+from mamori.core.errors import Unsupported
+from mamori.core.model import iso
+from mamori.core.refs import Scope
+from mamori.core.secrets import CURRENT, Secret, tag_id
+
+GENERIC = "Generic"
+NAME_PATTERN = r"[A-Za-z0-9_/+=.@-]{1,192}"
+VERSION_PATTERN = r"[A-Za-z0-9_.-]{1,64}"
+# Base64 of 30 KB; the byte limit itself is checked after decoding.
+_DATA_CHARS = 40 * 1024
+_STAGE_MAX = 64
+LIST_FILTER_KEYS = (
+    "SecretName",
+    "Description",
+    "TagKey",
+    "TagValue",
+    "DKMSInstanceId",
+    "SecretType",
+    "Creator",
+)
+
+SECRET_NAME = Str("SecretName", required=True, max_len=192)
+PAGE_NUMBER = Int("PageNumber", low=1, high=100_000)
+PAGE_SIZE = Int("PageSize", low=1, high=100)
+DATA_TYPE = Str("SecretDataType", choices=("text", "binary"))
+SECRET_DATA = Str("SecretData", required=True, max_len=_DATA_CHARS)
+
+
+def secret_resource(_services: Services, scope: Scope, args: Args) -> str:
+    """``acs:kms:{region}:{account}:secret/{name}``."""
+    return f"acs:kms:{scope.region}:{scope.account_id}:secret/{args.get('SecretName') or ''}"
+
+
+def _arn(scope: Scope, name: str) -> str:
+    return f"acs:kms:{scope.region}:{scope.account_id}:secret/{name}"
+
+
+def _data(args: Args, data_type: str) -> bytes:
+    text: str = args["SecretData"]
+    if data_type == "text":
+        return text.encode("utf-8")
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise invalid("SecretData", "Binary SecretData must be base64.") from None
+
+
+def _stages(value: list[str] | None) -> list[str]:
+    stages = [CURRENT] if value is None else value
+    for stage in stages:
+        if not stage or len(stage) > _STAGE_MAX:
+            raise invalid("VersionStages", f"A stage name has 1 to {_STAGE_MAX} characters.")
+    return list(dict.fromkeys(stages))
+
+
+def _creator(call: Call) -> str:
+    principal = call.principal
+    return principal.account_id if principal.is_admin else principal.name
+
+
+def create_secret(call: Call, args: Args) -> Result:
+    """CreateSecret (Generic secrets; no automatic rotation, no secret policy)."""
+    name: str = args["SecretName"]
+    if name.lower().startswith("acs/"):
+        raise invalid("SecretName", "Names starting with acs/ are reserved.")
+    if (args["SecretType"] or GENERIC) != GENERIC:
+        raise Unsupported("only Generic secrets are served")
+    if args["EnableAutomaticRotation"]:
+        raise Unsupported("automatic rotation applies to managed secrets only")
+    if args["Policy"]:
+        # Refused rather than ignored: a policy the caller believes enforced must not be dropped.
+        raise Unsupported("secret policies are not supported")
+    data_type = args["SecretDataType"] or "text"
+    data = _data(args, data_type)
+    services = call.services
+    now = services.secrets.now()
+    secret = Secret(
+        account_id=call.scope.account_id,
+        name=name,
+        secret_type=GENERIC,
+        description=args["Description"] or "",
+        encryption_key_id=services.secrets.encryption_key(call.scope, args["EncryptionKeyId"]),
+        secret_data_type=data_type,
+        extended_config=args["ExtendedConfig"],
+        creator=_creator(call),
+        created_at=now,
+        updated_at=now,
+        planned_delete_at=None,
+    )
+    services.secrets.create(call.scope, secret, args["VersionId"], data, args["Tags"] or ())
+    return {
+        "Arn": _arn(call.scope, name),
+        "SecretName": name,
+        "SecretType": GENERIC,
+        "VersionId": args["VersionId"],
+        "AutomaticRotation": "Disabled",
+        "ExtendedConfig": secret.extended_config or "",
+        "DKMSInstanceId": "",
+    }
+
+
+def get_secret_value(call: Call, args: Args) -> Result:
+    """GetSecretValue; binary data comes back base64, as it went in."""
+    if args["Recipient"]:
+        raise Unsupported("Recipient (enclave attestation) is not supported")
+    secrets = call.services.secrets
+    if call.dry_run:
+        secrets.key_check(call.scope, args["SecretName"])
+        raise ApiError("DryRunOperationError")
+    secret = secrets.live(call.scope, args["SecretName"])
+    value = secrets.value(call.scope, secret.name, args["VersionId"], args["VersionStage"])
+    data = (
+        base64.b64encode(value.data).decode("ascii")
+        if value.data_type == "binary"
+        else value.data.decode("utf-8", errors="replace")
+    )
+    result: Result = {
+        "SecretName": secret.name,
+        "SecretType": secret.secret_type,
+        "SecretData": data,
+        "SecretDataType": value.data_type,
+        "VersionId": value.version_id,
+        "VersionStages": {"VersionStage": value.stages},
+        "CreateTime": iso(value.created_at),
+    }
+    if args["FetchExtendedConfig"]:
+        result["ExtendedConfig"] = secret.extended_config or ""
+    return result
+
+
+def put_secret_value(call: Call, args: Args) -> Result:
+    """PutSecretValue; by default the new version becomes ACSCurrent."""
+    data_type = args["SecretDataType"] or "text"
+    stages = call.services.secrets.put_value(
+        call.scope,
+        args["SecretName"],
+        args["VersionId"],
+        _data(args, data_type),
+        data_type,
+        _stages(args["VersionStages"]),
+    )
+    return {
+        "SecretName": args["SecretName"],
+        "VersionId": args["VersionId"],
+        "VersionStages": {"VersionStage": stages},
+    }
+
+
+def update_secret_version_stage(call: Call, args: Args) -> Result:
+    """UpdateSecretVersionStage."""
+    _stages([args["VersionStage"]])
+    call.services.secrets.update_stage(
+        call.scope,
+        args["SecretName"],
+        args["VersionStage"],
+        args["MoveToVersion"],
+        args["RemoveFromVersion"],
+    )
+    return {"SecretName": args["SecretName"]}
+
+
+def list_secret_version_ids(call: Call, args: Args) -> Result:
+    """ListSecretVersionIds (page size 20 by default)."""
+    number, size, offset, limit = paging(args, default_size=20)
+    versions = call.services.secrets.versions(
+        call.scope, args["SecretName"], bool(args["IncludeDeprecated"])
+    )
+    chosen = versions[offset : offset + limit]
+    return {
+        "SecretName": args["SecretName"],
+        "VersionIds": {
+            "VersionId": [
+                {
+                    "VersionId": v.version_id,
+                    "CreateTime": iso(v.created_at),
+                    "VersionStages": {"VersionStage": v.stages},
+                }
+                for v in chosen
+            ]
+        },
+        **page(number, size, len(versions)),
+    }
+
+
+def _tags(pairs: dict[str, str]) -> dict[str, Any]:
+    return {"Tag": [{"TagKey": k, "TagValue": v} for k, v in pairs.items()]}
+
+
+def describe_secret(call: Call, args: Args) -> Result:
+    """DescribeSecret."""
+    secret = call.services.secrets.get(call.scope, args["SecretName"])
+    result: Result = {
+        "Arn": _arn(call.scope, secret.name),
+        "SecretName": secret.name,
+        "SecretType": secret.secret_type,
+        "Description": secret.description,
+        "EncryptionKeyId": secret.encryption_key_id,
+        "CreateTime": iso(secret.created_at),
+        "UpdateTime": iso(secret.updated_at),
+        "PlannedDeleteTime": iso(secret.planned_delete_at),
+        "AutomaticRotation": "Disabled",
+        "ExtendedConfig": secret.extended_config or "",
+        "DKMSInstanceId": "",
+    }
+    if args["FetchTags"]:
+        rid = tag_id(call.scope.account_id, secret.name)
+        result["Tags"] = _tags(tag_store.of(call.services.db, "secret", [rid])[rid])
+    return result
+
+
+def update_secret(call: Call, args: Args) -> Result:
+    """UpdateSecret: Description and/or ExtendedConfig.CustomData (which replaces the old)."""
+    secrets = call.services.secrets
+    extended = None
+    if args["ExtendedConfig"] is not None:
+        current = secrets.live(call.scope, args["SecretName"]).extended_config
+        config = json.loads(current) if current else {}
+        config["CustomData"] = args["ExtendedConfig"]
+        extended = json.dumps(config, separators=(",", ":"), sort_keys=True)
+    secrets.update(call.scope, args["SecretName"], args["Description"], extended)
+    return {"SecretName": args["SecretName"]}
+
+
+def _matches(secret: Secret, filters: dict[str, list[str]], tags: dict[str, str]) -> bool:
+    # Names and descriptions match on a substring, the other fields exactly.
+    fuzzy = {"SecretName": secret.name, "Description": secret.description}
+    exact = {
+        "TagKey": list(tags),
+        "TagValue": list(tags.values()),
+        "DKMSInstanceId": [""],
+        "SecretType": [secret.secret_type],
+        "Creator": [secret.creator],
+    }
+    for key, wanted in filters.items():
+        if key in fuzzy:
+            if not any(w in fuzzy[key] for w in wanted):
+                return False
+        elif not any(w in exact[key] for w in wanted):
+            return False
+    return True
+
+
+def list_secrets(call: Call, args: Args) -> Result:
+    """ListSecrets, with every documented filter (keys AND'ed, values OR'ed)."""
+    number, size, offset, limit = paging(args)
+    account = call.scope.account_id
+    secrets = call.services.secrets.list_all(account)
+    filters: dict[str, list[str]] = args["Filters"] or {}
+    tags: dict[str, dict[str, str]] = {}
+    if args["FetchTags"] or {"TagKey", "TagValue"} & filters.keys():
+        tags = tag_store.of_account(call.services.db, account, "secret")
+    if filters:
+        secrets = [
+            s for s in secrets if _matches(s, filters, tags.get(tag_id(account, s.name), {}))
+        ]
+    rows = []
+    for secret in secrets[offset : offset + limit]:
+        row: Result = {
+            "SecretName": secret.name,
+            "SecretType": secret.secret_type,
+            "CreateTime": iso(secret.created_at),
+            "UpdateTime": iso(secret.updated_at),
+            "PlannedDeleteTime": iso(secret.planned_delete_at),
+        }
+        if args["FetchTags"]:
+            row["Tags"] = _tags(tags.get(tag_id(account, secret.name), {}))
+        rows.append(row)
+    return {"SecretList": {"Secret": rows}, **page(number, size, len(secrets))}
+
+
+def delete_secret(call: Call, args: Args) -> Result:
+    """DeleteSecret: a recovery window (default 30 days), or at once with
+    ForceDeleteWithoutRecovery."""
+    planned = call.services.secrets.delete(
+        call.scope,
+        args["SecretName"],
+        bool(args["ForceDeleteWithoutRecovery"]),
+        args["RecoveryWindowInDays"] or 30,
+    )
+    return {"SecretName": args["SecretName"], "PlannedDeleteTime": iso(planned)}
+
+
+def restore_secret(call: Call, args: Args) -> Result:
+    """RestoreSecret."""
+    call.services.secrets.restore(call.scope, args["SecretName"])
+    return {"SecretName": args["SecretName"]}
+
+
+def _secret_action(name: str, params: tuple[Param, ...], handler: Any) -> Action:
+    return Action(name, params, handler, secret_resource)
+
+
+ACTIONS = (
+    _secret_action(
+        "CreateSecret",
+        (
+            Str("SecretName", required=True, max_len=192, pattern=NAME_PATTERN),
+            Str("VersionId", required=True, max_len=64, pattern=VERSION_PATTERN),
+            SECRET_DATA,
+            DATA_TYPE,
+            Str("SecretType", max_len=32),
+            Str("Description", max_len=1024),
+            Str("EncryptionKeyId", max_len=2048),
+            JsonTags("Tags", max_len=8192),
+            JsonObjectText("ExtendedConfig"),
+            Str("Policy", max_len=32768),
+            Bool("EnableAutomaticRotation"),
+            Str("RotationInterval", max_len=32),
+            Str("DKMSInstanceId", max_len=64),
+        ),
+        create_secret,
+    ),
+    _secret_action(
+        "GetSecretValue",
+        (
+            SECRET_NAME,
+            Str("VersionId", max_len=64),
+            Str("VersionStage", max_len=_STAGE_MAX),
+            Bool("FetchExtendedConfig"),
+            Str("DryRun", max_len=8),
+            Str("Recipient", max_len=8192),
+        ),
+        get_secret_value,
+    ),
+    _secret_action(
+        "PutSecretValue",
+        (
+            SECRET_NAME,
+            Str("VersionId", required=True, max_len=64, pattern=VERSION_PATTERN),
+            SECRET_DATA,
+            DATA_TYPE,
+            JsonStrList("VersionStages", max_len=1024),
+        ),
+        put_secret_value,
+    ),
+    _secret_action(
+        "UpdateSecretVersionStage",
+        (
+            SECRET_NAME,
+            Str("VersionStage", required=True, max_len=_STAGE_MAX),
+            Str("MoveToVersion", max_len=64),
+            Str("RemoveFromVersion", max_len=64),
+        ),
+        update_secret_version_stage,
+    ),
+    _secret_action(
+        "ListSecretVersionIds",
+        (SECRET_NAME, Bool("IncludeDeprecated"), PAGE_NUMBER, PAGE_SIZE),
+        list_secret_version_ids,
+    ),
+    _secret_action("DescribeSecret", (SECRET_NAME, Bool("FetchTags")), describe_secret),
+    _secret_action(
+        "UpdateSecret",
+        (SECRET_NAME, Str("Description", max_len=1024), CustomData("ExtendedConfig")),
+        update_secret,
+    ),
+    Action(
+        "ListSecrets",
+        (
+            Bool("FetchTags"),
+            JsonFilters("Filters", keys=LIST_FILTER_KEYS, max_len=8192),
+            PAGE_NUMBER,
+            PAGE_SIZE,
+        ),
+        list_secrets,
+    ),
+    _secret_action(
+        "DeleteSecret",
+        (
+            SECRET_NAME,
+            Bool("ForceDeleteWithoutRecovery"),
+            Int("RecoveryWindowInDays", low=7, high=30),
+        ),
+        delete_secret,
+    ),
+    _secret_action("RestoreSecret", (SECRET_NAME,), restore_secret),
+)

@@ -1,0 +1,371 @@
+"""Secrets: generic secrets whose versions are sealed under a KMS key, and their version stages.
+
+A value is stored only as the CiphertextBlob ``CryptoService.encrypt`` makes under the secret's
+key, with ``{"SecretName", "VersionId"}`` as EncryptionContext, so a blob cannot be replayed
+as another version. Each change is one store transaction; stage changes lock the secret row.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, replace
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from mamori.core import tags as tag_store
+from mamori.core.crypto_ops import CryptoService, require_usable
+from mamori.core.errors import InvalidInput, Unsupported
+from mamori.core.keys import KeyService, NewKey
+from mamori.core.refs import Scope
+from mamori.core.secret_rows import (
+    CURRENT,
+    PREVIOUS,
+    Secret,
+    SecretExists,
+    SecretInDeleteWindow,
+    SecretNotFound,
+    SecretValue,
+    VersionInfo,
+    check_data,
+    context,
+    drop_stage,
+    holder,
+    insert_version,
+    purge,
+    row,
+    set_stage,
+    stages_of,
+    tag_id,
+)
+from mamori.store import schema as t
+from mamori.store.database import Database
+
+__all__ = ["CURRENT", "Secret", "SecretNotFound", "SecretService", "tag_id"]
+
+DAY = 86400
+DEFAULT_KEY_DESCRIPTION = "Mamori default key for secrets"
+
+Clock = Callable[[], float]
+
+
+class SecretService:
+    """The secret domain for one server."""
+
+    def __init__(self, db: Database, keys: KeyService, crypto: CryptoService, clock: Clock) -> None:
+        self._db = db
+        self._crypto = crypto
+        self._keys = keys
+        self._clock = clock
+        self._default_lock = threading.Lock()
+
+    def now(self) -> int:
+        """The service clock, in whole seconds."""
+        return int(self._clock())
+
+    # -- lookups -------------------------------------------------------------------------------
+
+    def get(self, scope: Scope, name: str) -> Secret:
+        """A secret, whether or not it is scheduled for deletion."""
+        with self._db.read() as conn:
+            return row(conn, scope.account_id, name)
+
+    def live(self, scope: Scope, name: str) -> Secret:
+        """A secret that is not in its delete window."""
+        secret = self.get(scope, name)
+        if secret.planned_delete_at is not None:
+            raise SecretInDeleteWindow
+        return secret
+
+    def list_all(self, account_id: str) -> list[Secret]:
+        """Every secret of the account, oldest first."""
+        with self._db.read() as conn:
+            rows = conn.execute(
+                select(t.secrets)
+                .where(t.secrets.c.account_id == account_id)
+                .order_by(t.secrets.c.created_at, t.secrets.c.name)
+            ).all()
+        return [Secret.from_row(r) for r in rows]
+
+    def versions(self, scope: Scope, name: str, include_deprecated: bool) -> list[VersionInfo]:
+        """ListSecretVersionIds: newest first; versions without stages only when asked."""
+        with self._db.read() as conn:
+            row(conn, scope.account_id, name)
+            stages = stages_of(conn, scope.account_id, name)
+            rows = conn.execute(
+                select(t.secret_versions.c.version_id, t.secret_versions.c.created_at)
+                .where(
+                    t.secret_versions.c.account_id == scope.account_id,
+                    t.secret_versions.c.secret_name == name,
+                )
+                .order_by(t.secret_versions.c.created_at.desc(), t.secret_versions.c.version_id)
+            ).all()
+        return [
+            VersionInfo(r.version_id, stages.get(r.version_id, []), r.created_at)
+            for r in rows
+            if include_deprecated or r.version_id in stages
+        ]
+
+    # -- the encryption key --------------------------------------------------------------------
+
+    def encryption_key(self, scope: Scope, key: str | None) -> str:
+        """The id of a usable symmetric key: the named one, or the account's default key."""
+        if key:
+            record = self._keys.resolve(scope, key)
+            require_usable(record)
+            return record.id
+        return self._default_key(scope)
+
+    def _default_key(self, scope: Scope) -> str:
+        # The lock keeps concurrent first uses in this process from creating two keys; the
+        # primary key settles a race with another process (its key is then left unused).
+        with self._default_lock:
+            with self._db.read() as conn:
+                found = conn.execute(
+                    select(t.secret_default_keys.c.key_id).where(
+                        t.secret_default_keys.c.account_id == scope.account_id
+                    )
+                ).scalar_one_or_none()
+            if found is not None:
+                return str(found)
+            record = self._keys.create(scope, "Mamori", NewKey(description=DEFAULT_KEY_DESCRIPTION))
+            try:
+                with self._db.begin() as conn:
+                    conn.execute(
+                        insert(t.secret_default_keys).values(
+                            account_id=scope.account_id, key_id=record.id
+                        )
+                    )
+            except IntegrityError:
+                return self._default_key_unlocked(scope)
+            return record.id
+
+    def _default_key_unlocked(self, scope: Scope) -> str:
+        with self._db.read() as conn:
+            return str(
+                conn.execute(
+                    select(t.secret_default_keys.c.key_id).where(
+                        t.secret_default_keys.c.account_id == scope.account_id
+                    )
+                ).scalar_one()
+            )
+
+    def _seal(self, scope: Scope, key_id: str, name: str, version_id: str, data: bytes) -> str:
+        return self._crypto.encrypt(scope, key_id, data, context(name, version_id)).blob
+
+    # -- changes -------------------------------------------------------------------------------
+
+    def create(
+        self,
+        scope: Scope,
+        secret: Secret,
+        version_id: str,
+        data: bytes,
+        tags: Sequence[tuple[str, str]],
+    ) -> None:
+        """CreateSecret: the secret and its first version, which holds ACSCurrent."""
+        check_data(data)
+        tag_store.validate(tags)
+        blob = self._seal(scope, secret.encryption_key_id, secret.name, version_id, data)
+        try:
+            with self._db.begin() as conn:
+                existing = conn.execute(
+                    select(t.secrets.c.planned_delete_at).where(
+                        t.secrets.c.account_id == scope.account_id,
+                        t.secrets.c.name == secret.name,
+                    )
+                ).first()
+                if existing is not None:
+                    if existing.planned_delete_at is not None:
+                        raise SecretInDeleteWindow
+                    raise SecretExists
+                conn.execute(insert(t.secrets).values(**asdict(secret), rotation_enabled=False))
+                insert_version(conn, secret, version_id, blob, secret.created_at)
+                set_stage(conn, scope.account_id, secret.name, CURRENT, version_id)
+                tag_store.put(
+                    conn, scope.account_id, "secret", tag_id(scope.account_id, secret.name), tags
+                )
+        except IntegrityError:
+            # Another CreateSecret of the same name won the race.
+            raise SecretExists from None
+
+    def put_value(
+        self,
+        scope: Scope,
+        name: str,
+        version_id: str,
+        data: bytes,
+        data_type: str,
+        stages: Sequence[str],
+    ) -> list[str]:
+        """PutSecretValue; returns the new version's stages. Repeating a version with the same
+        data is a no-op; with other data it is ``Rejected.ResourceExist``."""
+        check_data(data)
+        secret = self.live(scope, name)
+        blob = self._seal(scope, secret.encryption_key_id, name, version_id, data)
+        with self._db.begin() as conn:
+            secret = row(conn, scope.account_id, name, lock=True)
+            if secret.planned_delete_at is not None:
+                raise SecretInDeleteWindow
+            existing = conn.execute(
+                select(t.secret_versions).where(
+                    t.secret_versions.c.account_id == scope.account_id,
+                    t.secret_versions.c.secret_name == name,
+                    t.secret_versions.c.version_id == version_id,
+                )
+            ).first()
+            if existing is None:
+                now = self.now()
+                new = replace(secret, secret_data_type=data_type)
+                insert_version(conn, new, version_id, blob, now)
+                for stage in stages:
+                    set_stage(conn, scope.account_id, name, stage, version_id)
+                conn.execute(
+                    update(t.secrets)
+                    .where(t.secrets.c.account_id == scope.account_id, t.secrets.c.name == name)
+                    .values(updated_at=now)
+                )
+            return_stages = stages_of(conn, scope.account_id, name).get(version_id, [])
+        if existing is not None:
+            opened = self._open(scope, name, existing.version_id, existing.wrapped_value)
+            if opened != data or existing.secret_data_type != data_type:
+                raise SecretExists
+        return return_stages
+
+    def _open(self, scope: Scope, name: str, version_id: str, blob: str) -> bytes:
+        return self._crypto.decrypt(scope, blob, context(name, version_id)).plaintext
+
+    def value(
+        self, scope: Scope, name: str, version_id: str | None, stage: str | None
+    ) -> SecretValue:
+        """GetSecretValue: by VersionId, by VersionStage (default ACSCurrent), or both."""
+        secret = self.live(scope, name)
+        with self._db.read() as conn:
+            if version_id is None:
+                version_id = holder(conn, scope.account_id, name, stage or CURRENT)
+                if version_id is None:
+                    raise SecretNotFound
+            row = conn.execute(
+                select(t.secret_versions).where(
+                    t.secret_versions.c.account_id == scope.account_id,
+                    t.secret_versions.c.secret_name == name,
+                    t.secret_versions.c.version_id == version_id,
+                )
+            ).first()
+            stages = stages_of(conn, scope.account_id, name).get(version_id, [])
+        if row is None or (stage is not None and stage not in stages):
+            raise SecretNotFound
+        data = self._open(scope, secret.name, row.version_id, row.wrapped_value)
+        return SecretValue(row.version_id, data, row.secret_data_type, stages, row.created_at)
+
+    def key_check(self, scope: Scope, name: str) -> None:
+        """What GetSecretValue's DryRun checks: the secret is live and its key usable."""
+        secret = self.live(scope, name)
+        require_usable(self._keys.resolve(scope, secret.encryption_key_id))
+
+    def update_stage(
+        self, scope: Scope, name: str, stage: str, move_to: str | None, remove_from: str | None
+    ) -> None:
+        """UpdateSecretVersionStage: ACSCurrent and ACSPrevious can only be moved."""
+        if move_to is None and remove_from is None:
+            raise InvalidInput("MoveToVersion", "Name MoveToVersion or RemoveFromVersion.")
+        if move_to is None and stage in (CURRENT, PREVIOUS):
+            raise Unsupported(f"{stage} can only be moved to another version, not removed")
+        with self._db.begin() as conn:
+            secret = row(conn, scope.account_id, name, lock=True)
+            if secret.planned_delete_at is not None:
+                raise SecretInDeleteWindow
+            current = holder(conn, scope.account_id, name, stage)
+            if remove_from is not None and current != remove_from:
+                raise InvalidInput(
+                    "RemoveFromVersion", f"The stage is not on version {remove_from}."
+                )
+            if move_to is None:
+                drop_stage(conn, scope.account_id, name, stage)
+                return
+            found = conn.execute(
+                select(t.secret_versions.c.version_id).where(
+                    t.secret_versions.c.account_id == scope.account_id,
+                    t.secret_versions.c.secret_name == name,
+                    t.secret_versions.c.version_id == move_to,
+                )
+            ).first()
+            if found is None:
+                raise SecretNotFound
+            set_stage(conn, scope.account_id, name, stage, move_to)
+
+    def update(
+        self, scope: Scope, name: str, description: str | None, extended_config: str | None
+    ) -> None:
+        """UpdateSecret: the description and/or the extended configuration."""
+        values: dict[str, Any] = {"updated_at": self.now()}
+        if description is not None:
+            values["description"] = description
+        if extended_config is not None:
+            values["extended_config"] = extended_config
+        with self._db.begin() as conn:
+            secret = row(conn, scope.account_id, name, lock=True)
+            if secret.planned_delete_at is not None:
+                raise SecretInDeleteWindow
+            conn.execute(
+                update(t.secrets)
+                .where(t.secrets.c.account_id == scope.account_id, t.secrets.c.name == name)
+                .values(**values)
+            )
+
+    def delete(self, scope: Scope, name: str, force: bool, days: int) -> int:
+        """DeleteSecret: schedule the deletion ``days`` ahead, or delete now with ``force``;
+        returns the planned deletion time."""
+        now = self.now()
+        with self._db.begin() as conn:
+            secret = row(conn, scope.account_id, name, lock=True)
+            if force:
+                purge(conn, scope.account_id, name)
+                return now
+            if secret.planned_delete_at is not None:
+                raise SecretInDeleteWindow
+            planned = now + days * DAY
+            conn.execute(
+                update(t.secrets)
+                .where(t.secrets.c.account_id == scope.account_id, t.secrets.c.name == name)
+                .values(planned_delete_at=planned, updated_at=now)
+            )
+            return planned
+
+    def restore(self, scope: Scope, name: str) -> None:
+        """RestoreSecret: cancel a scheduled deletion (a no-op for a live secret)."""
+        with self._db.begin() as conn:
+            row(conn, scope.account_id, name, lock=True)
+            conn.execute(
+                update(t.secrets)
+                .where(t.secrets.c.account_id == scope.account_id, t.secrets.c.name == name)
+                .values(planned_delete_at=None, updated_at=self.now())
+            )
+
+    def delete_due(self, now: int) -> list[str]:
+        """Delete every secret whose delete window has passed; returns ``account/name``s."""
+        with self._db.read() as conn:
+            due = conn.execute(
+                select(t.secrets.c.account_id, t.secrets.c.name).where(
+                    t.secrets.c.planned_delete_at <= now
+                )
+            ).all()
+        deleted = []
+        for due_row in due:
+            with self._db.begin() as conn:
+                # Re-check under the lock: a RestoreSecret may have won the race.
+                still = conn.execute(
+                    select(t.secrets.c.name)
+                    .where(
+                        t.secrets.c.account_id == due_row.account_id,
+                        t.secrets.c.name == due_row.name,
+                        t.secrets.c.planned_delete_at <= now,
+                    )
+                    .with_for_update()
+                ).first()
+                if still is not None:
+                    purge(conn, due_row.account_id, due_row.name)
+                    deleted.append(tag_id(due_row.account_id, due_row.name))
+        return deleted
