@@ -38,6 +38,7 @@ from mamori.iam.policies import Policies
 from mamori.iam.policy import parse_policy
 from mamori.iam.principal import ADMIN
 from mamori.iam.roles import Roles
+from mamori.iam.secret_policies import SecretPolicies
 from mamori.iam.sts import LiveRoles, TokenService, load_signing_keys
 from mamori.seal.keyfile import KeyFileProvider
 from mamori.seal.keyring import Keyring
@@ -62,6 +63,7 @@ class Services:
     roles: Roles
     policies: Policies
     key_policies: KeyPolicies
+    secret_policies: SecretPolicies
     authorizer: Authorizer
     tokens: TokenService
     live_roles: LiveRoles
@@ -96,6 +98,7 @@ def build_services(settings: Settings, clock: Any = time.time) -> Services:
     access_keys = AccessKeyService(db, keyring, clock, settings.key_cache_size)
     policies = Policies(db, clock, validate=parse_policy, cache_size=settings.key_cache_size)
     key_policies = KeyPolicies(db, clock, settings.key_cache_size)
+    secret_policies = SecretPolicies(db, clock)
 
     def identities_changed() -> None:
         # Writes to RAM are rare; forgetting every cached decision input keeps them exact.
@@ -119,7 +122,8 @@ def build_services(settings: Settings, clock: Any = time.time) -> Services:
         roles=roles,
         policies=policies,
         key_policies=key_policies,
-        authorizer=Authorizer(policies, clock, key_policies),
+        secret_policies=secret_policies,
+        authorizer=Authorizer(policies, clock, key_policies, secret_policies),
         tokens=TokenService(load_signing_keys(db, keyring, clock), clock),
         live_roles=live_roles,
     )

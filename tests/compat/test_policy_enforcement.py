@@ -291,7 +291,8 @@ def test_set_key_policy_itself_is_authorized(kms: Client, ram: RamClient, user: 
 
 _CANDIDATES = (
     "x1", "v1", "Custom", "alias/x1", "key", "1", "true", "AAAA", "{}", "[]", '["x1"]',
-    '[{"Key":"k","Value":"v"}]', "Active", "cn-hangzhou", "acs:ram::1:role/x1", "u1@x1.com",
+    '[{"Key":"k","Value":"v"}]', '[{"SecretName":"x1"}]', "Active", "cn-hangzhou",
+    "acs:ram::1:role/x1", "u1@x1.com",
 )  # fmt: skip
 
 

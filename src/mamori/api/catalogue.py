@@ -15,12 +15,13 @@ from mamori.core.refs import Scope
 from mamori.core.secrets import SecretService
 from mamori.iam.access_keys import AccessKeyService
 from mamori.iam.accounts import AccountService
-from mamori.iam.authorize import Authorizer
+from mamori.iam.authorize import Authorizer, Origin
 from mamori.iam.directory import Directory
 from mamori.iam.key_policies import KeyPolicies
 from mamori.iam.policies import Policies
 from mamori.iam.principal import Principal
 from mamori.iam.roles import Roles
+from mamori.iam.secret_policies import SecretPolicies
 from mamori.iam.sts import TokenService
 from mamori.store.database import Database
 
@@ -96,6 +97,11 @@ class Services(Protocol):
         ...
 
     @property
+    def secret_policies(self) -> SecretPolicies:
+        """Secret policies."""
+        ...
+
+    @property
     def tokens(self) -> TokenService:
         """STS temporary credentials."""
         ...
@@ -109,6 +115,8 @@ class Call:
     scope: Scope
     services: Services
     dry_run: bool = False
+    # Where the request came from: handlers that authorize per item (BatchGetSecretValue) need it.
+    origin: Origin = field(default_factory=Origin)
 
 
 Handler = Callable[[Call, Args], Result]

@@ -12,7 +12,8 @@ from mamori.api.errors import ApiError, invalid
 from mamori.core import tags
 from mamori.core.errors import DomainError
 from mamori.core.refs import Scope
-from mamori.iam.authorize import Deny, Origin
+from mamori.core.secrets import tag_id
+from mamori.iam.authorize import Decision, Deny, Origin
 from mamori.iam.principal import Principal
 
 
@@ -24,18 +25,37 @@ def _dry_run(raw: Mapping[str, str]) -> bool:
     return raw.get("DryRun", "").strip().lower() == "true"
 
 
-class _KeyTags(Mapping[str, str]):
-    """A key's tags, read from the store only if a policy condition asks for one."""
+def _tagged(resource: str) -> tuple[str, str] | None:
+    """The tag store's (type, id) of the resource an ARN names: ``:key/<id>`` or
+    ``:secret/<name>``; None for any other resource."""
+    parts = resource.split(":", 4)
+    if len(parts) != 5 or parts[:2] != ["acs", "kms"]:
+        return None
+    kind, _, rid = parts[4].partition("/")
+    if not rid:
+        return None
+    if kind == "key":
+        return "key", rid
+    if kind == "secret":
+        return "secret", tag_id(parts[3], rid)
+    return None
+
+
+class _ResourceTags(Mapping[str, str]):
+    """The tags of a key or secret, read from the store only if a policy condition asks."""
 
     def __init__(self, services: Services, resource: str) -> None:
         self._services = services
-        self._key_id = resource.rsplit(":key/", 1)[1] if ":key/" in resource else ""
+        self._target = _tagged(resource)
         self._tags: dict[str, str] | None = None
 
     def _load(self) -> dict[str, str]:
         if self._tags is None:
-            found = tags.of(self._services.db, "key", [self._key_id]) if self._key_id else {}
-            self._tags = found.get(self._key_id, {})
+            if self._target is None:
+                self._tags = {}
+            else:
+                kind, rid = self._target
+                self._tags = tags.of(self._services.db, kind, [rid]).get(rid, {})
         return self._tags
 
     def __getitem__(self, key: str) -> str:
@@ -46,6 +66,18 @@ class _KeyTags(Mapping[str, str]):
 
     def __len__(self) -> int:
         return len(self._load())
+
+
+def decide(call: Call, ram_action: str, resource: str) -> Decision:
+    """The caller's decision for ``ram_action`` on ``resource``, as the action itself gets it
+    (handlers that authorize each item of a batch use this)."""
+    return call.services.authorizer.authorize(
+        call.principal,
+        ram_action,
+        resource,
+        call.origin,
+        resource_tags=_ResourceTags(call.services, resource),
+    )
 
 
 def _authorize(
@@ -66,7 +98,7 @@ def _authorize(
         resource,
         origin,
         encryption_context=args.get("EncryptionContext"),
-        resource_tags=_KeyTags(services, resource),
+        resource_tags=_ResourceTags(services, resource),
     )
     if isinstance(decision, Deny):
         if dry_run:
@@ -92,7 +124,7 @@ def invoke(
         args = action.parse(raw)
         try:
             _authorize(action, principal, scope, services, args, origin, dry_run)
-            return action.handler(Call(principal, scope, services, dry_run), args)
+            return action.handler(Call(principal, scope, services, dry_run, origin), args)
         except DomainError as exc:
             raise _as_api_error(exc) from None
     except ApiError as exc:

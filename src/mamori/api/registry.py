@@ -14,6 +14,8 @@ from mamori.api import (
     ram_identity_actions,
     ram_policy_actions,
     secret_actions,
+    secret_batch_actions,
+    secret_policy_actions,
     sts_actions,
     tag_actions,
 )
@@ -31,6 +33,8 @@ def catalogue() -> Catalogue:
         tag_actions,
         crypto_actions,
         secret_actions,
+        secret_batch_actions,
+        secret_policy_actions,
         account_actions,
         password_actions,
         ram_identity_actions,

@@ -17,6 +17,7 @@ from mamori.core import tags as tag_store
 from mamori.core.errors import Unsupported
 from mamori.core.model import iso
 from mamori.core.refs import Scope
+from mamori.core.secret_rows import SecretValue
 from mamori.core.secrets import CURRENT, Secret, tag_id
 
 GENERIC = "Generic"
@@ -125,6 +126,11 @@ def get_secret_value(call: Call, args: Args) -> Result:
         raise ApiError("DryRunOperationError")
     secret = secrets.live(call.scope, args["SecretName"])
     value = secrets.value(call.scope, secret.name, args["VersionId"], args["VersionStage"])
+    return value_result(secret, value, bool(args["FetchExtendedConfig"]))
+
+
+def value_result(secret: Secret, value: SecretValue, fetch_extended_config: bool) -> Result:
+    """GetSecretValue's body (also one entry of BatchGetSecretValue's SecretValues)."""
     data = (
         base64.b64encode(value.data).decode("ascii")
         if value.data_type == "binary"
@@ -139,7 +145,7 @@ def get_secret_value(call: Call, args: Args) -> Result:
         "VersionStages": {"VersionStage": value.stages},
         "CreateTime": iso(value.created_at),
     }
-    if args["FetchExtendedConfig"]:
+    if fetch_extended_config:
         result["ExtendedConfig"] = secret.extended_config or ""
     return result
 

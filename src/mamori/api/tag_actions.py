@@ -5,42 +5,57 @@ from __future__ import annotations
 import base64
 import binascii
 
-from mamori.api.catalogue import Action, Args, Call, Result
+from mamori.api.catalogue import Action, Args, Call, Result, Services
 from mamori.api.errors import ApiError, invalid, missing
 from mamori.api.key_actions import KEY_ID, key_resource
 from mamori.api.params import Bool, FlatList, FlatTags, JsonStrList, JsonTags, Str
+from mamori.api.secret_actions import secret_resource
 from mamori.core import tags as tag_store
+from mamori.core.refs import Scope
+from mamori.core.secrets import tag_id
 
 RESOURCE_TYPES = ("key", "secret")
 _PAGE = 50
 
 
-def _single_key(call: Call, args: Args) -> str:
+def _single(call: Call, args: Args) -> tuple[str, str]:
+    """The (resource type, tag-store id) TagResource/UntagResource name; unknown → not found."""
     named = [n for n in ("KeyId", "SecretName", "CertificateId") if args.get(n)]
     if len(named) != 1:
         raise invalid("KeyId", "Name exactly one of KeyId, SecretName or CertificateId.")
-    if named[0] != "KeyId":
-        # Secrets and certificates do not exist yet; tagging one finds nothing.
-        raise ApiError("Forbidden.ResourceNotFound")
-    return str(call.services.keys.resolve(call.scope, args["KeyId"]).id)
+    if named[0] == "KeyId":
+        return "key", str(call.services.keys.resolve(call.scope, args["KeyId"]).id)
+    if named[0] == "SecretName":
+        # A secret in its delete window may still be tagged (as AWS allows).
+        secret = call.services.secrets.get(call.scope, args["SecretName"])
+        return "secret", tag_id(call.scope.account_id, secret.name)
+    # Certificates do not exist yet; tagging one finds nothing.
+    raise ApiError("Forbidden.ResourceNotFound")
+
+
+def single_resource(services: Services, scope: Scope, args: Args) -> str:
+    """The ARN TagResource/UntagResource authorize against: the secret's, else the key's."""
+    if args.get("SecretName") and not args.get("KeyId"):
+        return secret_resource(services, scope, args)
+    return key_resource(services, scope, args)
 
 
 def tag_resource(call: Call, args: Args) -> Result:
-    """TagResource."""
-    key_id = _single_key(call, args)
-    tag_store.tag_resources(call.services.db, call.scope.account_id, "key", [key_id], args["Tags"])
+    """TagResource: a key (KeyId) or a secret (SecretName)."""
+    kind, rid = _single(call, args)
+    tag_store.tag_resources(call.services.db, call.scope.account_id, kind, [rid], args["Tags"])
     return {}
 
 
 def untag_resource(call: Call, args: Args) -> Result:
-    """UntagResource."""
-    key_id = _single_key(call, args)
-    tag_store.untag_resources(call.services.db, "key", [key_id], args["TagKeys"])
+    """UntagResource: a key (KeyId) or a secret (SecretName)."""
+    kind, rid = _single(call, args)
+    tag_store.untag_resources(call.services.db, kind, [rid], args["TagKeys"])
     return {}
 
 
 def list_resource_tags(call: Call, args: Args) -> Result:
-    """ListResourceTags."""
+    """ListResourceTags (keys only: the action takes only KeyId)."""
     key_id = call.services.keys.resolve(call.scope, args["KeyId"]).id
     tags = tag_store.of(call.services.db, "key", [key_id])[key_id]
     return {
@@ -48,29 +63,44 @@ def list_resource_tags(call: Call, args: Args) -> Result:
     }
 
 
-def _batch_keys(call: Call, args: Args) -> list[str]:
-    if args["ResourceType"] != "key":
-        raise ApiError("Forbidden.ResourceNotFound")
-    return [call.services.keys.resolve(call.scope, rid).id for rid in args["ResourceId"]]
+def _store_id(call: Call, kind: str, resource_id: str) -> str:
+    """The tag-store id of one batch ResourceId (a key id or alias, or a secret name)."""
+    if kind == "key":
+        return str(call.services.keys.resolve(call.scope, resource_id).id)
+    secret = call.services.secrets.get(call.scope, resource_id)
+    return tag_id(call.scope.account_id, secret.name)
+
+
+def _public_id(call: Call, kind: str, store_id: str) -> str:
+    """The ResourceId a listing shows: the key id, or the secret name."""
+    if kind == "key":
+        return store_id
+    return store_id.removeprefix(f"{call.scope.account_id}/")
+
+
+def _batch(call: Call, args: Args) -> tuple[str, list[str]]:
+    """Every named resource resolved before anything is written (no partial state)."""
+    kind: str = args["ResourceType"]
+    return kind, [_store_id(call, kind, rid) for rid in args["ResourceId"]]
 
 
 def tag_resources(call: Call, args: Args) -> Result:
     """TagResources."""
-    key_ids = _batch_keys(call, args)
-    tag_store.tag_resources(call.services.db, call.scope.account_id, "key", key_ids, args["Tag"])
+    kind, ids = _batch(call, args)
+    tag_store.tag_resources(call.services.db, call.scope.account_id, kind, ids, args["Tag"])
     return {}
 
 
 def untag_resources(call: Call, args: Args) -> Result:
     """UntagResources: the named TagKey.N, or every tag with All=true."""
-    key_ids = _batch_keys(call, args)
+    kind, ids = _batch(call, args)
     if args["All"]:
         keys = None
     elif args["TagKey"]:
         keys = args["TagKey"]
     else:
         raise missing("TagKey.1")
-    tag_store.untag_resources(call.services.db, "key", key_ids, keys)
+    tag_store.untag_resources(call.services.db, kind, ids, keys)
     return {}
 
 
@@ -92,17 +122,21 @@ def _offset(token: str | None) -> int:
 
 def list_tag_resources(call: Call, args: Args) -> Result:
     """ListTagResources: tags of the named resources, or resources carrying the named tags."""
-    if args["ResourceType"] != "key":
-        raise ApiError("Forbidden.ResourceNotFound")
+    kind: str = args["ResourceType"]
     offset = _offset(args["NextToken"])
     if args["ResourceId"]:
-        ids = [call.services.keys.resolve(call.scope, rid).id for rid in args["ResourceId"]]
-        by_resource = tag_store.of(call.services.db, "key", ids)
+        ids = [_store_id(call, kind, rid) for rid in args["ResourceId"]]
+        by_resource = tag_store.of(call.services.db, kind, ids)
     else:
-        by_resource = tag_store.of_account(call.services.db, call.scope.account_id, "key")
+        by_resource = tag_store.of_account(call.services.db, call.scope.account_id, kind)
     wanted = args["Tag"]
     rows = [
-        {"ResourceId": rid, "ResourceType": "key", "TagKey": k, "TagValue": v}
+        {
+            "ResourceId": _public_id(call, kind, rid),
+            "ResourceType": kind,
+            "TagKey": k,
+            "TagValue": v,
+        }
         for rid, tags in sorted(by_resource.items())
         for k, v in tags.items()
         if not wanted or any(k == wk and (not wv or v == wv) for wk, wv in wanted)
@@ -129,13 +163,13 @@ ACTIONS = (
         "TagResource",
         (*_ONE, JsonTags("Tags", required=True, max_len=8192)),
         tag_resource,
-        key_resource,
+        single_resource,
     ),
     Action(
         "UntagResource",
         (*_ONE, JsonStrList("TagKeys", required=True, max_len=8192)),
         untag_resource,
-        key_resource,
+        single_resource,
     ),
     Action("ListResourceTags", (KEY_ID,), list_resource_tags, key_resource),
     Action(

@@ -169,8 +169,9 @@ def set_stage(conn: Connection, account_id: str, name: str, stage: str, version_
 
 
 def purge(conn: Connection, account_id: str, name: str) -> None:
-    """Remove a secret, its versions, stages and tags (children first: SQLite checks FKs)."""
-    for table in (t.secret_version_stages, t.secret_versions):
+    """Remove a secret, its versions, stages, policies and tags (children first: SQLite checks
+    FKs)."""
+    for table in (t.secret_version_stages, t.secret_versions, t.secret_policies):
         conn.execute(
             delete(table).where(table.c.account_id == account_id, table.c.secret_name == name)
         )

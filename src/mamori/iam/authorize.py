@@ -1,9 +1,10 @@
 """The authorization decision for one request, returned as a value that carries its reason.
 
 The administrator may do everything. A RAM user gets what the policies attached to it and to
-its groups allow; an assumed role what the role's policies allow. On a key, the key's policy is
-combined with that (``evaluate_cross``): within the key's account either may grant, across
-accounts both must. A session policy then narrows the result. An explicit Deny always wins.
+its groups allow; an assumed role what the role's policies allow. On a key or a secret, its
+resource policy is combined with that (``evaluate_cross``): within the resource's account either
+may grant, across accounts both must. A session policy then narrows the result. An explicit
+Deny always wins.
 """
 
 from __future__ import annotations
@@ -29,10 +30,12 @@ from mamori.iam.policy import (
     parse_policy_cached,
 )
 from mamori.iam.principal import Principal
+from mamori.iam.secret_policies import SecretPolicies
 
 __all__ = ["Allow", "Authorizer", "Decision", "Deny", "Origin"]
 
 _KEY_ARN: Final = re.compile(r"acs:kms:[^:]*:([^:]*):key/([^/]+)")
+_SECRET_ARN: Final = re.compile(r"acs:kms:[^:]*:([^:]*):secret/([^:]+)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,10 +54,12 @@ class Authorizer:
         policies: Policies,
         clock: Callable[[], float],
         key_policies: KeyPolicies | None = None,
+        secret_policies: SecretPolicies | None = None,
     ) -> None:
         self._policies = policies
         self._clock = clock
         self._key_policies = key_policies
+        self._secret_policies = secret_policies
 
     def authorize(
         self,
@@ -99,7 +104,7 @@ class Authorizer:
     ) -> Decision:
         match = _KEY_ARN.fullmatch(resource)
         if match is None or self._key_policies is None:
-            return identity
+            return self._with_secret_policy(principal, identity, action, resource, ctx)
         arn_account, key_id = match.groups()
         found = self._key_policies.lookup(key_id)
         # A key's policy speaks only for the key's own ARN: an ARN naming another account for
@@ -113,6 +118,30 @@ class Authorizer:
             ctx,
             same_account=arn_account == principal.account_id,
             name=f"the key policy of {key_id}",
+        )
+
+    def _with_secret_policy(
+        self,
+        principal: Principal,
+        identity: Decision,
+        action: str,
+        resource: str,
+        ctx: RequestContext,
+    ) -> Decision:
+        match = _SECRET_ARN.fullmatch(resource)
+        if match is None or self._secret_policies is None:
+            return identity
+        arn_account, name = match.groups()
+        # Secrets are looked up in the ARN's own account, so a policy speaks only for its ARN.
+        found = self._secret_policies.lookup(arn_account, name)
+        return evaluate_cross(
+            identity,
+            found.policy if found is not None else None,
+            action,
+            resource,
+            ctx,
+            same_account=arn_account == principal.account_id,
+            name=f"the secret policy of {name}",
         )
 
 

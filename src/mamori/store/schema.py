@@ -270,3 +270,17 @@ secret_default_keys = Table(
     Column("account_id", String(32), ForeignKey("accounts.id"), primary_key=True),
     Column("key_id", String(64), nullable=False),
 )
+
+# A secret's resource policies (SetSecretPolicy); removed with the secret.
+secret_policies = Table(
+    "secret_policies",
+    metadata,
+    Column("account_id", String(32), primary_key=True),
+    Column("secret_name", String(192), primary_key=True),
+    Column("name", String(64), primary_key=True),
+    Column("document", Text, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    ForeignKeyConstraint(
+        ["account_id", "secret_name"], ["secrets.account_id", "secrets.name"], ondelete="CASCADE"
+    ),
+)
