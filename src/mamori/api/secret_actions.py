@@ -15,8 +15,9 @@ from mamori.api.render import page
 from mamori.api.secret_params import CustomData, JsonObjectText
 from mamori.core import tags as tag_store
 from mamori.core.errors import Unsupported
-from mamori.core.model import iso
+from mamori.core.model import iso, parse_interval
 from mamori.core.refs import Scope
+from mamori.core.secret_rotation import ROTATION_DEFAULT, check_interval
 from mamori.core.secret_rows import SecretValue
 from mamori.core.secrets import CURRENT, Secret, tag_id
 
@@ -76,14 +77,14 @@ def _creator(call: Call) -> str:
 
 
 def create_secret(call: Call, args: Args) -> Result:
-    """CreateSecret (Generic secrets; no automatic rotation, no secret policy)."""
+    """CreateSecret (Generic secrets, optionally with automatic rotation; no secret policy)."""
     name: str = args["SecretName"]
     if name.lower().startswith("acs/"):
         raise invalid("SecretName", "Names starting with acs/ are reserved.")
     if (args["SecretType"] or GENERIC) != GENERIC:
         raise Unsupported("only Generic secrets are served")
-    if args["EnableAutomaticRotation"]:
-        raise Unsupported("automatic rotation applies to managed secrets only")
+    rotation = bool(args["EnableAutomaticRotation"])
+    interval = _interval(args) if rotation else None
     if args["Policy"]:
         # Refused rather than ignored: a policy the caller believes enforced must not be dropped.
         raise Unsupported("secret policies are not supported")
@@ -103,6 +104,9 @@ def create_secret(call: Call, args: Args) -> Result:
         created_at=now,
         updated_at=now,
         planned_delete_at=None,
+        rotation_enabled=rotation,
+        rotation_interval=interval,
+        next_rotation_at=now + interval if interval else None,
     )
     services.secrets.create(call.scope, secret, args["VersionId"], data, args["Tags"] or ())
     return {
@@ -110,9 +114,41 @@ def create_secret(call: Call, args: Args) -> Result:
         "SecretName": name,
         "SecretType": GENERIC,
         "VersionId": args["VersionId"],
-        "AutomaticRotation": "Disabled",
+        "AutomaticRotation": _automatic(secret),
+        "RotationInterval": _seconds(secret),
+        "NextRotationDate": iso(secret.next_rotation_at),
         "ExtendedConfig": secret.extended_config or "",
         "DKMSInstanceId": "",
+    }
+
+
+def _interval(args: Args) -> int:
+    """RotationInterval (``<int>[d|h|m|s]``, 6 h to 8760 h; 7 days when omitted) in seconds."""
+    text = args.get("RotationInterval")
+    if text is None or text == "":
+        return ROTATION_DEFAULT
+    seconds = parse_interval(text)
+    if seconds is None:
+        raise invalid("RotationInterval", "Use a number followed by d, h, m or s.")
+    check_interval(seconds)
+    return seconds
+
+
+def _automatic(secret: Secret) -> str:
+    return "Enabled" if secret.rotation_enabled else "Disabled"
+
+
+def _seconds(secret: Secret) -> str:
+    return f"{secret.rotation_interval}s" if secret.rotation_interval else ""
+
+
+def rotation_fields(secret: Secret) -> Result:
+    """AutomaticRotation, RotationInterval, NextRotationDate and LastRotationDate."""
+    return {
+        "AutomaticRotation": _automatic(secret),
+        "RotationInterval": _seconds(secret),
+        "NextRotationDate": iso(secret.next_rotation_at if secret.rotation_enabled else None),
+        "LastRotationDate": iso(secret.last_rotation_at),
     }
 
 
@@ -144,6 +180,7 @@ def value_result(secret: Secret, value: SecretValue, fetch_extended_config: bool
         "VersionId": value.version_id,
         "VersionStages": {"VersionStage": value.stages},
         "CreateTime": iso(value.created_at),
+        **rotation_fields(secret),
     }
     if fetch_extended_config:
         result["ExtendedConfig"] = secret.extended_config or ""
@@ -220,7 +257,7 @@ def describe_secret(call: Call, args: Args) -> Result:
         "CreateTime": iso(secret.created_at),
         "UpdateTime": iso(secret.updated_at),
         "PlannedDeleteTime": iso(secret.planned_delete_at),
-        "AutomaticRotation": "Disabled",
+        **rotation_fields(secret),
         "ExtendedConfig": secret.extended_config or "",
         "DKMSInstanceId": "",
     }
@@ -300,6 +337,27 @@ def delete_secret(call: Call, args: Args) -> Result:
         args["RecoveryWindowInDays"] or 30,
     )
     return {"SecretName": args["SecretName"], "PlannedDeleteTime": iso(planned)}
+
+
+def rotate_secret(call: Call, args: Args) -> Result:
+    """RotateSecret for a Generic secret: a new ACSCurrent version with a random password per
+    the secret's ExtendedConfig; repeating a VersionId is a no-op."""
+    call.services.secrets.rotate(call.scope, args["SecretName"], args["VersionId"])
+    return {
+        "Arn": _arn(call.scope, args["SecretName"]),
+        "SecretName": args["SecretName"],
+        "VersionId": args["VersionId"],
+    }
+
+
+def update_secret_rotation_policy(call: Call, args: Args) -> Result:
+    """UpdateSecretRotationPolicy (RotationInterval 6 h to 8760 h, 7 days when omitted)."""
+    enabled = bool(args["EnableAutomaticRotation"])
+    interval = None
+    if enabled and args["RotationInterval"]:
+        interval = _interval(args)
+    call.services.secrets.set_rotation(call.scope, args["SecretName"], enabled, interval)
+    return {"SecretName": args["SecretName"]}
 
 
 def restore_secret(call: Call, args: Args) -> Result:
@@ -396,4 +454,18 @@ ACTIONS = (
         delete_secret,
     ),
     _secret_action("RestoreSecret", (SECRET_NAME,), restore_secret),
+    _secret_action(
+        "RotateSecret",
+        (SECRET_NAME, Str("VersionId", required=True, max_len=64, pattern=VERSION_PATTERN)),
+        rotate_secret,
+    ),
+    _secret_action(
+        "UpdateSecretRotationPolicy",
+        (
+            SECRET_NAME,
+            Bool("EnableAutomaticRotation", required=True),
+            Str("RotationInterval", max_len=32),
+        ),
+        update_secret_rotation_policy,
+    ),
 )

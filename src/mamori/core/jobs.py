@@ -1,5 +1,6 @@
 """Background work that must happen on time: deleting keys whose window has passed and rotating
-keys whose rotation is due. ``run_due`` takes the time, so tests pass fixed instants."""
+keys and Generic secrets whose rotation is due. ``run_due`` takes the time, so tests pass fixed
+instants."""
 
 from __future__ import annotations
 
@@ -19,17 +20,22 @@ class JobReport:
     deleted: list[str]
     rotated: list[str]
     purged_secrets: list[str] = field(default_factory=list)
+    rotated_secrets: list[str] = field(default_factory=list)
 
 
 def run_due(keys: KeyService, now: int, secrets: SecretService | None = None) -> JobReport:
-    """One pass over every due deletion and rotation (and secret purge, given the service)."""
+    """One pass over every due deletion and rotation (and secret purge and
+    rotation, given the service)."""
     report = JobReport(
         deleted=keys.delete_due(now),
         rotated=keys.rotate_due(now),
         purged_secrets=secrets.delete_due(now) if secrets is not None else [],
+        rotated_secrets=secrets.rotate_due_secrets(now) if secrets is not None else [],
     )
     for secret in report.purged_secrets:
         log.info("deleted secret %s (recovery window passed)", secret)
+    for secret in report.rotated_secrets:
+        log.info("rotated secret %s (automatic rotation due)", secret)
     for key_id in report.deleted:
         log.info("deleted key %s (deletion window passed)", key_id)
     for key_id in report.rotated:

@@ -50,11 +50,17 @@ class Secret:
     created_at: int
     updated_at: int
     planned_delete_at: int | None
+    rotation_enabled: bool = False
+    rotation_interval: int | None = None
+    last_rotation_at: int | None = None
+    next_rotation_at: int | None = None
 
     @classmethod
     def from_row(cls, row: Any) -> Secret:
         """Build from a ``secrets`` row."""
-        return cls(**{f.name: getattr(row, f.name) for f in fields(cls)})
+        values = {f.name: getattr(row, f.name) for f in fields(cls)}
+        values["rotation_enabled"] = bool(values["rotation_enabled"])
+        return cls(**values)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,12 +7,14 @@ as another version. Each change is one store transaction; stage changes lock the
 
 from __future__ import annotations
 
+import logging
 import threading
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, replace
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from mamori.core import tags as tag_store
@@ -20,6 +22,7 @@ from mamori.core.crypto_ops import CryptoService, require_usable
 from mamori.core.errors import InvalidInput, Unsupported
 from mamori.core.keys import KeyService, NewKey
 from mamori.core.refs import Scope
+from mamori.core.secret_rotation import ROTATION_DEFAULT, check_interval, new_password
 from mamori.core.secret_rows import (
     CURRENT,
     PREVIOUS,
@@ -46,6 +49,9 @@ from mamori.store.database import Database
 __all__ = ["CURRENT", "Secret", "SecretNotFound", "SecretService", "tag_id"]
 
 DAY = 86400
+GENERIC = "Generic"
+
+log = logging.getLogger("mamori.secrets")
 DEFAULT_KEY_DESCRIPTION = "Mamori default key for secrets"
 
 Clock = Callable[[], float]
@@ -181,7 +187,7 @@ class SecretService:
                     if existing.planned_delete_at is not None:
                         raise SecretInDeleteWindow
                     raise SecretExists
-                conn.execute(insert(t.secrets).values(**asdict(secret), rotation_enabled=False))
+                conn.execute(insert(t.secrets).values(**asdict(secret)))
                 insert_version(conn, secret, version_id, blob, secret.created_at)
                 set_stage(conn, scope.account_id, secret.name, CURRENT, version_id)
                 tag_store.put(
@@ -369,3 +375,130 @@ class SecretService:
                     purge(conn, due_row.account_id, due_row.name)
                     deleted.append(tag_id(due_row.account_id, due_row.name))
         return deleted
+
+    # -- rotation ------------------------------------------------------------------------------
+
+    def set_rotation(self, scope: Scope, name: str, enabled: bool, interval: int | None) -> None:
+        """UpdateSecretRotationPolicy: turn automatic rotation on (next due one interval after
+        the last rotation, or from now) or off."""
+        with self._db.begin() as conn:
+            secret = row(conn, scope.account_id, name, lock=True)
+            if secret.planned_delete_at is not None:
+                raise SecretInDeleteWindow
+            if secret.secret_type != GENERIC:
+                raise Unsupported("only Generic secrets are served")
+            now = self.now()
+            values: dict[str, Any] = {"rotation_enabled": enabled, "updated_at": now}
+            if enabled:
+                seconds = interval or secret.rotation_interval or ROTATION_DEFAULT
+                check_interval(seconds)
+                base = secret.last_rotation_at or now
+                values["rotation_interval"] = seconds
+                values["next_rotation_at"] = max(base + seconds, now)
+            else:
+                values["next_rotation_at"] = None
+            conn.execute(
+                update(t.secrets)
+                .where(t.secrets.c.account_id == scope.account_id, t.secrets.c.name == name)
+                .values(**values)
+            )
+
+    def rotate(self, scope: Scope, name: str, version_id: str) -> None:
+        """RotateSecret: a new version holding a random password per the ExtendedConfig becomes
+        ACSCurrent. Repeating an existing VersionId is a no-op."""
+        secret = self.live(scope, name)
+        if secret.secret_type != GENERIC:
+            raise Unsupported("only Generic secrets are served")
+        if self._has_version(scope.account_id, name, version_id):
+            return
+        data = new_password(secret.extended_config)
+        blob = self._seal(scope, secret.encryption_key_id, name, version_id, data)
+        with self._db.begin() as conn:
+            secret = row(conn, scope.account_id, name, lock=True)
+            if secret.planned_delete_at is not None:
+                raise SecretInDeleteWindow
+            if self._version_in(conn, scope.account_id, name, version_id):
+                return
+            self._install(conn, secret, version_id, blob, self.now())
+
+    def rotate_due_secrets(self, now: int) -> list[str]:
+        """Rotate every Generic secret whose automatic rotation is due; returns
+        ``account/name``s. Each rotation is claimed (compare-and-set on next_rotation_at) in the
+        transaction that adds the version, so two nodes never both rotate one due date; a failure
+        changes nothing and is retried on the next pass."""
+        with self._db.read() as conn:
+            due = conn.execute(
+                select(t.secrets).where(
+                    t.secrets.c.rotation_enabled.is_(True),
+                    t.secrets.c.secret_type == GENERIC,
+                    t.secrets.c.planned_delete_at.is_(None),
+                    t.secrets.c.next_rotation_at <= now,
+                )
+            ).all()
+        rotated = []
+        for due_row in due:
+            secret = Secret.from_row(due_row)
+            name = tag_id(secret.account_id, secret.name)
+            try:
+                if self._rotate_due(secret, now):
+                    rotated.append(name)
+            except Exception as exc:
+                # The exception type only: a message could quote secret material.
+                log.error(
+                    "automatic rotation of secret %s failed (%s); retrying next pass",
+                    name,
+                    type(exc).__name__,
+                )
+        return rotated
+
+    def _rotate_due(self, secret: Secret, now: int) -> bool:
+        scope = Scope("", secret.account_id)
+        version_id = f"auto-{uuid.uuid4()}"
+        data = new_password(secret.extended_config)
+        blob = self._seal(scope, secret.encryption_key_id, secret.name, version_id, data)
+        with self._db.begin() as conn:
+            claimed = conn.execute(
+                update(t.secrets)
+                .where(
+                    t.secrets.c.account_id == secret.account_id,
+                    t.secrets.c.name == secret.name,
+                    t.secrets.c.rotation_enabled.is_(True),
+                    t.secrets.c.planned_delete_at.is_(None),
+                    t.secrets.c.next_rotation_at == secret.next_rotation_at,
+                )
+                .values(updated_at=now)
+            ).rowcount
+            if claimed != 1:
+                return False
+            self._install(conn, secret, version_id, blob, now)
+        return True
+
+    def _install(
+        self, conn: Connection, secret: Secret, version_id: str, blob: str, now: int
+    ) -> None:
+        """Add a rotated version as ACSCurrent and move the rotation dates."""
+        insert_version(conn, secret, version_id, blob, now)
+        set_stage(conn, secret.account_id, secret.name, CURRENT, version_id)
+        values: dict[str, Any] = {"last_rotation_at": now, "updated_at": now}
+        if secret.rotation_enabled and secret.rotation_interval:
+            values["next_rotation_at"] = now + secret.rotation_interval
+        conn.execute(
+            update(t.secrets)
+            .where(t.secrets.c.account_id == secret.account_id, t.secrets.c.name == secret.name)
+            .values(**values)
+        )
+
+    def _has_version(self, account_id: str, name: str, version_id: str) -> bool:
+        with self._db.read() as conn:
+            return self._version_in(conn, account_id, name, version_id)
+
+    @staticmethod
+    def _version_in(conn: Connection, account_id: str, name: str, version_id: str) -> bool:
+        found = conn.execute(
+            select(t.secret_versions.c.version_id).where(
+                t.secret_versions.c.account_id == account_id,
+                t.secret_versions.c.secret_name == name,
+                t.secret_versions.c.version_id == version_id,
+            )
+        ).first()
+        return found is not None
