@@ -1,0 +1,181 @@
+"""The legacy Secrets Manager client (``aliyun-secret-manager-client`` 0.1.5) end to end.
+
+0.1.5 pins ``cryptography<=38.0.3``, so it must never share Mamori's environment (issue 4): a
+session fixture builds a dedicated virtual environment with plain ``pip`` from the configured
+index (cached in the pytest cache dir), and the client runs there in a subprocess, configured
+only through its documented environment variables (``credentials_type``,
+``credentials_access_key_id``, ``credentials_access_secret``, ``cache_client_region_id``).
+
+It calls ``GetSecretValue`` with the old ``aliyun-python-sdk-core`` (RPC, signature V1) over
+HTTPS, but builds its ``AcsClient`` with ``verify=False``: it does not check the server's
+certificate at all, so no CA trust step exists (or is needed) for this client.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alibabacloud_kms20160120 import models as km
+from alibabacloud_kms20160120.client import Client
+
+from tests.conftest import ServerProcess
+
+REQUIREMENT = "aliyun-secret-manager-client==0.1.5"
+READ_TIMEOUT = 60.0
+
+# Reads a secret, waits for a line on stdin, forces a refresh, reads it again.
+CLIENT_SCRIPT = """
+import json, sys
+from alibaba_cloud_secretsmanager_client.secret_manager_cache_client_builder import (
+    SecretManagerCacheClientBuilder,
+)
+
+name = sys.argv[1]
+client = SecretManagerCacheClientBuilder.new_client()
+
+def show(info):
+    print(json.dumps({
+        "name": info.secret_name,
+        "version": info.version_id,
+        "value": info.secret_value,
+        "type": info.secret_data_type,
+        "secret_type": info.secret_type,
+        "create_time": info.create_time,
+    }), flush=True)
+
+try:
+    show(client.get_secret_info(name))
+    assert client.get_secret_value(name) == "one"
+    sys.stdin.readline()
+    assert client.refresh_now(name)
+    show(client.get_secret_info(name))
+finally:
+    client.close()
+"""
+
+
+@pytest.fixture(scope="session")
+def legacy_python(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The interpreter of a venv holding only the legacy client (built once, then cached)."""
+    cache: pytest.Cache | None = getattr(request.config, "cache", None)
+    if cache is not None:
+        venv = cache.mkdir("secretsmanager-client-v1-venv")
+    else:  # -p no:cacheprovider
+        venv = tmp_path_factory.mktemp("secretsmanager-client-v1-venv")
+    python = venv / "bin" / "python"
+    stamp = venv / ".installed"
+    if stamp.is_file() and stamp.read_text() == REQUIREMENT and python.is_file():
+        return python
+    shutil.rmtree(venv, ignore_errors=True)
+    try:
+        subprocess.run(
+            [sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True, text=True
+        )
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "--quiet", REQUIREMENT],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+        shutil.rmtree(venv, ignore_errors=True)
+        detail = exc.stderr if isinstance(exc.stderr, str) else ""
+        message = f"cannot install {REQUIREMENT} in its own venv: {exc}\n{detail}"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    stamp.write_text(REQUIREMENT)
+    return python
+
+
+def client_env(server: ServerProcess) -> dict[str, str]:
+    """The environment an operator would give the application (no CA step: see module doc)."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k.upper()
+        not in {"SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "HTTP_PROXY", "HTTPS_PROXY"}
+        and not k.startswith(("credentials_", "cache_client_", "VIRTUAL_ENV", "PYTHON"))
+    }
+    env.update(
+        credentials_type="ak",
+        credentials_access_key_id=server.access_key_id,
+        credentials_access_secret=server.access_key_secret,
+        cache_client_region_id=json.dumps(
+            [{"regionId": "cn-hangzhou", "endpoint": server.tls_endpoint}]
+        ),
+    )
+    return env
+
+
+@pytest.fixture
+def procs() -> Iterator[list[subprocess.Popen[str]]]:
+    """Subprocesses to kill if the test leaves them running."""
+    procs: list[subprocess.Popen[str]] = []
+    yield procs
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def read_line(proc: subprocess.Popen[str]) -> dict[str, str]:
+    """One JSON line from the client; fails (instead of hanging in its retries) on silence."""
+    assert proc.stdout is not None and proc.stderr is not None
+    ready, _, _ = select.select([proc.stdout], [], [], READ_TIMEOUT)
+    if not ready:
+        proc.kill()
+        pytest.fail(f"client silent for {READ_TIMEOUT}s:\n{proc.communicate()[1]}")
+    line = proc.stdout.readline()
+    if not line:
+        proc.wait(timeout=30)
+        pytest.fail(f"client exited {proc.returncode}:\n{proc.stderr.read()}")
+    result: dict[str, str] = json.loads(line)
+    return result
+
+
+def test_legacy_cache_client_reads_and_refreshes(
+    legacy_python: Path,  # first: a failed install skips before the servers start
+    kms: Client,
+    server: ServerProcess,
+    procs: list[subprocess.Popen[str]],
+    tmp_path: Path,
+) -> None:
+    name = f"sdk1-{uuid.uuid4().hex[:12]}"
+    kms.create_secret(km.CreateSecretRequest(secret_name=name, version_id="v1", secret_data="one"))
+
+    proc = subprocess.Popen(
+        [str(legacy_python), "-c", CLIENT_SCRIPT, name],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=client_env(server),
+        cwd=tmp_path,  # no stray secretsmanager.properties
+    )
+    procs.append(proc)
+
+    first = read_line(proc)
+    assert first["name"] == name
+    assert (first["version"], first["value"], first["type"]) == ("v1", "one", "text")
+    assert first["secret_type"] == "Generic" and first["create_time"]
+
+    kms.put_secret_value(
+        km.PutSecretValueRequest(secret_name=name, version_id="v2", secret_data="two")
+    )
+    assert proc.stdin is not None
+    proc.stdin.write("refresh\n")
+    proc.stdin.flush()
+    second = read_line(proc)
+    assert (second["name"], second["version"], second["value"]) == (name, "v2", "two")
+    assert proc.wait(timeout=60) == 0, proc.communicate()[1]
