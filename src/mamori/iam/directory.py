@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from mamori.iam.errors import DeleteConflict, EntityAlreadyExists, EntityNotExist
 from mamori.iam.groups import Group, GroupStore, exists, lock_group
 from mamori.iam.groups import group_from_row as _group
+from mamori.iam.holders import has_policies, rename_holder
 from mamori.iam.names import check_user_name
 from mamori.iam.names import new_numeric_id as new_numeric_id
 from mamori.store import schema as t
@@ -147,15 +148,7 @@ class Directory(GroupStore):
             )
             .values(user_name=new)
         )
-        conn.execute(
-            update(t.ram_attachments)
-            .where(
-                t.ram_attachments.c.account_id == account,
-                t.ram_attachments.c.principal_type == "User",
-                t.ram_attachments.c.principal_name == old,
-            )
-            .values(principal_name=new)
-        )
+        rename_holder(conn, account, "User", old, new)
 
     def delete_user(self, account: str, name: str) -> None:
         """DeleteUser: refused while the user has AccessKeys, groups or policies."""
@@ -176,14 +169,7 @@ class Directory(GroupStore):
                 ),
             ):
                 raise DeleteConflict("User.Group", name)
-            if exists(
-                conn,
-                select(t.ram_attachments.c.policy_name).where(
-                    t.ram_attachments.c.account_id == account,
-                    t.ram_attachments.c.principal_type == "User",
-                    t.ram_attachments.c.principal_name == name,
-                ),
-            ):
+            if has_policies(conn, account, "User", name):
                 raise DeleteConflict("User.Policy", name)
             conn.execute(
                 delete(t.ram_users).where(

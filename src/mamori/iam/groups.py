@@ -10,6 +10,7 @@ from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from mamori.iam.errors import DeleteConflict, EntityAlreadyExists, EntityNotExist
+from mamori.iam.holders import has_policies, rename_holder
 from mamori.iam.names import check_identity_name, new_numeric_id
 from mamori.store import schema as t
 from mamori.store.database import Database
@@ -133,15 +134,7 @@ class GroupStore:
             )
             .values(group_name=new)
         )
-        conn.execute(
-            update(t.ram_attachments)
-            .where(
-                t.ram_attachments.c.account_id == account,
-                t.ram_attachments.c.principal_type == "Group",
-                t.ram_attachments.c.principal_name == old,
-            )
-            .values(principal_name=new)
-        )
+        rename_holder(conn, account, "Group", old, new)
 
     def delete_group(self, account: str, name: str) -> None:
         """DeleteGroup: refused while it has members or policies."""
@@ -155,14 +148,7 @@ class GroupStore:
                 ),
             ):
                 raise DeleteConflict("Group.User", name)
-            if exists(
-                conn,
-                select(t.ram_attachments.c.policy_name).where(
-                    t.ram_attachments.c.account_id == account,
-                    t.ram_attachments.c.principal_type == "Group",
-                    t.ram_attachments.c.principal_name == name,
-                ),
-            ):
+            if has_policies(conn, account, "Group", name):
                 raise DeleteConflict("Group.Policy", name)
             conn.execute(
                 delete(t.ram_groups).where(

@@ -18,6 +18,7 @@ from mamori.iam.errors import (
     EntityNotExist,
     RamLimitExceeded,
 )
+from mamori.iam.holders import has_policies
 from mamori.iam.names import new_numeric_id
 from mamori.store import schema as t
 from mamori.store.database import Database
@@ -218,13 +219,7 @@ class Roles:
             # Locked first, so an attachment racing in either commits before this check or
             # finds the role gone.
             role = lock_role(conn, account, name)
-            if conn.execute(
-                select(t.ram_attachments.c.policy_name).where(
-                    t.ram_attachments.c.account_id == account,
-                    t.ram_attachments.c.principal_type == "Role",
-                    t.ram_attachments.c.principal_name == role.name,
-                )
-            ).first():
+            if has_policies(conn, account, "Role", role.name):
                 raise DeleteConflict("Role.Policy", role.name)
             conn.execute(
                 delete(t.ram_roles).where(
