@@ -9,96 +9,37 @@ by installing it in the system store or, as here, with ``SSL_CERT_FILE`` (see do
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 import sys
 import uuid
 from pathlib import Path
+from subprocess import Popen
 
 import pytest
 from alibabacloud_kms20160120 import models as km
 from alibabacloud_kms20160120.client import Client
 
+from tests.compat.secrets_clients import (
+    ask_refresh,
+    client_env,
+    client_script,
+    read_line,
+    start_client,
+)
 from tests.conftest import ServerProcess
 
 pytest.importorskip("alibabacloud_secretsmanager_client_v2")
 
-# Reads a secret, waits for a line on stdin, forces a refresh, reads it again.
-CLIENT_SCRIPT = """
-import json, sys
-from alibabacloud_secretsmanager_client_v2.secret_manager_cache_client_builder import (
-    SecretManagerCacheClientBuilder,
+CLIENT_SCRIPT = client_script(
+    "alibabacloud_secretsmanager_client_v2",
+    value_check="client.get_secret_value(name) is not None",
+    refresh="client.refresh_now(name)",
 )
 
-name = sys.argv[1]
-client = SecretManagerCacheClientBuilder.new_client()
 
-def show(info):
-    print(json.dumps({
-        "name": info.secret_name,
-        "version": info.version_id,
-        "value": info.secret_value,
-        "type": info.secret_data_type,
-        "secret_type": info.secret_type,
-        "create_time": info.create_time,
-    }), flush=True)
-
-try:
-    show(client.get_secret_info(name))
-    assert client.get_secret_value(name) is not None
-    sys.stdin.readline()
-    client.refresh_now(name)
-    show(client.get_secret_info(name))
-finally:
-    client.close()
-"""
-
-
-def client_env(server: ServerProcess, *, trust_ca: bool) -> dict[str, str]:
-    """The environment an operator would give the application."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k.upper() not in {"SSL_CERT_FILE", "SSL_CERT_DIR", "HTTP_PROXY", "HTTPS_PROXY"}
-        and not k.startswith(("credentials_", "cache_client_"))
-    }
-    env.update(
-        credentials_type="ak",
-        credentials_access_key_id=server.access_key_id,
-        credentials_access_secret=server.access_key_secret,
-        cache_client_region_id=json.dumps(
-            [{"regionId": "cn-hangzhou", "endpoint": server.tls_endpoint}]
-        ),
-    )
-    if trust_ca:
-        env["SSL_CERT_FILE"] = str(server.ca_file)
-    return env
-
-
-def start_client(
-    server: ServerProcess, name: str, cwd: Path, *, trust_ca: bool = True
-) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-c", CLIENT_SCRIPT, name],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=client_env(server, trust_ca=trust_ca),
-        cwd=cwd,  # no stray secretsmanager.properties
-    )
-
-
-def read_line(proc: subprocess.Popen[str]) -> dict[str, str]:
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if not line:
-        proc.wait(timeout=30)
-        assert proc.stderr is not None
-        pytest.fail(f"client exited {proc.returncode}:\n{proc.stderr.read()}")
-    result: dict[str, str] = json.loads(line)
-    return result
+def start(server: ServerProcess, name: str, cwd: Path, *, trust_ca: bool = True) -> Popen[str]:
+    """The v2 client in this interpreter, trusting Mamori's CA when asked."""
+    env = client_env(server, ca_file=server.ca_file if trust_ca else None)
+    return start_client(sys.executable, CLIENT_SCRIPT, name, env, cwd)
 
 
 def test_cache_client_reads_and_refreshes(
@@ -107,7 +48,7 @@ def test_cache_client_reads_and_refreshes(
     name = f"sdk-{uuid.uuid4().hex[:12]}"
     kms.create_secret(km.CreateSecretRequest(secret_name=name, version_id="v1", secret_data="one"))
 
-    proc = start_client(server, name, tmp_path)
+    proc = start(server, name, tmp_path)
     try:
         first = read_line(proc)
         assert first["name"] == name
@@ -117,9 +58,7 @@ def test_cache_client_reads_and_refreshes(
         kms.put_secret_value(
             km.PutSecretValueRequest(secret_name=name, version_id="v2", secret_data="two")
         )
-        assert proc.stdin is not None
-        proc.stdin.write("refresh\n")
-        proc.stdin.flush()
+        ask_refresh(proc)
         second = read_line(proc)
         assert (second["version"], second["value"]) == ("v2", "two")
         assert proc.wait(timeout=60) == 0
@@ -135,7 +74,7 @@ def test_cache_client_rejects_untrusted_server(
     """Without the CA step the client refuses Mamori's certificate: verification is real."""
     name = f"sdk-{uuid.uuid4().hex[:12]}"
     kms.create_secret(km.CreateSecretRequest(secret_name=name, version_id="v1", secret_data="x"))
-    proc = start_client(server, name, tmp_path, trust_ca=False)
+    proc = start(server, name, tmp_path, trust_ca=False)
     try:
         _, err = proc.communicate(timeout=120)
     finally:

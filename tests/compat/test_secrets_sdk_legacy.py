@@ -13,9 +13,7 @@ certificate at all, so no CA trust step exists (or is needed) for this client.
 
 from __future__ import annotations
 
-import json
 import os
-import select
 import shutil
 import subprocess
 import sys
@@ -27,40 +25,22 @@ import pytest
 from alibabacloud_kms20160120 import models as km
 from alibabacloud_kms20160120.client import Client
 
+from tests.compat.secrets_clients import (
+    ask_refresh,
+    client_env,
+    client_script,
+    read_line,
+    start_client,
+)
 from tests.conftest import ServerProcess
 
 REQUIREMENT = "aliyun-secret-manager-client==0.1.5"
-READ_TIMEOUT = 60.0
 
-# Reads a secret, waits for a line on stdin, forces a refresh, reads it again.
-CLIENT_SCRIPT = """
-import json, sys
-from alibaba_cloud_secretsmanager_client.secret_manager_cache_client_builder import (
-    SecretManagerCacheClientBuilder,
+CLIENT_SCRIPT = client_script(
+    "alibaba_cloud_secretsmanager_client",
+    value_check='client.get_secret_value(name) == "one"',
+    refresh="assert client.refresh_now(name)",
 )
-
-name = sys.argv[1]
-client = SecretManagerCacheClientBuilder.new_client()
-
-def show(info):
-    print(json.dumps({
-        "name": info.secret_name,
-        "version": info.version_id,
-        "value": info.secret_value,
-        "type": info.secret_data_type,
-        "secret_type": info.secret_type,
-        "create_time": info.create_time,
-    }), flush=True)
-
-try:
-    show(client.get_secret_info(name))
-    assert client.get_secret_value(name) == "one"
-    sys.stdin.readline()
-    assert client.refresh_now(name)
-    show(client.get_secret_info(name))
-finally:
-    client.close()
-"""
 
 
 @pytest.fixture(scope="session")
@@ -98,26 +78,6 @@ def legacy_python(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
     return python
 
 
-def client_env(server: ServerProcess) -> dict[str, str]:
-    """The environment an operator would give the application (no CA step: see module doc)."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k.upper()
-        not in {"SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "HTTP_PROXY", "HTTPS_PROXY"}
-        and not k.startswith(("credentials_", "cache_client_", "VIRTUAL_ENV", "PYTHON"))
-    }
-    env.update(
-        credentials_type="ak",
-        credentials_access_key_id=server.access_key_id,
-        credentials_access_secret=server.access_key_secret,
-        cache_client_region_id=json.dumps(
-            [{"regionId": "cn-hangzhou", "endpoint": server.tls_endpoint}]
-        ),
-    )
-    return env
-
-
 @pytest.fixture
 def procs() -> Iterator[list[subprocess.Popen[str]]]:
     """Subprocesses to kill if the test leaves them running."""
@@ -127,21 +87,6 @@ def procs() -> Iterator[list[subprocess.Popen[str]]]:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-
-
-def read_line(proc: subprocess.Popen[str]) -> dict[str, str]:
-    """One JSON line from the client; fails (instead of hanging in its retries) on silence."""
-    assert proc.stdout is not None and proc.stderr is not None
-    ready, _, _ = select.select([proc.stdout], [], [], READ_TIMEOUT)
-    if not ready:
-        proc.kill()
-        pytest.fail(f"client silent for {READ_TIMEOUT}s:\n{proc.communicate()[1]}")
-    line = proc.stdout.readline()
-    if not line:
-        proc.wait(timeout=30)
-        pytest.fail(f"client exited {proc.returncode}:\n{proc.stderr.read()}")
-    result: dict[str, str] = json.loads(line)
-    return result
 
 
 def test_legacy_cache_client_reads_and_refreshes(
@@ -154,15 +99,8 @@ def test_legacy_cache_client_reads_and_refreshes(
     name = f"sdk1-{uuid.uuid4().hex[:12]}"
     kms.create_secret(km.CreateSecretRequest(secret_name=name, version_id="v1", secret_data="one"))
 
-    proc = subprocess.Popen(
-        [str(legacy_python), "-c", CLIENT_SCRIPT, name],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=client_env(server),
-        cwd=tmp_path,  # no stray secretsmanager.properties
-    )
+    # No CA step: this client does not verify the server (see the module docstring).
+    proc = start_client(str(legacy_python), CLIENT_SCRIPT, name, client_env(server), tmp_path)
     procs.append(proc)
 
     first = read_line(proc)
@@ -173,9 +111,7 @@ def test_legacy_cache_client_reads_and_refreshes(
     kms.put_secret_value(
         km.PutSecretValueRequest(secret_name=name, version_id="v2", secret_data="two")
     )
-    assert proc.stdin is not None
-    proc.stdin.write("refresh\n")
-    proc.stdin.flush()
+    ask_refresh(proc)
     second = read_line(proc)
     assert (second["name"], second["version"], second["value"]) == (name, "v2", "two")
     assert proc.wait(timeout=60) == 0, proc.communicate()[1]
