@@ -27,6 +27,25 @@ MAX_PER_PRINCIPAL = 25
 _A = t.ram_attachments
 
 
+def _holders_of(conn: Connection, table: Any, kind: str, on: Any, *columns: Any) -> list[Any]:
+    """The holders of one kind a policy is attached to, by name, with when it was attached."""
+    return list(
+        conn.execute(
+            select(table.c.name, *columns, _A.c.attached_at)
+            .join(
+                _A,
+                and_(
+                    _A.c.principal_type == kind,
+                    _A.c.principal_name == table.c.name,
+                    _A.c.account_id == table.c.account_id,
+                ),
+            )
+            .where(*on)
+            .order_by(table.c.name)
+        ).all()
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Attachment:
     """A policy attached to a principal, with what ListPoliciesFor* shows of the policy."""
@@ -237,45 +256,9 @@ class Attachments:
                 is None
             ):
                 raise EntityNotExist("Policy", name)
-            users = conn.execute(
-                select(u.c.name, u.c.user_id, u.c.display_name, _A.c.attached_at)
-                .join(
-                    _A,
-                    and_(
-                        _A.c.principal_type == "User",
-                        _A.c.principal_name == u.c.name,
-                        _A.c.account_id == u.c.account_id,
-                    ),
-                )
-                .where(*on)
-                .order_by(u.c.name)
-            ).all()
-            groups = conn.execute(
-                select(g.c.name, g.c.comments, _A.c.attached_at)
-                .join(
-                    _A,
-                    and_(
-                        _A.c.principal_type == "Group",
-                        _A.c.principal_name == g.c.name,
-                        _A.c.account_id == g.c.account_id,
-                    ),
-                )
-                .where(*on)
-                .order_by(g.c.name)
-            ).all()
-            roles = conn.execute(
-                select(r.c.name, r.c.role_id, r.c.description, _A.c.attached_at)
-                .join(
-                    _A,
-                    and_(
-                        _A.c.principal_type == "Role",
-                        _A.c.principal_name == r.c.name,
-                        _A.c.account_id == r.c.account_id,
-                    ),
-                )
-                .where(*on)
-                .order_by(r.c.name)
-            ).all()
+            users = _holders_of(conn, u, "User", on, u.c.user_id, u.c.display_name)
+            groups = _holders_of(conn, g, "Group", on, g.c.comments)
+            roles = _holders_of(conn, r, "Role", on, r.c.role_id, r.c.description)
         return Entities(
             [AttachedUser(x.name, x.user_id, x.display_name, x.attached_at) for x in users],
             [AttachedGroup(x.name, x.comments, x.attached_at) for x in groups],
