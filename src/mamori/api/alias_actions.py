@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
-from mamori.api.catalogue import Action, Args, Call, Result, Services, paging
-from mamori.api.key_actions import KEY_ID, PAGE_NUMBER, PAGE_SIZE, key_resource
+from mamori.api.catalogue import (
+    PAGE_NUMBER,
+    PAGE_SIZE,
+    Action,
+    Args,
+    Call,
+    Result,
+    Services,
+    paging,
+)
+from mamori.api.key_actions import KEY_ID, key_resource
 from mamori.api.params import Str
 from mamori.api.render import page
 from mamori.core.model import Alias

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from mamori.api.params import Param, Raw
+from mamori.api.params import Int, Param, Raw
 from mamori.core.aliases import AliasService
 from mamori.core.crypto_ops import CryptoService
 from mamori.core.keys import KeyService
@@ -180,6 +180,11 @@ class Catalogue:
     def all(self) -> list[Action]:
         """Every action, sorted by name."""
         return sorted(self._actions.values(), key=lambda a: (a.version, a.name))
+
+
+# The KMS API's numbered paging; RAM pages by Marker/MaxItems instead (api/ram_common.py).
+PAGE_NUMBER = Int("PageNumber", low=1, high=100_000)
+PAGE_SIZE = Int("PageSize", low=1, high=100)
 
 
 def paging(args: Mapping[str, Any], default_size: int = 10) -> tuple[int, int, int, int]:

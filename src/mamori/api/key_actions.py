@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from mamori.api.catalogue import Action, Args, Call, Result, Services, paging
+from mamori.api.catalogue import (
+    PAGE_NUMBER,
+    PAGE_SIZE,
+    Action,
+    Args,
+    Call,
+    Result,
+    Services,
+    paging,
+)
 from mamori.api.errors import missing
 from mamori.api.params import Bool, Int, JsonFilters, JsonTags, Str
 from mamori.api.render import key_metadata, key_version, page
@@ -14,8 +23,6 @@ from mamori.core.refs import Scope, parse_key_ref
 from mamori.iam.key_policies import validate as validate_key_policy
 
 KEY_ID = Str("KeyId", required=True, max_len=2048)
-PAGE_NUMBER = Int("PageNumber", low=1, high=100_000)
-PAGE_SIZE = Int("PageSize", low=1, high=100)
 LIST_FILTER_KEYS = (
     "KeyState",
     "KeySpec",

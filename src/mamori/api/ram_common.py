@@ -120,16 +120,18 @@ def encode_marker(last_name: str) -> str:
     return base64.urlsafe_b64encode(last_name.encode()).decode("ascii")
 
 
-def page_request(args: Args) -> tuple[str, int]:
-    """(name to resume after, page size) from Marker and MaxItems."""
+def page_request(args: Args, names: re.Pattern[str] | None = _NAME) -> tuple[str, int]:
+    """(name to resume after, page size) from Marker and MaxItems; ``names`` is the shape the
+    resumed-after name must have (None: any)."""
     text: str | None = args.get("Marker")
     after = ""
     if text is not None:
         try:
-            after = base64.urlsafe_b64decode(text.encode("ascii")).decode("utf-8")
+            raw = text.encode("ascii")
+            after = base64.b64decode(raw, altchars=b"-_", validate=True).decode("utf-8")
         except (binascii.Error, UnicodeError, ValueError):
             raise invalid("Marker", "It is not a marker this server returned.") from None
-        if not _NAME.fullmatch(after):
+        if names is not None and not names.fullmatch(after):
             raise invalid("Marker", "It is not a marker this server returned.")
     return after, args.get("MaxItems") or DEFAULT_MAX_ITEMS
 

@@ -5,8 +5,6 @@ the JSON shapes."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import re
 from collections.abc import Callable, Sequence
@@ -16,7 +14,7 @@ from typing import Any, TypeVar
 from mamori.api.catalogue import Args, Call, Result, Services
 from mamori.api.errors import ApiError, invalid
 from mamori.api.params import Param, Str
-from mamori.api.ram_common import DEFAULT_MAX_ITEMS, group_name, user_name
+from mamori.api.ram_common import group_name, page_fields, page_request, user_name
 from mamori.core.model import iso
 from mamori.core.refs import Scope
 from mamori.iam.policies import CUSTOM, SYSTEM, PolicyInfo, PolicyVersion
@@ -152,20 +150,10 @@ def policy_resource(_services: Services, scope: Scope, args: Args) -> str:
 
 def page(items: Sequence[T], key: Callable[[T], str], args: Args) -> tuple[Sequence[T], Result]:
     """The page after ``Marker`` of items sorted by ``key``, with IsTruncated (and Marker)."""
-    after = ""
-    if args.get("Marker") is not None:
-        try:
-            raw = args["Marker"].encode("ascii")
-            after = base64.b64decode(raw, altchars=b"-_", validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeError, ValueError):
-            raise invalid("Marker", "It is not a marker this server returned.") from None
-    size = args.get("MaxItems") or DEFAULT_MAX_ITEMS
+    after, size = page_request(args, names=None)
     rest = [item for item in items if key(item) > after]
     chosen = rest[:size]
-    if len(rest) > size:
-        marker = base64.urlsafe_b64encode(key(chosen[-1]).encode()).decode("ascii")
-        return chosen, {"IsTruncated": True, "Marker": marker}
-    return chosen, {"IsTruncated": False}
+    return chosen, page_fields(len(rest) > size, key(chosen[-1]) if chosen else None)
 
 
 def has_tags(tags: dict[str, str], wanted: Sequence[tuple[str, str]]) -> bool:

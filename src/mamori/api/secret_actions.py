@@ -8,7 +8,16 @@ import binascii
 import json
 from typing import Any
 
-from mamori.api.catalogue import Action, Args, Call, Result, Services, paging
+from mamori.api.catalogue import (
+    PAGE_NUMBER,
+    PAGE_SIZE,
+    Action,
+    Args,
+    Call,
+    Result,
+    Services,
+    paging,
+)
 from mamori.api.errors import ApiError, invalid
 from mamori.api.params import Bool, Int, JsonFilters, JsonStrList, JsonTags, Param, Str
 from mamori.api.render import page
@@ -38,8 +47,6 @@ LIST_FILTER_KEYS = (
 )
 
 SECRET_NAME = Str("SecretName", required=True, max_len=192)
-PAGE_NUMBER = Int("PageNumber", low=1, high=100_000)
-PAGE_SIZE = Int("PageSize", low=1, high=100)
 DATA_TYPE = Str("SecretDataType", choices=("text", "binary"))
 SECRET_DATA = Str("SecretData", required=True, max_len=_DATA_CHARS)
 
