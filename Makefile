@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.run-installed
 DEV_STAMP := $(VENV)/.dev-installed
 
-.PHONY: run test lint typecheck unit bench clean
+.PHONY: run test lint typecheck unit bench bench-hsm softhsm clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,13 +29,23 @@ lint: $(DEV_STAMP)
 typecheck: $(DEV_STAMP)
 	$(BIN)/mypy
 
-unit: $(DEV_STAMP)
+# The HSM tests need SoftHSM2 (a software PKCS#11 token); install the Debian package when absent.
+# The tests make their own tokens under a private SOFTHSM2_CONF, never the system token dir.
+softhsm:
+	@command -v softhsm2-util >/dev/null || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get install -y softhsm2 || { $$SUDO apt-get update && $$SUDO apt-get install -y softhsm2; }; }
+
+unit: $(DEV_STAMP) softhsm
 	$(BIN)/pytest
 
 test: lint typecheck unit
 
 bench: $(DEV_STAMP)
 	$(BIN)/python benchmarks/encrypt.py
+
+bench-hsm: $(DEV_STAMP) softhsm
+	$(BIN)/python benchmarks/hsm_encrypt.py
 
 clean:
 	rm -rf $(VENV) mamori-data .mypy_cache .ruff_cache .pytest_cache
