@@ -15,7 +15,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -80,6 +80,9 @@ class ServerProcess:
     process: subprocess.Popen[bytes] | None = None
     access_key_id: str = ""
     access_key_secret: str = ""
+    # Kept across restarts: what this server is configured with beyond the defaults.
+    env: dict[str, str] = field(default_factory=dict)
+    args: list[str] = field(default_factory=list)
 
     @property
     def endpoint(self) -> str:
@@ -98,7 +101,7 @@ class ServerProcess:
 
     def start(self, extra_env: dict[str, str] | None = None) -> None:
         """Start the process and wait until /health answers."""
-        env = {**os.environ, "MAMORI_JOBS_INTERVAL": "0.5", **(extra_env or {})}
+        env = {**os.environ, "MAMORI_JOBS_INTERVAL": "0.5", **self.env, **(extra_env or {})}
         env.pop("MAMORI_CONFIG", None)
         self.log_path = self.data_dir.parent / f"{self.data_dir.name}.log"
         log = self.log_path.open("ab")
@@ -116,6 +119,7 @@ class ServerProcess:
                 str(self.tls_port),
                 "--store-url",
                 self.store_url,
+                *self.args,
             ],
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -45,3 +45,26 @@ def test_bad_config_is_an_error_not_a_silent_default(tmp_path: Path, text: str) 
     toml.write_text(text)
     with pytest.raises(ConfigError):
         load_settings(toml, environ={})
+
+
+def test_the_hsm_section_and_the_pin_from_the_environment(tmp_path: Path) -> None:
+    toml = tmp_path / "m.toml"
+    toml.write_text(
+        'seal_provider = "file"\n[hsm]\nmodule = "/x.so"\ntoken_label = "t"\npin = "p"\n'
+    )
+    settings = load_settings(toml, environ={"MAMORI_HSM_PIN": "from-env"})
+    assert (settings.hsm_module, settings.hsm_token_label) == (Path("/x.so"), "t")
+    assert settings.hsm_pin == "from-env"
+    assert settings.hsm_enabled
+    assert "from-env" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['[hsm]\npim = "typo"\n', 'seal_provider = "vault"\n', 'seal_provider = "pkcs11"\n'],
+)
+def test_bad_hsm_settings_are_errors(tmp_path: Path, text: str) -> None:
+    toml = tmp_path / "bad.toml"
+    toml.write_text(text)
+    with pytest.raises(ConfigError):
+        load_settings(toml, environ={})

@@ -23,12 +23,14 @@ from mamori.api.registry import catalogue
 from mamori.config import Settings
 from mamori.core.aliases import AliasService
 from mamori.core.crypto_ops import CryptoService
+from mamori.core.hsm_keys import HsmVersions
 from mamori.core.jobs import run_due
 from mamori.core.keys import KeyService
 from mamori.core.secrets import SecretService
 from mamori.gateway.pop.app import PopGateway
 from mamori.gateway.pop.nonces import NonceCache
 from mamori.gateway.tls import TlsFiles, ensure_tls
+from mamori.hsm import HsmConfig, Token, TokenUnavailable, find_module
 from mamori.iam.access_keys import AccessKeyService
 from mamori.iam.accounts import AccountService
 from mamori.iam.authorize import Authorizer
@@ -40,8 +42,10 @@ from mamori.iam.principal import ADMIN
 from mamori.iam.roles import Roles
 from mamori.iam.secret_policies import SecretPolicies
 from mamori.iam.sts import LiveRoles, TokenService, load_signing_keys
+from mamori.seal import RootKeyProvider
 from mamori.seal.keyfile import KeyFileProvider
 from mamori.seal.keyring import Keyring
+from mamori.seal.pkcs11 import Pkcs11RootProvider
 from mamori.store import schema as t
 from mamori.store.database import Database
 
@@ -67,14 +71,33 @@ class Services:
     authorizer: Authorizer
     tokens: TokenService
     live_roles: LiveRoles
+    hsm_token: Token | None = None
 
 
-def open_keyring(db: Database, settings: Settings) -> Keyring:
+def open_token(settings: Settings) -> Token | None:
+    """Log in to the configured PKCS#11 token; None when no token is configured. A configured
+    token that does not open stops the start: keys or the root key depend on it."""
+    if not settings.hsm_enabled:
+        return None
+    module = settings.hsm_module or find_module()
+    if module is None:
+        raise TokenUnavailable("no PKCS#11 module: set hsm.module (SoftHSM2 was not found)")
+    return Token.open(HsmConfig(module, settings.hsm_token_label, settings.hsm_pin))
+
+
+def open_keyring(db: Database, settings: Settings, token: Token | None = None) -> Keyring:
     """Open the root key and the keyring it protects; create the first keyring version."""
-    root = KeyFileProvider(settings.root_key_path).open()
     with db.read() as conn:
         rows = conn.execute(select(t.keyring.c.version, t.keyring.c.wrapped_dek)).all()
-    keyring = Keyring(root, [(r.version, r.wrapped_dek) for r in rows])
+    if settings.seal_provider == "pkcs11":
+        if token is None:
+            raise TokenUnavailable("seal_provider 'pkcs11' needs an open [hsm] token")
+        provider: RootKeyProvider = Pkcs11RootProvider(
+            token, settings.hsm_root_key_label, may_create=not rows
+        )
+    else:
+        provider = KeyFileProvider(settings.root_key_path)
+    keyring = Keyring(provider.open(), [(r.version, r.wrapped_dek) for r in rows])
     if keyring.current_version == 0:
 
         def persist(version: int, wrapped: bytes) -> None:
@@ -93,8 +116,9 @@ def build_services(settings: Settings, clock: Any = time.time) -> Services:
     """Open the store (migrating it), the keyring, and every service."""
     db = Database(settings.database_url)
     db.migrate()
-    keyring = open_keyring(db, settings)
-    keys = KeyService(db, keyring, clock, settings.key_cache_size)
+    token = open_token(settings)
+    keyring = open_keyring(db, settings, token)
+    keys = KeyService(db, keyring, clock, settings.key_cache_size, HsmVersions(token))
     access_keys = AccessKeyService(db, keyring, clock, settings.key_cache_size)
     policies = Policies(db, clock, validate=parse_policy, cache_size=settings.key_cache_size)
     key_policies = KeyPolicies(db, clock, settings.key_cache_size)
@@ -126,6 +150,7 @@ def build_services(settings: Settings, clock: Any = time.time) -> Services:
         authorizer=Authorizer(policies, clock, key_policies, secret_policies),
         tokens=TokenService(load_signing_keys(db, keyring, clock), clock),
         live_roles=live_roles,
+        hsm_token=token,
     )
 
 
@@ -262,6 +287,8 @@ async def serve(settings: Settings) -> None:
         request_stop()
         await jobs
         services.db.close()
+        if services.hsm_token is not None:
+            services.hsm_token.close()
         log.info("mamori stopped cleanly")
 
 

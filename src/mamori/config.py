@@ -31,6 +31,12 @@ class Settings:
     max_body_bytes: int = 64 * 1024
     nonce_cache_entries: int = 8_000_000
     log_level: str = "info"
+    seal_provider: str = "file"
+    hsm_module: Path | None = None
+    hsm_token_label: str = ""
+    # Kept out of repr so a logged or printed Settings never shows it.
+    hsm_pin: str = field(default="", repr=False)
+    hsm_root_key_label: str = "mamori/root"
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -42,6 +48,11 @@ class Settings:
     def root_key_path(self) -> Path:
         """Where the root key file lives."""
         return self.root_key_file or self.data_dir / "root.key"
+
+    @property
+    def hsm_enabled(self) -> bool:
+        """Whether a PKCS#11 token is configured (for HSM keys, the seal, or both)."""
+        return bool(self.hsm_token_label)
 
     @property
     def tls_dir(self) -> Path:
@@ -101,6 +112,7 @@ def load_settings(
             if name not in known:
                 raise ConfigError(f"unknown setting {key!r} in {path}")
             values[name] = _coerce(name, raw)
+        values.update(_hsm_section(document.get("hsm"), known, path))
 
     for name in known:
         raw_env = env.get(_ENV_PREFIX + name.upper())
@@ -114,4 +126,26 @@ def load_settings(
     settings = replace(Settings(), **values)
     if not settings.region or not settings.account_id.isdigit():
         raise ConfigError("region must be set and account_id must be digits")
+    if settings.seal_provider not in _SEAL_PROVIDERS:
+        raise ConfigError(f"seal_provider must be one of {', '.join(_SEAL_PROVIDERS)}")
+    if settings.seal_provider == "pkcs11" and not settings.hsm_enabled:
+        raise ConfigError("seal_provider = 'pkcs11' needs an [hsm] token_label")
     return settings
+
+
+_SEAL_PROVIDERS = ("file", "pkcs11")
+
+
+def _hsm_section(section: Any, known: set[str], path: Path) -> dict[str, Any]:
+    """``[hsm]`` keys are the ``hsm_*`` settings without their prefix."""
+    if section is None:
+        return {}
+    if not isinstance(section, dict):
+        raise ConfigError(f"[hsm] in {path} must be a table")
+    values: dict[str, Any] = {}
+    for key, raw in section.items():
+        name = "hsm_" + key.replace("-", "_")
+        if name not in known:
+            raise ConfigError(f"unknown setting {key!r} in [hsm] of {path}")
+        values[name] = _coerce(name, raw)
+    return values

@@ -62,6 +62,10 @@ def server(
 ) -> None:
     """Start the shared gateway (HTTP and HTTPS) on the configured store."""
     from mamori.app import serve
+    from mamori.crypto.aead import DecryptionFailed
+    from mamori.hsm import HsmError
+    from mamori.seal.keyfile import RootKeyFileError
+    from mamori.seal.pkcs11 import SealError
 
     try:
         settings = load_settings(
@@ -87,4 +91,9 @@ def server(
     )
     # uvicorn's loop="uvloop" applies only through Server.run(); we drive serve() ourselves.
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(serve(settings))
+        try:
+            runner.run(serve(settings))
+        except (HsmError, SealError, RootKeyFileError, DecryptionFailed) as exc:
+            # The root of trust did not open: say why in one line (never the PIN) and stop.
+            typer.echo(f"mamori: cannot start: {exc}", err=True)
+            raise typer.Exit(3) from None

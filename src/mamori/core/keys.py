@@ -26,9 +26,10 @@ from mamori.core.errors import (
     UnsupportedOrigin,
     UnsupportedProtectionLevel,
 )
+from mamori.core.hsm_keys import HsmVersions
 from mamori.core.model import KeyRecord, KeyState, KeyVersion
 from mamori.core.refs import KeyRef, Scope, parse_key_ref
-from mamori.crypto.aead import AeadKey
+from mamori.crypto.aead import Aead, AeadKey
 from mamori.crypto.material import KeyMaterial
 from mamori.crypto.specs import DEFAULT_SPEC, SPECS, KeyUsage
 from mamori.seal.keyring import Keyring
@@ -65,7 +66,7 @@ class UsableVersion:
 
     key_id: str
     version_id: str
-    aead: AeadKey
+    aead: Aead
 
 
 def _new_key_id() -> str:
@@ -79,9 +80,17 @@ def _binding(key_id: str, version_id: str) -> bytes:
 class KeyService:
     """The key domain for one server: store, keyring, caches and clock."""
 
-    def __init__(self, db: Database, keyring: Keyring, clock: Clock, cache_size: int) -> None:
+    def __init__(
+        self,
+        db: Database,
+        keyring: Keyring,
+        clock: Clock,
+        cache_size: int,
+        hsm: HsmVersions | None = None,
+    ) -> None:
         self._db = db
         self._keyring = keyring
+        self._hsm = hsm or HsmVersions(None)
         self._clock = clock
         self._records: LruCache[str, KeyRecord] = LruCache(cache_size)
         self._aliases: LruCache[tuple[str, str], str] = LruCache(cache_size)
@@ -133,12 +142,20 @@ class KeyService:
     def _load_version(self, version_id: str) -> UsableVersion | None:
         with self._db.read() as conn:
             row = conn.execute(
-                select(t.key_versions.c.key_id, t.key_versions.c.wrapped_material, t.keys.c.spec)
+                select(
+                    t.key_versions.c.key_id,
+                    t.key_versions.c.wrapped_material,
+                    t.keys.c.spec,
+                    t.keys.c.protection_level,
+                )
                 .join(t.keys, t.keys.c.id == t.key_versions.c.key_id)
                 .where(t.key_versions.c.id == version_id)
             ).first()
         if row is None:
             return None
+        if row.protection_level == "HSM":
+            aead = self._hsm.open(row.wrapped_material, row.key_id, version_id)
+            return UsableVersion(row.key_id, version_id, aead)
         material = self._keyring.unwrap(row.wrapped_material, _binding(row.key_id, version_id))
         cipher = SPECS[row.spec].cipher
         assert cipher is not None
@@ -170,8 +187,10 @@ class KeyService:
             raise UnsupportedOrigin
         if new.protection_level not in ("SOFTWARE", "HSM"):
             raise InvalidInput("ProtectionLevel")
-        if new.protection_level == "HSM" or spec.hsm_only:
+        if spec.hsm_only and new.protection_level != "HSM":
             raise UnsupportedProtectionLevel
+        if new.protection_level == "HSM":
+            self._hsm.check(spec)
         interval = None
         if new.rotation_enabled:
             interval = new.rotation_interval or ROTATION_DEFAULT
@@ -179,7 +198,6 @@ class KeyService:
         now = self.now()
         key_id = _new_key_id()
         version_id = str(uuid.uuid4())
-        material = KeyMaterial(os.urandom(spec.material_bytes))
         row: dict[str, Any] = {
             "id": key_id,
             "account_id": scope.account_id,
@@ -201,23 +219,36 @@ class KeyService:
             "next_rotation_at": now + interval if interval else None,
             "primary_version_id": version_id,
         }
-        with self._db.begin() as conn:
-            conn.execute(insert(t.keys).values(**row))
-            self._insert_version(conn, key_id, version_id, material, now)
-            tag_store.put(conn, scope.account_id, "key", key_id, new.tags)
+        stored = self._new_material(new.protection_level, spec.name, key_id, version_id)
+        try:
+            with self._db.begin() as conn:
+                conn.execute(insert(t.keys).values(**row))
+                self._insert_version(conn, key_id, version_id, stored, now)
+                tag_store.put(conn, scope.account_id, "key", key_id, new.tags)
+        except BaseException:
+            self._undo_material(new.protection_level, key_id, version_id)
+            raise
         return KeyRecord(**row)
 
+    def _new_material(self, protection: str, spec: str, key_id: str, version_id: str) -> bytes:
+        """A new version's stored form: its material wrapped by the keyring, or (HSM) a reference
+        to a key just generated in the token."""
+        if protection == "HSM":
+            return self._hsm.generate(key_id, version_id, SPECS[spec])
+        material = KeyMaterial(os.urandom(SPECS[spec].material_bytes))
+        return self._keyring.wrap(material.reveal(), _binding(key_id, version_id))
+
+    def _undo_material(self, protection: str, key_id: str, version_id: str) -> None:
+        """The store write failed: a token key nothing references must not linger."""
+        if protection == "HSM":
+            self._hsm.discard(key_id, version_id)
+
     def _insert_version(
-        self, conn: Connection, key_id: str, version_id: str, material: KeyMaterial, now: int
+        self, conn: Connection, key_id: str, version_id: str, stored: bytes, now: int
     ) -> None:
         conn.execute(
             insert(t.key_versions).values(
-                id=version_id,
-                key_id=key_id,
-                wrapped_material=self._keyring.wrap(
-                    material.reveal(), _binding(key_id, version_id)
-                ),
-                created_at=now,
+                id=version_id, key_id=key_id, wrapped_material=stored, created_at=now
             )
         )
 
@@ -329,7 +360,6 @@ class KeyService:
         key's next rotation date is still the one read), so two nodes never both rotate it;
         None means another writer got there first."""
         version_id = str(uuid.uuid4())
-        material = KeyMaterial(os.urandom(SPECS[record.spec].material_bytes))
         values: dict[str, Any] = {"primary_version_id": version_id, "last_rotation_at": now}
         if record.rotation_enabled and record.rotation_interval:
             values["next_rotation_at"] = now + record.rotation_interval
@@ -340,10 +370,16 @@ class KeyService:
                 t.keys.c.state == KeyState.ENABLED,
                 t.keys.c.rotation_enabled.is_(True),
             ]
-        with self._db.begin() as conn:
-            if not conn.execute(update(t.keys).where(*where).values(**values)).rowcount:
-                return None
-            self._insert_version(conn, record.id, version_id, material, now)
+        stored = self._new_material(record.protection_level, record.spec, record.id, version_id)
+        try:
+            with self._db.begin() as conn:
+                if not conn.execute(update(t.keys).where(*where).values(**values)).rowcount:
+                    self._undo_material(record.protection_level, record.id, version_id)
+                    return None
+                self._insert_version(conn, record.id, version_id, stored, now)
+        except BaseException:
+            self._undo_material(record.protection_level, record.id, version_id)
+            raise
         self.invalidate(record.id)
         return KeyVersion(version_id, record.id, now)
 
@@ -384,18 +420,21 @@ class KeyService:
     def delete_due(self, now: int) -> list[str]:
         """Delete every key whose deletion date has passed; returns their ids."""
         with self._db.read() as conn:
-            due = (
-                conn.execute(
-                    select(t.keys.c.id).where(
-                        t.keys.c.state == KeyState.PENDING_DELETION, t.keys.c.delete_at <= now
-                    )
+            due = conn.execute(
+                select(t.keys.c.id, t.keys.c.protection_level).where(
+                    t.keys.c.state == KeyState.PENDING_DELETION, t.keys.c.delete_at <= now
                 )
-                .scalars()
-                .all()
-            )
+            ).all()
         deleted = []
-        for key_id in due:
+        for key_id, protection in due:
             with self._db.begin() as conn:
+                versions = (
+                    conn.execute(
+                        select(t.key_versions.c.id).where(t.key_versions.c.key_id == key_id)
+                    )
+                    .scalars()
+                    .all()
+                )
                 # Re-check inside the transaction: a CancelKeyDeletion may have won the race.
                 still_due = conn.execute(
                     delete(t.keys).where(
@@ -411,6 +450,9 @@ class KeyService:
             if still_due:
                 self.invalidate(key_id)
                 deleted.append(key_id)
+                # Only after the commit: a rolled-back deletion must keep its token keys.
+                for version_id in versions:
+                    self._undo_material(protection, key_id, version_id)
         return deleted
 
     def rotate_due(self, now: int) -> list[str]:

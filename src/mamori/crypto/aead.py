@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Final, NoReturn
+from typing import Final, NoReturn, Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers import Cipher as _Cipher
@@ -19,6 +19,19 @@ TAG_BYTES: Final = 16
 
 class DecryptionFailed(Exception):
     """Any failed decryption. Deliberately says nothing about why (wrong key, AAD or tamper)."""
+
+
+class Aead(Protocol):
+    """What a key version seals and opens blobs with: ``AeadKey`` in memory, or a key that
+    stays inside a PKCS#11 token. Both produce the same bytes for the same key."""
+
+    def seal(self, plaintext: bytes, aad: bytes, iv: bytes | None = None) -> tuple[bytes, bytes]:
+        """Encrypt; returns (iv, ciphertext ‖ tag)."""
+        ...
+
+    def open(self, iv: bytes, sealed: bytes, aad: bytes) -> bytes:
+        """Decrypt ciphertext ‖ tag; raises ``DecryptionFailed`` for any failure."""
+        ...
 
 
 class AeadKey:

@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from mamori.crypto.aead import DecryptionFailed
 from mamori.crypto.material import KeyMaterial
+from mamori.seal import RootCipher
 
 _HEAD = struct.Struct(">I")
 _IV = 12
@@ -27,8 +28,8 @@ _KEYRING_AAD = b"mamori/keyring/v"
 class Keyring:
     """Wraps and unwraps small secrets (key material, AccessKey secrets) for the store."""
 
-    def __init__(self, root: KeyMaterial, rows: Iterable[tuple[int, bytes]]) -> None:
-        self._root = AESGCM(root.reveal())
+    def __init__(self, root: KeyMaterial | RootCipher, rows: Iterable[tuple[int, bytes]]) -> None:
+        self._root: RootCipher = AESGCM(root.reveal()) if isinstance(root, KeyMaterial) else root
         self._deks: dict[int, AESGCM] = {}
         for version, wrapped in rows:
             self._deks[version] = AESGCM(self._open_dek(version, wrapped))
@@ -77,5 +78,5 @@ class Keyring:
             )
         except Exception as exc:
             raise DecryptionFailed(
-                "the root key does not open the keyring (wrong root key file?)"
+                "the root key does not open the keyring (wrong root key file or token?)"
             ) from exc

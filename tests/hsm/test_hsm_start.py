@@ -1,0 +1,157 @@
+"""Starting with a token: a token that does not open stops the server (clear message, no PIN,
+non-zero exit); the PKCS#11 seal keeps the root key in the token across restarts."""
+
+from __future__ import annotations
+
+import base64
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from alibabacloud_kms20160120 import models as km
+
+from tests.compat.sdk import b64, expect_error, new_sdk
+from tests.conftest import (
+    ROOT,
+    ServerProcess,
+    _store_url,
+    drop_pg_database,
+    free_port,
+)
+from tests.hsm.softhsm import SoftHsm, make_token, probe
+
+START_FAILED = 3
+
+
+def refused_start(data_dir: Path, env: dict[str, str], *args: str) -> tuple[int, str]:
+    """Run ``mamori server`` expecting it to stop before listening; its exit code and output."""
+    full_env = {**os.environ, **env}
+    full_env.pop("MAMORI_CONFIG", None)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mamori.cli",
+            "server",
+            "--data-dir",
+            str(data_dir),
+            "--port",
+            str(free_port()),
+            "--tls-port",
+            "0",
+            *args,
+        ],
+        env=full_env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return done.returncode, done.stdout + done.stderr
+
+
+def test_wrong_pin_refuses_to_start_and_never_prints_the_pin(
+    softhsm: SoftHsm, tmp_path: Path
+) -> None:
+    wrong = "not-the-pin-4711"
+    code, output = refused_start(tmp_path / "data", softhsm.server_env(pin=wrong))
+    assert code == START_FAILED, output
+    assert "PIN" in output and "refused" in output
+    assert wrong not in output and softhsm.pin not in output
+    assert "Traceback" not in output
+
+
+def test_missing_token_refuses_to_start(softhsm: SoftHsm, tmp_path: Path) -> None:
+    code, output = refused_start(tmp_path / "data", softhsm.server_env(label="no-such-token"))
+    assert code == START_FAILED, output
+    assert "no token 'no-such-token'" in output
+
+
+def test_missing_module_refuses_to_start(softhsm: SoftHsm, tmp_path: Path) -> None:
+    env = {**softhsm.server_env(), "MAMORI_HSM_MODULE": str(tmp_path / "nothing.so")}
+    code, output = refused_start(tmp_path / "data", env)
+    assert code == START_FAILED, output
+    assert "does not exist" in output
+
+
+def test_pkcs11_seal_without_a_token_is_a_configuration_error(tmp_path: Path) -> None:
+    code, output = refused_start(tmp_path / "data", {"MAMORI_SEAL_PROVIDER": "pkcs11"})
+    assert code == 2, output
+    assert "token_label" in output
+
+
+def test_hsm_protection_level_without_a_token_is_unsupported(server: ServerProcess) -> None:
+    kms = new_sdk(server.endpoint, server.access_key_id, server.access_key_secret)
+    expect_error(
+        "Unsupported.ProtectionLevel",
+        400,
+        lambda: kms.create_key(km.CreateKeyRequest(protection_level="HSM")),
+    )
+
+
+def _config(tmp_path: Path, token: SoftHsm) -> Path:
+    # The PIN stays out of the file: it comes from MAMORI_HSM_PIN.
+    toml = tmp_path / "mamori.toml"
+    toml.write_text(
+        '[server]\nseal_provider = "pkcs11"\n\n'
+        f'[hsm]\nmodule = "{token.module}"\ntoken_label = "{token.label}"\n'
+        'root_key_label = "mamori/test-root"\n'
+    )
+    return toml
+
+
+def test_pkcs11_seal_start_restart_and_keys_stay_usable(backend: str, tmp_path: Path) -> None:
+    token = make_token(tmp_path / "hsm")
+    url, pg = _store_url(backend, tmp_path)
+    env = {**token.env, "MAMORI_HSM_PIN": token.pin}
+    proc = ServerProcess(
+        backend,
+        tmp_path / "data",
+        url,
+        free_port(),
+        free_port(),
+        env=env,
+        args=["--config", str(_config(tmp_path, token))],
+    )
+    try:
+        proc.start()
+        assert not (proc.data_dir / "root.key").exists()
+        root = probe(token, "mamori/test-root")
+        assert (root["count"], root["extractable"], root["value"]) == (
+            1,
+            False,
+            "AttributeSensitive",
+        )
+        kms = new_sdk(proc.endpoint, proc.access_key_id, proc.access_key_secret)
+        software = kms.create_key(km.CreateKeyRequest()).body.key_metadata.key_id
+        hsm = kms.create_key(km.CreateKeyRequest(protection_level="HSM")).body.key_metadata.key_id
+        blobs = {
+            k: kms.encrypt(km.EncryptRequest(key_id=k, plaintext=b64(k.encode()))).body
+            for k in (software, hsm)
+        }
+
+        proc.restart()
+        kms = new_sdk(proc.endpoint, proc.access_key_id, proc.access_key_secret)
+        for k, body in blobs.items():
+            out = kms.decrypt(km.DecryptRequest(ciphertext_blob=body.ciphertext_blob)).body
+            assert base64.b64decode(out.plaintext) == k.encode()
+        proc.stop()
+
+        # Same store, but a token without the root key: refuse rather than make a new root key.
+        other = make_token(tmp_path / "other", label=token.label)
+        code, output = refused_start(
+            proc.data_dir,
+            {**other.env, "MAMORI_HSM_PIN": other.pin},
+            "--store-url",
+            url,
+            "--config",
+            str(_config(tmp_path, other)),
+        )
+        assert code == START_FAILED, output
+        assert "no root key labelled 'mamori/test-root'" in output
+    finally:
+        if proc.process is not None and proc.process.poll() is None:
+            proc.stop()
+        if pg is not None:
+            drop_pg_database(pg)
