@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
+import pkcs11
 import pytest
 from alibabacloud_kms20160120.client import Client
+from pkcs11 import Attribute, ObjectClass
 
+from mamori.hsm import HsmConfig, Token
 from tests.compat.sdk import OldSdk, new_sdk
 from tests.conftest import ServerProcess, _store_url, drop_pg_database, free_port
 from tests.hsm.softhsm import SoftHsm, make_token
@@ -16,6 +20,28 @@ from tests.hsm.softhsm import SoftHsm, make_token
 def softhsm(tmp_path_factory: pytest.TempPathFactory) -> SoftHsm:
     """One private token for the session's HSM servers."""
     return make_token(tmp_path_factory.mktemp("softhsm"))
+
+
+@pytest.fixture(scope="session")
+def token(softhsm: SoftHsm) -> Iterator[Token]:
+    """The session token opened in this process. SoftHSM2 reads SOFTHSM2_CONF once, when a
+    process first initialises the module, and a process logs in once: every in-process test
+    shares this one."""
+    os.environ.update(softhsm.env)
+    opened = Token.open(HsmConfig(softhsm.module, softhsm.label, softhsm.pin))
+    yield opened
+    opened.close()
+
+
+def token_labels(softhsm: SoftHsm, prefix: str) -> set[str]:
+    """Labels of the secret keys in the session token that start with ``prefix`` (read through
+    a second session, which shares the ``token`` fixture's login)."""
+    session = pkcs11.lib(str(softhsm.module)).get_token(token_label=softhsm.label).open()
+    try:
+        found = session.get_objects({Attribute.CLASS: ObjectClass.SECRET_KEY})
+        return {str(o.label) for o in found if str(o.label).startswith(prefix)}
+    finally:
+        session.close()
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import pickle
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pkcs11
@@ -17,16 +16,6 @@ from mamori.crypto.material import KeyMaterial
 from mamori.crypto.specs import Cipher
 from mamori.hsm import HsmConfig, Token
 from tests.hsm.softhsm import SoftHsm
-
-
-@pytest.fixture(scope="module")
-def token(softhsm: SoftHsm) -> Iterator[Token]:
-    # SoftHSM2 reads SOFTHSM2_CONF once, when this process first initialises the module, so
-    # every in-process test uses this one session token.
-    os.environ.update(softhsm.env)
-    opened = Token.open(HsmConfig(softhsm.module, softhsm.label, softhsm.pin))
-    yield opened
-    opened.close()
 
 
 def test_generate_find_and_destroy(token: Token) -> None:
