@@ -52,6 +52,7 @@ def test_the_hsm_section_and_the_pin_from_the_environment(tmp_path: Path) -> Non
     toml.write_text(
         'seal_provider = "file"\n[hsm]\nmodule = "/x.so"\ntoken_label = "t"\npin = "p"\n'
     )
+    toml.chmod(0o600)
     settings = load_settings(toml, environ={"MAMORI_HSM_PIN": "from-env"})
     assert (settings.hsm_module, settings.hsm_token_label) == (Path("/x.so"), "t")
     assert settings.hsm_pin == "from-env"
@@ -67,4 +68,12 @@ def test_bad_hsm_settings_are_errors(tmp_path: Path, text: str) -> None:
     toml = tmp_path / "bad.toml"
     toml.write_text(text)
     with pytest.raises(ConfigError):
+        load_settings(toml, environ={})
+
+
+def test_a_pin_in_a_readable_config_file_is_refused(tmp_path: Path) -> None:
+    toml = tmp_path / "m.toml"
+    toml.write_text('[hsm]\ntoken_label = "t"\npin = "p"\n')
+    toml.chmod(0o644)
+    with pytest.raises(ConfigError, match="PIN"):
         load_settings(toml, environ={})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -142,6 +143,9 @@ def _hsm_section(section: Any, known: set[str], path: Path) -> dict[str, Any]:
         return {}
     if not isinstance(section, dict):
         raise ConfigError(f"[hsm] in {path} must be a table")
+    if "pin" in section and stat.S_IMODE(path.stat().st_mode) & 0o077:
+        # Same rule as the root key file: a secret others can read is refused, not used.
+        raise ConfigError(f"{path} holds the HSM PIN and is readable by group or others")
     values: dict[str, Any] = {}
     for key, raw in section.items():
         name = "hsm_" + key.replace("-", "_")

@@ -20,9 +20,10 @@ from tests.hsm.softhsm import SoftHsm
 
 def test_generate_find_and_destroy(token: Token) -> None:
     made = token.generate_aes("unit/one", 256)
-    assert token.aead("unit/one") is made
+    found = token.aead("unit/one")
+    assert found is not None
     iv, sealed = made.seal(b"data", b"aad")
-    assert made.open(iv, sealed, b"aad") == b"data"
+    assert found.open(iv, sealed, b"aad") == b"data"
     token.destroy("unit/one")
     assert token.aead("unit/one") is None
 

@@ -59,7 +59,6 @@ class Token:
         self._session = session
         self._description = description
         self._lock = threading.Lock()
-        self._keys: dict[str, TokenAead] = {}
 
     @classmethod
     def open(cls, config: HsmConfig) -> Token:
@@ -89,10 +88,8 @@ class Token:
 
     def close(self) -> None:
         """Log out and close the session."""
-        with self._lock:
-            self._keys.clear()
-            with contextlib.suppress(p11.PKCS11Error):
-                self._session.close()
+        with self._lock, contextlib.suppress(p11.PKCS11Error):
+            self._session.close()
 
     def generate_aes(self, label: str, bits: int) -> TokenAead:
         """A new non-extractable AES key of ``bits`` bits, stored in the token as ``label``."""
@@ -108,30 +105,23 @@ class Token:
                 )
             except p11.PKCS11Error as exc:
                 self._fail(exc, f"generate a {bits}-bit AES key")
-            aead = TokenAead(key, self._lock, self._fail)
-            self._keys[label] = aead
-            return aead
+            return TokenAead(key, self._lock, self._fail)
 
     def aead(self, label: str) -> TokenAead | None:
-        """The AES key stored as ``label``, or None when the token has none."""
+        """The AES key stored as ``label``, or None when the token has none. Callers cache the
+        result (``core`` keeps it with the key version), so this searches the token each time."""
         with self._lock:
-            cached = self._keys.get(label)
-            if cached is not None:
-                return cached
             try:
                 key = self._session.get_key(ObjectClass.SECRET_KEY, KeyType.AES, label=label)
             except p11.NoSuchKey:
                 return None
             except p11.PKCS11Error as exc:
                 self._fail(exc, "find a key")
-            aead = TokenAead(key, self._lock, self._fail)
-            self._keys[label] = aead
-            return aead
+            return TokenAead(key, self._lock, self._fail)
 
     def destroy(self, label: str) -> None:
         """Delete every object labelled ``label`` from the token (absent: nothing to do)."""
         with self._lock:
-            self._keys.pop(label, None)
             try:
                 for obj in list(self._session.get_objects({Attribute.LABEL: label})):
                     obj.destroy()
