@@ -1,5 +1,6 @@
-"""Rds secrets through the official SDK: rotation really changes passwords on the machine's
-PostgreSQL and MariaDB, single-user and dual-account, with and without an admin secret."""
+"""Rds secrets through the official SDKs (new and old): rotation really changes passwords on the
+machine's PostgreSQL and MariaDB, single-user and dual-account, with and without an admin
+secret."""
 
 from __future__ import annotations
 
@@ -10,9 +11,14 @@ from typing import Any
 import pytest
 from alibabacloud_kms20160120 import models as km
 from alibabacloud_kms20160120.client import Client
+from aliyunsdkcore.acs_exception.exceptions import ServerException
+from aliyunsdkkms.request.v20160120.CreateSecretRequest import CreateSecretRequest
+from aliyunsdkkms.request.v20160120.GetSecretValueRequest import GetSecretValueRequest
+from aliyunsdkkms.request.v20160120.PutSecretValueRequest import PutSecretValueRequest
+from aliyunsdkkms.request.v20160120.RotateSecretRequest import RotateSecretRequest
 
 from tests import databases as dbs
-from tests.compat.sdk import expect_error
+from tests.compat.sdk import OldSdk, expect_error
 
 # (engine, SecretSubType, whether an admin secret changes the passwords)
 CASES = [
@@ -211,3 +217,40 @@ def test_bad_rds_secrets_are_refused(
         404,
         lambda: kms.describe_secret(km.DescribeSecretRequest(secret_name=name)),
     )
+
+
+def test_old_sdk_creates_and_rotates_an_rds_secret(old: OldSdk) -> None:
+    user = dbs.account_name()
+    with dbs.pg_accounts((user, "Known-1a!")):
+        name = unique()
+        create = CreateSecretRequest()
+        create.set_SecretName(name)
+        create.set_VersionId("v1")
+        create.set_SecretType("Rds")
+        create.set_SecretData(
+            json.dumps({"Accounts": [{"AccountName": user, "AccountPassword": "Known-1a!"}]})
+        )
+        create.set_ExtendedConfig(
+            json.dumps({"SecretSubType": "SingleUser", "DBInstanceId": dbs.PG_URL})
+        )
+        assert old.call(create)["SecretType"] == "Rds"
+        rotate = RotateSecretRequest()
+        rotate.set_SecretName(name)
+        rotate.set_VersionId("v2")
+        assert old.call(rotate)["VersionId"] == "v2"
+        read = GetSecretValueRequest()
+        read.set_SecretName(name)
+        data = json.loads(old.call(read)["SecretData"])
+        assert data["AccountName"] == user
+        assert dbs.pg_has_password(user, data["AccountPassword"])
+
+        put = PutSecretValueRequest()
+        put.set_SecretName(name)
+        put.set_VersionId("v3")
+        put.set_SecretData("x")
+        with pytest.raises(ServerException) as info:
+            old.call(put)
+        assert (info.value.get_error_code(), info.value.get_http_status()) == (
+            "Rejected.UnsupportedOperation",
+            400,
+        )
