@@ -226,7 +226,7 @@ class KeyService:
                 self._insert_version(conn, key_id, version_id, stored, now)
                 tag_store.put(conn, scope.account_id, "key", key_id, new.tags)
         except BaseException:
-            self._undo_material(new.protection_level, key_id, version_id)
+            self._destroy_material(new.protection_level, key_id, version_id)
             raise
         return KeyRecord(**row)
 
@@ -238,8 +238,9 @@ class KeyService:
         material = KeyMaterial(os.urandom(SPECS[spec].material_bytes))
         return self._keyring.wrap(material.reveal(), _binding(key_id, version_id))
 
-    def _undo_material(self, protection: str, key_id: str, version_id: str) -> None:
-        """The store write failed: a token key nothing references must not linger."""
+    def _destroy_material(self, protection: str, key_id: str, version_id: str) -> None:
+        """Destroy an HSM version's token key: after a failed store write (nothing may reference
+        it) or once its key is deleted. Software material goes with its row."""
         if protection == "HSM":
             self._hsm.discard(key_id, version_id)
 
@@ -374,11 +375,11 @@ class KeyService:
         try:
             with self._db.begin() as conn:
                 if not conn.execute(update(t.keys).where(*where).values(**values)).rowcount:
-                    self._undo_material(record.protection_level, record.id, version_id)
+                    self._destroy_material(record.protection_level, record.id, version_id)
                     return None
                 self._insert_version(conn, record.id, version_id, stored, now)
         except BaseException:
-            self._undo_material(record.protection_level, record.id, version_id)
+            self._destroy_material(record.protection_level, record.id, version_id)
             raise
         self.invalidate(record.id)
         return KeyVersion(version_id, record.id, now)
@@ -452,7 +453,7 @@ class KeyService:
                 deleted.append(key_id)
                 # Only after the commit: a rolled-back deletion must keep its token keys.
                 for version_id in versions:
-                    self._undo_material(protection, key_id, version_id)
+                    self._destroy_material(protection, key_id, version_id)
         return deleted
 
     def rotate_due(self, now: int) -> list[str]:
