@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import uuid
 
 import pytest
 from alibabacloud_kms20160120 import models as km
@@ -182,3 +183,16 @@ def test_hsm_key_cannot_be_read_out_of_the_token(hsm_kms: Client, softhsm: SoftH
     assert found["token"] is True
     assert found["value"] == "AttributeSensitive"
     assert found["wrap"] in ("KeyUnextractable", "KeyNotWrappable")
+
+
+def test_list_keys_filters_by_protection_level(hsm_kms: Client) -> None:
+    tag = f"hsm-filter-{uuid.uuid4().hex[:8]}"
+    tags = json.dumps([{"TagKey": tag, "TagValue": "v"}])
+    hsm = hsm_kms.create_key(km.CreateKeyRequest(protection_level="HSM", tags=tags)).body
+    soft = hsm_kms.create_key(km.CreateKeyRequest(tags=tags)).body
+    for level, expected in (("HSM", hsm), ("SOFTWARE", soft)):
+        filters = json.dumps(
+            [{"Key": "TagKey", "Values": [tag]}, {"Key": "ProtectionLevel", "Values": [level]}]
+        )
+        listed = hsm_kms.list_keys(km.ListKeysRequest(filters=filters, page_size=100)).body
+        assert [k.key_id for k in listed.keys.key] == [expected.key_metadata.key_id]
