@@ -26,11 +26,13 @@ from mamori.core.asymmetric_ops import AsymmetricService
 from mamori.core.crypto_ops import CryptoService
 from mamori.core.jobs import run_due
 from mamori.core.keys import KeyService
+from mamori.core.ram_secrets import RAM_CREDENTIALS, RamCredentialSecrets
+from mamori.core.rds_secrets import RDS, RdsSecrets
 from mamori.core.secrets import SecretService
 from mamori.gateway.pop.app import PopGateway
 from mamori.gateway.pop.nonces import NonceCache
 from mamori.gateway.tls import TlsFiles, ensure_tls
-from mamori.iam.access_keys import AccessKeyService
+from mamori.iam.access_keys import AccessKeyService, new_pair
 from mamori.iam.accounts import AccountService
 from mamori.iam.authorize import Authorizer
 from mamori.iam.directory import Directory
@@ -112,13 +114,20 @@ def build_services(settings: Settings, clock: Any = time.time) -> Services:
     live_roles = LiveRoles(roles, clock)
 
     crypto = CryptoService(keys)
+    secrets = SecretService(db, keys, crypto, clock)
+    secrets.manage(
+        {
+            RDS: RdsSecrets(lambda scope, name: secrets.value(scope, name, None, None).data),
+            RAM_CREDENTIALS: RamCredentialSecrets(access_keys, new_pair),
+        }
+    )
     return Services(
         db=db,
         keys=keys,
         aliases=AliasService(db, keys),
         crypto=crypto,
         asymmetric=AsymmetricService(keys),
-        secrets=SecretService(db, keys, crypto, clock),
+        secrets=secrets,
         accounts=AccountService(db, clock),
         access_keys=access_keys,
         directory=Directory(db, clock, identities_changed),
