@@ -429,3 +429,51 @@ def test_dry_run_checks_without_signing(kms: Client, keys: Keys) -> None:
         400,
         lambda: sign(kms, key, version, "RSA_PSS_SHA_256", digest, dry_run="true"),
     )
+
+
+def test_dry_run_of_every_asymmetric_action(kms: Client, keys: Keys) -> None:
+    """DryRun answers DryRunOperationError when the call would succeed and ValidationError when
+    it would not, and never produces output."""
+    sig_key, sig_version = keys.get("EC_P256")
+    enc_key, enc_version = keys.get("RSA_2048", "ENCRYPT/DECRYPT")
+    digest = hashlib.sha256(b"d").digest()
+    oaep = "RSAES_OAEP_SHA_256"
+
+    def versioned(key: str, version: str, algorithm: str, dry: str) -> dict[str, Any]:
+        return {"key_id": key, "key_version_id": version, "algorithm": algorithm, "dry_run": dry}
+
+    calls: dict[str, Callable[[str, str], Any]] = {
+        "verify": lambda alg, dry: kms.asymmetric_verify(
+            km.AsymmetricVerifyRequest(
+                **versioned(sig_key, sig_version, alg, dry), digest=b64(digest), value=b64(b"s")
+            )
+        ),
+        "encrypt": lambda alg, dry: kms.asymmetric_encrypt(
+            km.AsymmetricEncryptRequest(
+                **versioned(enc_key, enc_version, alg, dry), plaintext=b64(b"x")
+            )
+        ),
+        "decrypt": lambda alg, dry: kms.asymmetric_decrypt(
+            km.AsymmetricDecryptRequest(
+                **versioned(enc_key, enc_version, alg, dry), ciphertext_blob=b64(b"x")
+            )
+        ),
+    }
+    good = {"verify": "ECDSA_SHA_256", "encrypt": oaep, "decrypt": oaep}
+    for name, call in calls.items():
+        expect_error("DryRunOperationError", 400, lambda: call(good[name], "true"))  # noqa: B023
+        expect_error("ValidationError", 400, lambda: call("SM2PKE", "true"))  # noqa: B023
+    expect_error(
+        "DryRunOperationError",
+        400,
+        lambda: kms.get_public_key(
+            km.GetPublicKeyRequest(key_id=sig_key, key_version_id=sig_version, dry_run="true")
+        ),
+    )
+    expect_error(
+        "ValidationError",
+        400,
+        lambda: kms.get_public_key(
+            km.GetPublicKeyRequest(key_id=sig_key, key_version_id=str(uuid.uuid4()), dry_run="true")
+        ),
+    )

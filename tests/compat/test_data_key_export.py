@@ -10,11 +10,14 @@ from typing import Any
 import pytest
 from alibabacloud_kms20160120 import models as km
 from alibabacloud_kms20160120.client import Client
+from alibabacloud_ram20150501.client import Client as RamClient
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 from tests.compat.asym_helpers import create_key, openssl, public_pem
+from tests.compat.ram_helpers import allow, doc, grant, new_user
 from tests.compat.sdk import b64, expect_error
+from tests.conftest import ServerProcess
 
 INVALID = ("InvalidParameter", 400)
 CONTEXT = {"purpose": "export"}
@@ -110,18 +113,23 @@ def test_sm2_export_unwraps_with_openssl_and_with_a_mamori_key(
 def test_export_errors(kms: Client, cmk: str, outsider: rsa.RSAPrivateKey) -> None:
     public = der(outsider.public_key())
     p256 = der(ec.generate_private_key(ec.SECP256R1()).public_key())
-    cases = {
-        "WrappingKeySpec": lambda: generate_export(
-            kms, cmk, public, "RSA_3072", "RSAES_OAEP_SHA_256"
-        ),
-        "WrappingAlgorithm": lambda: generate_export(kms, cmk, public, "RSA_2048", "SM2PKE"),
-        "PublicKeyBlob": lambda: generate_export(kms, cmk, p256, "RSA_2048", "RSAES_OAEP_SHA_256"),
-        "NumberOfBytes": lambda: generate_export(
-            kms, cmk, public, "RSA_2048", "RSAES_OAEP_SHA_256", number_of_bytes=1024
-        ),
-    }
-    for name, call in cases.items():
-        assert name in expect_error(*INVALID, call).message
+    # An SM2 SubjectPublicKeyInfo whose point is not on the curve.
+    off_curve = bytes.fromhex("3059301306072a8648ce3d020106082a811ccf5501822d03420004") + bytes(
+        range(1, 65)
+    )
+    cases = [
+        ("WrappingKeySpec", public, "RSA_3072", "RSAES_OAEP_SHA_256", None),
+        ("WrappingAlgorithm", public, "RSA_2048", "SM2PKE", None),
+        ("PublicKeyBlob", p256, "RSA_2048", "RSAES_OAEP_SHA_256", None),
+        ("PublicKeyBlob", off_curve, "EC_SM2", "SM2PKE", None),
+        ("NumberOfBytes", public, "RSA_2048", "RSAES_OAEP_SHA_256", 1024),
+    ]
+    for name, blob, spec, algorithm, size in cases:
+        error = expect_error(
+            *INVALID,
+            lambda: generate_export(kms, cmk, blob, spec, algorithm, number_of_bytes=size),  # noqa: B023
+        )
+        assert name in error.message
     expect_error(
         "MissingParameter",
         400,
@@ -204,3 +212,36 @@ def test_re_encrypt_asymmetric_errors(kms: Client, cmk: str) -> None:
         400,
         lambda: re_encrypt(kms, b"x", key, **full),
     )
+
+
+def test_re_encrypt_needs_permission_on_the_asymmetric_source(
+    server: ServerProcess, kms: Client, ram: RamClient, cmk: str
+) -> None:
+    """A caller allowed kms:ReEncrypt only on the destination cannot use someone's private key
+    as the source: the source key is authorized too."""
+    key, version = create_key(kms, "RSA_2048", "ENCRYPT/DECRYPT")
+    sealed = kms.asymmetric_encrypt(
+        km.AsymmetricEncryptRequest(
+            key_id=key, key_version_id=version, algorithm="RSAES_OAEP_SHA_1", plaintext=b64(b"s")
+        )
+    ).body.ciphertext_blob
+    user = new_user(server, ram)
+    arn = str(kms.describe_key(km.DescribeKeyRequest(key_id=cmk)).body.key_metadata.arn)
+    grant(ram, user.name, doc(allow("kms:ReEncrypt", arn)))
+    source = {
+        "source_key_id": key,
+        "source_key_version_id": version,
+        "source_encryption_algorithm": "RSAES_OAEP_SHA_1",
+    }
+    error = expect_error(
+        "Forbidden.NoPermission", 403, lambda: re_encrypt(user.kms, sealed, cmk, **source)
+    )
+    assert "kms:ReEncrypt" in error.message
+    expect_error(
+        "AccessDeniedError",
+        400,
+        lambda: re_encrypt(user.kms, sealed, cmk, **source, dry_run="true"),
+    )
+    grant(ram, user.name, doc(allow("kms:ReEncrypt", "*")))
+    moved = re_encrypt(user.kms, sealed, cmk, **source)
+    assert plaintext_of(kms, moved.ciphertext_blob) == b"s"

@@ -50,6 +50,8 @@ def test_sm2_public_keys_load_in_openssl_form() -> None:
     assert len(der) == sm2.SPKI_BYTES
     with pytest.raises(UnsupportedKey):
         PublicKey(SPECS["EC_SM2"], der[:-1])
+    with pytest.raises(UnsupportedKey):
+        PublicKey(SPECS["EC_SM2"], der[:-64] + b"\x01" * 64)  # not on the curve
     with pytest.raises(sm2.Sm2Error):
         sm2.encrypt(sm2.point_from_spki(der), b"x" * (sm2.MAX_PLAINTEXT + 1))
 

@@ -53,7 +53,13 @@ def point_from_spki(der: bytes) -> bytes:
     """The 64-byte public point of SM2 SubjectPublicKeyInfo DER."""
     if len(der) != SPKI_BYTES or not der.startswith(_SPKI_PREFIX):
         raise Sm2Error("not an SM2 SubjectPublicKeyInfo")
-    return der[len(_SPKI_PREFIX) :]
+    point = der[len(_SPKI_PREFIX) :]
+    # A point off the curve would only fail later, inside encryption; refuse it here.
+    try:
+        gmssl_pyx.normalize_sm2_public_key(point)
+    except gmssl_pyx.GmsslInnerError as exc:
+        raise Sm2Error("the public point is not on the SM2 curve") from exc
+    return point
 
 
 class Sm2PrivateKey:
