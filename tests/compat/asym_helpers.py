@@ -18,6 +18,29 @@ _SM2_GX = bytes.fromhex("32C4AE2C1F1981195F9904466A39C9948FE30BBFF2660BE1715A458
 _SM2_GY = bytes.fromhex("BC3736A2F4F6779C59BDCEE36B692153D0A9877CC62A474002DF32E52139F0A0")
 SM2_DEFAULT_ID = b"1234567812345678"
 
+# Every (spec, algorithm) the tests drive; issue 5's list plus RSA_4096 and EC_ED25519.
+SIGNING = [
+    ("RSA_2048", "RSA_PSS_SHA_256"),
+    ("RSA_2048", "RSA_PKCS1_SHA_256"),
+    ("RSA_3072", "RSA_PSS_SHA_256"),
+    ("RSA_3072", "RSA_PKCS1_SHA_256"),
+    ("RSA_4096", "RSA_PSS_SHA_256"),
+    ("RSA_4096", "RSA_PKCS1_SHA_256"),
+    ("EC_P256", "ECDSA_SHA_256"),
+    ("EC_P256K", "ECDSA_SHA_256"),
+    ("EC_SM2", "SM2DSA"),
+    ("EC_ED25519", "ED25519"),
+]
+# (spec, algorithm, the largest plaintext it takes)
+ENCRYPTION = [
+    ("RSA_2048", "RSAES_OAEP_SHA_256", 190),
+    ("RSA_2048", "RSAES_OAEP_SHA_1", 214),
+    ("RSA_3072", "RSAES_OAEP_SHA_256", 318),
+    ("RSA_3072", "RSAES_OAEP_SHA_1", 342),
+    ("RSA_4096", "RSAES_OAEP_SHA_256", 446),
+    ("EC_SM2", "SM2PKE", 255),
+]
+
 
 def create_key(kms: Client, spec: str, usage: str | None = None) -> tuple[str, str]:
     """A new key of ``spec``; returns (key id, its primary version id)."""

@@ -19,6 +19,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa, utils
 
 from tests.compat.asym_helpers import (
+    ENCRYPTION,
+    SIGNING,
     create_key,
     digest_for,
     openssl_encrypt,
@@ -27,27 +29,6 @@ from tests.compat.asym_helpers import (
 )
 from tests.compat.sdk import b64, expect_error
 
-SIGNING = [
-    ("RSA_2048", "RSA_PSS_SHA_256"),
-    ("RSA_2048", "RSA_PKCS1_SHA_256"),
-    ("RSA_3072", "RSA_PSS_SHA_256"),
-    ("RSA_3072", "RSA_PKCS1_SHA_256"),
-    ("RSA_4096", "RSA_PSS_SHA_256"),
-    ("RSA_4096", "RSA_PKCS1_SHA_256"),
-    ("EC_P256", "ECDSA_SHA_256"),
-    ("EC_P256K", "ECDSA_SHA_256"),
-    ("EC_SM2", "SM2DSA"),
-    ("EC_ED25519", "ED25519"),
-]
-# (spec, algorithm, the largest plaintext it takes)
-ENCRYPTION = [
-    ("RSA_2048", "RSAES_OAEP_SHA_256", 190),
-    ("RSA_2048", "RSAES_OAEP_SHA_1", 214),
-    ("RSA_3072", "RSAES_OAEP_SHA_256", 318),
-    ("RSA_3072", "RSAES_OAEP_SHA_1", 342),
-    ("RSA_4096", "RSAES_OAEP_SHA_256", 446),
-    ("EC_SM2", "SM2PKE", 255),
-]
 INVALID = ("InvalidParameter", 400)
 UNSUPPORTED = ("Rejected.UnsupportedOperation", 400)
 

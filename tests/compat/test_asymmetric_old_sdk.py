@@ -26,7 +26,13 @@ from aliyunsdkkms.request.v20160120.ReEncryptRequest import ReEncryptRequest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from tests.compat.asym_helpers import digest_for, openssl_verifies
+from tests.compat.asym_helpers import (
+    ENCRYPTION,
+    SIGNING,
+    digest_for,
+    openssl_encrypt,
+    openssl_verifies,
+)
 from tests.compat.sdk import OldSdk, b64
 
 
@@ -54,10 +60,7 @@ def pem_of(old: OldSdk, key: str, version: str) -> str:
     return str(body["PublicKey"])
 
 
-@pytest.mark.parametrize(
-    ("spec", "algorithm"),
-    [("RSA_2048", "RSA_PSS_SHA_256"), ("EC_P256", "ECDSA_SHA_256"), ("EC_SM2", "SM2DSA")],
-)
+@pytest.mark.parametrize(("spec", "algorithm"), SIGNING)
 def test_sign_verify_and_get_public_key(
     old: OldSdk, tmp_path: Path, spec: str, algorithm: str
 ) -> None:
@@ -82,10 +85,11 @@ def test_sign_verify_and_get_public_key(
     assert verified["Value"] is True
     bad = call(old, AsymmetricVerifyRequest, **params, Digest=b64(bytes(32)), Value=signed["Value"])
     assert bad["Value"] is False
-    assert fails(old, AsymmetricSignRequest, **params, Digest=b64(b"short")) == (
-        "InvalidParameter",
-        400,
-    )
+    if spec != "EC_ED25519":  # Ed25519 signs the bytes given, of any length
+        assert fails(old, AsymmetricSignRequest, **params, Digest=b64(b"short")) == (
+            "InvalidParameter",
+            400,
+        )
     assert fails(
         old, AsymmetricSignRequest, KeyId=key, Algorithm=algorithm, Digest=b64(digest)
     ) == (
@@ -123,6 +127,26 @@ def test_encrypt_decrypt_and_re_encrypt(old: OldSdk) -> None:
     )
     assert fails(old, AsymmetricSignRequest, **params, Digest=b64(hashlib.sha256().digest())) == (
         "Rejected.UnsupportedOperation",
+        400,
+    )
+
+
+@pytest.mark.parametrize(("spec", "algorithm", "limit"), ENCRYPTION)
+def test_openssl_ciphertexts_decrypt_for_every_algorithm(
+    old: OldSdk, tmp_path: Path, spec: str, algorithm: str, limit: int
+) -> None:
+    key, version = new_key(old, spec, "ENCRYPT/DECRYPT")
+    params = {"KeyId": key, "KeyVersionId": version, "Algorithm": algorithm}
+    secret = bytes(range(256))[:limit]
+    sealed = openssl_encrypt(tmp_path, algorithm, pem_of(old, key, version), secret)
+    opened = call(old, AsymmetricDecryptRequest, **params, CiphertextBlob=b64(sealed))
+    assert base64.b64decode(opened["Plaintext"]) == secret
+    mine = call(old, AsymmetricEncryptRequest, **params, Plaintext=b64(secret))["CiphertextBlob"]
+    opened = call(old, AsymmetricDecryptRequest, **params, CiphertextBlob=mine)
+    assert base64.b64decode(opened["Plaintext"]) == secret
+    too_long = b64(bytes(limit + 1))
+    assert fails(old, AsymmetricEncryptRequest, **params, Plaintext=too_long) == (
+        "InvalidParameter",
         400,
     )
 
