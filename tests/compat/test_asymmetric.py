@@ -155,11 +155,24 @@ def test_a_usage_the_spec_cannot_carry_is_refused(kms: Client, spec: str, usage:
     assert "KeyUsage" in error.message
 
 
-def test_asymmetric_keys_cannot_be_rotated(kms: Client, keys: Keys) -> None:
+def test_asymmetric_and_hmac_keys_cannot_be_rotated(kms: Client, keys: Keys) -> None:
     key, _ = keys.get("EC_P256")
     expect_error(
         *UNSUPPORTED, lambda: kms.create_key_version(km.CreateKeyVersionRequest(key_id=key))
     )
+    expect_error(
+        *UNSUPPORTED,
+        lambda: kms.update_rotation_policy(
+            km.UpdateRotationPolicyRequest(key_id=key, enable_automatic_rotation=True)
+        ),
+    )
+    for spec in ("RSA_2048", "HMAC_SHA_256"):
+        expect_error(
+            *UNSUPPORTED,
+            lambda: kms.create_key(
+                km.CreateKeyRequest(key_spec=spec, enable_automatic_rotation=True)  # noqa: B023
+            ),
+        )
 
 
 # --- sign and verify ----------------------------------------------------------------------------

@@ -212,6 +212,9 @@ class KeyService:
             raise UnsupportedProtectionLevel
         interval = None
         if new.rotation_enabled:
+            # As UpdateRotationPolicy: asymmetric and HMAC keys have no automatic rotation.
+            if not spec.symmetric:
+                raise Unsupported("automatic rotation needs a symmetric key")
             interval = new.rotation_interval or ROTATION_DEFAULT
             check_rotation_interval(interval)
         now = self.now()
