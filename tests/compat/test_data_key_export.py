@@ -1,5 +1,6 @@
 """GenerateAndExportDataKey, ExportDataKey and ReEncrypt from an asymmetric source, through the
-official new SDK; exported keys are unwrapped outside Mamori (``cryptography``, ``openssl``)."""
+official new SDK; exported keys are unwrapped outside Mamori (``cryptography``, ``openssl``).
+ReEncrypt needs permission on its source key as well as its destination."""
 
 from __future__ import annotations
 
@@ -245,3 +246,18 @@ def test_re_encrypt_needs_permission_on_the_asymmetric_source(
     grant(ram, user.name, doc(allow("kms:ReEncrypt", "*")))
     moved = re_encrypt(user.kms, sealed, cmk, **source)
     assert plaintext_of(kms, moved.ciphertext_blob) == b"s"
+
+
+def test_re_encrypt_needs_permission_on_the_symmetric_source(
+    server: ServerProcess, kms: Client, ram: RamClient, cmk: str
+) -> None:
+    source = str(kms.create_key(km.CreateKeyRequest()).body.key_metadata.key_id)
+    blob = kms.encrypt(km.EncryptRequest(key_id=source, plaintext=b64(b"s"))).body.ciphertext_blob
+    user = new_user(server, ram)
+    arn = str(kms.describe_key(km.DescribeKeyRequest(key_id=cmk)).body.key_metadata.arn)
+    grant(ram, user.name, doc(allow("kms:ReEncrypt", arn)))
+    error = expect_error("Forbidden.NoPermission", 403, lambda: re_encrypt(user.kms, blob, cmk))
+    assert "kms:ReEncrypt" in error.message
+    expect_error("AccessDeniedError", 400, lambda: re_encrypt(user.kms, blob, cmk, dry_run="true"))
+    grant(ram, user.name, doc(allow("kms:ReEncrypt", "*")))
+    assert plaintext_of(kms, re_encrypt(user.kms, blob, cmk).ciphertext_blob) == b"s"

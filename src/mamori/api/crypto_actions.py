@@ -101,6 +101,16 @@ def generate_data_key_without_plaintext(call: Call, args: Args) -> Result:
 _ASYMMETRIC_SOURCE = ("SourceKeyId", "SourceKeyVersionId", "SourceEncryptionAlgorithm")
 
 
+def _authorize_source(call: Call, resource: str) -> None:
+    """The catalogue authorizes ReEncrypt against the destination key; the source key decrypts
+    too, so the caller needs kms:ReEncrypt on it as well."""
+    decision = decide(call, "kms:ReEncrypt", resource)
+    if isinstance(decision, Deny):
+        if call.dry_run:
+            raise ApiError("AccessDeniedError", detail=decision.reason)
+        raise ApiError("Forbidden.NoPermission", action="kms:ReEncrypt", reason=decision.reason)
+
+
 def _re_encrypt_asymmetric(call: Call, args: Args) -> Result:
     """ReEncrypt of data encrypted under an asymmetric key's public key: the three Source*
     parameters name the private key and algorithm; the blob is the raw ciphertext."""
@@ -113,15 +123,7 @@ def _re_encrypt_asymmetric(call: Call, args: Args) -> Result:
         raise invalid("CiphertextBlob", "It is not valid base64.") from None
     crypto, asym = call.services.crypto, call.services.asymmetric
     source = (args["SourceKeyId"], args["SourceKeyVersionId"], args["SourceEncryptionAlgorithm"])
-    # The catalogue authorizes the destination; the source key decrypts here, so it needs the
-    # caller's kms:ReEncrypt permission too.
-    decision = decide(
-        call, "kms:ReEncrypt", key_resource(call.services, call.scope, {"KeyId": source[0]})
-    )
-    if isinstance(decision, Deny):
-        if call.dry_run:
-            raise ApiError("AccessDeniedError", detail=decision.reason)
-        raise ApiError("Forbidden.NoPermission", action="kms:ReEncrypt", reason=decision.reason)
+    _authorize_source(call, key_resource(call.services, call.scope, {"KeyId": source[0]}))
     crypto.encrypt_key(call.scope, args["DestinationKeyId"])
     if call.dry_run:
         asym.check_encrypt(call.scope, *source)
@@ -143,8 +145,9 @@ def re_encrypt(call: Call, args: Args) -> Result:
     if any(args[name] for name in _ASYMMETRIC_SOURCE):
         return _re_encrypt_asymmetric(call, args)
     crypto = call.services.crypto
+    _parsed, source = crypto.decrypt_key(call.scope, args["CiphertextBlob"])
+    _authorize_source(call, call.scope.key_arn(source.key_id))
     if call.dry_run:
-        crypto.decrypt_key(call.scope, args["CiphertextBlob"])
         crypto.encrypt_key(call.scope, args["DestinationKeyId"])
         raise _dry_run_ok()
     sealed = crypto.re_encrypt(
