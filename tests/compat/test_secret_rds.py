@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from alibabacloud_kms20160120 import models as km
 from alibabacloud_kms20160120.client import Client
+from alibabacloud_ram20150501.client import Client as RamClient
 from aliyunsdkcore.acs_exception.exceptions import ServerException
 from aliyunsdkkms.request.v20160120.CreateSecretRequest import CreateSecretRequest
 from aliyunsdkkms.request.v20160120.GetSecretValueRequest import GetSecretValueRequest
@@ -18,7 +19,9 @@ from aliyunsdkkms.request.v20160120.PutSecretValueRequest import PutSecretValueR
 from aliyunsdkkms.request.v20160120.RotateSecretRequest import RotateSecretRequest
 
 from tests import databases as dbs
+from tests.compat.ram_helpers import allow, doc, grant, new_user
 from tests.compat.sdk import OldSdk, expect_error
+from tests.conftest import ServerProcess
 
 # (engine, SecretSubType, whether an admin secret changes the passwords)
 CASES = [
@@ -254,3 +257,30 @@ def test_old_sdk_creates_and_rotates_an_rds_secret(old: OldSdk) -> None:
             "Rejected.UnsupportedOperation",
             400,
         )
+
+
+def test_naming_an_admin_secret_needs_permission_to_read_it(
+    kms: Client, ram: RamClient, server: ServerProcess
+) -> None:
+    admin = _admin_secret(kms, "postgresql")
+    user = new_user(server, ram)
+    grant(ram, user.name, doc(allow("kms:CreateSecret")))
+    config = {"SecretSubType": "SingleUser", "DBInstanceId": dbs.PG_URL, "AdminSecretName": admin}
+    data = json.dumps({"Accounts": [{"AccountName": "postgres", "AccountPassword": "x"}]})
+
+    def create() -> None:
+        user.kms.create_secret(
+            km.CreateSecretRequest(
+                secret_name=unique(),
+                version_id="v1",
+                secret_type="Rds",
+                secret_data=data,
+                extended_config=config,
+            )
+        )
+
+    # Otherwise the user could take over the superuser through the admin's credentials.
+    expect_error("Forbidden.NoPermission", 403, create)
+    admin_arn = f"acs:kms:*:*:secret/{admin}"
+    grant(ram, user.name, doc(allow("kms:GetSecretValue", admin_arn)))
+    create()

@@ -18,6 +18,7 @@ from mamori.api.catalogue import (
     Services,
     paging,
 )
+from mamori.api.dispatch import decide
 from mamori.api.errors import ApiError, invalid
 from mamori.api.params import Bool, Int, JsonFilters, JsonStrList, JsonTags, Param, Str
 from mamori.api.render import page
@@ -28,10 +29,12 @@ from mamori.core.managed_rotation import parse_config
 from mamori.core.model import iso, parse_interval
 from mamori.core.ram_secrets import AUTO_NAME, RAM_CREDENTIALS
 from mamori.core.ram_secrets import secret_name as ram_secret_name
+from mamori.core.rds_secrets import RDS
 from mamori.core.refs import Scope
 from mamori.core.secret_rotation import ROTATION_DEFAULT, check_interval
 from mamori.core.secret_rows import SecretValue
 from mamori.core.secrets import CURRENT, Secret, tag_id
+from mamori.iam.authorize import Deny
 from mamori.iam.key_policies import validate as validate_policy
 
 GENERIC = "Generic"
@@ -102,6 +105,8 @@ def create_secret(call: Call, args: Args) -> Result:
         name = ram_secret_name(parse_config(args["ExtendedConfig"]))
     elif name.lower().startswith("acs/"):
         raise invalid("SecretName", "Names starting with acs/ are reserved.")
+    if secret_type == RDS:
+        _may_use_admin_secret(call, parse_config(args["ExtendedConfig"]))
     data_type = args["SecretDataType"] or "text"
     if secret_type != GENERIC and data_type != "text":
         raise invalid("SecretDataType", f"{secret_type} secrets hold text.")
@@ -142,6 +147,21 @@ def create_secret(call: Call, args: Args) -> Result:
         "ExtendedConfig": secret.extended_config or "",
         "DKMSInstanceId": "",
     }
+
+
+def _may_use_admin_secret(call: Call, config: dict[str, Any]) -> None:
+    """Rotation logs in with the AdminSecretName's credentials and hands the new password to
+    whoever reads this secret, so the creator must be allowed to read the admin secret:
+    otherwise naming it would reveal, or take over, any account it can change."""
+    admin = config.get("AdminSecretName")
+    if not isinstance(admin, str) or not admin:
+        return
+    resource = secret_resource(call.services, call.scope, {"SecretName": admin})
+    decision = decide(call, "kms:GetSecretValue", resource)
+    if isinstance(decision, Deny):
+        raise ApiError(
+            "Forbidden.NoPermission", action="kms:GetSecretValue", reason=decision.reason
+        )
 
 
 def _interval(args: Args) -> int:

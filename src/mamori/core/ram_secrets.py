@@ -17,6 +17,8 @@ import hmac
 import json
 from typing import Any, Protocol
 
+from sqlalchemy.exc import IntegrityError
+
 from mamori.core.errors import DomainError, InvalidInput
 from mamori.core.managed_rotation import RotationFailed, Values
 from mamori.core.model import iso, parse_interval
@@ -174,6 +176,9 @@ class RamCredentialSecrets:
             raise
         except DomainError as exc:
             raise RotationFailed(f"RAM refused the change ({exc.code})") from None
+        except IntegrityError:
+            # Another node issued this very key meanwhile; the caller checks it is in effect.
+            raise RotationFailed("the AccessKey was issued concurrently") from None
 
     def grace(self, config: dict[str, Any]) -> int | None:
         """GracePeriod in seconds (default one day)."""
