@@ -40,7 +40,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -194,10 +194,32 @@ class Template:
     wire_lines: list[tuple[str, str]]  # header lines as sent, names in wire case and order
     authorization: str  # what the SDK signed, for the self-check
     wire: bytes
+    vary: str = "Plaintext"  # the query parameter each generated request sets
 
 
 def capture_sdk_encrypt(access_key_id: str, secret: str, key_id: str, plaintext: str) -> Template:
-    """Run one real SDK Encrypt against a throwaway listener and keep what it built and sent.
+    """Run one real SDK Encrypt against a throwaway listener and keep what it built and sent."""
+    return capture_sdk_call(
+        access_key_id,
+        secret,
+        lambda client: client.encrypt(
+            kms_models.EncryptRequest(key_id=key_id, plaintext=plaintext)
+        ),
+        {"RequestId": "capture", "KeyId": key_id, "CiphertextBlob": "", "KeyVersionId": ""},
+        vary="Plaintext",
+    )
+
+
+def capture_sdk_call(
+    access_key_id: str,
+    secret: str,
+    send: Callable[[Client], Any],
+    answer_body: dict[str, Any],
+    *,
+    vary: str,
+) -> Template:
+    """Run one real SDK call against a throwaway listener and keep what it built and sent;
+    ``vary`` names the query parameter each generated request gives its own value.
 
     The SDK's DaraRequest (query and header dicts) is recorded by wrapping the transport;
     the raw bytes come from the listener, so header case/order and the transport's extras
@@ -218,9 +240,7 @@ def capture_sdk_encrypt(access_key_id: str, secret: str, key_id: str, plaintext:
                     break
                 data += chunk
             wire.append(data)
-            body = json.dumps(
-                {"RequestId": "capture", "KeyId": key_id, "CiphertextBlob": "", "KeyVersionId": ""}
-            ).encode()
+            body = json.dumps(answer_body).encode()
             conn.sendall(
                 b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                 + f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
@@ -239,7 +259,7 @@ def capture_sdk_encrypt(access_key_id: str, secret: str, key_id: str, plaintext:
     client = new_sdk(f"127.0.0.1:{port}", access_key_id, secret)
     try:
         with mock.patch.object(DaraCore, "do_action", spy):
-            client.encrypt(kms_models.EncryptRequest(key_id=key_id, plaintext=plaintext))
+            send(client)
     finally:
         thread.join(timeout=5)
         listener.close()
@@ -250,7 +270,7 @@ def capture_sdk_encrypt(access_key_id: str, secret: str, key_id: str, plaintext:
     authorization = headers.pop("Authorization")
     if "content-length: 0" not in head.lower():
         # The replay format and the Lua splitter assume body-less requests, as Encrypt is.
-        raise RuntimeError("the SDK sent an Encrypt with a body; the benchmark can't replay it")
+        raise RuntimeError("the SDK sent a request with a body; the benchmark can't replay it")
     return Template(
         method=request.method,
         pathname=request.pathname,
@@ -263,6 +283,7 @@ def capture_sdk_encrypt(access_key_id: str, secret: str, key_id: str, plaintext:
         wire_lines=[(name, value) for name, value in wire_lines],
         authorization=authorization,
         wire=raw,
+        vary=vary,
     )
 
 
@@ -285,7 +306,7 @@ def build_request(
     request.pathname = template.pathname
     request.protocol = template.protocol
     request.port = template.port
-    request.query = {**template.query, "Plaintext": plaintext}
+    request.query = {**template.query, template.vary: plaintext}
     headers = dict(template.headers)
     headers["host"] = host
     headers["x-acs-date"] = date
@@ -309,7 +330,7 @@ def self_check(template: Template, access_key_id: str, secret: str) -> None:
     rebuilt = build_request(
         template,
         host=template.headers["host"],
-        plaintext=template.query["Plaintext"],
+        plaintext=template.query[template.vary],
         date=template.headers["x-acs-date"],
         nonce=template.headers["x-acs-signature-nonce"],
         access_key_id=access_key_id,

@@ -22,6 +22,7 @@ from sqlalchemy import insert, select
 from mamori.api.registry import catalogue
 from mamori.config import Settings
 from mamori.core.aliases import AliasService
+from mamori.core.asymmetric_ops import AsymmetricService
 from mamori.core.crypto_ops import CryptoService
 from mamori.core.hsm_keys import HsmVersions
 from mamori.core.jobs import run_due
@@ -62,6 +63,7 @@ class Services:
     keys: KeyService
     aliases: AliasService
     crypto: CryptoService
+    asymmetric: AsymmetricService
     secrets: SecretService
     accounts: AccountService
     access_keys: AccessKeyService
@@ -148,6 +150,7 @@ def build_services(settings: Settings, clock: Any = time.time) -> Services:
         keys=keys,
         aliases=AliasService(db, keys),
         crypto=crypto,
+        asymmetric=AsymmetricService(keys),
         secrets=secrets,
         accounts=AccountService(db, clock),
         access_keys=access_keys,

@@ -29,9 +29,12 @@ from mamori.core.errors import (
 from mamori.core.hsm_keys import HsmVersions
 from mamori.core.model import KeyRecord, KeyState, KeyVersion
 from mamori.core.refs import KeyRef, Scope, parse_key_ref
+from mamori.crypto import asymmetric
 from mamori.crypto.aead import Aead, AeadKey
+from mamori.crypto.asymmetric import PrivateKey
+from mamori.crypto.mac import MacKey
 from mamori.crypto.material import KeyMaterial
-from mamori.crypto.specs import DEFAULT_SPEC, SPECS, KeyUsage
+from mamori.crypto.specs import DEFAULT_SPEC, SPECS, Family, KeySpec, KeyUsage
 from mamori.seal.keyring import Keyring
 from mamori.store import schema as t
 from mamori.store.database import Database
@@ -62,11 +65,48 @@ class NewKey:
 
 @dataclass(frozen=True, slots=True)
 class UsableVersion:
-    """A key version ready for cryptography: its key's id and the AEAD built from its material."""
+    """A key version ready for cryptography: its key's id and the object built from its
+    material (an AEAD, a private key or an HMAC key, by the key's spec)."""
 
     key_id: str
     version_id: str
-    aead: Aead
+    handle: Aead | PrivateKey | MacKey
+
+    @property
+    def aead(self) -> Aead:
+        """The AEAD of a symmetric key version (in memory, or in a PKCS#11 token)."""
+        if isinstance(self.handle, PrivateKey | MacKey):
+            raise Unsupported("the key is not a symmetric encryption key")
+        return self.handle
+
+    @property
+    def private_key(self) -> PrivateKey:
+        """The private key of an asymmetric key version."""
+        if not isinstance(self.handle, PrivateKey):
+            raise Unsupported("the key is not an asymmetric key")
+        return self.handle
+
+    @property
+    def mac_key(self) -> MacKey:
+        """The HMAC key of an HMAC key version."""
+        if not isinstance(self.handle, MacKey):
+            raise Unsupported("the key is not an HMAC key")
+        return self.handle
+
+
+def new_material(spec: KeySpec) -> KeyMaterial:
+    """Fresh material for a version of a key of ``spec``."""
+    if spec.asymmetric:
+        return asymmetric.generate(spec)
+    return KeyMaterial(os.urandom(spec.material_bytes))
+
+
+def _handle(spec: KeySpec, material: KeyMaterial) -> AeadKey | PrivateKey | MacKey:
+    if spec.cipher is not None:
+        return AeadKey(spec.cipher, material)
+    if spec.family is Family.HMAC:
+        return MacKey(spec.mac[0], material)
+    return PrivateKey(spec, material)
 
 
 def _new_key_id() -> str:
@@ -157,9 +197,7 @@ class KeyService:
             aead = self._hsm.open(row.wrapped_material, row.key_id, version_id)
             return UsableVersion(row.key_id, version_id, aead)
         material = self._keyring.unwrap(row.wrapped_material, _binding(row.key_id, version_id))
-        cipher = SPECS[row.spec].cipher
-        assert cipher is not None
-        return UsableVersion(row.key_id, version_id, AeadKey(cipher, material))
+        return UsableVersion(row.key_id, version_id, _handle(SPECS[row.spec], material))
 
     def invalidate(self, key_id: str) -> None:
         """Forget everything cached about one key (after a committed change)."""
@@ -193,6 +231,9 @@ class KeyService:
             self._hsm.check(spec)
         interval = None
         if new.rotation_enabled:
+            # As UpdateRotationPolicy: asymmetric and HMAC keys have no automatic rotation.
+            if not spec.symmetric:
+                raise Unsupported("automatic rotation needs a symmetric key")
             interval = new.rotation_interval or ROTATION_DEFAULT
             check_rotation_interval(interval)
         now = self.now()
@@ -235,7 +276,7 @@ class KeyService:
         to a key just generated in the token."""
         if protection == "HSM":
             return self._hsm.generate(key_id, version_id, SPECS[spec])
-        material = KeyMaterial(os.urandom(SPECS[spec].material_bytes))
+        material = new_material(SPECS[spec])
         return self._keyring.wrap(material.reveal(), _binding(key_id, version_id))
 
     def _destroy_material(self, protection: str, key_id: str, version_id: str) -> None:
