@@ -135,14 +135,15 @@ def test_key_states_apply_to_hsm_keys(hsm_kms: Client) -> None:
     assert decrypt(hsm_kms, blob) == b"x"
 
 
-def test_sm4_on_hsm_is_unsupported_and_creates_nothing(hsm_kms: Client) -> None:
+@pytest.mark.parametrize("spec", ["Aliyun_SM4", "RSA_2048", "EC_P256", "HMAC_SHA_256"])
+def test_specs_the_token_cannot_hold_are_unsupported_and_create_nothing(
+    hsm_kms: Client, spec: str
+) -> None:
     before = hsm_kms.list_keys(km.ListKeysRequest(page_size=100)).body.total_count
     expect_error(
         "Unsupported.ProtectionLevel",
         400,
-        lambda: hsm_kms.create_key(
-            km.CreateKeyRequest(key_spec="Aliyun_SM4", protection_level="HSM")
-        ),
+        lambda: hsm_kms.create_key(km.CreateKeyRequest(key_spec=spec, protection_level="HSM")),
     )
     expect_error(
         "Unsupported.ProtectionLevel",
