@@ -24,6 +24,7 @@ from mamori.config import Settings
 from mamori.core.aliases import AliasService
 from mamori.core.crypto_ops import CryptoService
 from mamori.core.jobs import run_due
+from mamori.core.key_import import KeyImport
 from mamori.core.keys import KeyService
 from mamori.core.ram_secrets import RAM_CREDENTIALS, RamCredentialSecrets
 from mamori.core.rds_secrets import RDS, RdsSecrets
@@ -58,6 +59,7 @@ class Services:
     keys: KeyService
     aliases: AliasService
     crypto: CryptoService
+    key_import: KeyImport
     secrets: SecretService
     accounts: AccountService
     access_keys: AccessKeyService
@@ -124,6 +126,7 @@ def build_services(settings: Settings, clock: Any = time.time) -> Services:
         keys=keys,
         aliases=AliasService(db, keys),
         crypto=crypto,
+        key_import=KeyImport(db, keys, keyring, clock),
         secrets=secrets,
         accounts=AccountService(db, clock),
         access_keys=access_keys,

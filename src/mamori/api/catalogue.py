@@ -10,6 +10,7 @@ from typing import Any, Protocol
 from mamori.api.params import Int, Param, Raw
 from mamori.core.aliases import AliasService
 from mamori.core.crypto_ops import CryptoService
+from mamori.core.key_import import KeyImport
 from mamori.core.keys import KeyService
 from mamori.core.refs import Scope
 from mamori.core.secrets import SecretService
@@ -49,6 +50,11 @@ class Services(Protocol):
     @property
     def crypto(self) -> CryptoService:
         """The symmetric crypto service."""
+        ...
+
+    @property
+    def key_import(self) -> KeyImport:
+        """Key material import (Origin=EXTERNAL)."""
         ...
 
     @property

@@ -9,6 +9,7 @@ from mamori.api import (
     alias_actions,
     crypto_actions,
     key_actions,
+    key_import_actions,
     key_policy_actions,
     password_actions,
     ram_identity_actions,
@@ -28,6 +29,7 @@ def catalogue() -> Catalogue:
     result = Catalogue()
     for family in (
         key_actions,
+        key_import_actions,
         key_policy_actions,
         alias_actions,
         tag_actions,
