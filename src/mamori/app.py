@@ -26,6 +26,7 @@ from mamori.core.asymmetric_ops import AsymmetricService
 from mamori.core.crypto_ops import CryptoService
 from mamori.core.hsm_keys import HsmVersions
 from mamori.core.jobs import run_due
+from mamori.core.key_import import KeyImport
 from mamori.core.keys import KeyService
 from mamori.core.ram_secrets import RAM_CREDENTIALS, RamCredentialSecrets
 from mamori.core.rds_secrets import RDS, RdsSecrets
@@ -64,6 +65,7 @@ class Services:
     aliases: AliasService
     crypto: CryptoService
     asymmetric: AsymmetricService
+    key_import: KeyImport
     secrets: SecretService
     accounts: AccountService
     access_keys: AccessKeyService
@@ -151,6 +153,7 @@ def build_services(settings: Settings, clock: Any = time.time) -> Services:
         aliases=AliasService(db, keys),
         crypto=crypto,
         asymmetric=AsymmetricService(keys),
+        key_import=KeyImport(db, keys, keyring, clock),
         secrets=secrets,
         accounts=AccountService(db, clock),
         access_keys=access_keys,

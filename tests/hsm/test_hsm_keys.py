@@ -197,3 +197,11 @@ def test_list_keys_filters_by_protection_level(hsm_kms: Client) -> None:
         )
         listed = hsm_kms.list_keys(km.ListKeysRequest(filters=filters, page_size=100)).body
         assert [k.key_id for k in listed.keys.key] == [expected.key_metadata.key_id]
+
+
+def test_imported_material_on_hsm_is_unsupported(hsm_kms: Client) -> None:
+    expect_error(
+        "Unsupported.ProtectionLevel",
+        400,
+        lambda: hsm_kms.create_key(km.CreateKeyRequest(origin="EXTERNAL", protection_level="HSM")),
+    )

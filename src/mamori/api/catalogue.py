@@ -11,6 +11,7 @@ from mamori.api.params import Int, Param, Raw
 from mamori.core.aliases import AliasService
 from mamori.core.asymmetric_ops import AsymmetricService
 from mamori.core.crypto_ops import CryptoService
+from mamori.core.key_import import KeyImport
 from mamori.core.keys import KeyService
 from mamori.core.refs import Scope
 from mamori.core.secrets import SecretService
@@ -55,6 +56,11 @@ class Services(Protocol):
     @property
     def asymmetric(self) -> AsymmetricService:
         """The asymmetric and HMAC crypto service."""
+        ...
+
+    @property
+    def key_import(self) -> KeyImport:
+        """Key material import (Origin=EXTERNAL)."""
         ...
 
     @property

@@ -78,6 +78,10 @@ _ROWS: Final[tuple[ErrorSpec, ...]] = (
     # Mamori's code: Alibaba documents none for a managed rotation that fails.
     ErrorSpec("Rejected.RotationFailed", 409, "The secret could not be rotated: {reason}"),
     ErrorSpec("Unsupported.Origin", 400, "The specified Origin is not supported."),
+    # Key material import.
+    ErrorSpec("InvalidKeyMaterial", 400, "The key material is invalid."),
+    ErrorSpec("InvalidImportToken", 400, "The import token is invalid."),
+    ErrorSpec("ExpiredImportToken", 400, "The import token has expired."),
     ErrorSpec(
         "Unsupported.ProtectionLevel", 400, "The specified ProtectionLevel is not supported."
     ),

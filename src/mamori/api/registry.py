@@ -11,6 +11,7 @@ from mamori.api import (
     crypto_actions,
     data_key_export_actions,
     key_actions,
+    key_import_actions,
     key_policy_actions,
     password_actions,
     ram_identity_actions,
@@ -30,6 +31,7 @@ def catalogue() -> Catalogue:
     result = Catalogue()
     for family in (
         key_actions,
+        key_import_actions,
         key_policy_actions,
         alias_actions,
         tag_actions,

@@ -23,7 +23,7 @@ def key_metadata(scope: Scope, key: KeyRecord) -> dict[str, Any]:
         "Creator": key.creator,
         "CreationDate": iso(key.created_at),
         "DeleteDate": iso(key.delete_at),
-        "MaterialExpireTime": "",
+        "MaterialExpireTime": iso(key.material_expire_at),
         "PrimaryKeyVersion": key.primary_version_id or "",
         "AutomaticRotation": rotation,
         "LastRotationDate": iso(key.last_rotation_at or key.created_at),

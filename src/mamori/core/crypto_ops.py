@@ -4,6 +4,7 @@ only the key caches (the store only on a cache miss) and does one AEAD operation
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -43,16 +44,20 @@ class Opened:
     plaintext: bytes
 
 
-def require_enabled(record: KeyRecord) -> None:
-    """The key-state table for cryptographic operations."""
+def require_enabled(record: KeyRecord, now: float | None = None) -> None:
+    """The key-state table for cryptographic operations; imported material that has expired
+    counts as PendingImport (before the jobs pass removes it)."""
     code = _STATE_ERRORS.get(record.state)
     if code is not None:
         raise StateConflict(code, state=record.state)
+    expire = record.material_expire_at
+    if expire is not None and expire <= (time.time() if now is None else now):
+        raise StateConflict("Rejected.PendingImport", state=KeyState.PENDING_IMPORT)
 
 
-def require_usable(record: KeyRecord) -> None:
+def require_usable(record: KeyRecord, now: float | None = None) -> None:
     """The key-state table for cryptographic operations, and the symmetric usage check."""
-    require_enabled(record)
+    require_enabled(record, now)
     spec = SPECS[record.spec]
     if not spec.symmetric or record.usage != KeyUsage.ENCRYPT_DECRYPT:
         raise Unsupported(f"the key's spec {record.spec} and usage {record.usage} cannot encrypt")
@@ -67,7 +72,7 @@ class CryptoService:
     def encrypt_key(self, scope: Scope, key: str) -> tuple[KeyRecord, UsableVersion]:
         """Resolve and check a key for sealing; DryRun stops after this."""
         record = self._keys.resolve(scope, key)
-        require_usable(record)
+        require_usable(record, self._keys.now())
         assert record.primary_version_id is not None
         version = self._keys.version(record.primary_version_id)
         if version is None:
@@ -106,9 +111,13 @@ class CryptoService:
             raise CiphertextInvalid from exc
         version = self._keys.version(parsed.version_id)
         if version is None:
+            # Deleted imported material: the key's state is the answer, if it is the caller's.
+            key_id = self._keys.key_of_version(parsed.version_id)
+            if key_id is not None:
+                require_usable(self._keys.resolve(scope, key_id), self._keys.now())
             raise KeyNotFound
         record = self._keys.resolve(scope, version.key_id)
-        require_usable(record)
+        require_usable(record, self._keys.now())
         return parsed, version
 
     def decrypt(self, scope: Scope, text: str, context: Mapping[str, str] | None) -> Opened:

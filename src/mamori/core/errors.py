@@ -99,3 +99,22 @@ class AlreadyOpened(DomainError):
     """OpenKmsService on an account whose service is already on."""
 
     code = "Forbidden.Opened"
+
+
+class InvalidImportToken(DomainError):
+    """The ImportToken is unknown, or was issued for another key."""
+
+    code = "InvalidImportToken"
+
+
+class ExpiredImportToken(DomainError):
+    """The ImportToken is older than 24 hours."""
+
+    code = "ExpiredImportToken"
+
+
+class InvalidKeyMaterial(DomainError):
+    """The EncryptedKeyMaterial does not unwrap to material of the key's size, or is not the
+    material imported before (only the same material may come back)."""
+
+    code = "InvalidKeyMaterial"

@@ -22,6 +22,7 @@ class JobReport:
     purged_secrets: list[str] = field(default_factory=list)
     rotated_secrets: list[str] = field(default_factory=list)
     retired_secrets: list[str] = field(default_factory=list)
+    expired_materials: list[str] = field(default_factory=list)
 
 
 def run_due(keys: KeyService, now: int, secrets: SecretService | None = None) -> JobReport:
@@ -30,6 +31,7 @@ def run_due(keys: KeyService, now: int, secrets: SecretService | None = None) ->
     report = JobReport(
         deleted=keys.delete_due(now),
         rotated=keys.rotate_due(now),
+        expired_materials=keys.expire_materials(now),
         purged_secrets=secrets.delete_due(now) if secrets is not None else [],
         rotated_secrets=secrets.rotate_due_secrets(now) if secrets is not None else [],
         retired_secrets=secrets.retire_due(now) if secrets is not None else [],
@@ -40,6 +42,8 @@ def run_due(keys: KeyService, now: int, secrets: SecretService | None = None) ->
         log.info("rotated secret %s (automatic rotation due)", secret)
     for secret in report.retired_secrets:
         log.info("retired the replaced credentials of secret %s (grace period over)", secret)
+    for key_id in report.expired_materials:
+        log.info("removed the imported material of key %s (KeyMaterialExpireUnix passed)", key_id)
     for key_id in report.deleted:
         log.info("deleted key %s (deletion window passed)", key_id)
     for key_id in report.rotated:

@@ -19,6 +19,7 @@ from mamori.core import tags as tag_store
 from mamori.core.cache import LruCache
 from mamori.core.errors import (
     InvalidInput,
+    InvalidKeyMaterial,
     KeyNotFound,
     KeyVersionNotFound,
     StateConflict,
@@ -191,13 +192,21 @@ class KeyService:
                 .join(t.keys, t.keys.c.id == t.key_versions.c.key_id)
                 .where(t.key_versions.c.id == version_id)
             ).first()
-        if row is None:
-            return None
+        if row is None or not row.wrapped_material:
+            return None  # no such version, or its imported material was deleted
         if row.protection_level == "HSM":
             aead = self._hsm.open(row.wrapped_material, row.key_id, version_id)
             return UsableVersion(row.key_id, version_id, aead)
         material = self._keyring.unwrap(row.wrapped_material, _binding(row.key_id, version_id))
         return UsableVersion(row.key_id, version_id, _handle(SPECS[row.spec], material))
+
+    def key_of_version(self, version_id: str) -> str | None:
+        """The key a version belongs to, even when its material is gone (error paths only)."""
+        with self._db.read() as conn:
+            found = conn.execute(
+                select(t.key_versions.c.key_id).where(t.key_versions.c.id == version_id)
+            ).scalar_one_or_none()
+        return None if found is None else str(found)
 
     def invalidate(self, key_id: str) -> None:
         """Forget everything cached about one key (after a committed change)."""
@@ -221,13 +230,20 @@ class KeyService:
             raise InvalidInput("KeyUsage", f"{new.spec} keys cannot be used for {usage}.")
         if new.origin not in ("Aliyun_KMS", "EXTERNAL"):
             raise InvalidInput("Origin")
-        if new.origin == "EXTERNAL":
+        external = new.origin == "EXTERNAL"
+        if external and not spec.symmetric:
             raise UnsupportedOrigin
+        if external and new.rotation_enabled:
+            raise Unsupported("keys with imported material do not rotate")
         if new.protection_level not in ("SOFTWARE", "HSM"):
             raise InvalidInput("ProtectionLevel")
         if spec.hsm_only and new.protection_level != "HSM":
             raise UnsupportedProtectionLevel
         if new.protection_level == "HSM":
+            # Importing material into the token (C_UnwrapKey) is not offered: HSM keys are
+            # generated there.
+            if external:
+                raise UnsupportedProtectionLevel
             self._hsm.check(spec)
         interval = None
         if new.rotation_enabled:
@@ -246,7 +262,7 @@ class KeyService:
             "usage": usage,
             "origin": new.origin,
             "protection_level": new.protection_level,
-            "state": KeyState.ENABLED,
+            "state": KeyState.PENDING_IMPORT if external else KeyState.ENABLED,
             "description": new.description,
             "creator": creator,
             "dkms_instance_id": new.dkms_instance_id,
@@ -260,14 +276,21 @@ class KeyService:
             "next_rotation_at": now + interval if interval else None,
             "primary_version_id": version_id,
         }
-        stored = self._new_material(new.protection_level, spec.name, key_id, version_id)
+        # An imported key's one version gets its material from ImportKeyMaterial.
+        stored = (
+            None
+            if external
+            else self._new_material(new.protection_level, spec.name, key_id, version_id)
+        )
         try:
             with self._db.begin() as conn:
                 conn.execute(insert(t.keys).values(**row))
-                self._insert_version(conn, key_id, version_id, stored, now)
+                if stored is not None:
+                    self._insert_version(conn, key_id, version_id, stored, now)
                 tag_store.put(conn, scope.account_id, "key", key_id, new.tags)
         except BaseException:
-            self._destroy_material(new.protection_level, key_id, version_id)
+            if stored is not None:
+                self._destroy_material(new.protection_level, key_id, version_id)
             raise
         return KeyRecord(**row)
 
@@ -456,6 +479,81 @@ class KeyService:
                 .limit(limit)
             ).all()
         return [KeyVersion(r.id, record.id, r.created_at) for r in rows], total
+
+    # -- imported material -------------------------------------------------------------------
+
+    def install_material(
+        self, record: KeyRecord, material: KeyMaterial, check: str, expire_at: int | None
+    ) -> None:
+        """ImportKeyMaterial's write: the material becomes the key's one version (or is already
+        there, for a re-import of the same material), the key Enabled unless PendingDeletion."""
+        assert record.primary_version_id is not None
+        with self._db.begin() as conn:
+            current = conn.execute(
+                select(t.keys.c.state, t.keys.c.material_check)
+                .where(t.keys.c.id == record.id)
+                .with_for_update()
+            ).one()
+            if current.material_check not in (None, check):
+                raise InvalidKeyMaterial
+            version = conn.execute(
+                select(t.key_versions.c.wrapped_material).where(
+                    t.key_versions.c.id == record.primary_version_id
+                )
+            ).first()
+            if version is None:
+                binding = _binding(record.id, record.primary_version_id)
+                wrapped = self._keyring.wrap(material.reveal(), binding)
+                self._insert_version(
+                    conn, record.id, record.primary_version_id, wrapped, self.now()
+                )
+            elif not version.wrapped_material:
+                binding = _binding(record.id, record.primary_version_id)
+                conn.execute(
+                    update(t.key_versions)
+                    .where(t.key_versions.c.id == record.primary_version_id)
+                    .values(wrapped_material=self._keyring.wrap(material.reveal(), binding))
+                )
+            values: dict[str, Any] = {"material_check": check, "material_expire_at": expire_at}
+            if current.state == KeyState.PENDING_IMPORT:
+                values["state"] = KeyState.ENABLED
+            conn.execute(update(t.keys).where(t.keys.c.id == record.id).values(**values))
+        self.invalidate(record.id)
+
+    def remove_material(self, key_id: str, expired_by: int | None = None) -> bool:
+        """DeleteKeyMaterial (or expiry, with ``expired_by`` the time: only if the material
+        expired by then): the material is gone and the key PendingImport, except that a key
+        PendingDeletion keeps its state. False when there was nothing to remove."""
+        where = [t.keys.c.id == key_id]
+        if expired_by is not None:
+            where.append(t.keys.c.material_expire_at <= expired_by)
+        with self._db.begin() as conn:
+            found = conn.execute(select(t.keys.c.state).where(*where).with_for_update()).first()
+            if found is None:
+                return False
+            # The version stays, emptied: its blobs then report the key's state, and the same
+            # material imported again opens them.
+            conn.execute(
+                update(t.key_versions)
+                .where(t.key_versions.c.key_id == key_id)
+                .values(wrapped_material=b"")
+            )
+            values: dict[str, Any] = {"material_expire_at": None}
+            if found.state != KeyState.PENDING_DELETION:
+                values["state"] = KeyState.PENDING_IMPORT
+            conn.execute(update(t.keys).where(t.keys.c.id == key_id).values(**values))
+        self.invalidate(key_id)
+        return True
+
+    def expire_materials(self, now: int) -> list[str]:
+        """Remove every imported material whose KeyMaterialExpireUnix has passed."""
+        with self._db.read() as conn:
+            due = (
+                conn.execute(select(t.keys.c.id).where(t.keys.c.material_expire_at <= now))
+                .scalars()
+                .all()
+            )
+        return [key_id for key_id in due if self.remove_material(key_id, expired_by=now)]
 
     # -- background work ---------------------------------------------------------------------
 

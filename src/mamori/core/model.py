@@ -47,6 +47,7 @@ class KeyRecord:
     last_rotation_at: int | None
     next_rotation_at: int | None
     primary_version_id: str | None
+    material_expire_at: int | None = None
 
     @classmethod
     def from_row(cls, row: Any) -> KeyRecord:

@@ -72,6 +72,11 @@ keys = Table(
     Column("last_rotation_at", BigInteger),
     Column("next_rotation_at", BigInteger),
     Column("primary_version_id", String(36)),
+    # Imported (EXTERNAL) keys: when the material expires (null: never), and a check value of
+    # the first material imported (HMAC keyed by the material), so that only the same
+    # material can be imported again, even after DeleteKeyMaterial.
+    Column("material_expire_at", BigInteger),
+    Column("material_check", String(64)),
     Index("ix_keys_account", "account_id", "created_at"),
     Index("ix_keys_delete_at", "delete_at"),
     Index("ix_keys_next_rotation_at", "next_rotation_at"),
@@ -85,6 +90,21 @@ key_versions = Table(
     Column("wrapped_material", LargeBinary, nullable=False),
     Column("created_at", BigInteger, nullable=False),
     Index("ix_key_versions_key", "key_id", "created_at"),
+)
+
+# GetParametersForImport's wrapping keys: one per call, bound to one key, valid 24 hours. The
+# token itself is never stored, only its SHA-256; the private key is keyring-wrapped.
+import_tokens = Table(
+    "import_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("key_id", String(64), ForeignKey("keys.id", ondelete="CASCADE"), nullable=False),
+    Column("wrapping_spec", String(16), nullable=False),
+    Column("wrapping_algorithm", String(32), nullable=False),
+    Column("wrapped_private_key", LargeBinary, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Index("ix_import_tokens_key", "key_id"),
+    Index("ix_import_tokens_expires_at", "expires_at"),
 )
 
 aliases = Table(
