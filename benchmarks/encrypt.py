@@ -22,6 +22,8 @@ One run:
 
 Run: ``.venv/bin/python benchmarks/encrypt.py`` (``--help`` for the knobs); add
 ``--action Encrypt --action GetSecretValue`` to measure both in one run. Needs ``wrk``.
+``benchmarks/sign.py`` drives its AsymmetricSign workloads through the same capture, signing,
+replay and check functions.
 """
 
 from __future__ import annotations
@@ -373,21 +375,14 @@ def write_part(job: PartJob) -> list[str]:
     return nonces
 
 
-def generate(
-    workdir: Path,
-    total: int,
-    slices: int,
-    template: Template,
-    host: str,
-    variants: list[dict[str, str]],
-    access_key_id: str,
-    secret: str,
-) -> None:
-    """Write ``requests.<i>`` for each wrk thread ``i``: disjoint, NUL-separated requests, the
-    ``n``-th with the query parameters ``variants[n % len(variants)]``."""
+def generate(workdir: Path, total: int, slices: int, load: Load, host: str) -> None:
+    """Make ``workdir`` and write ``requests.<i>`` in it for each wrk thread ``i``: disjoint,
+    NUL-separated requests of ``load``, the ``n``-th with the query parameters
+    ``variants[n % len(variants)]`` of its workload."""
     # Signing an Encrypt costs ~80 µs (mostly the SDK's quote() of the 1.4 KB plaintext), so
     # sign in parts on every core (the server is idle meanwhile), then join the parts into
     # one file per wrk thread. spawn: the workers inherit no SDK sockets.
+    workdir.mkdir()
     workers = os.cpu_count() or 1
     per_slice = -(-total // slices)
     parts_per_slice = -(-workers // slices)
@@ -397,11 +392,11 @@ def generate(
             workdir / f"part.{index}.{part}",
             per_part,
             (index * parts_per_slice + part) * per_part,
-            template,
+            load.template,
             host,
-            variants,
-            access_key_id,
-            secret,
+            load.workload.variants,
+            load.access_key_id,
+            load.secret,
         )
         for index in range(slices)
         for part in range(parts_per_slice)
@@ -549,6 +544,34 @@ def run_wrk(
     raise RuntimeError(
         f"wrk ({name}) gave no result (exit {done.returncode}):\n{done.stdout}\n{done.stderr}"
     )
+
+
+def replay(
+    server: Server,
+    name: str,
+    batch: Path | None,
+    *,
+    threads: int,
+    connections: int,
+    duration: int,
+    profile: Profile | None = None,
+) -> WrkResult:
+    """Replay one batch of signed requests (``generate``) against the server, then delete it;
+    without a batch, ``GET /health`` with wrk's own static request (the trivial baseline)."""
+    try:
+        return run_wrk(
+            name,
+            f"http://{server.endpoint}/" + ("health" if batch is None else ""),
+            threads=threads,
+            connections=connections,
+            duration=duration,
+            replay_dir=batch,
+            server_pid=server.process.pid,
+            profile=profile,
+        )
+    finally:
+        if batch is not None:
+            shutil.rmtree(batch, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------- workloads
@@ -702,6 +725,42 @@ def check_samples(result: WrkResult, workload: Workload) -> int:
     return checked
 
 
+def check_run(loads: list[Load], results: list[WrkResult], health: WrkResult) -> list[str]:
+    """The failures of a run (``results[i]`` is ``loads[i]``'s): precomputed requests ran out,
+    non-200 responses, socket errors, wrong sampled responses. Prints what passed."""
+    failures: list[str] = []
+    for result in results:
+        if result.raw["overflow"]:
+            failures.append(
+                f"{result.name}: wrk ran out of precomputed requests "
+                f"({result.raw['overflow']:,} resent); raise --requests"
+            )
+    for result in (*results, health):
+        if result.raw["non200"] or result.raw["non2xx"]:
+            failures.append(f"{result.name}: non-200 responses, first: {result.raw['bad'][:1]}")
+        if result.socket_errors:
+            failures.append(f"{result.name}: {result.socket_errors} socket errors/timeouts")
+    for load, result in zip(loads, results, strict=True):
+        try:
+            checked = check_samples(result, load.workload)
+        except RuntimeError as exc:
+            failures.append(str(exc))
+            continue
+        if checked:
+            print(f"sampled {checked} {load.name} responses: {load.workload.checked}")
+        else:
+            failures.append(f"no {load.name} response with status 200 to sample")
+    if not failures:
+        accepted = ", ".join(f"{result.raw['requests']:,} {result.name}" for result in results)
+        print(
+            "SDK compatibility: generated requests match the SDK's wire bytes; "
+            f"SDK-signed requests accepted: {accepted}"
+        )
+    for failure in failures:
+        print(f"FAIL: {failure}", file=sys.stderr)
+    return failures
+
+
 def ratio_row(label: str, upper: WrkResult, lower: WrkResult) -> tuple[str, ...]:
     return (
         label,
@@ -825,11 +884,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def run_script(
+    script: str,
+    args: argparse.Namespace,
+    benchmark: Callable[[argparse.Namespace, Server, Path], int],
+) -> int:
+    """What every benchmark script does around its run: check for wrk, start a server on a
+    temp dir (``args.store_url``), run ``benchmark``, clean up unless ``args.keep``."""
     if shutil.which("wrk") is None:
         print(
-            "encrypt.py needs wrk (https://github.com/wg/wrk), which is not on PATH.\n"
+            f"{script} needs wrk (https://github.com/wg/wrk), which is not on PATH.\n"
             "Install it, e.g. on Debian/Ubuntu: sudo apt-get install -y wrk",
             file=sys.stderr,
         )
@@ -838,7 +902,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
         os.environ.pop(name, None)
 
-    workdir = Path(tempfile.mkdtemp(prefix="mamori-bench-"))
+    workdir = Path(tempfile.mkdtemp(prefix=f"mamori-bench-{Path(script).stem}-"))
     try:
         with running_server(workdir, args.store_url) as server:
             return benchmark(args, server, workdir)
@@ -847,6 +911,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"kept {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_script("encrypt.py", parse_args(argv), benchmark)
 
 
 def benchmark(args: argparse.Namespace, server: Server, workdir: Path) -> int:
@@ -880,17 +948,7 @@ def benchmark(args: argparse.Namespace, server: Server, workdir: Path) -> int:
     for load in loads:
         for half in range(halves):
             batch = workdir / f"requests-{len(batches)}"
-            batch.mkdir()
-            generate(
-                batch,
-                args.requests // halves,
-                args.threads,
-                load.template,
-                server.endpoint,
-                load.workload.variants,
-                load.access_key_id,
-                load.secret,
-            )
+            generate(batch, args.requests // halves, args.threads, load, server.endpoint)
             batches[(load.name, half)] = batch
     print(f"  done in {time.monotonic() - started:.1f} s")
 
@@ -906,29 +964,26 @@ def benchmark(args: argparse.Namespace, server: Server, workdir: Path) -> int:
             profile = Profile(str(shutil.which("py-spy")), server.process.pid, output)
             print(f"py-spy profile of the first {name} run: {output}")
         runs.setdefault(name, []).append(
-            run_wrk(
+            replay(
+                server,
                 name,
-                f"http://{server.endpoint}/",
+                batches[(name, half)],
                 threads=args.threads,
                 connections=args.connections,
                 duration=max(1, args.duration // halves),
-                replay_dir=batches[(name, half)],
-                server_pid=server.process.pid,
                 profile=profile,
             )
         )
-        shutil.rmtree(batches[(name, half)], ignore_errors=True)
     if time.monotonic() - started > DATE_WINDOW_S:
         print("warning: signing plus the run exceeded 14 min; late requests may be stale")
     results = [merge(runs[load.name]) for load in loads]
-    health = run_wrk(
+    health = replay(
+        server,
         "/health",
-        f"http://{server.endpoint}/health",
+        None,
         threads=args.threads,
         connections=args.connections,
         duration=args.duration,
-        replay_dir=None,
-        server_pid=server.process.pid,
     )
 
     load1, load5, load15 = os.getloadavg()
@@ -940,38 +995,7 @@ def benchmark(args: argparse.Namespace, server: Server, workdir: Path) -> int:
         + f"; load average {load1:.2f} {load5:.2f} {load15:.2f}\n"
     )
     print_report(results, health, args.floor)
-
-    failures: list[str] = []
-    for result in results:
-        if result.raw["overflow"]:
-            failures.append(
-                f"{result.name}: wrk ran out of precomputed requests "
-                f"({result.raw['overflow']:,} resent); raise --requests"
-            )
-    for result in (*results, health):
-        if result.raw["non200"] or result.raw["non2xx"]:
-            failures.append(f"{result.name}: non-200 responses, first: {result.raw['bad'][:1]}")
-        if result.socket_errors:
-            failures.append(f"{result.name}: {result.socket_errors} socket errors/timeouts")
-    for load, result in zip(loads, results, strict=True):
-        try:
-            checked = check_samples(result, load.workload)
-        except RuntimeError as exc:
-            failures.append(str(exc))
-            continue
-        if checked:
-            print(f"sampled {checked} {load.name} responses: {load.workload.checked}")
-        else:
-            failures.append(f"no {load.name} response with status 200 to sample")
-    if not failures:
-        accepted = ", ".join(f"{result.raw['requests']:,} {result.name}" for result in results)
-        print(
-            "SDK compatibility: generated requests match the SDK's wire bytes; "
-            f"SDK-signed requests accepted: {accepted}"
-        )
-    for failure in failures:
-        print(f"FAIL: {failure}", file=sys.stderr)
-    return 1 if failures else 0
+    return 1 if check_run(loads, results, health) else 0
 
 
 if __name__ == "__main__":

@@ -22,14 +22,17 @@ from sqlalchemy import insert, select
 from mamori.api.registry import catalogue
 from mamori.config import Settings
 from mamori.core.aliases import AliasService
+from mamori.core.asymmetric_ops import AsymmetricService
 from mamori.core.crypto_ops import CryptoService
 from mamori.core.jobs import run_due
 from mamori.core.keys import KeyService
+from mamori.core.ram_secrets import RAM_CREDENTIALS, RamCredentialSecrets
+from mamori.core.rds_secrets import RDS, RdsSecrets
 from mamori.core.secrets import SecretService
 from mamori.gateway.pop.app import PopGateway
 from mamori.gateway.pop.nonces import NonceCache
 from mamori.gateway.tls import TlsFiles, ensure_tls
-from mamori.iam.access_keys import AccessKeyService
+from mamori.iam.access_keys import AccessKeyService, new_pair
 from mamori.iam.accounts import AccountService
 from mamori.iam.authorize import Authorizer
 from mamori.iam.directory import Directory
@@ -56,6 +59,7 @@ class Services:
     keys: KeyService
     aliases: AliasService
     crypto: CryptoService
+    asymmetric: AsymmetricService
     secrets: SecretService
     accounts: AccountService
     access_keys: AccessKeyService
@@ -110,12 +114,20 @@ def build_services(settings: Settings, clock: Any = time.time) -> Services:
     live_roles = LiveRoles(roles, clock)
 
     crypto = CryptoService(keys)
+    secrets = SecretService(db, keys, crypto, clock)
+    secrets.manage(
+        {
+            RDS: RdsSecrets(lambda scope, name: secrets.value(scope, name, None, None).data),
+            RAM_CREDENTIALS: RamCredentialSecrets(access_keys, new_pair),
+        }
+    )
     return Services(
         db=db,
         keys=keys,
         aliases=AliasService(db, keys),
         crypto=crypto,
-        secrets=SecretService(db, keys, crypto, clock),
+        asymmetric=AsymmetricService(keys),
+        secrets=secrets,
         accounts=AccountService(db, clock),
         access_keys=access_keys,
         directory=Directory(db, clock, identities_changed),

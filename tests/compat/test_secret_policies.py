@@ -3,6 +3,7 @@ effect on the next request (identity OR secret policy in the account; explicit D
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
@@ -111,3 +112,31 @@ def test_a_policy_is_purged_with_its_secret(kms: Client, user: RamUser) -> None:
     kms.create_secret(km.CreateSecretRequest(secret_name=name, version_id="v1", secret_data="y"))
     expect_error(*FORBIDDEN, lambda: read(user, name))
     assert "Enable RAM User Permissions" in get_policy(kms, name)
+
+
+def test_create_secret_with_a_policy(kms: Client, user: RamUser) -> None:
+    name = f"sp-{uuid.uuid4().hex[:12]}"
+    policy = doc(allow("kms:GetSecretValue", "*", Principal={"RAM": [user.arn]}))
+    kms.create_secret(
+        km.CreateSecretRequest(secret_name=name, version_id="v1", secret_data="x", policy=policy)
+    )
+    assert json.loads(get_policy(kms, name)) == json.loads(policy)
+    assert read(user, name) == "x"
+
+
+def test_create_secret_with_a_bad_policy_creates_nothing(kms: Client) -> None:
+    name = f"sp-{uuid.uuid4().hex[:12]}"
+    expect_error(
+        "MalformedPolicyDocument",
+        400,
+        lambda: kms.create_secret(
+            km.CreateSecretRequest(
+                secret_name=name, version_id="v1", secret_data="x", policy="{not json"
+            )
+        ),
+    )
+    expect_error(
+        "Forbidden.ResourceNotFound",
+        404,
+        lambda: kms.describe_secret(km.DescribeSecretRequest(secret_name=name)),
+    )

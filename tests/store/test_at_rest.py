@@ -73,9 +73,12 @@ def test_no_secret_is_stored_in_the_clear(fresh_server: ServerProcess) -> None:
         key_id = kms.create_key(km.CreateKeyRequest(key_spec=spec)).body.key_metadata.key_id
         kms.create_key_version(km.CreateKeyVersionRequest(key_id=key_id))
         kms.encrypt(km.EncryptRequest(key_id=key_id, plaintext=base64.b64encode(sentinel).decode()))
+    # Private keys (PKCS#8 DER, or SM2's 96-byte layout) and HMAC keys are wrapped the same way.
+    for spec in ("RSA_2048", "EC_P256", "EC_SM2", "EC_ED25519", "HMAC_SHA_256"):
+        kms.create_key(km.CreateKeyRequest(key_spec=spec))
 
     materials = _material(fresh_server)
-    assert len(materials) == 6
+    assert len(materials) == 11
     files = _raw_files(fresh_server)
     assert files, "found no database files to scan"
     raw = b"".join(p.read_bytes() for p in files)

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 from mamori.api.params import Int, Param, Raw
 from mamori.core.aliases import AliasService
+from mamori.core.asymmetric_ops import AsymmetricService
 from mamori.core.crypto_ops import CryptoService
 from mamori.core.keys import KeyService
 from mamori.core.refs import Scope
@@ -49,6 +50,11 @@ class Services(Protocol):
     @property
     def crypto(self) -> CryptoService:
         """The symmetric crypto service."""
+        ...
+
+    @property
+    def asymmetric(self) -> AsymmetricService:
+        """The asymmetric and HMAC crypto service."""
         ...
 
     @property

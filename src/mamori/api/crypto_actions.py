@@ -9,14 +9,15 @@ from __future__ import annotations
 import base64
 
 from mamori.api.catalogue import Action, Args, Call, Result, Services, account_resource
-from mamori.api.errors import ApiError, invalid
+from mamori.api.dispatch import decide
+from mamori.api.errors import ApiError, invalid, missing
 from mamori.api.key_actions import KEY_ID, key_resource
 from mamori.api.params import B64, Bool, Int, JsonMap, Str
 from mamori.core.crypto_ops import MAX_PLAINTEXT
-from mamori.core.errors import Unsupported
 from mamori.core.refs import Scope
 from mamori.crypto import blob
 from mamori.crypto.specs import DATA_KEY_BYTES
+from mamori.iam.authorize import Deny
 
 DRY_RUN = Bool("DryRun")
 CONTEXT = JsonMap("EncryptionContext")
@@ -59,7 +60,7 @@ def decrypt(call: Call, args: Args) -> Result:
     }
 
 
-def _data_key_size(args: Args) -> int:
+def data_key_size(args: Args) -> int:
     if args["NumberOfBytes"] is not None:
         return int(args["NumberOfBytes"])
     spec = args["KeySpec"] or "AES_256"
@@ -69,7 +70,7 @@ def _data_key_size(args: Args) -> int:
 
 
 def _generate(call: Call, args: Args, with_plaintext: bool) -> Result:
-    size = _data_key_size(args)
+    size = data_key_size(args)
     crypto = call.services.crypto
     if call.dry_run:
         crypto.encrypt_key(call.scope, args["KeyId"])
@@ -97,13 +98,56 @@ def generate_data_key_without_plaintext(call: Call, args: Args) -> Result:
     return _generate(call, args, with_plaintext=False)
 
 
-def re_encrypt(call: Call, args: Args) -> Result:
-    """ReEncrypt with a symmetric source (asymmetric sources come with asymmetric keys)."""
-    if args["SourceKeyId"] or args["SourceKeyVersionId"] or args["SourceEncryptionAlgorithm"]:
-        raise Unsupported("asymmetric ReEncrypt sources are not supported yet")
-    crypto = call.services.crypto
+_ASYMMETRIC_SOURCE = ("SourceKeyId", "SourceKeyVersionId", "SourceEncryptionAlgorithm")
+
+
+def _authorize_source(call: Call, resource: str) -> None:
+    """The catalogue authorizes ReEncrypt against the destination key; the source key decrypts
+    too, so the caller needs kms:ReEncrypt on it as well."""
+    decision = decide(call, "kms:ReEncrypt", resource)
+    if isinstance(decision, Deny):
+        if call.dry_run:
+            raise ApiError("AccessDeniedError", detail=decision.reason)
+        raise ApiError("Forbidden.NoPermission", action="kms:ReEncrypt", reason=decision.reason)
+
+
+def _re_encrypt_asymmetric(call: Call, args: Args) -> Result:
+    """ReEncrypt of data encrypted under an asymmetric key's public key: the three Source*
+    parameters name the private key and algorithm; the blob is the raw ciphertext."""
+    for name in _ASYMMETRIC_SOURCE:
+        if not args[name]:
+            raise missing(name)
+    try:
+        ciphertext = base64.b64decode(args["CiphertextBlob"], validate=True)
+    except ValueError:
+        raise invalid("CiphertextBlob", "It is not valid base64.") from None
+    crypto, asym = call.services.crypto, call.services.asymmetric
+    source = (args["SourceKeyId"], args["SourceKeyVersionId"], args["SourceEncryptionAlgorithm"])
+    _authorize_source(call, key_resource(call.services, call.scope, {"KeyId": source[0]}))
+    crypto.encrypt_key(call.scope, args["DestinationKeyId"])
     if call.dry_run:
-        crypto.decrypt_key(call.scope, args["CiphertextBlob"])
+        asym.check_encrypt(call.scope, *source)
+        raise _dry_run_ok()
+    opened = asym.decrypt(call.scope, *source, ciphertext)
+    sealed = crypto.encrypt(
+        call.scope, args["DestinationKeyId"], opened.value, args["DestinationEncryptionContext"]
+    )
+    return {
+        "KeyId": sealed.key_id,
+        "KeyVersionId": sealed.version_id,
+        "CiphertextBlob": sealed.blob,
+    }
+
+
+def re_encrypt(call: Call, args: Args) -> Result:
+    """ReEncrypt from a symmetric blob, or from an asymmetric ciphertext when any Source*
+    parameter is given."""
+    if any(args[name] for name in _ASYMMETRIC_SOURCE):
+        return _re_encrypt_asymmetric(call, args)
+    crypto = call.services.crypto
+    _parsed, source = crypto.decrypt_key(call.scope, args["CiphertextBlob"])
+    _authorize_source(call, call.scope.key_arn(source.key_id))
+    if call.dry_run:
         crypto.encrypt_key(call.scope, args["DestinationKeyId"])
         raise _dry_run_ok()
     sealed = crypto.re_encrypt(
@@ -124,7 +168,7 @@ def _destination_resource(services: Services, scope: Scope, args: Args) -> str:
     return key_resource(services, scope, {"KeyId": args.get("DestinationKeyId")})
 
 
-def _blob_resource(services: Services, scope: Scope, args: Args) -> str:
+def blob_resource(services: Services, scope: Scope, args: Args) -> str:
     """The ARN of the key that sealed the blob; a blob naming no key authorizes against the
     account, and the handler then answers with the documented error."""
     try:
@@ -134,7 +178,7 @@ def _blob_resource(services: Services, scope: Scope, args: Args) -> str:
     return scope.key_arn(version.key_id) if version else account_resource(services, scope, args)
 
 
-_DATA_KEY = (
+DATA_KEY_PARAMS = (
     KEY_ID,
     Str("KeySpec", max_len=16),
     Int("NumberOfBytes", low=1, high=1024),
@@ -160,13 +204,13 @@ ACTIONS = (
         "Decrypt",
         (BLOB, CONTEXT, DRY_RUN, Str("Recipient", max_len=16 * 1024)),
         decrypt,
-        _blob_resource,
+        blob_resource,
         business=True,
         inline=True,
     ),
     Action(
         "GenerateDataKey",
-        (*_DATA_KEY, Str("Recipient", max_len=16 * 1024)),
+        (*DATA_KEY_PARAMS, Str("Recipient", max_len=16 * 1024)),
         generate_data_key,
         key_resource,
         business=True,
@@ -174,7 +218,7 @@ ACTIONS = (
     ),
     Action(
         "GenerateDataKeyWithoutPlaintext",
-        _DATA_KEY,
+        DATA_KEY_PARAMS,
         generate_data_key_without_plaintext,
         key_resource,
         business=True,

@@ -75,6 +75,8 @@ _ROWS: Final[tuple[ErrorSpec, ...]] = (
     ),
     ErrorSpec("Rejected.LimitExceeded", 400, "The limit of {what} is exceeded."),
     ErrorSpec("Rejected.UnsupportedOperation", 400, "The operation is not supported: {reason}"),
+    # Mamori's code: Alibaba documents none for a managed rotation that fails.
+    ErrorSpec("Rejected.RotationFailed", 409, "The secret could not be rotated: {reason}"),
     ErrorSpec("Unsupported.Origin", 400, "The specified Origin is not supported."),
     ErrorSpec(
         "Unsupported.ProtectionLevel", 400, "The specified ProtectionLevel is not supported."

@@ -7,7 +7,9 @@ from functools import cache
 from mamori.api import (
     account_actions,
     alias_actions,
+    asymmetric_actions,
     crypto_actions,
+    data_key_export_actions,
     key_actions,
     key_policy_actions,
     password_actions,
@@ -32,6 +34,8 @@ def catalogue() -> Catalogue:
         alias_actions,
         tag_actions,
         crypto_actions,
+        asymmetric_actions,
+        data_key_export_actions,
         secret_actions,
         secret_batch_actions,
         secret_policy_actions,

@@ -18,20 +18,28 @@ from mamori.api.catalogue import (
     Services,
     paging,
 )
+from mamori.api.dispatch import decide
 from mamori.api.errors import ApiError, invalid
 from mamori.api.params import Bool, Int, JsonFilters, JsonStrList, JsonTags, Param, Str
 from mamori.api.render import page
 from mamori.api.secret_params import CustomData, JsonObjectText
 from mamori.core import tags as tag_store
 from mamori.core.errors import Unsupported
+from mamori.core.managed_rotation import parse_config
 from mamori.core.model import iso, parse_interval
+from mamori.core.ram_secrets import AUTO_NAME, RAM_CREDENTIALS
+from mamori.core.ram_secrets import secret_name as ram_secret_name
+from mamori.core.rds_secrets import RDS
 from mamori.core.refs import Scope
 from mamori.core.secret_rotation import ROTATION_DEFAULT, check_interval
 from mamori.core.secret_rows import SecretValue
 from mamori.core.secrets import CURRENT, Secret, tag_id
+from mamori.iam.authorize import Deny
+from mamori.iam.key_policies import validate as validate_policy
 
 GENERIC = "Generic"
-NAME_PATTERN = r"[A-Za-z0-9_/+=.@-]{1,192}"
+# ``$Auto`` asks Mamori to name a RAMCredentials secret.
+NAME_PATTERN = r"[A-Za-z0-9_/+=.@-]{1,192}|\$Auto"
 VERSION_PATTERN = r"[A-Za-z0-9_.-]{1,64}"
 # Base64 of 30 KB; the byte limit itself is checked after decoding.
 _DATA_CHARS = 40 * 1024
@@ -84,25 +92,35 @@ def _creator(call: Call) -> str:
 
 
 def create_secret(call: Call, args: Args) -> Result:
-    """CreateSecret (Generic secrets, optionally with automatic rotation; no secret policy)."""
+    """CreateSecret: Generic, Rds or RAMCredentials, optionally with automatic rotation and a
+    secret policy (validated first, stored in the same transaction)."""
+    secret_type = args["SecretType"] or GENERIC
+    services = call.services
+    if not services.secrets.served_type(secret_type):
+        raise Unsupported(f"SecretType {secret_type} is not served")
     name: str = args["SecretName"]
-    if name.lower().startswith("acs/"):
+    if secret_type == RAM_CREDENTIALS:
+        if name != AUTO_NAME:
+            raise invalid("SecretName", "RAMCredentials secrets are named $Auto.")
+        name = ram_secret_name(parse_config(args["ExtendedConfig"]))
+    elif name.lower().startswith("acs/"):
         raise invalid("SecretName", "Names starting with acs/ are reserved.")
-    if (args["SecretType"] or GENERIC) != GENERIC:
-        raise Unsupported("only Generic secrets are served")
+    if secret_type == RDS:
+        _may_use_admin_secret(call, parse_config(args["ExtendedConfig"]))
+    data_type = args["SecretDataType"] or "text"
+    if secret_type != GENERIC and data_type != "text":
+        raise invalid("SecretDataType", f"{secret_type} secrets hold text.")
     rotation = bool(args["EnableAutomaticRotation"])
     interval = _interval(args) if rotation else None
-    if args["Policy"]:
-        # Refused rather than ignored: a policy the caller believes enforced must not be dropped.
-        raise Unsupported("secret policies are not supported")
-    data_type = args["SecretDataType"] or "text"
+    policy = args["Policy"]
+    if policy:
+        validate_policy(policy)
     data = _data(args, data_type)
-    services = call.services
     now = services.secrets.now()
     secret = Secret(
         account_id=call.scope.account_id,
         name=name,
-        secret_type=GENERIC,
+        secret_type=secret_type,
         description=args["Description"] or "",
         encryption_key_id=services.secrets.encryption_key(call.scope, args["EncryptionKeyId"]),
         secret_data_type=data_type,
@@ -115,11 +133,13 @@ def create_secret(call: Call, args: Args) -> Result:
         rotation_interval=interval,
         next_rotation_at=now + interval if interval else None,
     )
-    services.secrets.create(call.scope, secret, args["VersionId"], data, args["Tags"] or ())
+    services.secrets.create(
+        call.scope, secret, args["VersionId"], data, args["Tags"] or (), policy or None
+    )
     return {
         "Arn": _arn(call.scope, name),
         "SecretName": name,
-        "SecretType": GENERIC,
+        "SecretType": secret_type,
         "VersionId": args["VersionId"],
         "AutomaticRotation": _automatic(secret),
         "RotationInterval": _seconds(secret),
@@ -127,6 +147,21 @@ def create_secret(call: Call, args: Args) -> Result:
         "ExtendedConfig": secret.extended_config or "",
         "DKMSInstanceId": "",
     }
+
+
+def _may_use_admin_secret(call: Call, config: dict[str, Any]) -> None:
+    """Rotation logs in with the AdminSecretName's credentials and hands the new password to
+    whoever reads this secret, so the creator must be allowed to read the admin secret:
+    otherwise naming it would reveal, or take over, any account it can change."""
+    admin = config.get("AdminSecretName")
+    if not isinstance(admin, str) or not admin:
+        return
+    resource = secret_resource(call.services, call.scope, {"SecretName": admin})
+    decision = decide(call, "kms:GetSecretValue", resource)
+    if isinstance(decision, Deny):
+        raise ApiError(
+            "Forbidden.NoPermission", action="kms:GetSecretValue", reason=decision.reason
+        )
 
 
 def _interval(args: Args) -> int:
@@ -347,13 +382,13 @@ def delete_secret(call: Call, args: Args) -> Result:
 
 
 def rotate_secret(call: Call, args: Args) -> Result:
-    """RotateSecret for a Generic secret: a new ACSCurrent version with a random password per
-    the secret's ExtendedConfig; repeating a VersionId is a no-op."""
-    call.services.secrets.rotate(call.scope, args["SecretName"], args["VersionId"])
+    """RotateSecret: a new ACSCurrent version (a random password for a Generic secret, new
+    credentials for a managed one); repeating a VersionId is a no-op."""
+    version_id = call.services.secrets.rotate(call.scope, args["SecretName"], args["VersionId"])
     return {
         "Arn": _arn(call.scope, args["SecretName"]),
         "SecretName": args["SecretName"],
-        "VersionId": args["VersionId"],
+        "VersionId": version_id,
     }
 
 

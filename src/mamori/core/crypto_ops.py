@@ -43,11 +43,16 @@ class Opened:
     plaintext: bytes
 
 
-def require_usable(record: KeyRecord) -> None:
-    """The key-state table for cryptographic operations, and the usage check."""
+def require_enabled(record: KeyRecord) -> None:
+    """The key-state table for cryptographic operations."""
     code = _STATE_ERRORS.get(record.state)
     if code is not None:
         raise StateConflict(code, state=record.state)
+
+
+def require_usable(record: KeyRecord) -> None:
+    """The key-state table for cryptographic operations, and the symmetric usage check."""
+    require_enabled(record)
     spec = SPECS[record.spec]
     if not spec.symmetric or record.usage != KeyUsage.ENCRYPT_DECRYPT:
         raise Unsupported(f"the key's spec {record.spec} and usage {record.usage} cannot encrypt")

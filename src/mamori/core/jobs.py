@@ -21,6 +21,7 @@ class JobReport:
     rotated: list[str]
     purged_secrets: list[str] = field(default_factory=list)
     rotated_secrets: list[str] = field(default_factory=list)
+    retired_secrets: list[str] = field(default_factory=list)
 
 
 def run_due(keys: KeyService, now: int, secrets: SecretService | None = None) -> JobReport:
@@ -31,11 +32,14 @@ def run_due(keys: KeyService, now: int, secrets: SecretService | None = None) ->
         rotated=keys.rotate_due(now),
         purged_secrets=secrets.delete_due(now) if secrets is not None else [],
         rotated_secrets=secrets.rotate_due_secrets(now) if secrets is not None else [],
+        retired_secrets=secrets.retire_due(now) if secrets is not None else [],
     )
     for secret in report.purged_secrets:
         log.info("deleted secret %s (recovery window passed)", secret)
     for secret in report.rotated_secrets:
         log.info("rotated secret %s (automatic rotation due)", secret)
+    for secret in report.retired_secrets:
+        log.info("retired the replaced credentials of secret %s (grace period over)", secret)
     for key_id in report.deleted:
         log.info("deleted key %s (deletion window passed)", key_id)
     for key_id in report.rotated:

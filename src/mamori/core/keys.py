@@ -28,9 +28,12 @@ from mamori.core.errors import (
 )
 from mamori.core.model import KeyRecord, KeyState, KeyVersion
 from mamori.core.refs import KeyRef, Scope, parse_key_ref
+from mamori.crypto import asymmetric
 from mamori.crypto.aead import AeadKey
+from mamori.crypto.asymmetric import PrivateKey
+from mamori.crypto.mac import MacKey
 from mamori.crypto.material import KeyMaterial
-from mamori.crypto.specs import DEFAULT_SPEC, SPECS, KeyUsage
+from mamori.crypto.specs import DEFAULT_SPEC, SPECS, Family, KeySpec, KeyUsage
 from mamori.seal.keyring import Keyring
 from mamori.store import schema as t
 from mamori.store.database import Database
@@ -61,11 +64,48 @@ class NewKey:
 
 @dataclass(frozen=True, slots=True)
 class UsableVersion:
-    """A key version ready for cryptography: its key's id and the AEAD built from its material."""
+    """A key version ready for cryptography: its key's id and the object built from its
+    material (an AEAD, a private key or an HMAC key, by the key's spec)."""
 
     key_id: str
     version_id: str
-    aead: AeadKey
+    handle: AeadKey | PrivateKey | MacKey
+
+    @property
+    def aead(self) -> AeadKey:
+        """The AEAD of a symmetric key version."""
+        if not isinstance(self.handle, AeadKey):
+            raise Unsupported("the key is not a symmetric encryption key")
+        return self.handle
+
+    @property
+    def private_key(self) -> PrivateKey:
+        """The private key of an asymmetric key version."""
+        if not isinstance(self.handle, PrivateKey):
+            raise Unsupported("the key is not an asymmetric key")
+        return self.handle
+
+    @property
+    def mac_key(self) -> MacKey:
+        """The HMAC key of an HMAC key version."""
+        if not isinstance(self.handle, MacKey):
+            raise Unsupported("the key is not an HMAC key")
+        return self.handle
+
+
+def new_material(spec: KeySpec) -> KeyMaterial:
+    """Fresh material for a version of a key of ``spec``."""
+    if spec.asymmetric:
+        return asymmetric.generate(spec)
+    return KeyMaterial(os.urandom(spec.material_bytes))
+
+
+def _handle(spec: KeySpec, material: KeyMaterial) -> AeadKey | PrivateKey | MacKey:
+    if spec.cipher is not None:
+        return AeadKey(spec.cipher, material)
+    if spec.family is Family.HMAC:
+        return MacKey(spec.mac[0], material)
+    return PrivateKey(spec, material)
 
 
 def _new_key_id() -> str:
@@ -140,9 +180,7 @@ class KeyService:
         if row is None:
             return None
         material = self._keyring.unwrap(row.wrapped_material, _binding(row.key_id, version_id))
-        cipher = SPECS[row.spec].cipher
-        assert cipher is not None
-        return UsableVersion(row.key_id, version_id, AeadKey(cipher, material))
+        return UsableVersion(row.key_id, version_id, _handle(SPECS[row.spec], material))
 
     def invalidate(self, key_id: str) -> None:
         """Forget everything cached about one key (after a committed change)."""
@@ -174,12 +212,15 @@ class KeyService:
             raise UnsupportedProtectionLevel
         interval = None
         if new.rotation_enabled:
+            # As UpdateRotationPolicy: asymmetric and HMAC keys have no automatic rotation.
+            if not spec.symmetric:
+                raise Unsupported("automatic rotation needs a symmetric key")
             interval = new.rotation_interval or ROTATION_DEFAULT
             check_rotation_interval(interval)
         now = self.now()
         key_id = _new_key_id()
         version_id = str(uuid.uuid4())
-        material = KeyMaterial(os.urandom(spec.material_bytes))
+        material = new_material(spec)
         row: dict[str, Any] = {
             "id": key_id,
             "account_id": scope.account_id,
@@ -329,7 +370,7 @@ class KeyService:
         key's next rotation date is still the one read), so two nodes never both rotate it;
         None means another writer got there first."""
         version_id = str(uuid.uuid4())
-        material = KeyMaterial(os.urandom(SPECS[record.spec].material_bytes))
+        material = new_material(SPECS[record.spec])
         values: dict[str, Any] = {"primary_version_id": version_id, "last_rotation_at": now}
         if record.rotation_enabled and record.rotation_interval:
             values["next_rotation_at"] = now + record.rotation_interval

@@ -54,6 +54,7 @@ class Secret:
     rotation_interval: int | None = None
     last_rotation_at: int | None = None
     next_rotation_at: int | None = None
+    retire_at: int | None = None
 
     @classmethod
     def from_row(cls, row: Any) -> Secret:

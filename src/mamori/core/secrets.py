@@ -21,6 +21,7 @@ from mamori.core import tags as tag_store
 from mamori.core.crypto_ops import CryptoService, require_usable
 from mamori.core.errors import InvalidInput, Unsupported
 from mamori.core.keys import KeyService, NewKey
+from mamori.core.managed_rotation import ManagedRotation, ManagedType, parse_config
 from mamori.core.refs import Scope
 from mamori.core.secret_rotation import ROTATION_DEFAULT, check_interval, new_password
 from mamori.core.secret_rows import (
@@ -50,6 +51,8 @@ __all__ = ["CURRENT", "Secret", "SecretNotFound", "SecretService", "tag_id"]
 
 DAY = 86400
 GENERIC = "Generic"
+# The one documented secret policy name (``mamori.iam.key_policies.DEFAULT_NAME``).
+POLICY_NAME = "default"
 
 log = logging.getLogger("mamori.secrets")
 DEFAULT_KEY_DESCRIPTION = "Mamori default key for secrets"
@@ -66,6 +69,21 @@ class SecretService:
         self._keys = keys
         self._clock = clock
         self._default_lock = threading.Lock()
+        self._managed = ManagedRotation(db, crypto, {})
+
+    def manage(self, types: dict[str, ManagedType]) -> None:
+        """Serve these managed secret types (``Rds``, ``RAMCredentials``) besides Generic."""
+        self._managed.types.update(types)
+
+    def served_type(self, secret_type: str) -> bool:
+        """Whether CreateSecret accepts this SecretType."""
+        return secret_type == GENERIC or secret_type in self._managed.types
+
+    def _unmanaged(self, secret: Secret, action: str) -> None:
+        # A managed secret's values follow credentials that live elsewhere; only rotation
+        # may change them.
+        if secret.secret_type != GENERIC:
+            raise Unsupported(f"{action} is not available for {secret.secret_type} secrets")
 
     def now(self) -> int:
         """The service clock, in whole seconds."""
@@ -170,10 +188,21 @@ class SecretService:
         version_id: str,
         data: bytes,
         tags: Sequence[tuple[str, str]],
+        policy: str | None = None,
     ) -> None:
-        """CreateSecret: the secret and its first version, which holds ACSCurrent."""
+        """CreateSecret: the secret and its first version, which holds ACSCurrent (and, for a
+        DoubleUsers Rds secret, a second one holding ACSPrevious), with its policy if given."""
         check_data(data)
         tag_store.validate(tags)
+        standby: list[tuple[str, str]] = []
+        if secret.secret_type != GENERIC:
+            kind = self._managed.types[secret.secret_type]
+            config = parse_config(secret.extended_config)
+            data, *others = kind.initial(scope, config, data, secret.created_at)
+            standby = [
+                (vid, self._seal(scope, secret.encryption_key_id, secret.name, vid, value))
+                for vid, value in ((f"standby-{uuid.uuid4().hex[:16]}", v) for v in others)
+            ]
         blob = self._seal(scope, secret.encryption_key_id, secret.name, version_id, data)
         try:
             with self._db.begin() as conn:
@@ -188,8 +217,21 @@ class SecretService:
                         raise SecretInDeleteWindow
                     raise SecretExists
                 conn.execute(insert(t.secrets).values(**asdict(secret)))
+                for standby_id, standby_blob in standby:
+                    insert_version(conn, secret, standby_id, standby_blob, secret.created_at)
+                    set_stage(conn, scope.account_id, secret.name, PREVIOUS, standby_id)
                 insert_version(conn, secret, version_id, blob, secret.created_at)
                 set_stage(conn, scope.account_id, secret.name, CURRENT, version_id)
+                if policy:
+                    conn.execute(
+                        insert(t.secret_policies).values(
+                            account_id=scope.account_id,
+                            secret_name=secret.name,
+                            name=POLICY_NAME,
+                            document=policy,
+                            updated_at=secret.created_at,
+                        )
+                    )
                 tag_store.put(
                     conn, scope.account_id, "secret", tag_id(scope.account_id, secret.name), tags
                 )
@@ -210,6 +252,7 @@ class SecretService:
         data is a no-op; with other data it is ``Rejected.ResourceExist``."""
         check_data(data)
         secret = self.live(scope, name)
+        self._unmanaged(secret, "PutSecretValue")
         blob = self._seal(scope, secret.encryption_key_id, name, version_id, data)
         with self._db.begin() as conn:
             secret = row(conn, scope.account_id, name, lock=True)
@@ -283,6 +326,7 @@ class SecretService:
             secret = row(conn, scope.account_id, name, lock=True)
             if secret.planned_delete_at is not None:
                 raise SecretInDeleteWindow
+            self._unmanaged(secret, "UpdateSecretVersionStage")
             current = holder(conn, scope.account_id, name, stage)
             if remove_from is not None and current != remove_from:
                 raise InvalidInput(
@@ -385,8 +429,6 @@ class SecretService:
             secret = row(conn, scope.account_id, name, lock=True)
             if secret.planned_delete_at is not None:
                 raise SecretInDeleteWindow
-            if secret.secret_type != GENERIC:
-                raise Unsupported("only Generic secrets are served")
             now = self.now()
             values: dict[str, Any] = {"rotation_enabled": enabled, "updated_at": now}
             if enabled:
@@ -403,34 +445,37 @@ class SecretService:
                 .values(**values)
             )
 
-    def rotate(self, scope: Scope, name: str, version_id: str) -> None:
-        """RotateSecret: a new version holding a random password per the ExtendedConfig becomes
-        ACSCurrent. Repeating an existing VersionId is a no-op."""
+    def rotate(self, scope: Scope, name: str, version_id: str) -> str:
+        """RotateSecret: a new ACSCurrent version, a random password per the ExtendedConfig
+        for a Generic secret, new credentials for a managed one; returns its version id (a
+        managed rotation that an earlier attempt prepared finishes with that attempt's
+        version). Repeating an existing VersionId is a no-op."""
         secret = self.live(scope, name)
         if secret.secret_type != GENERIC:
-            raise Unsupported("only Generic secrets are served")
+            return self._managed.rotate(secret, version_id, self.now())
         if self._has_version(scope.account_id, name, version_id):
-            return
+            return version_id
         data = new_password(secret.extended_config)
         blob = self._seal(scope, secret.encryption_key_id, name, version_id, data)
         with self._db.begin() as conn:
             secret = row(conn, scope.account_id, name, lock=True)
             if secret.planned_delete_at is not None:
                 raise SecretInDeleteWindow
-            if self._version_in(conn, scope.account_id, name, version_id):
-                return
-            self._install(conn, secret, version_id, blob, self.now())
+            if not self._version_in(conn, scope.account_id, name, version_id):
+                self._install(conn, secret, version_id, blob, self.now())
+        return version_id
 
     def rotate_due_secrets(self, now: int) -> list[str]:
-        """Rotate every Generic secret whose automatic rotation is due; returns
-        ``account/name``s. Each rotation is claimed (compare-and-set on next_rotation_at) in the
-        transaction that adds the version, so two nodes never both rotate one due date; a failure
-        changes nothing and is retried on the next pass."""
+        """Rotate every secret whose automatic rotation is due; returns ``account/name``s.
+
+        A Generic rotation is claimed (compare-and-set on next_rotation_at) in the transaction
+        that adds the version, so two nodes never both rotate one due date; a failure changes
+        nothing and is retried on the next pass. A managed rotation is claimed first and, when
+        it fails, retried after ``managed_rotation.RETRY_DELAY``."""
         with self._db.read() as conn:
             due = conn.execute(
                 select(t.secrets).where(
                     t.secrets.c.rotation_enabled.is_(True),
-                    t.secrets.c.secret_type == GENERIC,
                     t.secrets.c.planned_delete_at.is_(None),
                     t.secrets.c.next_rotation_at <= now,
                 )
@@ -440,7 +485,11 @@ class SecretService:
             secret = Secret.from_row(due_row)
             name = tag_id(secret.account_id, secret.name)
             try:
-                if self._rotate_due(secret, now):
+                if secret.secret_type == GENERIC:
+                    if self._rotate_due(secret, now):
+                        rotated.append(name)
+                elif secret.secret_type in self._managed.types and self._managed.claim(secret, now):
+                    self._managed.rotate(secret, f"auto-{uuid.uuid4()}", now)
                     rotated.append(name)
             except Exception as exc:
                 # The exception type only: a message could quote secret material.
@@ -450,6 +499,10 @@ class SecretService:
                     type(exc).__name__,
                 )
         return rotated
+
+    def retire_due(self, now: int) -> list[str]:
+        """Retire credentials replaced by managed rotations whose grace period has passed."""
+        return self._managed.retire_due(now)
 
     def _rotate_due(self, secret: Secret, now: int) -> bool:
         scope = Scope("", secret.account_id)

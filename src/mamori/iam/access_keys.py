@@ -58,6 +58,12 @@ class NewAccessKey:
         return f"NewAccessKey(access_key_id={self.access_key_id!r}, status={self.status!r})"
 
 
+def new_pair() -> tuple[str, str]:
+    """A fresh AccessKey id and secret, not yet issued."""
+    access_key_id = "LTAI" + "".join(secrets.choice(_ALNUM) for _ in range(20))
+    return access_key_id, "".join(secrets.choice(_ALNUM) for _ in range(30))
+
+
 def _binding(access_key_id: str) -> bytes:
     return f"access-key/{access_key_id}".encode()
 
@@ -98,10 +104,18 @@ class AccessKeyService:
         created = self.issue(account_id, principal)
         return created.access_key_id, created.secret
 
-    def issue(self, account_id: str, principal: str, *, ram_user: bool = False) -> NewAccessKey:
-        """A new Active AccessKey, its secret shown only here; a RAM user holds two at most."""
-        access_key_id = "LTAI" + "".join(secrets.choice(_ALNUM) for _ in range(20))
-        secret = "".join(secrets.choice(_ALNUM) for _ in range(30))
+    def issue(
+        self,
+        account_id: str,
+        principal: str,
+        *,
+        ram_user: bool = False,
+        pair: tuple[str, str] | None = None,
+    ) -> NewAccessKey:
+        """A new Active AccessKey, its secret shown only here; a RAM user holds two at most.
+        ``pair`` is an (id, secret) from ``new_pair`` that the caller recorded first (secret
+        rotation stores the new key before it exists, so a crash cannot lose it)."""
+        access_key_id, secret = pair or new_pair()
         created_at = int(self._clock())
         with self._db.begin() as conn:
             if ram_user:

@@ -233,6 +233,9 @@ secrets = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
     Column("planned_delete_at", BigInteger, nullable=True),
+    # When the credentials a rotation replaced are retired (RAMCredentials: the old AccessKey
+    # is deactivated after its grace period); null when nothing waits.
+    Column("retire_at", BigInteger, nullable=True),
 )
 
 secret_versions = Table(
