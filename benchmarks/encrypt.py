@@ -1,22 +1,29 @@
-"""Signed Encrypt throughput against a real ``mamori server``, with ``GET /health`` as baseline.
+"""Signed Encrypt and GetSecretValue throughput against a real ``mamori server``, with
+``GET /health`` as baseline.
 
 One run:
 
 1. starts ``mamori server`` on a temporary data directory and a free port (SQLite unless
-   ``--store-url``), waits for ``/health`` and creates one ``Aliyun_AES_256`` key with the
-   official new SDK (``alibabacloud-kms20160120``);
-2. captures one Encrypt exactly as the SDK puts it on the wire, then precomputes ``--requests``
-   Encrypt requests signed with the SDK's own ``Utils.get_authorization`` (ACS3-HMAC-SHA256),
-   each with its own SDK nonce and a current ``x-acs-date``; a self-check proves that the
-   generator reproduces the captured SDK request byte for byte;
+   ``--store-url``), waits for ``/health`` and, with the official new SDK
+   (``alibabacloud-kms20160120``), creates what each ``--action`` needs: one ``Aliyun_AES_256``
+   key for Encrypt, one text secret (~100 bytes, default encryption key) for GetSecretValue;
+2. for each action, captures one call exactly as the SDK puts it on the wire, then precomputes
+   ``--requests`` requests signed with the SDK's own ``Utils.get_authorization``
+   (ACS3-HMAC-SHA256), each with its own SDK nonce and a current ``x-acs-date``; a self-check
+   proves that the generator reproduces the captured SDK request byte for byte;
 3. replays them with ``wrk`` (``benchmarks/wrk_replay.lua``), each request once, every wrk
-   thread on its own slice, for ``--duration`` seconds;
+   thread on its own slice, for ``--duration`` seconds; several loads (actions, RAM user) run
+   A B … B A, half the duration each, so drift during the run cancels out;
 4. drives ``GET /health`` the same way against the same server;
-5. prints requests/s, p50 and p99 for both and the Encrypt/health ratios, checks that every
-   Encrypt answered 200 and that sampled responses decrypt to one of the plaintexts sent;
+5. prints requests/s, p50 and p99 for each and the ratios, checks that every request answered
+   200 and that sampled responses are right (Encrypt: decrypts to one of the plaintexts sent;
+   GetSecretValue: carries the secret's value);
 6. stops the server with SIGTERM.
 
-Run: ``.venv/bin/python benchmarks/encrypt.py`` (``--help`` for the knobs). Needs ``wrk``.
+Run: ``.venv/bin/python benchmarks/encrypt.py`` (``--help`` for the knobs); add
+``--action Encrypt --action GetSecretValue`` to measure both in one run. Needs ``wrk``.
+``benchmarks/sign.py`` drives its AsymmetricSign workloads through the same capture, signing,
+replay and check functions.
 """
 
 from __future__ import annotations
@@ -63,6 +70,9 @@ RESULT_MARKER = "MAMORI_WRK_RESULT "
 # Distinct plaintexts cycled through the requests: enough that the server never sees a
 # repeated pattern, few enough that a decrypted sample can be checked against the set.
 PLAINTEXT_POOL = 256
+# GetSecretValue's secret: a text value of about the size of a password or a DSN.
+SECRET_BYTES = 100
+ACTIONS = ("Encrypt", "GetSecretValue")
 # The server accepts x-acs-date within ±15 min (spec §4.1); keep a margin.
 DATE_WINDOW_S = 14 * 60
 
@@ -181,7 +191,7 @@ def new_sdk(endpoint: str, access_key_id: str, secret: str) -> Client:
 
 @dataclass(frozen=True, slots=True)
 class Template:
-    """One SDK Encrypt as the SDK built it (before signing) and as it went on the wire."""
+    """One SDK call as the SDK built it (before signing) and as it went on the wire."""
 
     method: str
     pathname: str
@@ -194,32 +204,13 @@ class Template:
     wire_lines: list[tuple[str, str]]  # header lines as sent, names in wire case and order
     authorization: str  # what the SDK signed, for the self-check
     wire: bytes
-    vary: str = "Plaintext"  # the query parameter each generated request sets
 
 
-def capture_sdk_encrypt(access_key_id: str, secret: str, key_id: str, plaintext: str) -> Template:
-    """Run one real SDK Encrypt against a throwaway listener and keep what it built and sent."""
-    return capture_sdk_call(
-        access_key_id,
-        secret,
-        lambda client: client.encrypt(
-            kms_models.EncryptRequest(key_id=key_id, plaintext=plaintext)
-        ),
-        {"RequestId": "capture", "KeyId": key_id, "CiphertextBlob": "", "KeyVersionId": ""},
-        vary="Plaintext",
-    )
-
-
-def capture_sdk_call(
-    access_key_id: str,
-    secret: str,
-    send: Callable[[Client], Any],
-    answer_body: dict[str, Any],
-    *,
-    vary: str,
+def capture_sdk_request(
+    access_key_id: str, secret: str, call: Callable[[Client], object], reply: dict[str, str]
 ) -> Template:
-    """Run one real SDK call against a throwaway listener and keep what it built and sent;
-    ``vary`` names the query parameter each generated request gives its own value.
+    """Make one real SDK call against a throwaway listener, which answers ``reply``, and keep
+    what the SDK built and sent.
 
     The SDK's DaraRequest (query and header dicts) is recorded by wrapping the transport;
     the raw bytes come from the listener, so header case/order and the transport's extras
@@ -240,7 +231,7 @@ def capture_sdk_call(
                     break
                 data += chunk
             wire.append(data)
-            body = json.dumps(answer_body).encode()
+            body = json.dumps({"RequestId": "capture", **reply}).encode()
             conn.sendall(
                 b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                 + f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
@@ -259,7 +250,7 @@ def capture_sdk_call(
     client = new_sdk(f"127.0.0.1:{port}", access_key_id, secret)
     try:
         with mock.patch.object(DaraCore, "do_action", spy):
-            send(client)
+            call(client)
     finally:
         thread.join(timeout=5)
         listener.close()
@@ -269,7 +260,8 @@ def capture_sdk_call(
     headers = dict(request.headers)
     authorization = headers.pop("Authorization")
     if "content-length: 0" not in head.lower():
-        # The replay format and the Lua splitter assume body-less requests, as Encrypt is.
+        # The replay format and the Lua splitter assume body-less requests, as the SDK's RPC
+        # calls are (parameters in the query).
         raise RuntimeError("the SDK sent a request with a body; the benchmark can't replay it")
     return Template(
         method=request.method,
@@ -283,7 +275,6 @@ def capture_sdk_call(
         wire_lines=[(name, value) for name, value in wire_lines],
         authorization=authorization,
         wire=raw,
-        vary=vary,
     )
 
 
@@ -294,19 +285,20 @@ def build_request(
     template: Template,
     *,
     host: str,
-    plaintext: str,
+    params: dict[str, str],
     date: str,
     nonce: str,
     access_key_id: str,
     secret: str,
 ) -> bytes:
-    """The raw HTTP request the SDK would send for these inputs, signed by the SDK itself."""
+    """The raw HTTP request the SDK would send for these inputs, signed by the SDK itself;
+    ``params`` replace or add query parameters of the captured call."""
     request = DaraRequest()
     request.method = template.method
     request.pathname = template.pathname
     request.protocol = template.protocol
     request.port = template.port
-    request.query = {**template.query, template.vary: plaintext}
+    request.query = {**template.query, **params}
     headers = dict(template.headers)
     headers["host"] = host
     headers["x-acs-date"] = date
@@ -330,7 +322,7 @@ def self_check(template: Template, access_key_id: str, secret: str) -> None:
     rebuilt = build_request(
         template,
         host=template.headers["host"],
-        plaintext=template.query[template.vary],
+        params={},
         date=template.headers["x-acs-date"],
         nonce=template.headers["x-acs-signature-nonce"],
         access_key_id=access_key_id,
@@ -350,7 +342,7 @@ class PartJob:
     offset: int
     template: Template
     host: str
-    plaintexts: list[str]
+    variants: list[dict[str, str]]
     access_key_id: str
     secret: str
 
@@ -372,7 +364,7 @@ def write_part(job: PartJob) -> list[str]:
                 build_request(
                     job.template,
                     host=job.host,
-                    plaintext=job.plaintexts[(job.offset + i) % len(job.plaintexts)],
+                    params=job.variants[(job.offset + i) % len(job.variants)],
                     date=date,
                     nonce=nonce,
                     access_key_id=job.access_key_id,
@@ -383,20 +375,14 @@ def write_part(job: PartJob) -> list[str]:
     return nonces
 
 
-def generate(
-    workdir: Path,
-    total: int,
-    slices: int,
-    template: Template,
-    host: str,
-    plaintexts: list[str],
-    access_key_id: str,
-    secret: str,
-) -> None:
-    """Write ``requests.<i>`` for each wrk thread ``i``: disjoint, NUL-separated requests."""
-    # Signing costs ~80 µs a request (mostly the SDK's quote() of the 1.4 KB plaintext), so
+def generate(workdir: Path, total: int, slices: int, load: Load, host: str) -> None:
+    """Make ``workdir`` and write ``requests.<i>`` in it for each wrk thread ``i``: disjoint,
+    NUL-separated requests of ``load``, the ``n``-th with the query parameters
+    ``variants[n % len(variants)]`` of its workload."""
+    # Signing an Encrypt costs ~80 µs (mostly the SDK's quote() of the 1.4 KB plaintext), so
     # sign in parts on every core (the server is idle meanwhile), then join the parts into
     # one file per wrk thread. spawn: the workers inherit no SDK sockets.
+    workdir.mkdir()
     workers = os.cpu_count() or 1
     per_slice = -(-total // slices)
     parts_per_slice = -(-workers // slices)
@@ -406,11 +392,11 @@ def generate(
             workdir / f"part.{index}.{part}",
             per_part,
             (index * parts_per_slice + part) * per_part,
-            template,
+            load.template,
             host,
-            plaintexts,
-            access_key_id,
-            secret,
+            load.workload.variants,
+            load.access_key_id,
+            load.secret,
         )
         for index in range(slices)
         for part in range(parts_per_slice)
@@ -560,32 +546,233 @@ def run_wrk(
     )
 
 
-# --------------------------------------------------------------------------- checks and report
+def replay(
+    server: Server,
+    name: str,
+    batch: Path | None,
+    *,
+    threads: int,
+    connections: int,
+    duration: int,
+    profile: Profile | None = None,
+) -> WrkResult:
+    """Replay one batch of signed requests (``generate``) against the server, then delete it;
+    without a batch, ``GET /health`` with wrk's own static request (the trivial baseline)."""
+    try:
+        return run_wrk(
+            name,
+            f"http://{server.endpoint}/" + ("health" if batch is None else ""),
+            threads=threads,
+            connections=connections,
+            duration=duration,
+            replay_dir=batch,
+            server_pid=server.process.pid,
+            profile=profile,
+        )
+    finally:
+        if batch is not None:
+            shutil.rmtree(batch, ignore_errors=True)
 
 
-def check_samples(client: Client, result: WrkResult, key_id: str, plaintexts: set[str]) -> int:
-    """Decrypt the sampled 200 responses with the SDK: each must give back a plaintext sent."""
-    checked = 0
-    for body in result.raw["samples"]:
-        answer = json.loads(body)
-        blob = answer["CiphertextBlob"]
-        if answer.get("KeyId") != key_id:
-            raise RuntimeError(f"sampled Encrypt answered for another key: {body}")
+# --------------------------------------------------------------------------- workloads
+
+
+@dataclass(frozen=True, slots=True)
+class Workload:
+    """One action as the benchmark drives it: how the SDK makes one call, what varies between
+    the signed copies, and how a sampled 200 response is checked."""
+
+    action: str
+    call: Callable[[Client], object]  # one SDK call, captured as the template
+    reply: dict[str, str]  # what the capture listener answers, so the SDK parses a response
+    variants: list[dict[str, str]]  # query parameters of the n-th request, cycled
+    check: Callable[[dict[str, Any]], None]  # raises RuntimeError for a wrong response body
+    checked: str  # what a passed check shows, for the report
+    ram_policies: tuple[str, ...]  # system policies a RAM user needs for the action
+
+
+def encrypt_workload(client: Client, plaintext_bytes: int) -> Workload:
+    """An ``Aliyun_AES_256`` key; Encrypts of ``PLAINTEXT_POOL`` distinct plaintexts."""
+    created = client.create_key(
+        kms_models.CreateKeyRequest(key_spec="Aliyun_AES_256", key_usage="ENCRYPT/DECRYPT")
+    )
+    key_id = created.body.key_metadata.key_id
+    plaintexts = [
+        base64.b64encode(os.urandom(plaintext_bytes)).decode() for _ in range(PLAINTEXT_POOL)
+    ]
+    # A real SDK round trip first: the key works and the server's key cache is warm.
+    sealed = client.encrypt(kms_models.EncryptRequest(key_id=key_id, plaintext=plaintexts[0]))
+    opened = client.decrypt(
+        kms_models.DecryptRequest(ciphertext_blob=sealed.body.ciphertext_blob)
+    ).body.plaintext
+    if opened != plaintexts[0]:
+        raise RuntimeError("SDK Encrypt/Decrypt round trip failed before the benchmark")
+    sent = set(plaintexts)
+
+    def check(answer: dict[str, Any]) -> None:
+        """Decrypt the sampled response with the SDK: it must give back a plaintext sent."""
+        blob = answer.get("CiphertextBlob")
+        if answer.get("KeyId") != key_id or not isinstance(blob, str):
+            raise RuntimeError(f"sampled Encrypt answered for another key: {answer}")
         try:
             base64.b64decode(blob, validate=True)
         except binascii.Error as exc:
-            raise RuntimeError(f"sampled CiphertextBlob is not base64: {body}") from exc
+            raise RuntimeError(f"sampled CiphertextBlob is not base64: {answer}") from exc
         clear = client.decrypt(kms_models.DecryptRequest(ciphertext_blob=blob)).body.plaintext
-        if clear not in plaintexts:
-            raise RuntimeError(f"sampled ciphertext decrypts to something never sent: {body}")
+        if clear not in sent:
+            raise RuntimeError(f"sampled ciphertext decrypts to something never sent: {answer}")
+
+    return Workload(
+        action="Encrypt",
+        call=lambda sdk: sdk.encrypt(
+            kms_models.EncryptRequest(key_id=key_id, plaintext=plaintexts[0])
+        ),
+        reply={"KeyId": key_id, "CiphertextBlob": "", "KeyVersionId": ""},
+        variants=[{"Plaintext": plaintext} for plaintext in plaintexts],
+        check=check,
+        checked="real ciphertexts of the plaintexts sent",
+        ram_policies=("AliyunKMSCryptoUserAccess",),
+    )
+
+
+def secret_workload(client: Client) -> Workload:
+    """A text secret under the default encryption key; GetSecretValue of its current version.
+    Every request asks for the same thing, so only the nonce and date differ."""
+    name = f"bench-{os.urandom(4).hex()}"
+    value = base64.b64encode(os.urandom(SECRET_BYTES * 3 // 4)).decode()
+    client.create_secret(
+        kms_models.CreateSecretRequest(
+            secret_name=name, version_id="v1", secret_data=value, secret_data_type="text"
+        )
+    )
+    got = client.get_secret_value(kms_models.GetSecretValueRequest(secret_name=name)).body
+    if got.secret_data != value:
+        raise RuntimeError("SDK CreateSecret/GetSecretValue round trip failed before the benchmark")
+
+    def check(answer: dict[str, Any]) -> None:
+        """The sampled response must carry the secret's value, as text, of version v1."""
+        found = (answer.get("SecretName"), answer.get("SecretData"), answer.get("VersionId"))
+        if found != (name, value, "v1") or answer.get("SecretDataType") != "text":
+            raise RuntimeError(f"sampled GetSecretValue does not carry the secret: {answer}")
+
+    return Workload(
+        action="GetSecretValue",
+        call=lambda sdk: sdk.get_secret_value(kms_models.GetSecretValueRequest(secret_name=name)),
+        reply={"SecretName": name, "SecretData": "", "VersionId": "v1"},
+        variants=[{}],
+        check=check,
+        checked="the secret's value",
+        # kms:*Secret* covers kms:GetSecretValue; no key permission is needed for it.
+        ram_policies=("AliyunKMSSecretAdminAccess",),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Load:
+    """One replayed load: an action signed by one principal."""
+
+    name: str
+    workload: Workload
+    template: Template
+    access_key_id: str
+    secret: str
+
+
+def make_load(name: str, workload: Workload, access_key_id: str, secret: str) -> Load:
+    template = capture_sdk_request(access_key_id, secret, workload.call, workload.reply)
+    self_check(template, access_key_id, secret)
+    return Load(name, workload, template, access_key_id, secret)
+
+
+def make_ram_user(
+    endpoint: str, admin_ak: str, admin_secret: str, policies: list[str]
+) -> tuple[str, str]:
+    """A RAM user with the given system policies and an AccessKey, made through the RAM API, so
+    its requests pay for a real policy evaluation."""
+    name = f"bench-{os.urandom(4).hex()}"
+    with MamoriClient(endpoint, admin_ak, admin_secret) as admin:
+        admin.call("CreateUser", RAM_VERSION, UserName=name)
+        for policy in policies:
+            admin.call(
+                "AttachPolicyToUser",
+                RAM_VERSION,
+                PolicyType="System",
+                PolicyName=policy,
+                UserName=name,
+            )
+        key = admin.call("CreateAccessKey", RAM_VERSION, UserName=name)["AccessKey"]
+    return str(key["AccessKeyId"]), str(key["AccessKeySecret"])
+
+
+def profile_path(base: Path, action: str, several: bool) -> Path:
+    """``base`` itself for one action; ``x.GetSecretValue.collapsed`` and so on for several."""
+    return base.with_name(f"{base.stem}.{action}{base.suffix}") if several else base
+
+
+# --------------------------------------------------------------------------- checks and report
+
+
+def check_samples(result: WrkResult, workload: Workload) -> int:
+    """Check the sampled 200 responses of one load; the number checked."""
+    checked = 0
+    for body in result.raw["samples"]:
+        try:
+            answer = json.loads(body)
+        except json.JSONDecodeError as exc:
+            raise RuntimeError(f"sampled {workload.action} is not JSON: {body}") from exc
+        workload.check(answer)
         checked += 1
     return checked
 
 
-def print_report(
-    encrypt: WrkResult, health: WrkResult, floor: float, as_user: WrkResult | None = None
-) -> None:
-    rows = [
+def check_run(loads: list[Load], results: list[WrkResult], health: WrkResult) -> list[str]:
+    """The failures of a run (``results[i]`` is ``loads[i]``'s): precomputed requests ran out,
+    non-200 responses, socket errors, wrong sampled responses. Prints what passed."""
+    failures: list[str] = []
+    for result in results:
+        if result.raw["overflow"]:
+            failures.append(
+                f"{result.name}: wrk ran out of precomputed requests "
+                f"({result.raw['overflow']:,} resent); raise --requests"
+            )
+    for result in (*results, health):
+        if result.raw["non200"] or result.raw["non2xx"]:
+            failures.append(f"{result.name}: non-200 responses, first: {result.raw['bad'][:1]}")
+        if result.socket_errors:
+            failures.append(f"{result.name}: {result.socket_errors} socket errors/timeouts")
+    for load, result in zip(loads, results, strict=True):
+        try:
+            checked = check_samples(result, load.workload)
+        except RuntimeError as exc:
+            failures.append(str(exc))
+            continue
+        if checked:
+            print(f"sampled {checked} {load.name} responses: {load.workload.checked}")
+        else:
+            failures.append(f"no {load.name} response with status 200 to sample")
+    if not failures:
+        accepted = ", ".join(f"{result.raw['requests']:,} {result.name}" for result in results)
+        print(
+            "SDK compatibility: generated requests match the SDK's wire bytes; "
+            f"SDK-signed requests accepted: {accepted}"
+        )
+    for failure in failures:
+        print(f"FAIL: {failure}", file=sys.stderr)
+    return failures
+
+
+def ratio_row(label: str, upper: WrkResult, lower: WrkResult) -> tuple[str, ...]:
+    return (
+        label,
+        f"{upper.rps / lower.rps:.2f}x",
+        f"{upper.p50_ms / lower.p50_ms:.2f}x",
+        f"{upper.p99_ms / lower.p99_ms:.2f}x",
+        *([""] * 5),
+    )
+
+
+def print_report(results: list[WrkResult], health: WrkResult, floor: float) -> None:
+    rows: list[tuple[str, ...]] = [
         (
             "endpoint",
             "req/s",
@@ -598,7 +785,7 @@ def print_report(
             "wrk CPU",
         ),
     ]
-    for result in (encrypt, health) if as_user is None else (encrypt, as_user, health):
+    for result in (*results, health):
         rows.append(
             (
                 result.name,
@@ -612,33 +799,19 @@ def print_report(
                 f"{result.raw['wrk_cpu']:.0%}",
             )
         )
-    rows.append(
-        (
-            "Encrypt/health",
-            f"{encrypt.rps / health.rps:.2f}x",
-            f"{encrypt.p50_ms / health.p50_ms:.2f}x",
-            f"{encrypt.p99_ms / health.p99_ms:.2f}x",
-            "",
-            "",
-            "",
-            "",
-            "",
-        )
-    )
-    if as_user is not None:
+    by_name = {result.name: result for result in results}
+    actions = [action for action in ACTIONS if action in by_name]
+    for action in actions:
+        rows.append(ratio_row(f"{action}/health", by_name[action], health))
+    if "Encrypt" in by_name and "GetSecretValue" in by_name:
         rows.append(
-            (
-                "RAM user/admin",
-                f"{as_user.rps / encrypt.rps:.2f}x",
-                f"{as_user.p50_ms / encrypt.p50_ms:.2f}x",
-                f"{as_user.p99_ms / encrypt.p99_ms:.2f}x",
-                "",
-                "",
-                "",
-                "",
-                "",
-            )
+            ratio_row("GetSecretValue/Encrypt", by_name["GetSecretValue"], by_name["Encrypt"])
         )
+    for action in actions:
+        as_user = by_name.get(f"{action} (RAM user)")
+        if as_user is not None:
+            label = "RAM user/admin" if len(actions) == 1 else f"{action} RAM user/admin"
+            rows.append(ratio_row(label, as_user, by_name[action]))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for index, row in enumerate(rows):
         cells = [row[0].ljust(widths[0])] + [
@@ -647,40 +820,36 @@ def print_report(
         print("  ".join(cells))
         if index == 0:
             print("  ".join("-" * width for width in widths))
-    verdict = "met" if encrypt.rps >= floor else "NOT met"
-    print(f"\nEncrypt floor {floor:,.0f}/s: {verdict}")
-
-
-def make_crypto_user(endpoint: str, admin_ak: str, admin_secret: str) -> tuple[str, str]:
-    """A RAM user with AliyunKMSCryptoUserAccess and an AccessKey, made through the RAM API, so
-    its Encrypts pay for a real policy evaluation."""
-    name = f"bench-{os.urandom(4).hex()}"
-    with MamoriClient(endpoint, admin_ak, admin_secret) as admin:
-        admin.call("CreateUser", RAM_VERSION, UserName=name)
-        admin.call(
-            "AttachPolicyToUser",
-            RAM_VERSION,
-            PolicyType="System",
-            PolicyName="AliyunKMSCryptoUserAccess",
-            UserName=name,
-        )
-        key = admin.call("CreateAccessKey", RAM_VERSION, UserName=name)["AccessKey"]
-    return str(key["AccessKeyId"]), str(key["AccessKeySecret"])
+    if "Encrypt" in by_name:
+        verdict = "met" if by_name["Encrypt"].rps >= floor else "NOT met"
+        print(f"\nEncrypt floor {floor:,.0f}/s: {verdict}")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
+        "--action",
+        dest="actions",
+        action="append",
+        choices=ACTIONS,
+        default=None,
+        help="action to measure; repeat for several in one run (default: Encrypt)",
+    )
+    parser.add_argument(
         "--requests",
         type=int,
         default=200_000,
-        help="signed Encrypt requests to precompute; each is sent at most once (default 200000)",
+        help="signed requests to precompute per action and principal; each is sent at most "
+        "once (default 200000)",
     )
-    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run (10)")
+    parser.add_argument("--duration", type=int, default=10, help="seconds per endpoint (10)")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads (2)")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections in all (16)")
     parser.add_argument(
-        "--plaintext-bytes", type=int, default=1024, help="plaintext size before base64 (1024)"
+        "--plaintext-bytes",
+        type=int,
+        default=1024,
+        help="Encrypt plaintext size before base64 (1024)",
     )
     parser.add_argument(
         "--store-url", default=None, help="server --store-url (default: SQLite in the temp dir)"
@@ -690,18 +859,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--ram-user",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="also run Encrypt as a RAM user with AliyunKMSCryptoUserAccess (policy evaluation)",
+        help="also run each action as a RAM user with the matching system policy "
+        "(policy evaluation)",
     )
     parser.add_argument(
         "--py-spy-out",
         type=Path,
         default=None,
-        help="record the server with py-spy during the Encrypt run (collapsed stacks)",
+        help="record the server with py-spy during each action's first run (collapsed stacks; "
+        "with several actions, one file each: NAME.ACTION.SUFFIX)",
     )
     parser.add_argument(
         "--keep", action="store_true", help="keep the temp dir (server log, data, requests)"
     )
     args = parser.parse_args(argv)
+    # Each action once, in the order asked for.
+    args.actions = list(dict.fromkeys(args.actions or ["Encrypt"]))
     if args.py_spy_out is not None and shutil.which("py-spy") is None:
         parser.error("--py-spy-out needs py-spy on PATH (pip install py-spy)")
     if args.requests < args.threads:
@@ -711,11 +884,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def run_script(
+    script: str,
+    args: argparse.Namespace,
+    benchmark: Callable[[argparse.Namespace, Server, Path], int],
+) -> int:
+    """What every benchmark script does around its run: check for wrk, start a server on a
+    temp dir (``args.store_url``), run ``benchmark``, clean up unless ``args.keep``."""
     if shutil.which("wrk") is None:
         print(
-            "encrypt.py needs wrk (https://github.com/wg/wrk), which is not on PATH.\n"
+            f"{script} needs wrk (https://github.com/wg/wrk), which is not on PATH.\n"
             "Install it, e.g. on Debian/Ubuntu: sudo apt-get install -y wrk",
             file=sys.stderr,
         )
@@ -724,7 +902,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
         os.environ.pop(name, None)
 
-    workdir = Path(tempfile.mkdtemp(prefix="mamori-bench-"))
+    workdir = Path(tempfile.mkdtemp(prefix=f"mamori-bench-{Path(script).stem}-"))
     try:
         with running_server(workdir, args.store_url) as server:
             return benchmark(args, server, workdir)
@@ -735,136 +913,89 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(workdir, ignore_errors=True)
 
 
+def main(argv: list[str] | None = None) -> int:
+    return run_script("encrypt.py", parse_args(argv), benchmark)
+
+
 def benchmark(args: argparse.Namespace, server: Server, workdir: Path) -> int:
     access_key_id, secret = read_credentials(server.data_dir)
     client = new_sdk(server.endpoint, access_key_id, secret)
-    created = client.create_key(
-        kms_models.CreateKeyRequest(key_spec="Aliyun_AES_256", key_usage="ENCRYPT/DECRYPT")
-    )
-    key_id = created.body.key_metadata.key_id
-    plaintexts = [
-        base64.b64encode(os.urandom(args.plaintext_bytes)).decode() for _ in range(PLAINTEXT_POOL)
+    workloads = [
+        encrypt_workload(client, args.plaintext_bytes)
+        if action == "Encrypt"
+        else secret_workload(client)
+        for action in args.actions
     ]
-    # A real SDK round trip first: the key works and the server's key cache is warm.
-    sealed = client.encrypt(kms_models.EncryptRequest(key_id=key_id, plaintext=plaintexts[0]))
-    opened = client.decrypt(
-        kms_models.DecryptRequest(ciphertext_blob=sealed.body.ciphertext_blob)
-    ).body.plaintext
-    if opened != plaintexts[0]:
-        raise RuntimeError("SDK Encrypt/Decrypt round trip failed before the benchmark")
-
-    template = capture_sdk_encrypt(access_key_id, secret, key_id, plaintexts[0])
-    self_check(template, access_key_id, secret)
-
-    print(
-        f"mamori {server.endpoint} (pid {server.process.pid}), key {key_id}; "
-        f"{os.cpu_count()} CPUs, Python {platform.python_version()}"
-    )
-    # With --ram-user the two principals run A B B A, half the duration each: whatever runs
-    # later meets a fuller nonce cache and a warmer heap, and ABBA cancels that drift.
-    principals = [("Encrypt", template, access_key_id, secret)]
+    loads = [make_load(w.action, w, access_key_id, secret) for w in workloads]
     if args.ram_user:
-        user_ak, user_secret = make_crypto_user(server.endpoint, access_key_id, secret)
-        user_template = capture_sdk_encrypt(user_ak, user_secret, key_id, plaintexts[0])
-        self_check(user_template, user_ak, user_secret)
-        principals.append(("Encrypt (RAM user)", user_template, user_ak, user_secret))
-    halves = 2 if args.ram_user else 1
-    print(f"signing {args.requests * len(principals):,} Encrypt requests with the SDK's signer…")
+        policies = list(dict.fromkeys(p for w in workloads for p in w.ram_policies))
+        user_ak, user_secret = make_ram_user(server.endpoint, access_key_id, secret, policies)
+        for index, workload in enumerate(workloads):
+            user_load = make_load(f"{workload.action} (RAM user)", workload, user_ak, user_secret)
+            loads.insert(2 * index + 1, user_load)
+
+    load1, load5, load15 = os.getloadavg()
+    print(
+        f"mamori {server.endpoint} (pid {server.process.pid}); {os.cpu_count()} CPUs, "
+        f"Python {platform.python_version()}; load average {load1:.2f} {load5:.2f} {load15:.2f}"
+    )
+    # Several loads run A B … B A, half the duration each: whatever runs later meets a fuller
+    # nonce cache and a warmer heap, and the mirrored order cancels that drift.
+    halves = 2 if len(loads) > 1 else 1
+    print(f"signing {args.requests * len(loads):,} requests with the SDK's signer…")
     started = time.monotonic()
     batches: dict[tuple[str, int], Path] = {}
-    for name, signed_template, ak, sk in principals:
+    for load in loads:
         for half in range(halves):
             batch = workdir / f"requests-{len(batches)}"
-            batch.mkdir()
-            generate(
-                batch,
-                args.requests // halves,
-                args.threads,
-                signed_template,
-                server.endpoint,
-                plaintexts,
-                ak,
-                sk,
-            )
-            batches[(name, half)] = batch
+            generate(batch, args.requests // halves, args.threads, load, server.endpoint)
+            batches[(load.name, half)] = batch
     print(f"  done in {time.monotonic() - started:.1f} s")
 
-    order = [("Encrypt", 0)]
-    if args.ram_user:
-        order = [("Encrypt", 0), ("Encrypt (RAM user)", 0), ("Encrypt (RAM user)", 1),
-                 ("Encrypt", 1)]  # fmt: skip
+    order = [(load.name, 0) for load in loads]
+    if halves == 2:
+        order += [(load.name, 1) for load in reversed(loads)]
+    profiled = {workload.action: 0 for workload in workloads}
     runs: dict[str, list[WrkResult]] = {}
     for name, half in order:
-        profiled = args.py_spy_out is not None and (name, half) == ("Encrypt", 0)
+        profile = None
+        if args.py_spy_out is not None and profiled.get(name) == half:
+            output = profile_path(args.py_spy_out.resolve(), name, len(workloads) > 1)
+            profile = Profile(str(shutil.which("py-spy")), server.process.pid, output)
+            print(f"py-spy profile of the first {name} run: {output}")
         runs.setdefault(name, []).append(
-            run_wrk(
+            replay(
+                server,
                 name,
-                f"http://{server.endpoint}/",
+                batches[(name, half)],
                 threads=args.threads,
                 connections=args.connections,
                 duration=max(1, args.duration // halves),
-                replay_dir=batches[(name, half)],
-                server_pid=server.process.pid,
-                profile=(
-                    Profile(
-                        str(shutil.which("py-spy")), server.process.pid, args.py_spy_out.resolve()
-                    )
-                    if profiled and args.py_spy_out is not None
-                    else None
-                ),
+                profile=profile,
             )
         )
-        shutil.rmtree(batches[(name, half)], ignore_errors=True)
-    if args.py_spy_out is not None:
-        print(f"py-spy profile of the Encrypt run: {args.py_spy_out}")
     if time.monotonic() - started > DATE_WINDOW_S:
         print("warning: signing plus the run exceeded 14 min; late requests may be stale")
-    encrypt = merge(runs["Encrypt"])
-    as_user = merge(runs["Encrypt (RAM user)"]) if args.ram_user else None
-    health = run_wrk(
+    results = [merge(runs[load.name]) for load in loads]
+    health = replay(
+        server,
         "/health",
-        f"http://{server.endpoint}/health",
+        None,
         threads=args.threads,
         connections=args.connections,
         duration=args.duration,
-        replay_dir=None,
-        server_pid=server.process.pid,
     )
 
+    load1, load5, load15 = os.getloadavg()
     print(
         f"\nwrk: {args.threads} thread(s) x {args.connections} connections, "
-        f"{args.duration} s per endpoint; {args.plaintext_bytes}-byte plaintext\n"
+        f"{args.duration} s per endpoint"
+        + (f"; {args.plaintext_bytes}-byte plaintext" if "Encrypt" in args.actions else "")
+        + (f"; {SECRET_BYTES}-byte secret" if "GetSecretValue" in args.actions else "")
+        + f"; load average {load1:.2f} {load5:.2f} {load15:.2f}\n"
     )
-    print_report(encrypt, health, args.floor, as_user)
-
-    failures: list[str] = []
-    if encrypt.raw["overflow"]:
-        failures.append(
-            f"wrk ran out of precomputed requests ({encrypt.raw['overflow']:,} resent); "
-            "raise --requests"
-        )
-    for result in (encrypt, health, *([as_user] if as_user else [])):
-        if result.raw["non200"] or result.raw["non2xx"]:
-            failures.append(f"{result.name}: non-200 responses, first: {result.raw['bad'][:1]}")
-        if result.socket_errors:
-            failures.append(f"{result.name}: {result.socket_errors} socket errors/timeouts")
-    try:
-        checked = check_samples(client, encrypt, key_id, set(plaintexts))
-    except RuntimeError as exc:
-        failures.append(str(exc))
-    else:
-        if checked:
-            print(f"sampled {checked} Encrypt responses: real ciphertexts of the plaintexts sent")
-        else:
-            failures.append("no Encrypt response with status 200 to sample")
-    if not failures:
-        print(
-            "SDK compatibility: generated requests match the SDK's wire bytes; "
-            f"{encrypt.raw['requests']:,} SDK-signed Encrypts accepted"
-        )
-    for failure in failures:
-        print(f"FAIL: {failure}", file=sys.stderr)
-    return 1 if failures else 0
+    print_report(results, health, args.floor)
+    return 1 if check_run(loads, results, health) else 0
 
 
 if __name__ == "__main__":

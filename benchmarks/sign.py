@@ -9,10 +9,12 @@ One run:
 2. captures one Encrypt and one AsymmetricSign per key exactly as the SDK puts them on the wire,
    then precomputes ``--requests`` requests for each, signed with the SDK's own ACS3 signer,
    each with its own nonce and a fresh SHA-256 digest (``benchmarks/encrypt.py`` does the
-   capturing, signing and replaying; this script only picks the actions);
+   capturing, signing, replaying and checking, and drives the Encrypt baseline; this script
+   only adds the AsymmetricSign workloads);
 3. replays each set with ``wrk`` for ``--duration`` seconds, then ``GET /health``;
-4. prints requests/s, p50, p99 and server CPU for each, checks every response was 200 and that
-   sampled signatures verify with ``cryptography`` against GetPublicKey's PEM.
+4. prints requests/s, p50, p99 and server CPU for each, checks every response was 200, that
+   sampled Encrypts decrypt to a plaintext sent and that sampled signatures verify with
+   ``cryptography`` against GetPublicKey's PEM.
 
 Run: ``.venv/bin/python benchmarks/sign.py`` (``--help`` for the knobs). Needs ``wrk``.
 """
@@ -22,12 +24,9 @@ from __future__ import annotations
 import argparse
 import base64
 import hashlib
-import json
 import os
 import platform
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -38,53 +37,68 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 from encrypt import (
     Server,
-    Template,
+    Workload,
     WrkResult,
-    capture_sdk_call,
-    capture_sdk_encrypt,
+    check_run,
+    encrypt_workload,
     generate,
+    make_load,
     new_sdk,
     read_credentials,
-    run_wrk,
-    running_server,
-    self_check,
+    replay,
+    run_script,
 )
 
 POOL = 256
 # Alibaba's shared gateway allows 200 asymmetric requests/s; the issue's aim is ten times that.
 AIM = 2000.0
+# Encrypt's plaintext, before base64: the baseline is encrypt.py's default Encrypt.
+PLAINTEXT_BYTES = 1024
+
+DIGESTS = [hashlib.sha256(os.urandom(16)).digest() for _ in range(POOL)]
 
 
-def capture_sign(ak: str, secret: str, key: str, version: str, algorithm: str) -> Template:
-    """One SDK AsymmetricSign as it goes on the wire; each replayed request varies Digest."""
-    digest = base64.b64encode(hashlib.sha256(b"capture").digest()).decode()
-    return capture_sdk_call(
-        ak,
-        secret,
-        lambda client: client.asymmetric_sign(
+def sign_workload(client: Client, spec: str, algorithm: str) -> Workload:
+    """A ``spec`` key; AsymmetricSigns of ``POOL`` distinct SHA-256 digests with ``algorithm``.
+    A sampled signature must verify against GetPublicKey's PEM; the digest of a sample is
+    unknown, so it is checked against the whole digest pool."""
+    meta = client.create_key(kms_models.CreateKeyRequest(key_spec=spec)).body.key_metadata
+    key, version = str(meta.key_id), str(meta.primary_key_version)
+    digests = [base64.b64encode(d).decode() for d in DIGESTS]
+
+    def sign(sdk: Client) -> object:
+        return sdk.asymmetric_sign(
             kms_models.AsymmetricSignRequest(
-                key_id=key, key_version_id=version, algorithm=algorithm, digest=digest
+                key_id=key, key_version_id=version, algorithm=algorithm, digest=digests[0]
             )
-        ),
-        {"RequestId": "capture", "KeyId": key, "KeyVersionId": version, "Value": ""},
-        vary="Digest",
-    )
+        )
 
-
-def check_signatures(client: Client, result: WrkResult, key: str, version: str) -> int:
-    """Verify sampled signatures with cryptography against GetPublicKey's PEM. The digest of
-    each sample is unknown here, so each is checked against the whole digest pool."""
+    # One real SDK call first: the key works and the server's key cache is warm.
+    sign(client)
     pem = client.get_public_key(
         kms_models.GetPublicKeyRequest(key_id=key, key_version_id=version)
     ).body.public_key
     public = serialization.load_pem_public_key(pem.encode())
-    checked = 0
-    for body in result.raw["samples"]:
-        signature = base64.b64decode(json.loads(body)["Value"])
+
+    def check(answer: dict[str, Any]) -> None:
+        value = answer.get("Value")
+        if answer.get("KeyId") != key or not isinstance(value, str):
+            raise RuntimeError(f"sampled AsymmetricSign answered for another key: {answer}")
+        signature = base64.b64decode(value)
         if not any(_verifies(public, signature, d) for d in DIGESTS):
-            raise RuntimeError(f"{result.name}: a sampled signature does not verify: {body}")
-        checked += 1
-    return checked
+            raise RuntimeError(
+                f"AsymmetricSign {spec}: a sampled signature does not verify: {answer}"
+            )
+
+    return Workload(
+        action="AsymmetricSign",
+        call=sign,
+        reply={"KeyId": key, "KeyVersionId": version, "Value": ""},
+        variants=[{"Digest": digest} for digest in digests],
+        check=check,
+        checked="each verifies with cryptography on GetPublicKey's PEM",
+        ram_policies=("AliyunKMSCryptoUserAccess",),
+    )
 
 
 def _verifies(public: Any, signature: bytes, digest: bytes) -> bool:
@@ -96,9 +110,6 @@ def _verifies(public: Any, signature: bytes, digest: bytes) -> bool:
     except Exception:
         return False
     return True
-
-
-DIGESTS = [hashlib.sha256(os.urandom(16)).digest() for _ in range(POOL)]
 
 
 def print_table(results: list[WrkResult], baseline: WrkResult) -> None:
@@ -149,117 +160,45 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    if shutil.which("wrk") is None:
-        print("sign.py needs wrk: sudo apt-get install -y wrk", file=sys.stderr)
-        return 2
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
-        os.environ.pop(name, None)
-    workdir = Path(tempfile.mkdtemp(prefix="mamori-bench-sign-"))
-    try:
-        with running_server(workdir, args.store_url) as server:
-            return benchmark(args, server, workdir)
-    finally:
-        if args.keep:
-            print(f"kept {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
-
-
-def _key(client: Client, spec: str) -> tuple[str, str]:
-    meta = client.create_key(kms_models.CreateKeyRequest(key_spec=spec)).body.key_metadata
-    return str(meta.key_id), str(meta.primary_key_version)
+    return run_script("sign.py", parse_args(argv), benchmark)
 
 
 def benchmark(args: argparse.Namespace, server: Server, workdir: Path) -> int:
     ak, secret = read_credentials(server.data_dir)
     client = new_sdk(server.endpoint, ak, secret)
-    aes, _ = _key(client, "Aliyun_AES_256")
-    rsa_key = _key(client, "RSA_2048")
-    ec_key = _key(client, "EC_P256")
-    plaintexts = [base64.b64encode(os.urandom(1024)).decode() for _ in range(POOL)]
-    digests = [base64.b64encode(d).decode() for d in DIGESTS]
-    jobs: list[tuple[str, Template, list[str]]] = [
-        ("Encrypt (1 KiB)", capture_sdk_encrypt(ak, secret, aes, plaintexts[0]), plaintexts),
-        (
+    # make_load captures each call and checks that the generator rebuilds it byte for byte.
+    loads = [
+        make_load("Encrypt (1 KiB)", encrypt_workload(client, PLAINTEXT_BYTES), ak, secret),
+        make_load(
             "AsymmetricSign RSA_2048",
-            capture_sign(ak, secret, *rsa_key, "RSA_PKCS1_SHA_256"),
-            digests,
+            sign_workload(client, "RSA_2048", "RSA_PKCS1_SHA_256"),
+            ak,
+            secret,
         ),
-        ("AsymmetricSign EC_P256", capture_sign(ak, secret, *ec_key, "ECDSA_SHA_256"), digests),
+        make_load(
+            "AsymmetricSign EC_P256", sign_workload(client, "EC_P256", "ECDSA_SHA_256"), ak, secret
+        ),
     ]
-    # The generator must rebuild each captured request byte for byte; then one real SDK call
-    # per signing key proves the keys work and warms the server's caches.
-    for _name, template, _values in jobs:
-        self_check(template, ak, secret)
-    for key, version in (rsa_key, ec_key):
-        alg = "RSA_PKCS1_SHA_256" if key == rsa_key[0] else "ECDSA_SHA_256"
-        client.asymmetric_sign(
-            kms_models.AsymmetricSignRequest(
-                key_id=key, key_version_id=version, algorithm=alg, digest=digests[0]
-            )
-        )
     print(
         f"mamori {server.endpoint} (pid {server.process.pid}); "
         f"{os.cpu_count()} CPUs, Python {platform.python_version()}"
     )
-    print(f"signing {args.requests * len(jobs):,} requests with the SDK's signer…")
+    print(f"signing {args.requests * len(loads):,} requests with the SDK's signer…")
     started = time.monotonic()
     batches: list[Path] = []
-    for index, (_name, template, values) in enumerate(jobs):
-        batch = workdir / f"requests-{index}"
-        batch.mkdir()
-        generate(batch, args.requests, args.threads, template, server.endpoint, values, ak, secret)
-        batches.append(batch)
+    for index, load in enumerate(loads):
+        batches.append(workdir / f"requests-{index}")
+        generate(batches[-1], args.requests, args.threads, load, server.endpoint)
     print(f"  done in {time.monotonic() - started:.1f} s")
-    results: list[WrkResult] = []
-    for (name, _template, _values), batch in zip(jobs, batches, strict=True):
-        results.append(
-            run_wrk(
-                name,
-                f"http://{server.endpoint}/",
-                threads=args.threads,
-                connections=args.connections,
-                duration=args.duration,
-                replay_dir=batch,
-                server_pid=server.process.pid,
-            )
-        )
-        shutil.rmtree(batch, ignore_errors=True)
-    results.append(
-        run_wrk(
-            "/health",
-            f"http://{server.endpoint}/health",
-            threads=args.threads,
-            connections=args.connections,
-            duration=args.duration,
-            replay_dir=None,
-            server_pid=server.process.pid,
-        )
-    )
+    wrk = {"threads": args.threads, "connections": args.connections, "duration": args.duration}
+    results = [
+        replay(server, load.name, batch, **wrk) for load, batch in zip(loads, batches, strict=True)
+    ]
+    health = replay(server, "/health", None, **wrk)
     print(f"\nwrk: {args.threads} thread(s) x {args.connections} connections,", end=" ")
     print(f"{args.duration} s each\n")
-    print_table(results, results[0])
-
-    failures: list[str] = []
-    for r in results:
-        if r.raw["overflow"]:
-            failures.append(f"{r.name}: ran out of precomputed requests; raise --requests")
-        if r.raw["non200"] or r.raw["non2xx"]:
-            failures.append(f"{r.name}: non-200 responses, first: {r.raw['bad'][:1]}")
-        if r.socket_errors:
-            failures.append(f"{r.name}: {r.socket_errors} socket errors/timeouts")
-    try:
-        checked = check_signatures(client, results[1], *rsa_key)
-        checked += check_signatures(client, results[2], *ec_key)
-        print(
-            f"sampled {checked} signatures: each verifies with cryptography on GetPublicKey's PEM"
-        )
-    except RuntimeError as exc:
-        failures.append(str(exc))
-    for failure in failures:
-        print(f"FAIL: {failure}", file=sys.stderr)
-    return 1 if failures else 0
+    print_table([*results, health], results[0])
+    return 1 if check_run(loads, results, health) else 0
 
 
 if __name__ == "__main__":

@@ -140,7 +140,7 @@ def build_services(settings: Settings, clock: Any = time.time) -> Services:
     live_roles = LiveRoles(roles, clock)
 
     crypto = CryptoService(keys)
-    secrets = SecretService(db, keys, crypto, clock)
+    secrets = SecretService(db, keys, crypto, clock, settings.key_cache_size)
     secrets.manage(
         {
             RDS: RdsSecrets(lambda scope, name: secrets.value(scope, name, None, None).data),

@@ -202,8 +202,9 @@ def get_secret_value(call: Call, args: Args) -> Result:
     if call.dry_run:
         secrets.key_check(call.scope, args["SecretName"])
         raise ApiError("DryRunOperationError")
-    secret = secrets.live(call.scope, args["SecretName"])
-    value = secrets.value(call.scope, secret.name, args["VersionId"], args["VersionStage"])
+    secret, value = secrets.read(
+        call.scope, args["SecretName"], args["VersionId"], args["VersionStage"]
+    )
     return value_result(secret, value, bool(args["FetchExtendedConfig"]))
 
 

@@ -89,8 +89,7 @@ def _one(call: Call, wanted: Wanted) -> Result:
         )
     try:
         secrets = call.services.secrets
-        secret = secrets.live(call.scope, wanted.name)
-        value = secrets.value(call.scope, secret.name, wanted.version_id, wanted.stage)
+        secret, value = secrets.read(call.scope, wanted.name, wanted.version_id, wanted.stage)
     except DomainError as exc:
         raise ApiError(exc.code, **exc.fields) from None
     return value_result(secret, value, wanted.fetch_extended_config)

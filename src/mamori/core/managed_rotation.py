@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -115,13 +117,24 @@ def parse_config(text: str | None) -> dict[str, Any]:
     return config
 
 
+Changing = Callable[[str, str], AbstractContextManager[Connection]]
+
+
 class ManagedRotation:
     """Runs the three steps for the managed types it was given."""
 
-    def __init__(self, db: Database, crypto: CryptoService, types: dict[str, ManagedType]) -> None:
+    def __init__(
+        self,
+        db: Database,
+        crypto: CryptoService,
+        types: dict[str, ManagedType],
+        changing: Changing,
+    ) -> None:
         self._db = db
         self._crypto = crypto
         self.types = types
+        # A write transaction on one secret that also drops the secret's cached view.
+        self._changing = changing
 
     def _open(self, scope: Scope, name: str, version_id: str) -> bytes:
         with self._db.read() as conn:
@@ -188,7 +201,7 @@ class ManagedRotation:
     ) -> str:
         data = kind.next_value(secret, config, self._values(scope, secret.name), now)
         blob = self.seal(scope, secret, version_id, data)
-        with self._db.begin() as conn:
+        with self._changing(secret.account_id, secret.name) as conn:
             locked = row(conn, secret.account_id, secret.name, lock=True)
             if locked.planned_delete_at is not None:
                 raise SecretInDeleteWindow
@@ -205,7 +218,7 @@ class ManagedRotation:
         self, secret: Secret, kind: ManagedType, config: dict[str, Any], pending: str, now: int
     ) -> None:
         grace = kind.grace(config)
-        with self._db.begin() as conn:
+        with self._changing(secret.account_id, secret.name) as conn:
             locked = row(conn, secret.account_id, secret.name, lock=True)
             if holder(conn, secret.account_id, secret.name, PENDING) != pending:
                 return  # another node finished this rotation
@@ -230,7 +243,7 @@ class ManagedRotation:
     def claim(self, secret: Secret, now: int) -> bool:
         """Take a due automatic rotation: push its date ``RETRY_DELAY`` ahead, compare-and-set,
         so only one node runs it and a failure is retried after the delay."""
-        with self._db.begin() as conn:
+        with self._changing(secret.account_id, secret.name) as conn:
             claimed = conn.execute(
                 update(t.secrets)
                 .where(
@@ -261,7 +274,7 @@ class ManagedRotation:
                     if previous is not None:
                         replaced = self._open(scope, secret.name, previous)
                         kind.retire(secret, config_of(secret), replaced)
-                with self._db.begin() as conn:
+                with self._changing(secret.account_id, secret.name) as conn:
                     conn.execute(
                         update(t.secrets)
                         .where(

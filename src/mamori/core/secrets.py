@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, replace
 from typing import Any
 
@@ -44,6 +45,7 @@ from mamori.core.secret_rows import (
     stages_of,
     tag_id,
 )
+from mamori.core.secret_views import SecretViews
 from mamori.store import schema as t
 from mamori.store.database import Database
 
@@ -63,13 +65,30 @@ Clock = Callable[[], float]
 class SecretService:
     """The secret domain for one server."""
 
-    def __init__(self, db: Database, keys: KeyService, crypto: CryptoService, clock: Clock) -> None:
+    def __init__(
+        self,
+        db: Database,
+        keys: KeyService,
+        crypto: CryptoService,
+        clock: Clock,
+        view_cache_size: int = 1024,
+    ) -> None:
         self._db = db
         self._crypto = crypto
         self._keys = keys
         self._clock = clock
         self._default_lock = threading.Lock()
-        self._managed = ManagedRotation(db, crypto, {})
+        self._managed = ManagedRotation(db, crypto, {}, self._changing)
+        self._views = SecretViews(db, view_cache_size)
+
+    @contextmanager
+    def _changing(self, account_id: str, name: str) -> Iterator[Connection]:
+        """A write transaction on one secret; its cached view is forgotten when it ends."""
+        try:
+            with self._db.begin() as conn:
+                yield conn
+        finally:
+            self._views.forget(account_id, name)
 
     def manage(self, types: dict[str, ManagedType]) -> None:
         """Serve these managed secret types (``Rds``, ``RAMCredentials``) besides Generic."""
@@ -205,7 +224,7 @@ class SecretService:
             ]
         blob = self._seal(scope, secret.encryption_key_id, secret.name, version_id, data)
         try:
-            with self._db.begin() as conn:
+            with self._changing(scope.account_id, secret.name) as conn:
                 existing = conn.execute(
                     select(t.secrets.c.planned_delete_at).where(
                         t.secrets.c.account_id == scope.account_id,
@@ -254,7 +273,7 @@ class SecretService:
         secret = self.live(scope, name)
         self._unmanaged(secret, "PutSecretValue")
         blob = self._seal(scope, secret.encryption_key_id, name, version_id, data)
-        with self._db.begin() as conn:
+        with self._changing(scope.account_id, name) as conn:
             secret = row(conn, scope.account_id, name, lock=True)
             if secret.planned_delete_at is not None:
                 raise SecretInDeleteWindow
@@ -309,6 +328,34 @@ class SecretService:
         data = self._open(scope, secret.name, row.version_id, row.wrapped_value)
         return SecretValue(row.version_id, data, row.secret_data_type, stages, row.created_at)
 
+    def read(
+        self, scope: Scope, name: str, version_id: str | None, stage: str | None
+    ) -> tuple[Secret, SecretValue]:
+        """GetSecretValue from the cached view: the secret and the version asked for (by
+        VersionId, by VersionStage — default ACSCurrent — or both). Only a version without
+        stages is read from the store."""
+        view = self._views.get(scope.account_id, name)
+        if view is None:
+            raise SecretNotFound
+        secret = view.secret
+        if secret.planned_delete_at is not None:
+            raise SecretInDeleteWindow
+        if version_id is None:
+            version_id = view.holders.get(stage or CURRENT)
+            if version_id is None:
+                raise SecretNotFound
+        sealed = view.versions.get(version_id)
+        if sealed is None:
+            if stage is not None:
+                raise SecretNotFound
+            return secret, self.value(scope, name, version_id, None)
+        if stage is not None and stage not in sealed.stages:
+            raise SecretNotFound
+        data = self._open(scope, name, sealed.version_id, sealed.blob)
+        return secret, SecretValue(
+            sealed.version_id, data, sealed.data_type, sealed.stages, sealed.created_at
+        )
+
     def key_check(self, scope: Scope, name: str) -> None:
         """What GetSecretValue's DryRun checks: the secret is live and its key usable."""
         secret = self.live(scope, name)
@@ -322,7 +369,7 @@ class SecretService:
             raise InvalidInput("MoveToVersion", "Name MoveToVersion or RemoveFromVersion.")
         if move_to is None and stage in (CURRENT, PREVIOUS):
             raise Unsupported(f"{stage} can only be moved to another version, not removed")
-        with self._db.begin() as conn:
+        with self._changing(scope.account_id, name) as conn:
             secret = row(conn, scope.account_id, name, lock=True)
             if secret.planned_delete_at is not None:
                 raise SecretInDeleteWindow
@@ -355,7 +402,7 @@ class SecretService:
             values["description"] = description
         if extended_config is not None:
             values["extended_config"] = extended_config
-        with self._db.begin() as conn:
+        with self._changing(scope.account_id, name) as conn:
             secret = row(conn, scope.account_id, name, lock=True)
             if secret.planned_delete_at is not None:
                 raise SecretInDeleteWindow
@@ -369,7 +416,7 @@ class SecretService:
         """DeleteSecret: schedule the deletion ``days`` ahead, or delete now with ``force``;
         returns the planned deletion time."""
         now = self.now()
-        with self._db.begin() as conn:
+        with self._changing(scope.account_id, name) as conn:
             secret = row(conn, scope.account_id, name, lock=True)
             if force:
                 purge(conn, scope.account_id, name)
@@ -386,7 +433,7 @@ class SecretService:
 
     def restore(self, scope: Scope, name: str) -> None:
         """RestoreSecret: cancel a scheduled deletion (a no-op for a live secret)."""
-        with self._db.begin() as conn:
+        with self._changing(scope.account_id, name) as conn:
             row(conn, scope.account_id, name, lock=True)
             conn.execute(
                 update(t.secrets)
@@ -404,7 +451,7 @@ class SecretService:
             ).all()
         deleted = []
         for due_row in due:
-            with self._db.begin() as conn:
+            with self._changing(due_row.account_id, due_row.name) as conn:
                 # Re-check under the lock: a RestoreSecret may have won the race.
                 still = conn.execute(
                     select(t.secrets.c.name)
@@ -425,7 +472,7 @@ class SecretService:
     def set_rotation(self, scope: Scope, name: str, enabled: bool, interval: int | None) -> None:
         """UpdateSecretRotationPolicy: turn automatic rotation on (next due one interval after
         the last rotation, or from now) or off."""
-        with self._db.begin() as conn:
+        with self._changing(scope.account_id, name) as conn:
             secret = row(conn, scope.account_id, name, lock=True)
             if secret.planned_delete_at is not None:
                 raise SecretInDeleteWindow
@@ -457,7 +504,7 @@ class SecretService:
             return version_id
         data = new_password(secret.extended_config)
         blob = self._seal(scope, secret.encryption_key_id, name, version_id, data)
-        with self._db.begin() as conn:
+        with self._changing(scope.account_id, name) as conn:
             secret = row(conn, scope.account_id, name, lock=True)
             if secret.planned_delete_at is not None:
                 raise SecretInDeleteWindow
@@ -509,7 +556,7 @@ class SecretService:
         version_id = f"auto-{uuid.uuid4()}"
         data = new_password(secret.extended_config)
         blob = self._seal(scope, secret.encryption_key_id, secret.name, version_id, data)
-        with self._db.begin() as conn:
+        with self._changing(secret.account_id, secret.name) as conn:
             claimed = conn.execute(
                 update(t.secrets)
                 .where(

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 
 from sqlalchemy import Connection, Engine
 
-from mamori.store.engine import migrate, open_engine
+from mamori.store.engine import READ_ONLY, migrate, open_engine
 
 
 class Database:
@@ -29,8 +29,8 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        """A read-only unit of work."""
-        with self.engine.connect() as conn:
+        """A read-only unit of work (on SQLite it does not take the write lock)."""
+        with self.engine.connect().execution_options(**{READ_ONLY: True}) as conn:
             yield conn
 
     def close(self) -> None:

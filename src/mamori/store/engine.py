@@ -11,6 +11,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
+# The execution option that marks a connection as read-only (``Database.read``).
+READ_ONLY = "mamori_read_only"
 
 
 def normalize_url(url: str) -> str:
@@ -32,8 +34,8 @@ def open_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
-            # Let the driver not open transactions on its own; SQLAlchemy's begin() below does,
-            # with BEGIN IMMEDIATE so two writers queue instead of failing on upgrade.
+            # Let the driver not open transactions on its own; SQLAlchemy's begin event below
+            # does.
             dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
@@ -43,7 +45,10 @@ def open_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Reads begin deferred: under WAL they run beside the writer instead of queueing
+            # for its lock. Writes take the lock up front so two writers queue, not fail.
+            read_only = conn.get_execution_options().get(READ_ONLY, False)
+            conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)

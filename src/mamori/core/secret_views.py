@@ -1,0 +1,95 @@
+"""What GetSecretValue needs of one secret, read in one go and cached: the record, its stages and
+its staged versions, still sealed. Values are opened per request, so the cache holds no secret
+in the clear and a disabled key stops retrieval at once.
+
+Writers in this process forget a secret's view after they commit. A view also expires after
+``TTL`` seconds, which bounds how long another node's change can go unseen (until nodes share
+invalidations).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Final
+
+from sqlalchemy import Connection, select
+
+from mamori.core.cache import LruCache
+from mamori.core.secret_rows import Secret, stages_of
+from mamori.store import schema as t
+from mamori.store.database import Database
+
+TTL: Final = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class SealedVersion:
+    """One stored version, its value still a CiphertextBlob."""
+
+    version_id: str
+    blob: str
+    data_type: str
+    created_at: int
+    stages: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class SecretView:
+    """A secret and its staged versions as of ``loaded_at`` (monotonic seconds)."""
+
+    secret: Secret
+    holders: dict[str, str]  # stage → version id
+    versions: dict[str, SealedVersion]  # staged versions by id
+    loaded_at: float
+
+
+def _load(conn: Connection, account_id: str, name: str) -> SecretView | None:
+    found = conn.execute(
+        select(t.secrets).where(t.secrets.c.account_id == account_id, t.secrets.c.name == name)
+    ).first()
+    if found is None:
+        return None
+    stages = stages_of(conn, account_id, name)
+    rows = conn.execute(
+        select(t.secret_versions).where(
+            t.secret_versions.c.account_id == account_id,
+            t.secret_versions.c.secret_name == name,
+            t.secret_versions.c.version_id.in_(list(stages)),
+        )
+    ).all()
+    versions = {
+        r.version_id: SealedVersion(
+            r.version_id, r.wrapped_value, r.secret_data_type, r.created_at, stages[r.version_id]
+        )
+        for r in rows
+    }
+    holders = {stage: vid for vid, names in stages.items() for stage in names}
+    return SecretView(Secret.from_row(found), holders, versions, time.monotonic())
+
+
+class SecretViews:
+    """A bounded cache of views, keyed by (account, name)."""
+
+    def __init__(self, db: Database, capacity: int) -> None:
+        self._db = db
+        self._cache: LruCache[tuple[str, str], SecretView] = LruCache(capacity)
+
+    def get(self, account_id: str, name: str) -> SecretView | None:
+        """The secret's view (None when there is no such secret)."""
+        key = (account_id, name)
+        view = self._cache.get(key)
+        if view is not None and time.monotonic() - view.loaded_at <= TTL:
+            return view
+        if view is not None:
+            self._cache.discard(key)
+
+        def load(k: tuple[str, str]) -> SecretView | None:
+            with self._db.read() as conn:
+                return _load(conn, *k)
+
+        return self._cache.get_or_load(key, load)
+
+    def forget(self, account_id: str, name: str) -> None:
+        """Drop a secret's view (after a committed change to it)."""
+        self._cache.discard((account_id, name))
