@@ -30,6 +30,7 @@ from mamori.core.key_import import KeyImport
 from mamori.core.keys import KeyService
 from mamori.core.ram_secrets import RAM_CREDENTIALS, RamCredentialSecrets
 from mamori.core.rds_secrets import RDS, RdsSecrets
+from mamori.core.secret_views import SecretViews
 from mamori.core.secrets import SecretService
 from mamori.gateway.pop.app import PopGateway
 from mamori.gateway.pop.nonces import NonceCache
@@ -128,7 +129,8 @@ def build_services(settings: Settings, clock: Any = time.time) -> Services:
     access_keys = AccessKeyService(db, keyring, clock, settings.key_cache_size)
     policies = Policies(db, clock, validate=parse_policy, cache_size=settings.key_cache_size)
     key_policies = KeyPolicies(db, clock, settings.key_cache_size)
-    secret_policies = SecretPolicies(db, clock)
+    secret_views = SecretViews(db, settings.key_cache_size)
+    secret_policies = SecretPolicies(db, clock, secret_views)
 
     def identities_changed() -> None:
         # Writes to RAM are rare; forgetting every cached decision input keeps them exact.
@@ -140,7 +142,7 @@ def build_services(settings: Settings, clock: Any = time.time) -> Services:
     live_roles = LiveRoles(roles, clock)
 
     crypto = CryptoService(keys)
-    secrets = SecretService(db, keys, crypto, clock, settings.key_cache_size)
+    secrets = SecretService(db, keys, crypto, clock, secret_views)
     secrets.manage(
         {
             RDS: RdsSecrets(lambda scope, name: secrets.value(scope, name, None, None).data),

@@ -1,6 +1,6 @@
-"""What GetSecretValue needs of one secret, read in one go and cached: the record, its stages and
-its staged versions, still sealed. Values are opened per request, so the cache holds no secret
-in the clear and a disabled key stops retrieval at once.
+"""What GetSecretValue needs of one secret, read in one go and cached: the record, its stages, its
+staged versions (still sealed) and its secret policy. Values are opened per request, so the
+cache holds no secret in the clear and a disabled key stops retrieval at once.
 
 Writers in this process forget a secret's view after they commit. A view also expires after
 ``TTL`` seconds, which bounds how long another node's change can go unseen (until nodes share
@@ -21,6 +21,8 @@ from mamori.store import schema as t
 from mamori.store.database import Database
 
 TTL: Final = 1.0
+# The one documented secret policy name (``mamori.iam.key_policies.DEFAULT_NAME``).
+POLICY_NAME: Final = "default"
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +43,7 @@ class SecretView:
     secret: Secret
     holders: dict[str, str]  # stage → version id
     versions: dict[str, SealedVersion]  # staged versions by id
+    policy: str | None  # the ``default`` secret policy document
     loaded_at: float
 
 
@@ -65,7 +68,14 @@ def _load(conn: Connection, account_id: str, name: str) -> SecretView | None:
         for r in rows
     }
     holders = {stage: vid for vid, names in stages.items() for stage in names}
-    return SecretView(Secret.from_row(found), holders, versions, time.monotonic())
+    policy = conn.execute(
+        select(t.secret_policies.c.document).where(
+            t.secret_policies.c.account_id == account_id,
+            t.secret_policies.c.secret_name == name,
+            t.secret_policies.c.name == POLICY_NAME,
+        )
+    ).scalar_one_or_none()
+    return SecretView(Secret.from_row(found), holders, versions, policy, time.monotonic())
 
 
 class SecretViews:

@@ -45,7 +45,7 @@ from mamori.core.secret_rows import (
     stages_of,
     tag_id,
 )
-from mamori.core.secret_views import SecretViews
+from mamori.core.secret_views import POLICY_NAME, SecretViews
 from mamori.store import schema as t
 from mamori.store.database import Database
 
@@ -53,8 +53,6 @@ __all__ = ["CURRENT", "Secret", "SecretNotFound", "SecretService", "tag_id"]
 
 DAY = 86400
 GENERIC = "Generic"
-# The one documented secret policy name (``mamori.iam.key_policies.DEFAULT_NAME``).
-POLICY_NAME = "default"
 
 log = logging.getLogger("mamori.secrets")
 DEFAULT_KEY_DESCRIPTION = "Mamori default key for secrets"
@@ -71,7 +69,7 @@ class SecretService:
         keys: KeyService,
         crypto: CryptoService,
         clock: Clock,
-        view_cache_size: int = 1024,
+        views: SecretViews,
     ) -> None:
         self._db = db
         self._crypto = crypto
@@ -79,7 +77,7 @@ class SecretService:
         self._clock = clock
         self._default_lock = threading.Lock()
         self._managed = ManagedRotation(db, crypto, {}, self._changing)
-        self._views = SecretViews(db, view_cache_size)
+        self._views = views
 
     @contextmanager
     def _changing(self, account_id: str, name: str) -> Iterator[Connection]:

@@ -1,8 +1,9 @@
 """Secret policies: resource policies stored per secret (SetSecretPolicy/GetSecretPolicy) and
 compiled for the authorizer, which combines them with identity policies as for key policies.
 
-Each lookup reads the stored document (one indexed row: a secret name can be deleted and
-reused, and another process may have set a policy); compiling is cached by document text.
+Lookups read the document from the secret's cached view (``core.secret_views``: forgotten on
+every change in this process, at most a second old otherwise); compiling is cached by document
+text.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, insert, select
 
 from mamori.core.secret_rows import SecretInDeleteWindow, SecretNotFound
+from mamori.core.secret_views import SecretViews
 from mamori.iam.key_policies import DEFAULT_NAME, validate
 from mamori.iam.policy import Policy, parse_policy_cached
 from mamori.store import schema as t
@@ -31,9 +33,11 @@ class SecretPolicy:
 class SecretPolicies:
     """Stores secret policies and serves them compiled."""
 
-    def __init__(self, db: Database, clock: Callable[[], float]) -> None:
+    def __init__(self, db: Database, clock: Callable[[], float], views: SecretViews) -> None:
         self._db = db
         self._clock = clock
+        # The cached views of secrets carry their policy documents.
+        self._views = views
 
     def set(self, account_id: str, secret: str, document: str, name: str = DEFAULT_NAME) -> None:
         """SetSecretPolicy: validate, then replace the live secret's policy of that name."""
@@ -65,6 +69,7 @@ class SecretPolicies:
                     updated_at=int(self._clock()),
                 )
             )
+        self._views.forget(account_id, secret)
 
     def document(self, account_id: str, secret: str, name: str = DEFAULT_NAME) -> str | None:
         """GetSecretPolicy: the stored document, or None when none was set."""
@@ -80,21 +85,9 @@ class SecretPolicies:
 
     def lookup(self, account_id: str, secret: str) -> SecretPolicy | None:
         """The secret's compiled policy; None when there is no such secret."""
-        with self._db.read() as conn:
-            row = conn.execute(
-                select(t.secrets.c.name, t.secret_policies.c.document)
-                .select_from(
-                    t.secrets.outerjoin(
-                        t.secret_policies,
-                        (t.secret_policies.c.account_id == t.secrets.c.account_id)
-                        & (t.secret_policies.c.secret_name == t.secrets.c.name)
-                        & (t.secret_policies.c.name == DEFAULT_NAME),
-                    )
-                )
-                .where(t.secrets.c.account_id == account_id, t.secrets.c.name == secret)
-            ).first()
-        if row is None:
+        view = self._views.get(account_id, secret)
+        if view is None:
             return None
         # Stored documents were validated on the way in; compiling them cannot fail.
-        doc = row.document
+        doc = view.policy
         return SecretPolicy(parse_policy_cached(doc, resource_policy=True) if doc else None)
