@@ -47,7 +47,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -591,10 +591,16 @@ class Workload:
     ram_policies: tuple[str, ...]  # system policies a RAM user needs for the action
 
 
-def encrypt_workload(client: Client, plaintext_bytes: int) -> Workload:
+def encrypt_workload(
+    client: Client, plaintext_bytes: int, protection_level: str = "SOFTWARE"
+) -> Workload:
     """An ``Aliyun_AES_256`` key; Encrypts of ``PLAINTEXT_POOL`` distinct plaintexts."""
     created = client.create_key(
-        kms_models.CreateKeyRequest(key_spec="Aliyun_AES_256", key_usage="ENCRYPT/DECRYPT")
+        kms_models.CreateKeyRequest(
+            key_spec="Aliyun_AES_256",
+            key_usage="ENCRYPT/DECRYPT",
+            protection_level=protection_level,
+        )
     )
     key_id = created.body.key_metadata.key_id
     plaintexts = [
@@ -771,7 +777,14 @@ def ratio_row(label: str, upper: WrkResult, lower: WrkResult) -> tuple[str, ...]
     )
 
 
-def print_report(results: list[WrkResult], health: WrkResult, floor: float) -> None:
+def print_report(
+    results: list[WrkResult],
+    health: WrkResult,
+    floor: float,
+    ratios: Sequence[tuple[str, str, str]] = (),
+) -> None:
+    """The table of every load and ``/health``, the standard ratios, and ``ratios`` given as
+    (label, upper load name, lower load name)."""
     rows: list[tuple[str, ...]] = [
         (
             "endpoint",
@@ -807,6 +820,8 @@ def print_report(results: list[WrkResult], health: WrkResult, floor: float) -> N
         rows.append(
             ratio_row("GetSecretValue/Encrypt", by_name["GetSecretValue"], by_name["Encrypt"])
         )
+    for label, upper, lower in ratios:
+        rows.append(ratio_row(label, by_name[upper], by_name[lower]))
     for action in actions:
         as_user = by_name.get(f"{action} (RAM user)")
         if as_user is not None:
@@ -917,23 +932,16 @@ def main(argv: list[str] | None = None) -> int:
     return run_script("encrypt.py", parse_args(argv), benchmark)
 
 
-def benchmark(args: argparse.Namespace, server: Server, workdir: Path) -> int:
-    access_key_id, secret = read_credentials(server.data_dir)
-    client = new_sdk(server.endpoint, access_key_id, secret)
-    workloads = [
-        encrypt_workload(client, args.plaintext_bytes)
-        if action == "Encrypt"
-        else secret_workload(client)
-        for action in args.actions
-    ]
-    loads = [make_load(w.action, w, access_key_id, secret) for w in workloads]
-    if args.ram_user:
-        policies = list(dict.fromkeys(p for w in workloads for p in w.ram_policies))
-        user_ak, user_secret = make_ram_user(server.endpoint, access_key_id, secret, policies)
-        for index, workload in enumerate(workloads):
-            user_load = make_load(f"{workload.action} (RAM user)", workload, user_ak, user_secret)
-            loads.insert(2 * index + 1, user_load)
-
+def run_loads(
+    args: argparse.Namespace,
+    server: Server,
+    workdir: Path,
+    loads: list[Load],
+    py_spy_out: Path | None = None,
+) -> tuple[list[WrkResult], WrkResult]:
+    """Sign ``args.requests`` copies of each load, replay them (A B … B A, half the duration
+    each, when there are several) and then ``GET /health``; the merged result of each load, in
+    order, and the health result. ``args`` carries requests, threads, connections, duration."""
     load1, load5, load15 = os.getloadavg()
     print(
         f"mamori {server.endpoint} (pid {server.process.pid}); {os.cpu_count()} CPUs, "
@@ -955,12 +963,12 @@ def benchmark(args: argparse.Namespace, server: Server, workdir: Path) -> int:
     order = [(load.name, 0) for load in loads]
     if halves == 2:
         order += [(load.name, 1) for load in reversed(loads)]
-    profiled = {workload.action: 0 for workload in workloads}
+    profiled = {load.workload.action: 0 for load in loads}
     runs: dict[str, list[WrkResult]] = {}
     for name, half in order:
         profile = None
-        if args.py_spy_out is not None and profiled.get(name) == half:
-            output = profile_path(args.py_spy_out.resolve(), name, len(workloads) > 1)
+        if py_spy_out is not None and profiled.get(name) == half:
+            output = profile_path(py_spy_out.resolve(), name, len(profiled) > 1)
             profile = Profile(str(shutil.which("py-spy")), server.process.pid, output)
             print(f"py-spy profile of the first {name} run: {output}")
         runs.setdefault(name, []).append(
@@ -985,7 +993,27 @@ def benchmark(args: argparse.Namespace, server: Server, workdir: Path) -> int:
         connections=args.connections,
         duration=args.duration,
     )
+    return results, health
 
+
+def benchmark(args: argparse.Namespace, server: Server, workdir: Path) -> int:
+    access_key_id, secret = read_credentials(server.data_dir)
+    client = new_sdk(server.endpoint, access_key_id, secret)
+    workloads = [
+        encrypt_workload(client, args.plaintext_bytes)
+        if action == "Encrypt"
+        else secret_workload(client)
+        for action in args.actions
+    ]
+    loads = [make_load(w.action, w, access_key_id, secret) for w in workloads]
+    if args.ram_user:
+        policies = list(dict.fromkeys(p for w in workloads for p in w.ram_policies))
+        user_ak, user_secret = make_ram_user(server.endpoint, access_key_id, secret, policies)
+        for index, workload in enumerate(workloads):
+            user_load = make_load(f"{workload.action} (RAM user)", workload, user_ak, user_secret)
+            loads.insert(2 * index + 1, user_load)
+
+    results, health = run_loads(args, server, workdir, loads, args.py_spy_out)
     load1, load5, load15 = os.getloadavg()
     print(
         f"\nwrk: {args.threads} thread(s) x {args.connections} connections, "

@@ -9,9 +9,9 @@ One run:
 3. for each, signs ``--requests`` Encrypts with the SDK's own signer (the machinery of
    ``benchmarks/encrypt.py``, including its byte-for-byte self-check against the SDK) and
    replays them with ``wrk``, in the order software, HSM, HSM, software (half the duration
-   each), so drift during the run cancels out;
-4. prints requests/s, p50 and p99 for both and the HSM/software ratios, checks that every
-   response was 200 and that sampled HSM ciphertexts decrypt to plaintexts sent.
+   each), so drift during the run cancels out, then ``GET /health``;
+4. prints requests/s, p50 and p99 for each and the HSM/software ratios, checks that every
+   response was 200 and that sampled ciphertexts of both keys decrypt to plaintexts sent.
 
 Run: ``.venv/bin/python benchmarks/hsm_encrypt.py`` (or ``make bench-hsm``). Needs ``wrk`` and
 ``softhsm2``.
@@ -20,29 +20,23 @@ Run: ``.venv/bin/python benchmarks/hsm_encrypt.py`` (or ``make bench-hsm``). Nee
 from __future__ import annotations
 
 import argparse
-import base64
 import os
-import platform
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from alibabacloud_kms20160120 import models as kms_models
 from encrypt import (
-    PLAINTEXT_POOL,
-    WrkResult,
-    capture_sdk_encrypt,
-    check_samples,
-    generate,
-    merge,
+    Server,
+    check_run,
+    encrypt_workload,
+    make_load,
     new_sdk,
+    print_report,
     read_credentials,
-    run_wrk,
-    running_server,
-    self_check,
+    run_loads,
+    run_script,
 )
 
 from mamori.hsm import find_module
@@ -83,138 +77,43 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=2, help="wrk threads (2)")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections (16)")
     parser.add_argument("--plaintext-bytes", type=int, default=1024, help="plaintext size (1024)")
+    parser.add_argument("--store-url", default=None, help="server --store-url (default SQLite)")
+    parser.add_argument("--keep", action="store_true", help="keep the temp dir")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if shutil.which("wrk") is None:
-        print("hsm_encrypt.py needs wrk: apt-get install -y wrk", file=sys.stderr)
-        return 2
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
-        os.environ.pop(name, None)
-    workdir = Path(tempfile.mkdtemp(prefix="mamori-bench-hsm-"))
+    token_dir = Path(tempfile.mkdtemp(prefix="mamori-bench-token-"))
     try:
         # The server inherits the environment: that is how it finds the private token.
-        os.environ.update(make_token(workdir))
-        with running_server(workdir, None) as server:
-            return benchmark(args, server.endpoint, server.data_dir, server.process.pid, workdir)
+        os.environ.update(make_token(token_dir))
+        return run_script("hsm_encrypt.py", args, benchmark)
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        shutil.rmtree(token_dir, ignore_errors=True)
 
 
-def benchmark(
-    args: argparse.Namespace, endpoint: str, data_dir: Path, pid: int, workdir: Path
-) -> int:
-    access_key_id, secret = read_credentials(data_dir)
-    client = new_sdk(endpoint, access_key_id, secret)
-    plaintexts = [
-        base64.b64encode(os.urandom(args.plaintext_bytes)).decode() for _ in range(PLAINTEXT_POOL)
+def benchmark(args: argparse.Namespace, server: Server, workdir: Path) -> int:
+    access_key_id, secret = read_credentials(server.data_dir)
+    client = new_sdk(server.endpoint, access_key_id, secret)
+    loads = [
+        make_load(
+            f"Encrypt {level}",
+            encrypt_workload(client, args.plaintext_bytes, protection_level=level),
+            access_key_id,
+            secret,
+        )
+        for level in ("SOFTWARE", "HSM")
     ]
-    keys: dict[str, str] = {}
-    for level in ("SOFTWARE", "HSM"):
-        made = client.create_key(kms_models.CreateKeyRequest(protection_level=level))
-        keys[level] = made.body.key_metadata.key_id
-        sealed = client.encrypt(
-            kms_models.EncryptRequest(key_id=keys[level], plaintext=plaintexts[0])
-        )
-        blob = sealed.body.ciphertext_blob
-        clear = client.decrypt(kms_models.DecryptRequest(ciphertext_blob=blob))
-        if clear.body.plaintext != plaintexts[0]:
-            raise RuntimeError(f"{level} round trip failed before the benchmark")
-    print(
-        f"mamori {endpoint} (pid {pid}); software key {keys['SOFTWARE']}, HSM key {keys['HSM']}; "
-        f"{os.cpu_count()} CPUs, Python {platform.python_version()}"
-    )
-
-    print(f"signing {2 * args.requests:,} Encrypt requests with the SDK's signer…")
-    started = time.monotonic()
-    batches: dict[tuple[str, int], Path] = {}
-    for level, key_id in keys.items():
-        template = capture_sdk_encrypt(access_key_id, secret, key_id, plaintexts[0])
-        self_check(template, access_key_id, secret)
-        for half in (0, 1):
-            batch = workdir / f"requests-{level}-{half}"
-            batch.mkdir()
-            generate(
-                batch,
-                args.requests // 2,
-                args.threads,
-                template,
-                endpoint,
-                plaintexts,
-                access_key_id,
-                secret,
-            )
-            batches[(level, half)] = batch
-    print(f"  done in {time.monotonic() - started:.1f} s")
-
-    runs: dict[str, list[WrkResult]] = {}
-    for level, half in (("SOFTWARE", 0), ("HSM", 0), ("HSM", 1), ("SOFTWARE", 1)):
-        runs.setdefault(level, []).append(
-            run_wrk(
-                f"Encrypt {level}",
-                f"http://{endpoint}/",
-                threads=args.threads,
-                connections=args.connections,
-                duration=max(1, args.duration // 2),
-                replay_dir=batches[(level, half)],
-                server_pid=pid,
-            )
-        )
-        shutil.rmtree(batches[(level, half)], ignore_errors=True)
-    software, hsm = merge(runs["SOFTWARE"]), merge(runs["HSM"])
-
+    results, health = run_loads(args, server, workdir, loads)
     print(
         f"\nwrk: {args.threads} thread(s) x {args.connections} connections, "
         f"{args.duration} s per key; {args.plaintext_bytes}-byte plaintext\n"
     )
-    header = ("endpoint", "req/s", "p50 ms", "p99 ms", "responses", "non-200", "server CPU")
-    rows = [header]
-    for result in (software, hsm):
-        rows.append(
-            (
-                result.name,
-                f"{result.rps:,.0f}",
-                f"{result.p50_ms:.2f}",
-                f"{result.p99_ms:.2f}",
-                f"{result.raw['requests']:,}",
-                f"{result.raw['non200']:,}",
-                f"{result.raw['server_cpu']:.0%}",
-            )
-        )
-    rows.append(
-        (
-            "HSM/software",
-            f"{hsm.rps / software.rps:.2f}x",
-            f"{hsm.p50_ms / software.p50_ms:.2f}x",
-            f"{hsm.p99_ms / software.p99_ms:.2f}x",
-            "",
-            "",
-            "",
-        )
+    print_report(
+        results, health, floor=0.0, ratios=[("HSM/software", "Encrypt HSM", "Encrypt SOFTWARE")]
     )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    for index, row in enumerate(rows):
-        cells = [c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)]
-        print("  ".join([row[0].ljust(widths[0]), *cells]))
-        if index == 0:
-            print("  ".join("-" * w for w in widths))
-
-    failures = []
-    for result in (software, hsm):
-        if result.raw["overflow"]:
-            failures.append(f"{result.name}: wrk ran out of requests; raise --requests")
-        if result.raw["non200"] or result.raw["non2xx"] or result.socket_errors:
-            failures.append(f"{result.name}: errors, first: {result.raw['bad'][:1]}")
-    try:
-        checked = check_samples(client, hsm, keys["HSM"], set(plaintexts))
-        print(f"\nsampled {checked} HSM Encrypt responses: real ciphertexts of the plaintexts sent")
-    except RuntimeError as exc:
-        failures.append(str(exc))
-    for failure in failures:
-        print(f"FAIL: {failure}", file=sys.stderr)
-    return 1 if failures else 0
+    return 1 if check_run(loads, results, health) else 0
 
 
 if __name__ == "__main__":
