@@ -6,6 +6,7 @@ caches, so a failure leaves neither a partial row nor a stale cache entry.
 
 from __future__ import annotations
 
+import hmac
 import os
 import secrets
 import uuid
@@ -494,7 +495,8 @@ class KeyService:
                 .where(t.keys.c.id == record.id)
                 .with_for_update()
             ).one()
-            if current.material_check not in (None, check):
+            stored = current.material_check
+            if stored is not None and not hmac.compare_digest(stored, check):
                 raise InvalidKeyMaterial
             version = conn.execute(
                 select(t.key_versions.c.wrapped_material).where(
