@@ -12,7 +12,7 @@ import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from mamori.core.aliases import AliasService
 from mamori.core.asymmetric_ops import AsymmetricService
 from mamori.core.crypto_ops import CryptoService
 from mamori.core.hsm_keys import HsmVersions
+from mamori.core.invalidation import Invalidations
 from mamori.core.jobs import run_due
 from mamori.core.key_import import KeyImport
 from mamori.core.keys import KeyService
@@ -53,6 +54,7 @@ from mamori.seal.keyring import Keyring
 from mamori.seal.pkcs11 import Pkcs11RootProvider
 from mamori.store import schema as t
 from mamori.store.database import Database
+from mamori.store.notify import Listener, is_postgres, sender
 
 log = logging.getLogger("mamori")
 
@@ -79,6 +81,7 @@ class Services:
     tokens: TokenService
     live_roles: LiveRoles
     hsm_token: Token | None = None
+    invalidations: Invalidations = field(default_factory=Invalidations)
 
 
 def open_token(settings: Settings) -> Token | None:
@@ -125,11 +128,15 @@ def build_services(settings: Settings, clock: Any = time.time) -> Services:
     db.migrate()
     token = open_token(settings)
     keyring = open_keyring(db, settings, token)
-    keys = KeyService(db, keyring, clock, settings.key_cache_size, HsmVersions(token))
-    access_keys = AccessKeyService(db, keyring, clock, settings.key_cache_size)
-    policies = Policies(db, clock, validate=parse_policy, cache_size=settings.key_cache_size)
-    key_policies = KeyPolicies(db, clock, settings.key_cache_size)
-    secret_views = SecretViews(db, settings.key_cache_size)
+    # Every cache registers here; ``serve`` connects it to the other nodes on PostgreSQL.
+    bus = Invalidations()
+    keys = KeyService(db, keyring, clock, settings.key_cache_size, HsmVersions(token), bus)
+    access_keys = AccessKeyService(db, keyring, clock, settings.key_cache_size, bus)
+    policies = Policies(
+        db, clock, validate=parse_policy, cache_size=settings.key_cache_size, bus=bus
+    )
+    key_policies = KeyPolicies(db, clock, settings.key_cache_size, bus)
+    secret_views = SecretViews(db, settings.key_cache_size, bus)
     secret_policies = SecretPolicies(db, clock, secret_views)
 
     def identities_changed() -> None:
@@ -139,7 +146,7 @@ def build_services(settings: Settings, clock: Any = time.time) -> Services:
         live_roles.forget_all()
 
     roles = Roles(db, clock, _validate_trust_policy, identities_changed)
-    live_roles = LiveRoles(roles, clock)
+    live_roles = LiveRoles(roles, clock, bus=bus)
 
     crypto = CryptoService(keys)
     secrets = SecretService(db, keys, crypto, clock, secret_views)
@@ -167,6 +174,7 @@ def build_services(settings: Settings, clock: Any = time.time) -> Services:
         authorizer=Authorizer(policies, clock, key_policies, secret_policies),
         tokens=TokenService(load_signing_keys(db, keyring, clock), clock),
         live_roles=live_roles,
+        invalidations=bus,
         hsm_token=token,
     )
 
@@ -297,16 +305,32 @@ async def serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, request_stop)
+    listener = _share_invalidations(services)
     jobs = asyncio.create_task(_jobs(services, settings.jobs_interval, stop))
     try:
         await asyncio.gather(*(server.serve() for server in servers))
     finally:
         request_stop()
         await jobs
+        if listener is not None:
+            listener.stop()
+            services.invalidations.connect(None)
         services.db.close()
         if services.hsm_token is not None:
             services.hsm_token.close()
         log.info("mamori stopped cleanly")
+
+
+def _share_invalidations(services: Services) -> Listener | None:
+    """On PostgreSQL, other nodes may share the store: send them this node's cache
+    invalidations and apply theirs."""
+    if not is_postgres(services.db):
+        return None
+    bus = services.invalidations
+    listener = Listener(services.db, bus.receive, bus.reset)
+    listener.start()
+    bus.connect(sender(services.db))
+    return listener
 
 
 def _announce(settings: Settings, created: tuple[str, str] | None, tls: TlsFiles) -> None:

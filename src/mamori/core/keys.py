@@ -29,6 +29,7 @@ from mamori.core.errors import (
     UnsupportedProtectionLevel,
 )
 from mamori.core.hsm_keys import HsmVersions
+from mamori.core.invalidation import Invalidations
 from mamori.core.model import KeyRecord, KeyState, KeyVersion
 from mamori.core.refs import KeyRef, Scope, parse_key_ref
 from mamori.crypto import asymmetric
@@ -129,6 +130,7 @@ class KeyService:
         clock: Clock,
         cache_size: int,
         hsm: HsmVersions | None = None,
+        bus: Invalidations | None = None,
     ) -> None:
         self._db = db
         self._keyring = keyring
@@ -137,6 +139,11 @@ class KeyService:
         self._records: LruCache[str, KeyRecord] = LruCache(cache_size)
         self._aliases: LruCache[tuple[str, str], str] = LruCache(cache_size)
         self._versions: LruCache[str, UsableVersion] = LruCache(cache_size)
+        self._bus = bus or Invalidations()
+        self._bus.register("key", lambda args: self._forget_key(args[0]), self._forget_all)
+        self._bus.register(
+            "alias", lambda args: self._aliases.discard((args[0], args[1])), self._aliases.clear
+        )
 
     def now(self) -> int:
         """The service clock, in whole seconds."""
@@ -210,14 +217,22 @@ class KeyService:
         return None if found is None else str(found)
 
     def invalidate(self, key_id: str) -> None:
-        """Forget everything cached about one key (after a committed change)."""
+        """Forget everything cached about one key (after a committed change), on every node."""
+        self._bus.publish("key", key_id)
+
+    def invalidate_alias(self, account_id: str, alias: str) -> None:
+        """Forget one alias's target, on every node."""
+        self._bus.publish("alias", account_id, alias)
+
+    def _forget_key(self, key_id: str) -> None:
         self._records.discard(key_id)
         self._aliases.discard_where(lambda _k, target: target == key_id)
         self._versions.discard_where(lambda _k, v: v.key_id == key_id)
 
-    def invalidate_alias(self, account_id: str, alias: str) -> None:
-        """Forget one alias's target."""
-        self._aliases.discard((account_id, alias))
+    def _forget_all(self) -> None:
+        self._records.clear()
+        self._aliases.clear()
+        self._versions.clear()
 
     # -- create and read ---------------------------------------------------------------------
 

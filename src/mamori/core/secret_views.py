@@ -2,9 +2,9 @@
 staged versions (still sealed) and its secret policy. Values are opened per request, so the
 cache holds no secret in the clear and a disabled key stops retrieval at once.
 
-Writers in this process forget a secret's view after they commit. A view also expires after
-``TTL`` seconds, which bounds how long another node's change can go unseen (until nodes share
-invalidations).
+Writers forget a secret's view after they commit, on every node (``core.invalidation``). A
+view also expires after ``TTL`` seconds, which bounds how long a change can go unseen when a
+node misses that message.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Final
 from sqlalchemy import Connection, select
 
 from mamori.core.cache import LruCache
+from mamori.core.invalidation import Invalidations
 from mamori.core.secret_rows import Secret, stages_of
 from mamori.store import schema as t
 from mamori.store.database import Database
@@ -81,9 +82,13 @@ def _load(conn: Connection, account_id: str, name: str) -> SecretView | None:
 class SecretViews:
     """A bounded cache of views, keyed by (account, name)."""
 
-    def __init__(self, db: Database, capacity: int) -> None:
+    def __init__(self, db: Database, capacity: int, bus: Invalidations | None = None) -> None:
         self._db = db
         self._cache: LruCache[tuple[str, str], SecretView] = LruCache(capacity)
+        self._bus = bus or Invalidations()
+        self._bus.register(
+            "secret", lambda args: self._cache.discard((args[0], args[1])), self._cache.clear
+        )
 
     def get(self, account_id: str, name: str) -> SecretView | None:
         """The secret's view (None when there is no such secret)."""
@@ -101,5 +106,5 @@ class SecretViews:
         return self._cache.get_or_load(key, load)
 
     def forget(self, account_id: str, name: str) -> None:
-        """Drop a secret's view (after a committed change to it)."""
-        self._cache.discard((account_id, name))
+        """Drop a secret's view (after a committed change to it), on every node."""
+        self._bus.publish("secret", account_id, name)

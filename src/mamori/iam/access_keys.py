@@ -11,6 +11,7 @@ from sqlalchemy import delete, func, insert, select, update
 
 from mamori.core.cache import LruCache
 from mamori.core.errors import InvalidInput
+from mamori.core.invalidation import Invalidations
 from mamori.iam.directory import lock_user
 from mamori.iam.errors import EntityNotExist, RamLimitExceeded
 from mamori.iam.principal import ADMIN, Principal
@@ -72,12 +73,22 @@ class AccessKeyService:
     """Looks AccessKeys up (cached: the gateway checks one per request) and creates them."""
 
     def __init__(
-        self, db: Database, keyring: Keyring, clock: Callable[[], float], cache_size: int
+        self,
+        db: Database,
+        keyring: Keyring,
+        clock: Callable[[], float],
+        cache_size: int,
+        bus: Invalidations | None = None,
     ) -> None:
         self._db = db
         self._keyring = keyring
         self._clock = clock
         self._cache: LruCache[str, AccessKeyEntry] = LruCache(cache_size)
+        self._bus = bus or Invalidations()
+        self._bus.register(
+            "access_key", lambda args: self._cache.discard(args[0]), self._cache.clear
+        )
+        self._bus.register("access_keys", lambda _args: self._cache.clear(), self._cache.clear)
 
     def lookup(self, access_key_id: str) -> AccessKeyEntry | None:
         """The AccessKey with this id, or None when there is none."""
@@ -186,7 +197,7 @@ class AccessKeyService:
             ).rowcount
         if not changed:
             raise EntityNotExist("User.AccessKey", access_key_id)
-        self._cache.discard(access_key_id)
+        self._bus.publish("access_key", access_key_id)
 
     def delete(self, account_id: str, principal: str, access_key_id: str) -> None:
         """DeleteAccessKey: the key stops working on the next request."""
@@ -200,8 +211,8 @@ class AccessKeyService:
             ).rowcount
         if not removed:
             raise EntityNotExist("User.AccessKey", access_key_id)
-        self._cache.discard(access_key_id)
+        self._bus.publish("access_key", access_key_id)
 
     def forget_all(self) -> None:
-        """Drop every cached key (after a user is renamed or deleted)."""
-        self._cache.clear()
+        """Drop every cached key (after a user is renamed or deleted), on every node."""
+        self._bus.publish("access_keys")

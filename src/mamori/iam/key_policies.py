@@ -12,6 +12,7 @@ from sqlalchemy import delete, insert, select
 
 from mamori.core.cache import LruCache
 from mamori.core.errors import KeyNotFound
+from mamori.core.invalidation import Invalidations
 from mamori.iam.policy import Policy, parse_policy
 from mamori.store import schema as t
 from mamori.store.database import Database
@@ -50,10 +51,20 @@ def validate(document: str) -> Policy:
 class KeyPolicies:
     """Stores key policies and serves them compiled, from a bounded cache."""
 
-    def __init__(self, db: Database, clock: Callable[[], float], cache_size: int) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Callable[[], float],
+        cache_size: int,
+        bus: Invalidations | None = None,
+    ) -> None:
         self._db = db
         self._clock = clock
         self._cache: LruCache[str, KeyPolicy] = LruCache(cache_size)
+        self._bus = bus or Invalidations()
+        self._bus.register(
+            "key_policy", lambda args: self._cache.discard(args[0]), self._cache.clear
+        )
 
     def set(self, key_id: str, document: str, name: str = DEFAULT_NAME) -> None:
         """SetKeyPolicy: validate, then replace the key's policy of that name."""
@@ -73,7 +84,7 @@ class KeyPolicies:
                     key_id=key_id, name=name, document=document, updated_at=int(self._clock())
                 )
             )
-        self._cache.discard(key_id)
+        self._bus.publish("key_policy", key_id)
 
     def document(self, key_id: str, name: str = DEFAULT_NAME) -> str | None:
         """GetKeyPolicy: the stored document, or None when none was set."""

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from mamori.core import tags as tag_store
 from mamori.core.cache import LruCache
 from mamori.core.errors import InvalidInput
+from mamori.core.invalidation import Invalidations
 from mamori.iam.attachments import (
     CUSTOM,
     MAX_PER_PRINCIPAL,
@@ -109,6 +110,7 @@ class Policies:
         max_policies: int = MAX_POLICIES,
         max_versions: int = MAX_VERSIONS,
         max_per_principal: int = MAX_PER_PRINCIPAL,
+        bus: Invalidations | None = None,
     ) -> None:
         self._db = db
         self._clock = clock
@@ -118,11 +120,15 @@ class Policies:
         self._effective: LruCache[tuple[str, str, str], tuple[tuple[str, str], ...]] = LruCache(
             cache_size
         )
+        self._bus = bus or Invalidations()
+        self._bus.register(
+            "ram_policies", lambda _args: self._effective.clear(), self._effective.clear
+        )
         self.attachments = Attachments(db, clock, self.changed, max_per_principal)
 
     def changed(self) -> None:
-        """Forget every cached effective policy set (after any RAM change)."""
-        self._effective.clear()
+        """Forget every cached effective policy set (after any RAM change), on every node."""
+        self._bus.publish("ram_policies")
 
     def _now(self) -> int:
         return int(self._clock())

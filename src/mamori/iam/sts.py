@@ -42,6 +42,7 @@ from sqlalchemy.exc import IntegrityError
 
 from mamori.core.cache import LruCache
 from mamori.core.errors import DomainError
+from mamori.core.invalidation import Invalidations
 from mamori.crypto.material import KeyMaterial
 from mamori.iam.errors import EntityNotExist
 from mamori.iam.principal import Principal
@@ -263,16 +264,24 @@ class LiveRoles:
     """Ends a session whose role was deleted (or deleted and re-created: a new role id).
 
     One store read per role per ``ttl`` seconds at most; ``forget_all`` (called on every RAM
-    change on this node) makes a deletion effective here at once, the ttl on other nodes.
+    change) makes a deletion effective at once on every node that hears of it, the ttl bounds
+    it otherwise.
     """
 
     def __init__(
-        self, roles: Roles, clock: Callable[[], float], ttl: float = 5.0, capacity: int = 4096
+        self,
+        roles: Roles,
+        clock: Callable[[], float],
+        ttl: float = 5.0,
+        capacity: int = 4096,
+        bus: Invalidations | None = None,
     ) -> None:
         self._roles = roles
         self._clock = clock
         self._ttl = ttl
         self._cache: LruCache[tuple[str, str], tuple[str, float]] = LruCache(capacity)
+        self._bus = bus or Invalidations()
+        self._bus.register("live_roles", lambda _args: self._cache.clear(), self._cache.clear)
 
     def ensure(self, session: Session) -> None:
         """Raise ``InvalidSecurityToken.Expired`` unless the session's role still exists."""
@@ -293,8 +302,8 @@ class LiveRoles:
             return ""
 
     def forget_all(self) -> None:
-        """Drop every cached answer (after any RAM change)."""
-        self._cache.clear()
+        """Drop every cached answer (after any RAM change), on every node."""
+        self._bus.publish("live_roles")
 
 
 def _binding(version: int) -> bytes:
