@@ -62,7 +62,14 @@ def test_the_hsm_section_and_the_pin_from_the_environment(tmp_path: Path) -> Non
 
 @pytest.mark.parametrize(
     "text",
-    ['[hsm]\npim = "typo"\n', 'seal_provider = "vault"\n', 'seal_provider = "pkcs11"\n'],
+    [
+        '[hsm]\npim = "typo"\n',
+        'seal_provider = "vault"\n',
+        'seal_provider = "pkcs11"\n',
+        # HSM settings outside [hsm] would dodge the PIN's file-mode rule.
+        'hsm_pin = "p"\n',
+        '[server]\nhsm_pin = "p"\n',
+    ],
 )
 def test_bad_hsm_settings_are_errors(tmp_path: Path, text: str) -> None:
     toml = tmp_path / "bad.toml"

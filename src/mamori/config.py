@@ -112,6 +112,9 @@ def load_settings(
             name = key.replace("-", "_")
             if name not in known:
                 raise ConfigError(f"unknown setting {key!r} in {path}")
+            if name.startswith("hsm_"):
+                # One place for them, where the PIN's file-mode rule applies.
+                raise ConfigError(f"{key!r} in {path} belongs in the [hsm] table")
             values[name] = _coerce(name, raw)
         values.update(_hsm_section(document.get("hsm"), known, path))
 

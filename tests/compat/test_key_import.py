@@ -314,3 +314,21 @@ def test_old_sdk_import_flow(old: OldSdk, kms: Client) -> None:
     removal.set_KeyId(key_id)
     old.call(removal)
     assert state(kms, key_id) == "PendingImport"
+
+
+def test_cancelling_deletion_of_a_key_without_material(kms: Client) -> None:
+    """A key scheduled for deletion before any material arrived goes back to PendingImport."""
+    key_id = external_key(kms)
+    kms.schedule_key_deletion(
+        km.ScheduleKeyDeletionRequest(key_id=key_id, pending_window_in_days=7)
+    )
+    kms.cancel_key_deletion(km.CancelKeyDeletionRequest(key_id=key_id))
+    assert state(kms, key_id) == "PendingImport"
+    expect_error("Rejected.PendingImport", 409, lambda: encrypt(kms, key_id))
+
+    import_material(kms, key_id, os.urandom(32))
+    kms.schedule_key_deletion(
+        km.ScheduleKeyDeletionRequest(key_id=key_id, pending_window_in_days=7)
+    )
+    kms.cancel_key_deletion(km.CancelKeyDeletionRequest(key_id=key_id))
+    assert state(kms, key_id) == "Enabled"

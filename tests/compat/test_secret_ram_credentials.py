@@ -14,6 +14,7 @@ from alibabacloud_ram20150501 import models as rm
 from alibabacloud_ram20150501.client import Client as RamClient
 from alibabacloud_tea_openapi.exceptions import AlibabaCloudException
 
+from tests.compat.ram_helpers import allow, deny, doc, grant, new_user
 from tests.compat.sdk import expect_error, new_sdk
 from tests.conftest import ServerProcess
 
@@ -153,3 +154,32 @@ def test_bad_ram_credential_secrets_are_refused(kms: Client, ram: RamClient) -> 
         404,
         lambda: kms.describe_secret(km.DescribeSecretRequest(secret_name=f"acs/ram/user/{user}")),
     )
+
+
+def test_creating_one_is_authorized_on_its_real_name(ram: RamClient, server: ServerProcess) -> None:
+    """The request names ``$Auto``; policies about ``acs/ram/user/<UserName>`` must still hold."""
+    target, key_id, key_secret = _user(ram)
+    creator = new_user(server, ram)
+    grant(
+        ram,
+        creator.name,
+        doc(
+            allow("kms:CreateSecret"),
+            deny("kms:CreateSecret", f"acs:kms:*:*:secret/acs/ram/user/{target}"),
+        ),
+    )
+
+    def create() -> None:
+        creator.kms.create_secret(
+            km.CreateSecretRequest(
+                secret_name="$Auto",
+                version_id="v1",
+                secret_type="RAMCredentials",
+                secret_data=json.dumps(
+                    {"AccessKeys": [{"AccessKeyId": key_id, "AccessKeySecret": key_secret}]}
+                ),
+                extended_config={"SecretSubType": "RamUserAccessKey", "UserName": target},
+            )
+        )
+
+    expect_error("Forbidden.NoPermission", 403, create)

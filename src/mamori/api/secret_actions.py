@@ -103,6 +103,8 @@ def create_secret(call: Call, args: Args) -> Result:
         if name != AUTO_NAME:
             raise invalid("SecretName", "RAMCredentials secrets are named $Auto.")
         name = ram_secret_name(parse_config(args["ExtendedConfig"]))
+        # The gateway authorized the resource secret/$Auto; the secret is this one.
+        _require(call, "kms:CreateSecret", name)
     elif name.lower().startswith("acs/"):
         raise invalid("SecretName", "Names starting with acs/ are reserved.")
     if secret_type == RDS:
@@ -154,14 +156,17 @@ def _may_use_admin_secret(call: Call, config: dict[str, Any]) -> None:
     whoever reads this secret, so the creator must be allowed to read the admin secret:
     otherwise naming it would reveal, or take over, any account it can change."""
     admin = config.get("AdminSecretName")
-    if not isinstance(admin, str) or not admin:
-        return
-    resource = secret_resource(call.services, call.scope, {"SecretName": admin})
-    decision = decide(call, "kms:GetSecretValue", resource)
+    if isinstance(admin, str) and admin:
+        _require(call, "kms:GetSecretValue", admin)
+
+
+def _require(call: Call, ram_action: str, name: str) -> None:
+    """The caller must be allowed ``ram_action`` on the secret ``name`` (an authorization the
+    gateway could not make from the request's parameters alone)."""
+    resource = secret_resource(call.services, call.scope, {"SecretName": name})
+    decision = decide(call, ram_action, resource)
     if isinstance(decision, Deny):
-        raise ApiError(
-            "Forbidden.NoPermission", action="kms:GetSecretValue", reason=decision.reason
-        )
+        raise ApiError("Forbidden.NoPermission", action=ram_action, reason=decision.reason)
 
 
 def _interval(args: Args) -> int:

@@ -3,12 +3,15 @@ password, on PostgreSQL or MySQL/MariaDB.
 
 A server is named by a URL without credentials (``postgresql://host:port/dbname`` or
 ``mysql://host:port``): it sits in the secret's ExtendedConfig, which is not secret. Passwords
-are passed only as bound or driver-quoted literals and never reach a log or an error message.
+are passed only as bound or driver-quoted literals and never reach Mamori's logs or error
+messages. PostgreSQL gets a SCRAM verifier instead of the password, so its own statement log
+cannot show one; MySQL/MariaDB statements carry the password, as their clients' do.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import urlsplit
@@ -80,10 +83,17 @@ def can_log_in(server: Server, account: Account) -> bool:
 def change_password(server: Server, login: Account, target: str, password: str) -> None:
     """Log in as ``login`` and set ``target``'s password (``target`` may be ``login`` itself)."""
     if server.engine == "postgresql":
-        statement = sql.SQL("ALTER ROLE {} WITH PASSWORD {}").format(
-            sql.Identifier(target), sql.Literal(password)
-        )
-        _run(server, login, lambda execute: execute(statement, None))
+        with _postgresql(server, login) as conn:
+            # Send the SCRAM verifier, not the password: PostgreSQL logs a failing statement
+            # (and every DDL statement with log_statement=ddl) in full.
+            verifier = conn.pgconn.encrypt_password(
+                password.encode(), target.encode(), b"scram-sha-256"
+            )
+            conn.execute(
+                sql.SQL("ALTER ROLE {} WITH PASSWORD {}").format(
+                    sql.Identifier(target), sql.Literal(verifier.decode("ascii"))
+                )
+            )
         return
 
     def mysql_change(execute: Execute) -> None:
@@ -118,7 +128,9 @@ def _run(server: Server, login: Account, work: Work) -> None:
         _run_mysql(server, login, work)
 
 
-def _run_postgresql(server: Server, login: Account, work: Work) -> None:
+@contextmanager
+def _postgresql(server: Server, login: Account) -> Iterator[psycopg.Connection[Any]]:
+    """A connection as ``login``; any driver failure inside the block is an AccountError."""
     try:
         with psycopg.connect(
             host=server.host,
@@ -129,15 +141,20 @@ def _run_postgresql(server: Server, login: Account, work: Work) -> None:
             connect_timeout=CONNECT_TIMEOUT,
             autocommit=True,
         ) as conn:
-
-            def execute(statement: Any, params: tuple[object, ...] | None) -> list[tuple[Any, ...]]:
-                cursor = conn.execute(statement, params)
-                return list(cursor.fetchall()) if cursor.description else []
-
-            work(execute)
+            yield conn
     except psycopg.Error as exc:
         # The driver's text can echo a statement, and a statement can hold a password.
         raise AccountError(f"PostgreSQL refused the request ({type(exc).__name__})") from None
+
+
+def _run_postgresql(server: Server, login: Account, work: Work) -> None:
+    with _postgresql(server, login) as conn:
+
+        def execute(statement: Any, params: tuple[object, ...] | None) -> list[tuple[Any, ...]]:
+            cursor = conn.execute(statement, params)
+            return list(cursor.fetchall()) if cursor.description else []
+
+        work(execute)
 
 
 def _run_mysql(server: Server, login: Account, work: Work) -> None:

@@ -382,10 +382,23 @@ class KeyService:
         )
 
     def cancel_deletion(self, scope: Scope, key: str) -> None:
-        """CancelKeyDeletion: back to Enabled."""
+        """CancelKeyDeletion: back to Enabled, or to PendingImport for an imported key whose
+        material is absent (never imported, or deleted meanwhile)."""
         record = self.resolve(scope, key)
         _require_state(record, (KeyState.PENDING_DELETION,), "the key is not pending deletion")
-        self._change(record, state=KeyState.ENABLED, delete_at=None)
+        state = KeyState.ENABLED
+        if record.origin == "EXTERNAL" and not self._has_material(record):
+            state = KeyState.PENDING_IMPORT
+        self._change(record, state=state, delete_at=None)
+
+    def _has_material(self, record: KeyRecord) -> bool:
+        with self._db.read() as conn:
+            stored = conn.execute(
+                select(t.key_versions.c.wrapped_material).where(
+                    t.key_versions.c.id == record.primary_version_id
+                )
+            ).scalar_one_or_none()
+        return bool(stored)
 
     def update_description(self, scope: Scope, key: str, description: str) -> None:
         """UpdateKeyDescription."""
@@ -510,6 +523,13 @@ class KeyService:
                 .where(t.keys.c.id == record.id)
                 .with_for_update()
             ).one()
+            if current.state == KeyState.PENDING_DELETION:
+                # Re-checked under the lock: a ScheduleKeyDeletion may have won the race.
+                raise StateConflict(
+                    "Rejected.StateModifiedFailed",
+                    state=current.state,
+                    reason="the key is pending deletion",
+                )
             stored = current.material_check
             if stored is not None and not hmac.compare_digest(stored, check):
                 raise InvalidKeyMaterial
