@@ -47,3 +47,14 @@ def test_a_failed_send_leaves_the_local_change_in_place() -> None:
     bus.connect(broken)
     bus.publish("key", "key-1")
     assert seen == [["key-1"]]
+
+
+def test_a_message_its_handler_cannot_take_resets_everything() -> None:
+    """Anyone who can connect to the database can NOTIFY: a bad message must not raise (it
+    would end the listener thread), and what it meant to invalidate is unknown, so all goes."""
+    bus = Invalidations()
+    resets: list[str] = []
+    bus.register("secret", lambda args: print(args[0], args[1]), lambda: resets.append("secret"))
+    bus.register("key", lambda args: None, lambda: resets.append("key"))
+    bus.receive('["secret","only-one-id"]')
+    assert resets == ["secret", "key"]

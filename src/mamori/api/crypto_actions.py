@@ -145,8 +145,10 @@ def re_encrypt(call: Call, args: Args) -> Result:
     if any(args[name] for name in _ASYMMETRIC_SOURCE):
         return _re_encrypt_asymmetric(call, args)
     crypto = call.services.crypto
-    _parsed, source = crypto.decrypt_key(call.scope, args["CiphertextBlob"])
-    _authorize_source(call, call.scope.key_arn(source.key_id))
+    # Authorized before the source key is looked at, so a refused caller learns nothing of
+    # its state.
+    _authorize_source(call, blob_resource(call.services, call.scope, args))
+    crypto.decrypt_key(call.scope, args["CiphertextBlob"])
     if call.dry_run:
         crypto.encrypt_key(call.scope, args["DestinationKeyId"])
         raise _dry_run_ok()

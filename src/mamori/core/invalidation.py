@@ -60,14 +60,22 @@ class Invalidations:
             )
 
     def receive(self, payload: str) -> None:
-        """Apply a message another node (or this one) sent."""
+        """Apply a message another node (or this one) sent. Anyone who can connect to the
+        database can NOTIFY, so a message that does not fit its handler is dropped, and then
+        every cache is reset rather than trusting a half-applied one."""
         try:
             topic, *args = json.loads(payload)
             handler = self._handlers[topic]
         except (ValueError, KeyError, TypeError):
             log.warning("ignored a malformed invalidation message")
             return
-        handler([str(a) for a in args])
+        try:
+            handler([str(a) for a in args])
+        except Exception as exc:
+            log.warning(
+                "an invalidation message for %s failed (%s); resetting", topic, type(exc).__name__
+            )
+            self.reset()
 
     def reset(self) -> None:
         """Forget every cached value (after messages may have been missed)."""

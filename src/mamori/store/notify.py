@@ -68,19 +68,19 @@ class Listener:
         self._thread.join(timeout=5)
 
     def _run(self) -> None:
-        first = True
         while not self._stop.is_set():
             try:
                 with psycopg.connect(self._conninfo, autocommit=True) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
-                    if not first:
-                        # Whatever changed while we were not listening is unknown: forget all.
-                        self._reset()
-                    first = False
+                    # Whatever changed while nobody listened here is unknown (before the first
+                    # LISTEN too, if it came late): forget everything.
+                    self._reset()
                     self._listening.set()
                     while not self._stop.is_set():
                         for notice in conn.notifies(timeout=1.0):
                             self._receive(notice.payload)
-            except psycopg.Error as exc:
+            except Exception as exc:
+                # Nothing but stop() may end this thread: a dead listener would leave this
+                # node's caches stale for good.
                 log.warning("lost the invalidation listener (%s); reconnecting", type(exc).__name__)
                 self._stop.wait(RETRY_SECONDS)
