@@ -47,6 +47,21 @@ class LruCache(Generic[K, V]):
                         self._store(key, value)
         return value
 
+    def reload(self, key: K, load: Callable[[K], V | None]) -> V | None:
+        """``load(key)`` in place of a stale entry: stored unless a removal raced with the load
+        (as in ``get_or_load``). Replacing an entry is not a removal, so unlike ``discard`` it
+        does not make other keys' loads in flight go uncached."""
+        generation = self._generation
+        value = load(key)
+        with self._lock:
+            if generation != self._generation:
+                return value
+            if value is None:
+                self._items.pop(key, None)
+            else:
+                self._store(key, value)
+        return value
+
     def put(self, key: K, value: V) -> None:
         """Insert or replace, evicting the least recently used entry past the bound."""
         with self._lock:

@@ -96,14 +96,16 @@ class SecretViews:
         view = self._cache.get(key)
         if view is not None and time.monotonic() - view.loaded_at <= TTL:
             return view
-        if view is not None:
-            self._cache.discard(key)
 
         def load(k: tuple[str, str]) -> SecretView | None:
             with self._db.read() as conn:
                 return _load(conn, *k)
 
-        return self._cache.get_or_load(key, load)
+        return (
+            self._cache.reload(key, load)
+            if view is not None
+            else self._cache.get_or_load(key, load)
+        )
 
     def forget(self, account_id: str, name: str) -> None:
         """Drop a secret's view (after a committed change to it), on every node."""
