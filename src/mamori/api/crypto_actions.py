@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 
 from mamori.api.catalogue import Action, Args, Call, Result, Services, account_resource
-from mamori.api.dispatch import decide
+from mamori.api.dispatch import require
 from mamori.api.errors import ApiError, invalid, missing
 from mamori.api.key_actions import KEY_ID, key_resource
 from mamori.api.params import B64, Bool, Int, JsonMap, Str
@@ -17,7 +17,6 @@ from mamori.core.crypto_ops import MAX_PLAINTEXT
 from mamori.core.refs import Scope
 from mamori.crypto import blob
 from mamori.crypto.specs import DATA_KEY_BYTES
-from mamori.iam.authorize import Deny
 
 DRY_RUN = Bool("DryRun")
 CONTEXT = JsonMap("EncryptionContext")
@@ -104,11 +103,7 @@ _ASYMMETRIC_SOURCE = ("SourceKeyId", "SourceKeyVersionId", "SourceEncryptionAlgo
 def _authorize_source(call: Call, resource: str) -> None:
     """The catalogue authorizes ReEncrypt against the destination key; the source key decrypts
     too, so the caller needs kms:ReEncrypt on it as well."""
-    decision = decide(call, "kms:ReEncrypt", resource)
-    if isinstance(decision, Deny):
-        if call.dry_run:
-            raise ApiError("AccessDeniedError", detail=decision.reason)
-        raise ApiError("Forbidden.NoPermission", action="kms:ReEncrypt", reason=decision.reason)
+    require(call, "kms:ReEncrypt", resource)
 
 
 def _re_encrypt_asymmetric(call: Call, args: Args) -> Result:

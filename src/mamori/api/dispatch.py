@@ -80,6 +80,19 @@ def decide(call: Call, ram_action: str, resource: str) -> Decision:
     )
 
 
+def require(call: Call, ram_action: str, resource: str) -> None:
+    """Refuse unless the caller may do ``ram_action`` on ``resource``: for what the gateway
+    could not authorize from the request alone (a batch's items, a second resource)."""
+    _refuse_unless_allowed(decide(call, ram_action, resource), ram_action, call.dry_run)
+
+
+def _refuse_unless_allowed(decision: Decision, ram_action: str, dry_run: bool) -> None:
+    if isinstance(decision, Deny):
+        if dry_run:
+            raise ApiError("AccessDeniedError", detail=decision.reason)
+        raise ApiError("Forbidden.NoPermission", action=ram_action, reason=decision.reason)
+
+
 def _authorize(
     action: Action,
     principal: Principal,
@@ -100,10 +113,7 @@ def _authorize(
         encryption_context=args.get("EncryptionContext"),
         resource_tags=_ResourceTags(services, resource),
     )
-    if isinstance(decision, Deny):
-        if dry_run:
-            raise ApiError("AccessDeniedError", detail=decision.reason)
-        raise ApiError("Forbidden.NoPermission", action=action.ram_action, reason=decision.reason)
+    _refuse_unless_allowed(decision, action.ram_action, dry_run)
 
 
 def invoke(

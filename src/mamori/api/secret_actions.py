@@ -18,7 +18,7 @@ from mamori.api.catalogue import (
     Services,
     paging,
 )
-from mamori.api.dispatch import decide
+from mamori.api.dispatch import require
 from mamori.api.errors import ApiError, invalid
 from mamori.api.params import Bool, Int, JsonFilters, JsonStrList, JsonTags, Param, Str
 from mamori.api.render import page
@@ -33,11 +33,9 @@ from mamori.core.rds_secrets import RDS
 from mamori.core.refs import Scope
 from mamori.core.secret_rotation import ROTATION_DEFAULT, check_interval
 from mamori.core.secret_rows import SecretValue
-from mamori.core.secrets import CURRENT, Secret, tag_id
-from mamori.iam.authorize import Deny
+from mamori.core.secrets import CURRENT, GENERIC, Secret, tag_id
 from mamori.iam.key_policies import validate as validate_policy
 
-GENERIC = "Generic"
 # ``$Auto`` asks Mamori to name a RAMCredentials secret.
 NAME_PATTERN = r"[A-Za-z0-9_/+=.@-]{1,192}|\$Auto"
 VERSION_PATTERN = r"[A-Za-z0-9_.-]{1,64}"
@@ -163,10 +161,7 @@ def _may_use_admin_secret(call: Call, config: dict[str, Any]) -> None:
 def _require(call: Call, ram_action: str, name: str) -> None:
     """The caller must be allowed ``ram_action`` on the secret ``name`` (an authorization the
     gateway could not make from the request's parameters alone)."""
-    resource = secret_resource(call.services, call.scope, {"SecretName": name})
-    decision = decide(call, ram_action, resource)
-    if isinstance(decision, Deny):
-        raise ApiError("Forbidden.NoPermission", action=ram_action, reason=decision.reason)
+    require(call, ram_action, secret_resource(call.services, call.scope, {"SecretName": name}))
 
 
 def _interval(args: Args) -> int:

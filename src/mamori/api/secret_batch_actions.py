@@ -7,12 +7,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from mamori.api.catalogue import Action, Args, Call, Result
-from mamori.api.dispatch import decide
+from mamori.api.dispatch import require
 from mamori.api.errors import ApiError, invalid, missing
 from mamori.api.params import Param, _load_json
 from mamori.api.secret_actions import secret_resource, value_result
 from mamori.core.errors import DomainError
-from mamori.iam.authorize import Deny
 
 MAX_SECRETS = 20
 """Alibaba documents at most 20 secrets per call (as AWS Secrets Manager does)."""
@@ -81,12 +80,13 @@ def _error(name: str, error: ApiError) -> Result:
 
 
 def _one(call: Call, wanted: Wanted) -> Result:
-    resource = secret_resource(call.services, call.scope, {"SecretName": wanted.name})
-    decision = decide(call, "kms:GetSecretValue", resource)
-    if isinstance(decision, Deny):
-        raise ApiError(
-            "Forbidden.NoPermission", action="kms:GetSecretValue", reason=decision.reason
-        )
+    # Each secret on its own; BatchGetSecretValue has no DryRun, so a refusal is
+    # Forbidden.NoPermission, reported in Errors.
+    require(
+        call,
+        "kms:GetSecretValue",
+        secret_resource(call.services, call.scope, {"SecretName": wanted.name}),
+    )
     try:
         secrets = call.services.secrets
         secret, value = secrets.read(call.scope, wanted.name, wanted.version_id, wanted.stage)

@@ -36,6 +36,7 @@ from mamori.core.model import KeyRecord, KeyState
 from mamori.core.refs import Scope
 from mamori.crypto import sm2
 from mamori.crypto.aead import DecryptionFailed
+from mamori.crypto.asymmetric import oaep
 from mamori.crypto.material import KeyMaterial
 from mamori.crypto.specs import SPECS
 from mamori.seal.keyring import Keyring
@@ -48,10 +49,6 @@ _TOKEN_PREFIX: Final = "mit1."  # noqa: S105 (a format tag, not a secret)
 # Base64 of the largest wrapped material (an RSA-2048 block; SM2PKE of 32 bytes is smaller).
 MAX_ENCRYPTED_CHARS: Final = 1024
 
-_OAEP_SHA1 = padding.OAEP(mgf=padding.MGF1(hashes.SHA1()), algorithm=hashes.SHA1(), label=None)  # noqa: S303
-_OAEP_SHA256 = padding.OAEP(
-    mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None
-)
 # WrappingKeySpec → the WrappingAlgorithms it takes; RSA ones with their padding.
 WRAPPINGS: Final[dict[str, tuple[str, ...]]] = {
     "RSA_2048": ("RSAES_PKCS1_V1_5", "RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256"),
@@ -59,8 +56,8 @@ WRAPPINGS: Final[dict[str, tuple[str, ...]]] = {
 }
 _RSA_PADDINGS: Final[dict[str, padding.AsymmetricPadding]] = {
     "RSAES_PKCS1_V1_5": padding.PKCS1v15(),
-    "RSAES_OAEP_SHA_1": _OAEP_SHA1,
-    "RSAES_OAEP_SHA_256": _OAEP_SHA256,
+    "RSAES_OAEP_SHA_1": oaep("RSAES_OAEP_SHA_1"),
+    "RSAES_OAEP_SHA_256": oaep("RSAES_OAEP_SHA_256"),
 }
 
 

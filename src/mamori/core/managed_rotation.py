@@ -34,8 +34,10 @@ from mamori.core.secret_rows import (
     PREVIOUS,
     Secret,
     SecretInDeleteWindow,
+    claim_due,
     context,
     drop_stage,
+    has_version,
     holder,
     insert_version,
     row,
@@ -162,7 +164,7 @@ class ManagedRotation:
         scope = Scope("", secret.account_id)
         with self._db.read() as conn:
             pending = holder(conn, secret.account_id, secret.name, PENDING)
-            if pending is None and _has_version(conn, secret, version_id):
+            if pending is None and has_version(conn, secret.account_id, secret.name, version_id):
                 return version_id  # a repeated request for a finished rotation
         if pending is None:
             pending = self._prepare(scope, secret, kind, config, version_id, now)
@@ -208,7 +210,7 @@ class ManagedRotation:
             pending = holder(conn, secret.account_id, secret.name, PENDING)
             if pending is not None:
                 return pending  # another node prepared one meanwhile
-            if _has_version(conn, secret, version_id):
+            if has_version(conn, secret.account_id, secret.name, version_id):
                 return version_id  # the same request, finished meanwhile by another node
             insert_version(conn, locked, version_id, blob, now)
             set_stage(conn, secret.account_id, secret.name, PENDING, version_id)
@@ -244,18 +246,7 @@ class ManagedRotation:
         """Take a due automatic rotation: push its date ``RETRY_DELAY`` ahead, compare-and-set,
         so only one node runs it and a failure is retried after the delay."""
         with self._changing(secret.account_id, secret.name) as conn:
-            claimed = conn.execute(
-                update(t.secrets)
-                .where(
-                    t.secrets.c.account_id == secret.account_id,
-                    t.secrets.c.name == secret.name,
-                    t.secrets.c.rotation_enabled.is_(True),
-                    t.secrets.c.planned_delete_at.is_(None),
-                    t.secrets.c.next_rotation_at == secret.next_rotation_at,
-                )
-                .values(next_rotation_at=now + RETRY_DELAY)
-            ).rowcount
-        return bool(claimed == 1)
+            return claim_due(conn, secret, next_rotation_at=now + RETRY_DELAY)
 
     def retire_due(self, now: int) -> list[str]:
         """Retire the replaced credentials of every rotation whose grace period has passed."""
@@ -292,14 +283,3 @@ class ManagedRotation:
                     type(exc).__name__,
                 )
         return retired
-
-
-def _has_version(conn: Connection, secret: Secret, version_id: str) -> bool:
-    found = conn.execute(
-        select(t.secret_versions.c.version_id).where(
-            t.secret_versions.c.account_id == secret.account_id,
-            t.secret_versions.c.secret_name == secret.name,
-            t.secret_versions.c.version_id == version_id,
-        )
-    ).first()
-    return found is not None

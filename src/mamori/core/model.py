@@ -7,6 +7,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+# The one documented name of a key or secret policy.
+POLICY_NAME = "default"
+
 ISO = "%Y-%m-%dT%H:%M:%SZ"
 
 

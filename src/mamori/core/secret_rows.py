@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, delete, insert, select, update
 
 from mamori.core import tags as tag_store
 from mamori.core.errors import DomainError, InvalidInput
@@ -137,6 +137,36 @@ def insert_version(conn: Connection, secret: Secret, version_id: str, blob: str,
             created_at=now,
         )
     )
+
+
+def has_version(conn: Connection, account_id: str, name: str, version_id: str) -> bool:
+    """Whether the secret has a version with this id."""
+    found = conn.execute(
+        select(t.secret_versions.c.version_id).where(
+            t.secret_versions.c.account_id == account_id,
+            t.secret_versions.c.secret_name == name,
+            t.secret_versions.c.version_id == version_id,
+        )
+    ).first()
+    return found is not None
+
+
+def claim_due(conn: Connection, secret: Secret, **values: Any) -> bool:
+    """Claim a due automatic rotation read as ``secret``: set ``values`` only if the rotation is
+    still on, the secret live and its next date unchanged (compare-and-set), so of two nodes
+    that read the same due date only one goes on."""
+    claimed = conn.execute(
+        update(t.secrets)
+        .where(
+            t.secrets.c.account_id == secret.account_id,
+            t.secrets.c.name == secret.name,
+            t.secrets.c.rotation_enabled.is_(True),
+            t.secrets.c.planned_delete_at.is_(None),
+            t.secrets.c.next_rotation_at == secret.next_rotation_at,
+        )
+        .values(**values)
+    ).rowcount
+    return bool(claimed == 1)
 
 
 def holder(conn: Connection, account_id: str, name: str, stage: str) -> str | None:

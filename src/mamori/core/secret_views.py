@@ -17,13 +17,12 @@ from sqlalchemy import Connection, select
 
 from mamori.core.cache import LruCache
 from mamori.core.invalidation import Invalidations
+from mamori.core.model import POLICY_NAME
 from mamori.core.secret_rows import Secret, stages_of
 from mamori.store import schema as t
 from mamori.store.database import Database
 
 TTL: Final = 1.0
-# The one documented secret policy name (``mamori.iam.key_policies.DEFAULT_NAME``).
-POLICY_NAME: Final = "default"
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ from mamori.core.crypto_ops import CryptoService, require_usable
 from mamori.core.errors import InvalidInput, Unsupported
 from mamori.core.keys import KeyService, NewKey
 from mamori.core.managed_rotation import ManagedRotation, ManagedType, parse_config
+from mamori.core.model import POLICY_NAME
 from mamori.core.refs import Scope
 from mamori.core.secret_rotation import ROTATION_DEFAULT, check_interval, new_password
 from mamori.core.secret_rows import (
@@ -35,8 +36,10 @@ from mamori.core.secret_rows import (
     SecretValue,
     VersionInfo,
     check_data,
+    claim_due,
     context,
     drop_stage,
+    has_version,
     holder,
     insert_version,
     purge,
@@ -45,11 +48,11 @@ from mamori.core.secret_rows import (
     stages_of,
     tag_id,
 )
-from mamori.core.secret_views import POLICY_NAME, SecretViews
+from mamori.core.secret_views import SecretViews
 from mamori.store import schema as t
 from mamori.store.database import Database
 
-__all__ = ["CURRENT", "Secret", "SecretNotFound", "SecretService", "tag_id"]
+__all__ = ["CURRENT", "GENERIC", "Secret", "SecretNotFound", "SecretService", "tag_id"]
 
 DAY = 86400
 GENERIC = "Generic"
@@ -506,7 +509,7 @@ class SecretService:
             secret = row(conn, scope.account_id, name, lock=True)
             if secret.planned_delete_at is not None:
                 raise SecretInDeleteWindow
-            if not self._version_in(conn, scope.account_id, name, version_id):
+            if not has_version(conn, scope.account_id, name, version_id):
                 self._install(conn, secret, version_id, blob, self.now())
         return version_id
 
@@ -555,18 +558,7 @@ class SecretService:
         data = new_password(secret.extended_config)
         blob = self._seal(scope, secret.encryption_key_id, secret.name, version_id, data)
         with self._changing(secret.account_id, secret.name) as conn:
-            claimed = conn.execute(
-                update(t.secrets)
-                .where(
-                    t.secrets.c.account_id == secret.account_id,
-                    t.secrets.c.name == secret.name,
-                    t.secrets.c.rotation_enabled.is_(True),
-                    t.secrets.c.planned_delete_at.is_(None),
-                    t.secrets.c.next_rotation_at == secret.next_rotation_at,
-                )
-                .values(updated_at=now)
-            ).rowcount
-            if claimed != 1:
+            if not claim_due(conn, secret, updated_at=now):
                 return False
             self._install(conn, secret, version_id, blob, now)
         return True
@@ -588,15 +580,4 @@ class SecretService:
 
     def _has_version(self, account_id: str, name: str, version_id: str) -> bool:
         with self._db.read() as conn:
-            return self._version_in(conn, account_id, name, version_id)
-
-    @staticmethod
-    def _version_in(conn: Connection, account_id: str, name: str, version_id: str) -> bool:
-        found = conn.execute(
-            select(t.secret_versions.c.version_id).where(
-                t.secret_versions.c.account_id == account_id,
-                t.secret_versions.c.secret_name == name,
-                t.secret_versions.c.version_id == version_id,
-            )
-        ).first()
-        return found is not None
+            return has_version(conn, account_id, name, version_id)

@@ -55,7 +55,9 @@ def generate(spec: KeySpec) -> KeyMaterial:
     return KeyMaterial(key.private_bytes(_DER, _PKCS8, serialization.NoEncryption()))
 
 
-def _oaep(algorithm: str) -> padding.OAEP:
+def oaep(algorithm: str) -> padding.OAEP:
+    """The OAEP padding of ``RSAES_OAEP_SHA_256`` or ``RSAES_OAEP_SHA_1`` (MGF1 with the same
+    hash, no label)."""
     digest = _OAEP_HASHES[algorithm]
     return padding.OAEP(mgf=padding.MGF1(digest()), algorithm=digest(), label=None)
 
@@ -143,7 +145,7 @@ class PublicKey:
             return sm2.encrypt(self._point, plaintext)
         if not isinstance(self._key, rsa.RSAPublicKey):
             raise ValueError(f"{self.spec.name} keys cannot encrypt")
-        return self._key.encrypt(plaintext, _oaep(algorithm))
+        return self._key.encrypt(plaintext, oaep(algorithm))
 
 
 class PrivateKey:
@@ -201,6 +203,6 @@ class PrivateKey:
                 return self._sm2.decrypt(ciphertext)
             if not isinstance(self._key, rsa.RSAPrivateKey):
                 raise DecryptionFailed
-            return self._key.decrypt(ciphertext, _oaep(algorithm))
+            return self._key.decrypt(ciphertext, oaep(algorithm))
         except ValueError as exc:
             raise DecryptionFailed from exc

@@ -13,11 +13,12 @@ from sqlalchemy import delete, insert, select
 from mamori.core.cache import LruCache
 from mamori.core.errors import KeyNotFound
 from mamori.core.invalidation import Invalidations
+from mamori.core.model import POLICY_NAME
 from mamori.iam.policy import Policy, parse_policy
 from mamori.store import schema as t
 from mamori.store.database import Database
 
-DEFAULT_NAME = "default"
+DEFAULT_NAME = POLICY_NAME
 MAX_LENGTH = 32768
 """Alibaba's limit on a key policy document, in characters."""
 
