@@ -154,7 +154,8 @@ class Action:
     version: str = KMS_VERSION
     methods: frozenset[str] = field(default_factory=lambda: frozenset({"POST", "GET"}))
     service: str = "kms"
-    # False only for actions any authenticated caller may use (GetCallerIdentity).
+    # False only for actions any authenticated caller may use (GetCallerIdentity), or whose
+    # handler authorizes the resource it resolves (RAM AccessKey actions acting on the caller).
     authorize: bool = True
 
     @property

@@ -161,9 +161,14 @@ def user_resource(_services: Services, scope: Scope, args: Args) -> str:
     return user_arn(scope, args.get("UserName") or "*")
 
 
+def group_arn(scope: Scope, name: str) -> str:
+    """``acs:ram::{account}:group/{name}``."""
+    return f"acs:ram::{scope.account_id}:group/{name}"
+
+
 def group_resource(_services: Services, scope: Scope, args: Args) -> str:
     """``acs:ram::{account}:group/{name}`` of the GroupName parameter."""
-    return f"acs:ram::{scope.account_id}:group/{args.get('GroupName') or ''}"
+    return group_arn(scope, args.get("GroupName") or "")
 
 
 # -- JSON shapes ---------------------------------------------------------------------------------

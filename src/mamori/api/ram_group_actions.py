@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from mamori.api.catalogue import Action, Args, Call, Result
+from mamori.api.dispatch import require
 from mamori.api.ram_common import (
     MARKER,
     MAX_ITEMS,
     comments,
+    group_arn,
     group_json,
     group_name,
     group_resource,
@@ -39,7 +41,10 @@ def get_group(call: Call, args: Args) -> Result:
 
 
 def update_group(call: Call, args: Args) -> Result:
-    """UpdateGroup; NewGroupName renames (members and policies follow)."""
+    """UpdateGroup; NewGroupName renames (members and policies follow), which needs
+    ``ram:UpdateGroup`` on the new name too."""
+    if args["NewGroupName"] is not None:
+        require(call, "ram:UpdateGroup", group_arn(call.scope, args["NewGroupName"]))
     group = identities(call).directory.update_group(
         call.scope.account_id, args["GroupName"], args["NewGroupName"], args["NewComments"]
     )

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from mamori.api.catalogue import Action, Args, Call, Result
+from dataclasses import replace
+
+from mamori.api.catalogue import Action, Args, Call, Handler, Result
+from mamori.api.dispatch import require
 from mamori.api.errors import missing
-from mamori.api.params import Str
+from mamori.api.params import Param, Str
 from mamori.api.ram_common import (
     MARKER,
     MAX_ITEMS,
@@ -17,6 +20,7 @@ from mamori.api.ram_common import (
     page_request,
     ram_account_resource,
     ram_action,
+    user_arn,
     user_json,
     user_name,
     user_resource,
@@ -51,7 +55,11 @@ def get_user(call: Call, args: Args) -> Result:
 
 
 def update_user(call: Call, args: Args) -> Result:
-    """UpdateUser; NewUserName renames (AccessKeys, groups and policies follow)."""
+    """UpdateUser; NewUserName renames (AccessKeys, groups and policies follow), which needs
+    ``ram:UpdateUser`` on the new name too: else a user could rename itself into a name that a
+    policy trusts."""
+    if args["NewUserName"] is not None:
+        require(call, "ram:UpdateUser", user_arn(call.scope, args["NewUserName"]))
     user = identities(call).directory.update_user(
         call.scope.account_id,
         args["UserName"],
@@ -80,26 +88,26 @@ def list_users(call: Call, args: Args) -> Result:
     }
 
 
-def _caller_keys(call: Call) -> tuple[str, bool]:
-    """(principal, is a RAM user) of the caller's own AccessKeys; a role session has none."""
-    if call.principal.role is not None:
-        raise missing("UserName")
-    return call.principal.name, not call.principal.is_admin
-
-
-def _key_owner(call: Call, args: Args) -> str:
-    """Whose AccessKeys the call acts on: UserName's (which must exist), else the caller's."""
+def _key_owner(call: Call, args: Args, action: str) -> tuple[str, bool]:
+    """Whose AccessKeys the call acts on, (principal, is a RAM user), once the caller may:
+    UserName's (which must exist), else the caller's own. The action is authorized on that
+    user's ARN, the caller's own when UserName is absent (never ``user/*``): so a self-service
+    policy on the caller's ARN covers it, and a Deny on that ARN applies. A role session has no
+    AccessKeys of its own."""
     name: str | None = args["UserName"]
     if name is None:
-        return _caller_keys(call)[0]
+        if call.principal.role is not None:
+            raise missing("UserName")
+        require(call, action, call.principal.arn)
+        return call.principal.name, not call.principal.is_admin
+    require(call, action, user_arn(call.scope, name))
     identities(call).directory.get_user(call.scope.account_id, name)
-    return name
+    return name, True
 
 
 def create_access_key(call: Call, args: Args) -> Result:
     """CreateAccessKey: the only response that carries the secret; two per RAM user."""
-    name: str | None = args["UserName"]
-    principal, ram_user = (name, True) if name is not None else _caller_keys(call)
+    principal, ram_user = _key_owner(call, args, "ram:CreateAccessKey")
     created = identities(call).access_keys.issue(
         call.scope.account_id, principal, ram_user=ram_user
     )
@@ -115,23 +123,24 @@ def create_access_key(call: Call, args: Args) -> Result:
 
 def update_access_key(call: Call, args: Args) -> Result:
     """UpdateAccessKey: Inactive takes effect on the key's next request."""
+    owner, _ = _key_owner(call, args, "ram:UpdateAccessKey")
     identities(call).access_keys.set_status(
-        call.scope.account_id, _key_owner(call, args), args["UserAccessKeyId"], args["Status"]
+        call.scope.account_id, owner, args["UserAccessKeyId"], args["Status"]
     )
     return {}
 
 
 def delete_access_key(call: Call, args: Args) -> Result:
     """DeleteAccessKey: the key stops working on its next request."""
-    identities(call).access_keys.delete(
-        call.scope.account_id, _key_owner(call, args), args["UserAccessKeyId"]
-    )
+    owner, _ = _key_owner(call, args, "ram:DeleteAccessKey")
+    identities(call).access_keys.delete(call.scope.account_id, owner, args["UserAccessKeyId"])
     return {}
 
 
 def list_access_keys(call: Call, args: Args) -> Result:
     """ListAccessKeys (not paged; never a secret)."""
-    keys = identities(call).access_keys.listing(call.scope.account_id, _key_owner(call, args))
+    owner, _ = _key_owner(call, args, "ram:ListAccessKeys")
+    keys = identities(call).access_keys.listing(call.scope.account_id, owner)
     return {
         "AccessKeys": {
             "AccessKey": [
@@ -147,6 +156,13 @@ def list_access_keys(call: Call, args: Args) -> Result:
 
 
 OPTIONAL_USER = user_name("UserName")
+
+
+def _access_key_action(name: str, params: tuple[Param, ...], handler: Handler) -> Action:
+    """An AccessKey action: its handler authorizes it (``_key_owner``), because the user it acts
+    on may be the caller, whom the catalogue's resource hook cannot see."""
+    return replace(ram_action(name, params, handler, user_resource), authorize=False)
+
 
 ACTIONS: tuple[Action, ...] = (
     ram_action(
@@ -177,13 +193,12 @@ ACTIONS: tuple[Action, ...] = (
     ),
     ram_action("DeleteUser", (USER_NAME,), delete_user, user_resource),
     ram_action("ListUsers", (MARKER, MAX_ITEMS), list_users, ram_account_resource),
-    ram_action("CreateAccessKey", (OPTIONAL_USER,), create_access_key, user_resource),
-    ram_action(
+    _access_key_action("CreateAccessKey", (OPTIONAL_USER,), create_access_key),
+    _access_key_action(
         "UpdateAccessKey",
         (ACCESS_KEY_ID, Str("Status", required=True, choices=(ACTIVE, INACTIVE)), OPTIONAL_USER),
         update_access_key,
-        user_resource,
     ),
-    ram_action("DeleteAccessKey", (ACCESS_KEY_ID, OPTIONAL_USER), delete_access_key, user_resource),
-    ram_action("ListAccessKeys", (OPTIONAL_USER,), list_access_keys, user_resource),
+    _access_key_action("DeleteAccessKey", (ACCESS_KEY_ID, OPTIONAL_USER), delete_access_key),
+    _access_key_action("ListAccessKeys", (OPTIONAL_USER,), list_access_keys),
 )
