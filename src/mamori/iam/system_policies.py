@@ -1,4 +1,9 @@
-"""The system policies every account has from the start (policy type ``System``)."""
+"""The system policies every account has from the start (policy type ``System``).
+
+The documents are Alibaba's published ones; statements naming services Mamori does not have
+(``accessanalyzer:…``, ``ram:GenerateCredentialReport``) are kept as published, and simply
+match no action here.
+"""
 
 from __future__ import annotations
 
@@ -17,10 +22,15 @@ class SystemPolicy:
 
 
 def _doc(*actions: str) -> str:
+    return _statements(list(actions))
+
+
+def _statements(*actions: str | list[str]) -> str:
+    """One Allow statement on every resource per item of ``actions``, in Alibaba's order."""
     return json.dumps(
         {
             "Version": "1",
-            "Statement": [{"Effect": "Allow", "Action": list(actions), "Resource": "*"}],
+            "Statement": [{"Effect": "Allow", "Action": a, "Resource": "*"} for a in actions],
         },
         separators=(",", ":"),
     )
@@ -67,6 +77,34 @@ SYSTEM_POLICIES: Final[dict[str, SystemPolicy]] = {
                 "kms:TagResource",
                 "kms:UntagResource",
             ),
+        ),
+        SystemPolicy(
+            "AliyunKMSSecretUserAccess",
+            "Provides access to retrieve the secrets in KMS",
+            _statements(["kms:GetSecretValue"], ["kms:DescribeSecret", "kms:ListSecretVersionIds"]),
+        ),
+        SystemPolicy(
+            "AdministratorAccess",
+            "Provides full access to Alibaba Cloud services and resources",
+            _statements("*"),
+        ),
+        SystemPolicy(
+            "AliyunRAMFullAccess",
+            "Provides full access to Resource Access Management (RAM)",
+            _statements("ram:*"),
+        ),
+        SystemPolicy(
+            "AliyunRAMReadOnlyAccess",
+            "Provides read-only access to Resource Access Management (RAM)",
+            _statements(
+                ["ram:Get*", "ram:List*", "ram:GenerateCredentialReport"],
+                ["accessanalyzer:Get*", "accessanalyzer:List*"],
+            ),
+        ),
+        SystemPolicy(
+            "AliyunSTSAssumeRoleAccess",
+            "Provides access to the API AssumeRole of Security Token Service (STS)",
+            _statements("sts:AssumeRole"),
         ),
     )
 }
