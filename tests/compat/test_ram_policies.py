@@ -89,7 +89,7 @@ def test_role_lifecycle_and_shapes(ram: RamClient) -> None:
         )
     ).body.role
     assert created.role_name == name and created.role_id.isdigit()
-    assert created.arn.endswith(f":role/{name.lower()}") and created.arn.startswith("acs:ram::")
+    assert created.arn.endswith(f":role/{name}") and created.arn.startswith("acs:ram::")
     assert created.max_session_duration == 7200 and created.allow_console_login is False
     assert created.assume_role_policy_document == TRUST and DATE.fullmatch(created.create_date)
 
@@ -453,7 +453,7 @@ def test_attach_list_and_detach(
     for entity in (*users, *groups, *roles):
         assert DATE.fullmatch(entity.attach_date)
     if kind == "Role":
-        assert roles[0].arn.endswith(f":role/{who.lower()}") and roles[0].role_id.isdigit()
+        assert roles[0].arn.endswith(f":role/{who}") and roles[0].role_id.isdigit()
     if kind == "User":
         assert users[0].user_id.isdigit() and users[0].display_name == who
 

@@ -219,7 +219,7 @@ def test_the_administrator_assumes_a_role(world: World) -> None:
         datetime.strptime(temp.expiration, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
     )
     assert before + 3600 <= expires <= after + 3600
-    assert temp.arn == f"acs:ram::{world.account}:role/{world.role.role_name.lower()}/admin-session"
+    assert temp.arn == f"acs:ram::{world.account}:role/{world.role.role_name}/admin-session"
     assert temp.assumed_role_id == f"{world.role.role_id}:admin-session"
 
 
@@ -470,7 +470,7 @@ def test_get_caller_identity_of_an_assumed_role(world: World) -> None:
     body = identity(sts_sdk(world.server.endpoint, temp.ak, temp.secret, temp.token))
     role = world.role
     assert body["IdentityType"] == "AssumedRoleUser"
-    assert body["Arn"] == f"acs:ram::{world.account}:assumed-role/{role.role_name.lower()}/who-am-i"
+    assert body["Arn"] == f"acs:ram::{world.account}:assumed-role/{role.role_name}/who-am-i"
     assert body["RoleId"] == role.role_id
     assert body["PrincipalId"] == f"{role.role_id}:who-am-i"
     assert body["AccountId"] == world.account
@@ -541,7 +541,7 @@ def test_the_ram_role_arn_provider_against_mamori_sts(world: World) -> None:
     assert world.encrypt(kms)
     body = identity(sts)
     assert body["IdentityType"] == "AssumedRoleUser"
-    assert body["Arn"].endswith(f"/{world.role.role_name.lower()}/chain")
+    assert body["Arn"].endswith(f"/{world.role.role_name}/chain")
 
 
 def narrowed_by_the_provider(world: World, policy: str) -> KmsClient:

@@ -619,3 +619,43 @@ EVERY_OPERATOR = policy(
 def test_evaluation_never_raises_on_request_values(value: str, source_ip: str, arn: str) -> None:
     request = RequestContext(source_ip, NOW, False, arn, {"a": value}, {"a": value})
     evaluate([NamedPolicy("p", EVERY_OPERATOR)], "kms:Encrypt", value, request)
+
+
+# --- role names match in any case --------------------------------------------------------------
+
+
+def test_a_role_arn_matches_in_any_case_and_a_user_arn_exactly() -> None:
+    role = f"acs:ram::{ACCOUNT}:role/KmsAdmin"
+    shouted = f"acs:ram::{ACCOUNT}:ROLE/KMSADMIN"
+    for pattern in (role, role.lower(), shouted, "acs:ram::*:role/kms*"):
+        p = policy(allow("ram:UpdateRole", pattern))
+        for spelling in ("KmsAdmin", "kmsadmin", "KMSADMIN"):
+            assert allows(p, "ram:UpdateRole", f"acs:ram::{ACCOUNT}:role/{spelling}"), pattern
+    # NotResource excludes every spelling of the role too.
+    others = policy({"Effect": "Allow", "Action": "ram:*", "NotResource": role})
+    assert not allows(others, "ram:UpdateRole", role.lower())
+    # User names keep their case: alice and Alice are two users.
+    users = policy(allow("ram:UpdateUser", ALICE))
+    assert not allows(users, "ram:UpdateUser", f"acs:ram::{ACCOUNT}:user/Alice")
+
+
+def test_a_role_session_principal_matches_in_any_case() -> None:
+    session = f"acs:ram::{ACCOUNT}:assumed-role/App/worker"
+    key_policy = policy(
+        allow("kms:Encrypt", Principal={"RAM": [f"acs:ram::{ACCOUNT}:assumed-role/app/*"]}),
+        resource_policy=True,
+    )
+    assert allows(key_policy, "kms:Encrypt", request=ctx(principal=session))
+    # Conditions see the ARN as created and as older versions wrote it (role name lower-cased).
+    for written, holds in (("App", True), ("app", True), ("APP", False)):
+        cond = {
+            "StringEquals": {
+                "acs:PrincipalARN": f"acs:ram::{ACCOUNT}:assumed-role/{written}/worker"
+            }
+        }
+        assert allows(policy(allow(Condition=cond)), "kms:Encrypt", request=ctx(session)) is holds
+        negated = {"StringNotEquals": cond["StringEquals"]}
+        assert (
+            allows(policy(allow(Condition=negated)), "kms:Encrypt", request=ctx(session))
+            is not holds
+        )

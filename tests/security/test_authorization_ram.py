@@ -192,13 +192,13 @@ def test_a_role_arn_keeps_the_case_the_role_was_created_with(
     assert (got.role_name, got.arn) == (name, f"acs:ram::{account}:role/{name}")
     # AssumeRole names the session by the role's own ARN, whatever case RoleArn was written in.
     sts = _sts(server, server.access_key_id, server.access_key_secret)
-    request = sm.AssumeRoleRequest(role_arn=created.arn.lower(), role_session_name="s")
+    request = sm.AssumeRoleRequest(role_arn=created.arn.lower(), role_session_name="s1")
     session = sts.assume_role(request).body
-    assert session.assumed_role_user.arn == f"acs:ram::{account}:role/{name}/s"
+    assert session.assumed_role_user.arn == f"acs:ram::{account}:role/{name}/s1"
     c = session.credentials
     caller = _sts(server, c.access_key_id, c.access_key_secret, c.security_token)
     identity = caller.get_caller_identity().body
-    assert identity.arn == f"acs:ram::{account}:assumed-role/{name}/s"
+    assert identity.arn == f"acs:ram::{account}:assumed-role/{name}/s1"
 
 
 def test_a_deny_on_a_mixed_case_role_arn_applies_in_every_spelling(

@@ -19,7 +19,7 @@ from mamori.core.model import iso
 from mamori.core.refs import Scope
 from mamori.iam.policies import CUSTOM, SYSTEM, PolicyInfo, PolicyVersion
 from mamori.iam.policy import MAX_LENGTH
-from mamori.iam.roles import Role
+from mamori.iam.roles import Role, role_arn
 
 T = TypeVar("T")
 _UNLIMITED = 1 << 20  # the kinds below check length themselves, to answer RAM's own code
@@ -136,8 +136,9 @@ RESOURCE_GROUP = Str("ResourceGroupId", max_len=128)  # accepted and ignored
 
 
 def role_resource(_services: Services, scope: Scope, args: Args) -> str:
-    """``acs:ram::{account}:role/{name}``, lower-cased as the role's ARN is."""
-    return f"acs:ram::{scope.account_id}:role/{(args.get('RoleName') or '').lower()}"
+    """``acs:ram::{account}:role/{name}`` as RoleName spells it: policies match a role's name in
+    any case."""
+    return role_arn(scope.account_id, args.get("RoleName") or "")
 
 
 def policy_resource(_services: Services, scope: Scope, args: Args) -> str:

@@ -13,7 +13,7 @@ from mamori.core.model import iso
 from mamori.core.refs import Scope
 from mamori.iam.authorize import Deny, Origin
 from mamori.iam.policy import MalformedPolicy, parse_policy
-from mamori.iam.roles import SESSION_MAX
+from mamori.iam.roles import SESSION_MAX, role_arn
 from mamori.iam.trust import ASSUME_ROLE, may_assume
 
 _ROLE_ARN: Final = re.compile(r"acs:ram::([0-9]{1,32}):role/([A-Za-z0-9._@-]{1,64})")
@@ -33,9 +33,10 @@ def _role_ref(text: str) -> tuple[str, str]:
 
 
 def role_resource(_services: Services, _scope: Scope, args: Args) -> str:
-    """The role ARN AssumeRole acts on (role names lower-cased, as Alibaba writes role ARNs)."""
+    """The role ARN AssumeRole acts on, as RoleArn spells it: policies match a role's name in
+    any case."""
     account, name = _role_ref(args["RoleArn"])
-    return f"acs:ram::{account}:role/{name.lower()}"
+    return role_arn(account, name)
 
 
 def caller_resource(_services: Services, scope: Scope, _args: Args) -> str:

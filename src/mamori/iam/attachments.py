@@ -118,7 +118,7 @@ _HOLDERS = {"User": t.ram_users, "Group": t.ram_groups, "Role": t.ram_roles}
 
 def resolve_principal(conn: Connection, account: str, kind: str, name: str, *, lock: bool) -> str:
     """The principal's stored name, its row locked with ``lock``; EntityNotExist.<kind> when
-    there is none. Role names match in any case, as their ARNs are lower-cased."""
+    there is none. Role names match in any case, as RAM's do."""
     table = _HOLDERS[kind]
     named = func.lower(table.c.name) == name.lower() if kind == "Role" else table.c.name == name
     query = select(table.c.name).where(table.c.account_id == account, named)

@@ -98,6 +98,29 @@ class Wildcards:
         return self._regex is not None and self._regex.fullmatch(text) is not None
 
 
+def names_a_role(arn: str) -> bool:
+    """Whether ``arn`` is a RAM role's ARN (``…:role/<name>``) or a role session's
+    (``…:assumed-role/<name>/<session>``): role names are unique without regard to case."""
+    return arn.startswith("acs:ram:") and (":role/" in arn or ":assumed-role/" in arn)
+
+
+class ArnPatterns:
+    """Resource or principal patterns: matched exactly, except that a role's or a role
+    session's ARN matches without regard to case, as RAM matches role names. Sound because no
+    two roles' names differ only in case; a session's name is its caller's free choice."""
+
+    __slots__ = ("_exact", "_folded", "patterns")
+
+    def __init__(self, patterns: Iterable[str]) -> None:
+        self.patterns = tuple(patterns)
+        self._exact = Wildcards(self.patterns)
+        self._folded = Wildcards(p.lower() for p in self.patterns)
+
+    def __call__(self, arn: str) -> bool:
+        """Whether ``arn`` matches any of the patterns."""
+        return self._exact(arn) or (names_a_role(arn) and self._folded(arn.lower()))
+
+
 # --- the request context ---------------------------------------------------------------------
 
 _SOURCE_IP: Final = "acs:sourceip"
@@ -178,8 +201,20 @@ def _secure_transport(ctx: RequestContext, _: str) -> tuple[Native, ...] | None:
     return (ctx.secure_transport,)
 
 
+_SESSION_ARN: Final = re.compile(r"(acs:ram:[^:]*:[^:]*:assumed-role/)([^/]+)(/.*)", re.DOTALL)
+
+
 def _principal_arn(ctx: RequestContext, _: str) -> tuple[Native, ...] | None:
-    return (ctx.principal_arn,) if ctx.principal_arn else None
+    # A role session's ARN names the role as it was created; conditions written against the
+    # lower-cased role name (the ARN older Mamori versions gave) must keep matching it, so the
+    # key holds both spellings (a negated operator is true only when neither matches).
+    arn = ctx.principal_arn
+    if not arn:
+        return None
+    session = _SESSION_ARN.fullmatch(arn)
+    if session is None or session[2] == session[2].lower():
+        return (arn,)
+    return arn, f"{session[1]}{session[2].lower()}{session[3]}"
 
 
 def _tag(ctx: RequestContext, sub: str) -> tuple[Native, ...] | None:

@@ -12,7 +12,10 @@ Choices, and why:
 - Duplicate JSON keys are refused: ``json`` keeps the last one, so a second ``"Effect"`` could
   turn a reviewed Deny into an Allow.
 - Actions match case-insensitively (Alibaba documents them so); resources and principals
-  case-sensitively. ``*`` spans any run (``:`` and ``/`` included), ``?`` one character.
+  case-sensitively, except a role's ARN and a role session's, which match in any case: RAM
+  role names are unique without regard to case, so ``role/KmsAdmin`` and ``role/kmsadmin`` are
+  one role, and a Deny on either spelling covers it. ``*`` spans any run (``:`` and ``/``
+  included), ``?`` one character.
 - Resource policies (key and secret policies) must name a ``Principal`` — a statement without
   one would grant nobody — and may omit ``Resource``, meaning the resource the policy is attached
   to. Principal patterns match the caller's ARN literally: ``acs:ram::A:root`` is the account's
@@ -34,6 +37,7 @@ from functools import lru_cache
 from typing import Final, Literal, NoReturn
 
 from mamori.iam.conditions import (
+    ArnPatterns,
     Condition,
     MalformedPolicy,
     RequestContext,
@@ -119,8 +123,8 @@ class Statement:
     label: str = field(repr=False)
     """``statement 2`` or ``statement 2 (Sid)``, for reasons and audit records."""
     _action: Wildcards = field(repr=False)
-    _resource: Wildcards | None = field(repr=False)
-    _principal: Wildcards | None = field(repr=False)
+    _resource: ArnPatterns | None = field(repr=False)
+    _principal: ArnPatterns | None = field(repr=False)
 
     def applies(self, action: str, resource: str, ctx: RequestContext) -> bool:
         """Whether this statement covers the request (whatever its effect)."""
@@ -335,8 +339,8 @@ def _statement(raw: object, index: int, *, resource_policy: bool) -> Statement:
         conditions=conditions,
         label=f"statement {index}" + (f" ({sid})" if sid else ""),
         _action=Wildcards(a.lower() for a in actions),
-        _resource=Wildcards(resources) if resources is not None else None,
-        _principal=Wildcards(principals) if principals is not None else None,
+        _resource=ArnPatterns(resources) if resources is not None else None,
+        _principal=ArnPatterns(principals) if principals is not None else None,
     )
 
 

@@ -25,8 +25,9 @@ class Principal:
 
     @property
     def arn(self) -> str:
-        """``…:root``, ``…:user/{name}`` or ``…:assumed-role/{role}/{session}``."""
+        """``…:root``, ``…:user/{name}`` or ``…:assumed-role/{role}/{session}`` (the role's
+        name in the case it was created with, as its ARN has it)."""
         if self.role is not None:
-            return f"acs:ram::{self.account_id}:assumed-role/{self.role.lower()}/{self.name}"
+            return f"acs:ram::{self.account_id}:assumed-role/{self.role}/{self.name}"
         tail = "root" if self.is_admin else f"user/{self.name}"
         return f"acs:ram::{self.account_id}:{tail}"

@@ -33,8 +33,10 @@ _ROLE_NAME = re.compile(ROLE_NAME)
 
 
 def role_arn(account: str, name: str) -> str:
-    """``acs:ram::{account}:role/{lower-cased name}`` (Alibaba lower-cases role ARNs)."""
-    return f"acs:ram::{account}:role/{name.lower()}"
+    """``acs:ram::{account}:role/{name}``, in the case the role was created with (as Alibaba's
+    GetRole and ListRoles show it); policies match role names in any case
+    (``mamori.iam.conditions.ArnPatterns``)."""
+    return f"acs:ram::{account}:role/{name}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +77,7 @@ def _check_duration(param: str, seconds: int) -> None:
 
 
 def _named(account: str, name: str) -> Any:
-    # Role names are unique without regard to case: the ARN lower-cases them.
+    # Role names are unique without regard to case, and looked up in any case, as RAM does.
     return (t.ram_roles.c.account_id == account, func.lower(t.ram_roles.c.name) == name.lower())
 
 
@@ -153,7 +155,7 @@ class Roles:
         return role
 
     def get(self, account: str, name: str) -> Role:
-        """GetRole (role names are matched without regard to case, as their ARNs are)."""
+        """GetRole (role names are matched without regard to case)."""
         with self._db.read() as conn:
             row = conn.execute(select(t.ram_roles).where(*_named(account, name))).first()
         if row is None:
