@@ -89,9 +89,7 @@ def test_update_alias_cannot_point_an_alias_at_a_key_without_rights_on_it(
     assert points_at(kms, alias) == mine
 
 
-def test_create_alias_needs_rights_on_the_key(
-    kms: Client, alias_user: tuple[RamUser, str]
-) -> None:
+def test_create_alias_needs_rights_on_the_key(kms: Client, alias_user: tuple[RamUser, str]) -> None:
     user, _ = alias_user
     prod = new_key(kms)
     alias = f"alias/{unique('a')}"
@@ -165,7 +163,9 @@ def test_untag_resources_cannot_remove_the_tag_a_deny_keys_on(
         region_id=REGION, resource_type="key", resource_id=[key], tag_key=["guard"]
     )
     refused(lambda: user.kms.untag_resources(untag), "kms:UntagResources")
-    every = km.UntagResourcesRequest(region_id=REGION, resource_type="key", resource_id=[key], all=True)
+    every = km.UntagResourcesRequest(
+        region_id=REGION, resource_type="key", resource_id=[key], all=True
+    )
     refused(lambda: user.kms.untag_resources(every), "kms:UntagResources")
     assert _tags(kms, key) == {"guard": "locked"}
     refused(lambda: user.kms.decrypt(km.DecryptRequest(ciphertext_blob=blob)), "kms:Decrypt")
@@ -225,9 +225,7 @@ def test_tag_resources_needs_rights_on_the_keys_only(
 _SECRET_TIER = {"StringEquals": {"kms:EncryptionContext/tier": "secret"}}
 
 
-def test_re_encrypt_sees_the_source_context(
-    kms: Client, ram: RamClient, user: RamUser
-) -> None:
+def test_re_encrypt_sees_the_source_context(kms: Client, ram: RamClient, user: RamUser) -> None:
     source, destination = new_key(kms), new_key(kms)
     grant(ram, user.name, doc(allow("kms:*"), deny("kms:*", Condition=_SECRET_TIER)))
     context = {"tier": "secret"}
@@ -348,9 +346,7 @@ def test_a_refusal_does_not_name_the_key_behind_an_alias_or_a_blob(
     blob = kms.encrypt(km.EncryptRequest(key_id=prod, plaintext=b64(b"x"))).body.ciphertext_blob
     messages = [
         refused(lambda: user.encrypt(alias), "kms:Encrypt"),
-        refused(
-            lambda: user.kms.decrypt(km.DecryptRequest(ciphertext_blob=blob)), "kms:Decrypt"
-        ),
+        refused(lambda: user.kms.decrypt(km.DecryptRequest(ciphertext_blob=blob)), "kms:Decrypt"),
         refused(
             lambda: user.kms.describe_key(km.DescribeKeyRequest(key_id=alias)), "kms:DescribeKey"
         ),

@@ -68,7 +68,9 @@ class _ResourceTags(Mapping[str, str]):
         return len(self._load())
 
 
-def decide(call: Call, ram_action: str, resource: str) -> Decision:
+def decide(
+    call: Call, ram_action: str, resource: str, context: Mapping[str, str] | None = None
+) -> Decision:
     """The caller's decision for ``ram_action`` on ``resource``, as the action itself gets it
     (handlers that authorize each item of a batch use this)."""
     return call.services.authorizer.authorize(
@@ -76,6 +78,7 @@ def decide(call: Call, ram_action: str, resource: str) -> Decision:
         ram_action,
         resource,
         call.origin,
+        encryption_context=context,
         resource_tags=_ResourceTags(call.services, resource),
     )
 
@@ -84,10 +87,14 @@ def require(call: Call, ram_action: str, resource: str, named: str | None = None
     """Refuse unless the caller may do ``ram_action`` on ``resource``: for resources only the
     handler can know (a batch's items reported one by one, a secret named inside a parameter).
     ``named`` is how the request named it, when not by that very ARN."""
-    _refuse_unless_allowed(
-        decide(call, ram_action, resource), ram_action, resource if named is None else named,
-        call.dry_run,
-    )
+    require_touch(call, Touch(resource, resource if named is None else named, ram_action))
+
+
+def require_touch(call: Call, touch: Touch) -> None:
+    """``require`` for a resource described as the catalogue describes one (its RAM action
+    must be set: a handler does not know its action's)."""
+    decision = decide(call, touch.ram_action, touch.arn, touch.context)
+    _refuse_unless_allowed(decision, touch.ram_action, touch.named, call.dry_run, touch.deny_only)
 
 
 _UNNAMED = "the resource this request names"
