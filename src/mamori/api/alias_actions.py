@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from mamori.api.catalogue import (
     PAGE_NUMBER,
     PAGE_SIZE,
@@ -10,20 +12,34 @@ from mamori.api.catalogue import (
     Call,
     Result,
     Services,
+    Touch,
     paging,
 )
 from mamori.api.key_actions import KEY_ID, key_resource
 from mamori.api.params import Str
 from mamori.api.render import page
+from mamori.core.errors import KeyNotFound
 from mamori.core.model import Alias
 from mamori.core.refs import Scope
 
 ALIAS_NAME = Str("AliasName", required=True, max_len=255)
 
 
-def alias_resource(_services: Services, scope: Scope, args: Args) -> str:
-    """``acs:kms:{region}:{account}:alias/{name}``."""
-    return scope.alias_arn(args.get("AliasName") or "")
+def _alias_and_keys(services: Services, scope: Scope, args: Args) -> Iterator[Touch]:
+    """An alias change touches the alias, the key it points to now (the one it leaves, or the
+    one that loses it) and the key named by KeyId (the one it will point to): the caller needs
+    the action on each, as AWS requires, so that nobody can move ``alias/prod`` onto a key of
+    their own, or take it away from the production key."""
+    alias: str = args["AliasName"]
+    yield Touch(scope.alias_arn(alias), f"AliasName {alias}")
+    try:
+        current = services.keys.resolve(scope, alias).id
+    except KeyNotFound:
+        pass  # no such alias (yet): the handler says so, or creates it
+    else:
+        yield Touch(scope.key_arn(current), f"the key AliasName {alias} points to")
+    if args.get("KeyId") is not None:
+        yield Touch(key_resource(services, scope, args), f"KeyId {args['KeyId']}")
 
 
 def _alias(scope: Scope, alias: Alias) -> dict[str, str]:
@@ -68,9 +84,9 @@ def list_aliases_by_key_id(call: Call, args: Args) -> Result:
 
 
 ACTIONS = (
-    Action("CreateAlias", (ALIAS_NAME, KEY_ID), create_alias, alias_resource),
-    Action("UpdateAlias", (ALIAS_NAME, KEY_ID), update_alias, alias_resource),
-    Action("DeleteAlias", (ALIAS_NAME,), delete_alias, alias_resource),
+    Action("CreateAlias", (ALIAS_NAME, KEY_ID), create_alias, resources=_alias_and_keys),
+    Action("UpdateAlias", (ALIAS_NAME, KEY_ID), update_alias, resources=_alias_and_keys),
+    Action("DeleteAlias", (ALIAS_NAME,), delete_alias, resources=_alias_and_keys),
     Action("ListAliases", (PAGE_NUMBER, PAGE_SIZE), list_aliases),
     Action(
         "ListAliasesByKeyId", (KEY_ID, PAGE_NUMBER, PAGE_SIZE), list_aliases_by_key_id, key_resource

@@ -3,7 +3,7 @@ the CLI and the docs read it; nothing else lists actions."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -131,8 +131,24 @@ class Call:
     origin: Origin = field(default_factory=Origin)
 
 
+@dataclass(frozen=True, slots=True)
+class Touch:
+    """One resource an action touches, as the gateway authorizes it: ``ram_action`` (the
+    action's own when empty) on ``arn``, with ``context`` as kms:EncryptionContext. ``named`` is
+    how the request named it, for the refusal (which never names a key the caller did not
+    name). With ``deny_only`` only an explicit Deny refuses: a secret's encryption key, which
+    secret actions use without an Allow on it."""
+
+    arn: str
+    named: str
+    ram_action: str = ""
+    context: Mapping[str, str] | None = None
+    deny_only: bool = False
+
+
 Handler = Callable[[Call, Args], Result]
 ResourceOf = Callable[["Services", Scope, Args], str]
+ResourcesOf = Callable[["Services", Scope, Args], Iterable[Touch]]
 
 
 def account_resource(_services: Services, scope: Scope, _args: Args) -> str:
@@ -157,6 +173,11 @@ class Action:
     # False only for actions any authenticated caller may use (GetCallerIdentity), or whose
     # handler authorizes the resource it resolves (RAM AccessKey actions acting on the caller).
     authorize: bool = True
+    # An action that touches more than its one resource (an alias and its keys, ReEncrypt's
+    # two keys and contexts, each resource of a batch, a secret and its key) declares every
+    # resource here instead, and the gateway authorizes each before the handler runs.
+    # Otherwise it is the action's RAM action on ``resource``, with the EncryptionContext.
+    resources: ResourcesOf | None = None
 
     @property
     def ram_action(self) -> str:

@@ -7,9 +7,9 @@ Each one resolves and checks its key first; a DryRun stops right there with
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator
 
-from mamori.api.catalogue import Action, Args, Call, Result, Services, account_resource
-from mamori.api.dispatch import require
+from mamori.api.catalogue import Action, Args, Call, Result, Services, Touch, account_resource
 from mamori.api.errors import ApiError, invalid, missing
 from mamori.api.key_actions import KEY_ID, key_resource
 from mamori.api.params import B64, Bool, Int, JsonMap, Str
@@ -100,12 +100,6 @@ def generate_data_key_without_plaintext(call: Call, args: Args) -> Result:
 _ASYMMETRIC_SOURCE = ("SourceKeyId", "SourceKeyVersionId", "SourceEncryptionAlgorithm")
 
 
-def _authorize_source(call: Call, resource: str) -> None:
-    """The catalogue authorizes ReEncrypt against the destination key; the source key decrypts
-    too, so the caller needs kms:ReEncrypt on it as well."""
-    require(call, "kms:ReEncrypt", resource)
-
-
 def _re_encrypt_asymmetric(call: Call, args: Args) -> Result:
     """ReEncrypt of data encrypted under an asymmetric key's public key: the three Source*
     parameters name the private key and algorithm; the blob is the raw ciphertext."""
@@ -118,7 +112,6 @@ def _re_encrypt_asymmetric(call: Call, args: Args) -> Result:
         raise invalid("CiphertextBlob", "It is not valid base64.") from None
     crypto, asym = call.services.crypto, call.services.asymmetric
     source = (args["SourceKeyId"], args["SourceKeyVersionId"], args["SourceEncryptionAlgorithm"])
-    _authorize_source(call, key_resource(call.services, call.scope, {"KeyId": source[0]}))
     crypto.encrypt_key(call.scope, args["DestinationKeyId"])
     if call.dry_run:
         asym.check_encrypt(call.scope, *source)
@@ -140,9 +133,6 @@ def re_encrypt(call: Call, args: Args) -> Result:
     if any(args[name] for name in _ASYMMETRIC_SOURCE):
         return _re_encrypt_asymmetric(call, args)
     crypto = call.services.crypto
-    # Authorized before the source key is looked at, so a refused caller learns nothing of
-    # its state.
-    _authorize_source(call, blob_resource(call.services, call.scope, args))
     crypto.decrypt_key(call.scope, args["CiphertextBlob"])
     if call.dry_run:
         crypto.encrypt_key(call.scope, args["DestinationKeyId"])
@@ -161,8 +151,23 @@ def re_encrypt(call: Call, args: Args) -> Result:
     }
 
 
-def _destination_resource(services: Services, scope: Scope, args: Args) -> str:
-    return key_resource(services, scope, {"KeyId": args.get("DestinationKeyId")})
+def _re_encrypt_resources(services: Services, scope: Scope, args: Args) -> Iterator[Touch]:
+    """ReEncrypt decrypts under the source key (the blob's, or SourceKeyId) and encrypts under
+    the destination key: kms:ReEncrypt on each, with that side's EncryptionContext, all
+    before the handler looks at either key (a refused caller learns nothing of their state)."""
+    source: str | None = args["SourceKeyId"]
+    if any(args[name] for name in _ASYMMETRIC_SOURCE):
+        arn = key_resource(services, scope, {"KeyId": source})
+        named = f"SourceKeyId {source or ''}"
+    else:
+        arn, named = blob_resource(services, scope, args), "the key of CiphertextBlob"
+    yield Touch(arn, named, context=args["SourceEncryptionContext"])
+    destination: str = args["DestinationKeyId"]
+    yield Touch(
+        key_resource(services, scope, {"KeyId": destination}),
+        f"DestinationKeyId {destination}",
+        context=args["DestinationEncryptionContext"],
+    )
 
 
 def blob_resource(services: Services, scope: Scope, args: Args) -> str:
@@ -234,8 +239,8 @@ ACTIONS = (
             DRY_RUN,
         ),
         re_encrypt,
-        _destination_resource,
         business=True,
         inline=True,
+        resources=_re_encrypt_resources,
     ),
 )

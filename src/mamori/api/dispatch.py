@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
-from mamori.api.catalogue import Action, Args, Call, Result, Services
+from mamori.api.catalogue import Action, Args, Call, Result, Services, Touch
 from mamori.api.errors import ApiError, invalid
 from mamori.core import tags
 from mamori.core.errors import DomainError
@@ -68,7 +68,9 @@ class _ResourceTags(Mapping[str, str]):
         return len(self._load())
 
 
-def decide(call: Call, ram_action: str, resource: str) -> Decision:
+def decide(
+    call: Call, ram_action: str, resource: str, context: Mapping[str, str] | None = None
+) -> Decision:
     """The caller's decision for ``ram_action`` on ``resource``, as the action itself gets it
     (handlers that authorize each item of a batch use this)."""
     return call.services.authorizer.authorize(
@@ -76,21 +78,40 @@ def decide(call: Call, ram_action: str, resource: str) -> Decision:
         ram_action,
         resource,
         call.origin,
+        encryption_context=context,
         resource_tags=_ResourceTags(call.services, resource),
     )
 
 
-def require(call: Call, ram_action: str, resource: str) -> None:
-    """Refuse unless the caller may do ``ram_action`` on ``resource``: for what the gateway
-    could not authorize from the request alone (a batch's items, a second resource)."""
-    _refuse_unless_allowed(decide(call, ram_action, resource), ram_action, call.dry_run)
+def require(call: Call, ram_action: str, resource: str, named: str | None = None) -> None:
+    """Refuse unless the caller may do ``ram_action`` on ``resource``: for resources only the
+    handler can know (a batch's items reported one by one, a secret named inside a parameter).
+    ``named`` is how the request named it, when not by that very ARN."""
+    require_touch(call, Touch(resource, resource if named is None else named, ram_action))
 
 
-def _refuse_unless_allowed(decision: Decision, ram_action: str, dry_run: bool) -> None:
-    if isinstance(decision, Deny):
+def require_touch(call: Call, touch: Touch) -> None:
+    """``require`` for a resource described as the catalogue describes one (its RAM action
+    must be set: a handler does not know its action's)."""
+    decision = decide(call, touch.ram_action, touch.arn, touch.context)
+    _refuse_unless_allowed(decision, touch.ram_action, touch.named, call.dry_run, touch.deny_only)
+
+
+_UNNAMED = "the resource this request names"
+
+
+def _refuse_unless_allowed(
+    decision: Decision, ram_action: str, named: str, dry_run: bool, deny_only: bool = False
+) -> None:
+    """The refusal says the action and the resource as the request named it, nothing else:
+    the decision's reason may name the key behind an alias or a blob, or another's policy."""
+    if isinstance(decision, Deny) and (decision.explicit or not deny_only):
+        on = named or _UNNAMED
         if dry_run:
-            raise ApiError("AccessDeniedError", detail=decision.reason)
-        raise ApiError("Forbidden.NoPermission", action=ram_action, reason=decision.reason)
+            raise ApiError("AccessDeniedError", detail=f"{ram_action} on {on}")
+        raise ApiError(
+            "Forbidden.NoPermission", action=ram_action, reason=f"It is not allowed on {on}."
+        )
 
 
 def _authorize(
@@ -104,16 +125,32 @@ def _authorize(
 ) -> None:
     if principal.is_admin or not action.authorize:
         return
-    resource = action.resource(services, scope, args)
-    decision = services.authorizer.authorize(
-        principal,
-        action.ram_action,
-        resource,
-        origin,
-        encryption_context=args.get("EncryptionContext"),
-        resource_tags=_ResourceTags(services, resource),
-    )
-    _refuse_unless_allowed(decision, action.ram_action, dry_run)
+    authorizer = services.authorizer
+    if action.resources is None:
+        # One resource: the hot path (Encrypt), kept free of anything the general case needs.
+        resource = action.resource(services, scope, args)
+        decision = authorizer.authorize(
+            principal,
+            action.ram_action,
+            resource,
+            origin,
+            encryption_context=args.get("EncryptionContext"),
+            resource_tags=_ResourceTags(services, resource),
+        )
+        _refuse_unless_allowed(decision, action.ram_action, "", dry_run)
+        return
+    touch: Touch
+    for touch in action.resources(services, scope, args):
+        ram_action = touch.ram_action or action.ram_action
+        decision = authorizer.authorize(
+            principal,
+            ram_action,
+            touch.arn,
+            origin,
+            encryption_context=touch.context,
+            resource_tags=_ResourceTags(services, touch.arn),
+        )
+        _refuse_unless_allowed(decision, ram_action, touch.named, dry_run, touch.deny_only)
 
 
 def invoke(

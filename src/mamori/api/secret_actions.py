@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from mamori.api.catalogue import (
@@ -16,10 +17,12 @@ from mamori.api.catalogue import (
     Call,
     Result,
     Services,
+    Touch,
     paging,
 )
-from mamori.api.dispatch import require
+from mamori.api.dispatch import require, require_touch
 from mamori.api.errors import ApiError, invalid
+from mamori.api.key_actions import key_resource
 from mamori.api.params import Bool, Int, JsonFilters, JsonStrList, JsonTags, Param, Str
 from mamori.api.render import page
 from mamori.api.secret_params import CustomData, JsonObjectText
@@ -60,6 +63,48 @@ SECRET_DATA = Str("SecretData", required=True, max_len=_DATA_CHARS)
 def secret_resource(_services: Services, scope: Scope, args: Args) -> str:
     """``acs:kms:{region}:{account}:secret/{name}``."""
     return f"acs:kms:{scope.region}:{scope.account_id}:secret/{args.get('SecretName') or ''}"
+
+
+# A secret's values are sealed under its encryption key: reading one decrypts, writing one
+# encrypts. The caller needs no Allow on that key (secret rights alone keep working, as with
+# Alibaba's secret policies), but an explicit Deny of kms:Decrypt (reads) or
+# kms:GenerateDataKey (writes) on it refuses the secret action, as AWS Secrets Manager does.
+READS = "kms:Decrypt"
+WRITES = "kms:GenerateDataKey"
+
+
+def key_touch(services: Services, scope: Scope, name: str, ram_action: str) -> Touch | None:
+    """The secret's encryption key, as a Deny-only resource of ``ram_action``; None when
+    there is no such secret (the handler says so)."""
+    key = services.secrets.key_of(scope, name)
+    if key is None:
+        return None
+    named = f"the encryption key of SecretName {name}"
+    return Touch(scope.key_arn(key), named, ram_action, deny_only=True)
+
+
+def _secret_and_key(ram_action: str) -> Callable[[Services, Scope, Args], Iterator[Touch]]:
+    """The resources of an action that reads (``kms:Decrypt``) or writes (``kms:GenerateDataKey``)
+    a secret's value: the secret, and its encryption key."""
+
+    def resources(services: Services, scope: Scope, args: Args) -> Iterator[Touch]:
+        name: str = args["SecretName"]
+        yield Touch(secret_resource(services, scope, args), f"SecretName {name}")
+        key = key_touch(services, scope, name, ram_action)
+        if key is not None:
+            yield key
+
+    return resources
+
+
+def _create_secret_resources(services: Services, scope: Scope, args: Args) -> Iterator[Touch]:
+    """CreateSecret: the secret, and the EncryptionKeyId it names (which the first value is
+    sealed under; the account's default key when none is named)."""
+    yield Touch(secret_resource(services, scope, args), f"SecretName {args['SecretName']}")
+    key: str | None = args["EncryptionKeyId"]
+    if key:
+        arn = key_resource(services, scope, {"KeyId": key})
+        yield Touch(arn, f"EncryptionKeyId {key}", WRITES, deny_only=True)
 
 
 def _arn(scope: Scope, name: str) -> str:
@@ -156,6 +201,9 @@ def _may_use_admin_secret(call: Call, config: dict[str, Any]) -> None:
     admin = config.get("AdminSecretName")
     if isinstance(admin, str) and admin:
         _require(call, "kms:GetSecretValue", admin)
+        key = key_touch(call.services, call.scope, admin, READS)
+        if key is not None:
+            require_touch(call, key)
 
 
 def _require(call: Call, ram_action: str, name: str) -> None:
@@ -409,12 +457,18 @@ def restore_secret(call: Call, args: Args) -> Result:
     return {"SecretName": args["SecretName"]}
 
 
-def _secret_action(name: str, params: tuple[Param, ...], handler: Any) -> Action:
-    return Action(name, params, handler, secret_resource)
+def _secret_action(
+    name: str, params: tuple[Param, ...], handler: Any, key_use: str | None = None
+) -> Action:
+    """An action on one secret; ``key_use`` is what it does with the secret's key, if anything
+    (``READS`` or ``WRITES``)."""
+    if key_use is None:
+        return Action(name, params, handler, secret_resource)
+    return Action(name, params, handler, resources=_secret_and_key(key_use))
 
 
 ACTIONS = (
-    _secret_action(
+    Action(
         "CreateSecret",
         (
             Str("SecretName", required=True, max_len=192, pattern=NAME_PATTERN),
@@ -432,6 +486,7 @@ ACTIONS = (
             Str("DKMSInstanceId", max_len=64),
         ),
         create_secret,
+        resources=_create_secret_resources,
     ),
     _secret_action(
         "GetSecretValue",
@@ -444,6 +499,7 @@ ACTIONS = (
             Str("Recipient", max_len=8192),
         ),
         get_secret_value,
+        READS,
     ),
     _secret_action(
         "PutSecretValue",
@@ -455,6 +511,7 @@ ACTIONS = (
             JsonStrList("VersionStages", max_len=1024),
         ),
         put_secret_value,
+        WRITES,
     ),
     _secret_action(
         "UpdateSecretVersionStage",
@@ -501,6 +558,7 @@ ACTIONS = (
         "RotateSecret",
         (SECRET_NAME, Str("VersionId", required=True, max_len=64, pattern=VERSION_PATTERN)),
         rotate_secret,
+        WRITES,
     ),
     _secret_action(
         "UpdateSecretRotationPolicy",

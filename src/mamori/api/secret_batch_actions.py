@@ -6,11 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from mamori.api.catalogue import Action, Args, Call, Result
-from mamori.api.dispatch import require
+from mamori.api.catalogue import Action, Args, Call, Result, Touch
+from mamori.api.dispatch import require_touch
 from mamori.api.errors import ApiError, invalid, missing
 from mamori.api.params import Param, _load_json
-from mamori.api.secret_actions import secret_resource, value_result
+from mamori.api.secret_actions import READS, key_touch, secret_resource, value_result
 from mamori.core.errors import DomainError
 
 MAX_SECRETS = 20
@@ -80,13 +80,14 @@ def _error(name: str, error: ApiError) -> Result:
 
 
 def _one(call: Call, wanted: Wanted) -> Result:
-    # Each secret on its own; BatchGetSecretValue has no DryRun, so a refusal is
-    # Forbidden.NoPermission, reported in Errors.
-    require(
-        call,
-        "kms:GetSecretValue",
-        secret_resource(call.services, call.scope, {"SecretName": wanted.name}),
-    )
+    # Each secret on its own, and its encryption key, as GetSecretValue authorizes them;
+    # BatchGetSecretValue has no DryRun, so a refusal is Forbidden.NoPermission, reported in
+    # Errors.
+    arn = secret_resource(call.services, call.scope, {"SecretName": wanted.name})
+    require_touch(call, Touch(arn, f"SecretName {wanted.name}", "kms:GetSecretValue"))
+    key = key_touch(call.services, call.scope, wanted.name, READS)
+    if key is not None:
+        require_touch(call, key)
     try:
         secrets = call.services.secrets
         secret, value = secrets.read(call.scope, wanted.name, wanted.version_id, wanted.stage)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Iterator
 
-from mamori.api.catalogue import Action, Args, Call, Result, Services
+from mamori.api.catalogue import Action, Args, Call, Result, Services, Touch, account_resource
 from mamori.api.errors import ApiError, invalid, missing
 from mamori.api.key_actions import KEY_ID, key_resource
 from mamori.api.params import Bool, FlatList, FlatTags, JsonStrList, JsonTags, Str
@@ -38,6 +39,21 @@ def single_resource(services: Services, scope: Scope, args: Args) -> str:
     if args.get("SecretName") and not args.get("KeyId"):
         return secret_resource(services, scope, args)
     return key_resource(services, scope, args)
+
+
+def batch_resources(services: Services, scope: Scope, args: Args) -> Iterator[Touch]:
+    """Each ResourceId of a batch, authorized as the one-resource actions authorize it (a key,
+    its alias resolved, or a secret), so a Deny or tag condition on any of them holds. Listing
+    without ResourceId reads the whole account's tags: an action on the account."""
+    ids: list[str] = args.get("ResourceId") or []
+    if not ids:
+        yield Touch(account_resource(services, scope, args), "the account")
+    for rid in ids:
+        if args["ResourceType"] == "key":
+            arn = key_resource(services, scope, {"KeyId": rid})
+        else:
+            arn = secret_resource(services, scope, {"SecretName": rid})
+        yield Touch(arn, f"ResourceId {rid}")
 
 
 def tag_resource(call: Call, args: Args) -> Result:
@@ -176,15 +192,18 @@ ACTIONS = (
         "TagResources",
         (*_BATCH, FlatList("ResourceId", required=True), FlatTags("Tag", required=True)),
         tag_resources,
+        resources=batch_resources,
     ),
     Action(
         "UntagResources",
         (*_BATCH, FlatList("ResourceId", required=True), FlatList("TagKey"), Bool("All")),
         untag_resources,
+        resources=batch_resources,
     ),
     Action(
         "ListTagResources",
         (*_BATCH, FlatList("ResourceId"), FlatTags("Tag"), Str("NextToken", max_len=256)),
         list_tag_resources,
+        resources=batch_resources,
     ),
 )

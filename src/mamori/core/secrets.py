@@ -357,6 +357,12 @@ class SecretService:
             sealed.version_id, data, sealed.data_type, sealed.stages, sealed.created_at
         )
 
+    def key_of(self, scope: Scope, name: str) -> str | None:
+        """The id of the key that encrypts the secret's values, from its cached view (None when
+        there is no such secret): authorization checks it on every read and write."""
+        view = self._views.get(scope.account_id, name)
+        return None if view is None else view.secret.encryption_key_id
+
     def key_check(self, scope: Scope, name: str) -> None:
         """What GetSecretValue's DryRun checks: the secret is live and its key usable."""
         secret = self.live(scope, name)
