@@ -553,8 +553,10 @@ def test_policy_administration_is_authorized_per_policy(
     )
     refused(lambda: read(admin.ram))
     account = admin.arn.split(":")[3]
+    # Attaching needs the action on the policy and on the user it goes to.
     scoped = doc(allow(["ram:GetPolicy", "ram:AttachPolicyToUser"],
-                       f"acs:ram::{account}:policy/{policy}"))  # fmt: skip
+                       [f"acs:ram::{account}:policy/{policy}",
+                        f"acs:ram::{account}:user/{user}"]))  # fmt: skip
     name = unique("delegate")
     ram.create_policy(rm.CreatePolicyRequest(policy_name=name, policy_document=scoped))
     _attach(ram, "User", policy_type="Custom", policy_name=name, user_name=admin.name)

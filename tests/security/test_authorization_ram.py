@@ -364,3 +364,89 @@ def test_aliyun_kms_secret_user_access_reads_secrets_but_cannot_create_keys(
     expect_error("Forbidden.NoPermission", 403, lambda: user.kms.create_key(km.CreateKeyRequest()))
     put = km.PutSecretValueRequest(secret_name=secret, version_id="v2", secret_data="t")
     expect_error("Forbidden.NoPermission", 403, lambda: user.kms.put_secret_value(put))
+
+
+# -- every resource of an attachment or a membership -------------------------------------------
+
+
+@pytest.mark.parametrize("verb", ["attach", "detach"])
+def test_a_deny_on_the_user_stops_changing_its_policies(
+    server: ServerProcess, ram: RamClient, verb: str
+) -> None:
+    """A delegate allowed on every policy but denied on the administrator's user may not hand
+    the administrator (or take from it) any policy."""
+    account = _account(server)
+    delegate = new_user(server, ram, "delegate")
+    protected = unique("protected")
+    ram.create_user(rm.CreateUserRequest(user_name=protected))
+    if verb == "detach":
+        _attach_system(ram, "AliyunKMSReadOnlyAccess", protected)
+    grant(
+        ram,
+        delegate.name,
+        doc(
+            allow(["ram:AttachPolicyToUser", "ram:DetachPolicyFromUser"], "*"),
+            deny("ram:*", f"acs:ram::{account}:user/{protected}"),
+        ),
+    )
+    fields = {"policy_type": "System", "policy_name": "AliyunKMSReadOnlyAccess"}
+    if verb == "attach":
+        request: Any = rm.AttachPolicyToUserRequest(user_name=protected, **fields)
+        error = expect_error(
+            "Forbidden.NoPermission", 403, lambda: delegate.ram.attach_policy_to_user(request)
+        )
+    else:
+        request = rm.DetachPolicyFromUserRequest(user_name=protected, **fields)
+        error = expect_error(
+            "Forbidden.NoPermission", 403, lambda: delegate.ram.detach_policy_from_user(request)
+        )
+    assert f"UserName {protected}" in error.message
+    attached = ram.list_policies_for_user(rm.ListPoliciesForUserRequest(user_name=protected))
+    names = [p.policy_name for p in attached.body.policies.policy]
+    assert names == ([] if verb == "attach" else ["AliyunKMSReadOnlyAccess"])
+
+
+def test_an_allow_on_the_policy_alone_no_longer_attaches_it_to_anyone(
+    server: ServerProcess, ram: RamClient
+) -> None:
+    """Both resources need an Allow: the policy and the user it is attached to."""
+    account = _account(server)
+    delegate = new_user(server, ram, "delegate")
+    target = unique("target")
+    ram.create_user(rm.CreateUserRequest(user_name=target))
+    policy_arn = f"acs:ram::{account}:policy/AliyunKMSReadOnlyAccess"
+    grant(ram, delegate.name, doc(allow("ram:AttachPolicyToUser", policy_arn)))
+    request = rm.AttachPolicyToUserRequest(
+        policy_type="System", policy_name="AliyunKMSReadOnlyAccess", user_name=target
+    )
+    expect_error("Forbidden.NoPermission", 403, lambda: delegate.ram.attach_policy_to_user(request))
+    grant(
+        ram,
+        delegate.name,
+        doc(allow("ram:AttachPolicyToUser", f"acs:ram::{account}:user/{target}")),
+    )
+    delegate.ram.attach_policy_to_user(request)
+
+
+def test_a_deny_on_the_user_stops_adding_it_to_a_group(
+    server: ServerProcess, ram: RamClient
+) -> None:
+    """A delegate allowed on a powerful group may not put a user it is denied on into it."""
+    account = _account(server)
+    delegate = new_user(server, ram, "delegate")
+    group = unique("admins")
+    ram.create_group(rm.CreateGroupRequest(group_name=group))
+    protected = unique("protected")
+    ram.create_user(rm.CreateUserRequest(user_name=protected))
+    grant(
+        ram,
+        delegate.name,
+        doc(
+            allow(["ram:AddUserToGroup", "ram:RemoveUserFromGroup"], "*"),
+            deny("ram:*", f"acs:ram::{account}:user/{protected}"),
+        ),
+    )
+    request = rm.AddUserToGroupRequest(group_name=group, user_name=protected)
+    expect_error("Forbidden.NoPermission", 403, lambda: delegate.ram.add_user_to_group(request))
+    members = ram.list_groups_for_user(rm.ListGroupsForUserRequest(user_name=protected))
+    assert members.body.groups.group == []

@@ -1,16 +1,17 @@
 """RAM policy attachments (API 2015-05-01): AttachPolicyTo*, DetachPolicyFrom*,
 ListPoliciesFor* and ListEntitiesForPolicy.
 
-Attach and detach authorize against the policy's ARN (``acs:ram::{account}:policy/{name}``):
-which policy may be handed out is what a delegated administrator needs limiting. RAM also names
-the user, group or role; the catalogue gives each action one resource.
+Attach and detach touch two resources, and the caller needs the action on both: the policy
+(``acs:ram::{account}:policy/{name}``: which policy may be handed out is what a delegated
+administrator needs limiting) and the user, group or role it is attached to (so that a Deny on
+``user/admin`` also stops changing what the administrator may do).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
-from mamori.api.catalogue import Action, Args, Call, Handler, Result
+from mamori.api.catalogue import Action, Args, Call, Handler, Result, Services, Touch
 from mamori.api.params import Param
 from mamori.api.ram_common import group_resource, ram_action, user_resource
 from mamori.api.ram_policy_common import (
@@ -25,6 +26,7 @@ from mamori.api.ram_policy_common import (
     role_resource,
 )
 from mamori.core.model import iso
+from mamori.core.refs import Scope
 
 _NAME_PARAM: dict[str, Param] = {"User": USER_NAME, "Group": GROUP_NAME, "Role": role_name()}
 
@@ -114,6 +116,17 @@ def list_entities_for_policy(call: Call, args: Args) -> Result:
 _LIST_RESOURCE = {"User": user_resource, "Group": group_resource, "Role": role_resource}
 
 
+def _policy_and_principal(kind: str) -> Callable[[Services, Scope, Args], Iterator[Touch]]:
+    principal_resource = _LIST_RESOURCE[kind]
+
+    def touched(services: Services, scope: Scope, args: Args) -> Iterator[Touch]:
+        yield Touch(policy_resource(services, scope, args), f"PolicyName {args['PolicyName']}")
+        name = args[f"{kind}Name"]
+        yield Touch(principal_resource(services, scope, args), f"{kind}Name {name}")
+
+    return touched
+
+
 def _family(kind: str) -> tuple[Action, ...]:
     param = _NAME_PARAM[kind]
     change: Callable[[str], Handler]
@@ -125,6 +138,7 @@ def _family(kind: str) -> tuple[Action, ...]:
                 (policy_name(), POLICY_TYPE, param, RESOURCE_GROUP),
                 change(kind),
                 policy_resource,
+                _policy_and_principal(kind),
             )
         )
     actions.append(

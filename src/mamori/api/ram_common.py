@@ -23,6 +23,7 @@ from mamori.api.catalogue import (
     Call,
     Handler,
     ResourceOf,
+    ResourcesOf,
     Result,
     Services,
 )
@@ -44,10 +45,17 @@ def identities(call: Call) -> Services:
 
 
 def ram_action(
-    name: str, params: tuple[Param, ...], handler: Handler, resource: ResourceOf
+    name: str,
+    params: tuple[Param, ...],
+    handler: Handler,
+    resource: ResourceOf,
+    resources: ResourcesOf | None = None,
 ) -> Action:
-    """A RAM (2015-05-01) action, authorized as ``ram:{name}``."""
-    return Action(name, params, handler, resource, version=RAM_VERSION, service="ram")
+    """A RAM (2015-05-01) action, authorized as ``ram:{name}`` on ``resource``, or on each of
+    ``resources`` when it touches several."""
+    return Action(
+        name, params, handler, resource, version=RAM_VERSION, service="ram", resources=resources
+    )
 
 
 def _name_error(param: str, problem: str, detail: str) -> ApiError:

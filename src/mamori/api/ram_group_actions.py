@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from mamori.api.catalogue import Action, Args, Call, Result
+from collections.abc import Iterator
+
+from mamori.api.catalogue import Action, Args, Call, Result, Services, Touch
 from mamori.api.dispatch import require
 from mamori.api.ram_common import (
     MARKER,
@@ -21,6 +23,7 @@ from mamori.api.ram_common import (
     user_resource,
 )
 from mamori.core.model import iso
+from mamori.core.refs import Scope
 
 GROUP_NAME = group_name("GroupName", required=True)
 USER_NAME = user_name("UserName", required=True)
@@ -65,6 +68,14 @@ def list_groups(call: Call, args: Args) -> Result:
         "Groups": {"Group": [group_json(g) for g in groups]},
         **page_fields(more, groups[-1].name if groups else None),
     }
+
+
+def _membership(services: Services, scope: Scope, args: Args) -> Iterator[Touch]:
+    """A membership change touches the group and the user: a Deny on either refuses it (else a
+    user allowed on a group could join the administrator to it, or leave a group a Deny keeps
+    it in)."""
+    yield Touch(group_resource(services, scope, args), f"GroupName {args['GroupName']}")
+    yield Touch(user_resource(services, scope, args), f"UserName {args['UserName']}")
 
 
 def add_user_to_group(call: Call, args: Args) -> Result:
@@ -129,9 +140,15 @@ ACTIONS: tuple[Action, ...] = (
     ),
     ram_action("DeleteGroup", (GROUP_NAME,), delete_group, group_resource),
     ram_action("ListGroups", (MARKER, MAX_ITEMS), list_groups, ram_account_resource),
-    ram_action("AddUserToGroup", (GROUP_NAME, USER_NAME), add_user_to_group, group_resource),
     ram_action(
-        "RemoveUserFromGroup", (GROUP_NAME, USER_NAME), remove_user_from_group, group_resource
+        "AddUserToGroup", (GROUP_NAME, USER_NAME), add_user_to_group, group_resource, _membership
+    ),
+    ram_action(
+        "RemoveUserFromGroup",
+        (GROUP_NAME, USER_NAME),
+        remove_user_from_group,
+        group_resource,
+        _membership,
     ),
     ram_action("ListGroupsForUser", (USER_NAME,), list_groups_for_user, user_resource),
     ram_action(
