@@ -1,0 +1,228 @@
+"""Parameter and encoding attacks (issue 9, items 13-15) against a real server.
+
+13. EncryptionContext → AAD must be injective: a map whose ``k=v&k=v`` form another map shares
+    is refused, so a context condition always sees the map the blob was sealed under.
+14. A documented parameter Mamori does not implement (``Recipient``) is refused, never dropped.
+15. A lone UTF-16 surrogate in any JSON parameter is ``InvalidParameter``, never a 500.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from alibabacloud_kms20160120 import models as km
+from alibabacloud_kms20160120.client import Client
+from alibabacloud_ram20150501.client import Client as RamClient
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from mamori.api.catalogue import Action
+from mamori.api.params import JsonMap, Param
+from mamori.api.registry import catalogue
+from mamori.client import Client as RawClient
+from mamori.client import MamoriError
+from tests.compat.ram_helpers import allow, deny, doc, grant, new_user
+from tests.compat.sdk import b64, expect_error
+from tests.conftest import ServerProcess
+
+INVALID = ("InvalidParameter", 400)
+UNSUPPORTED = ("Rejected.UnsupportedOperation", 400)
+
+
+@pytest.fixture(scope="module")
+def raw(server: ServerProcess) -> Iterator[RawClient]:
+    """Signed HTTP with the administrator's AccessKey: any parameter, any value."""
+    with RawClient(server.endpoint, server.access_key_id, server.access_key_secret) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def key(kms: Client) -> str:
+    return str(kms.create_key(km.CreateKeyRequest()).body.key_metadata.key_id)
+
+
+@pytest.fixture(scope="module")
+def wrapping_public_key() -> str:
+    private = rsa.generate_private_key(65537, 2048)
+    der = private.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return b64(der)
+
+
+def refused_by(code: str, status: int, raw: RawClient, action: str, **params: str) -> MamoriError:
+    """Call ``action`` with raw parameters and check it is refused with exactly this error."""
+    with pytest.raises(MamoriError) as info:
+        raw.call(action, **params)
+    assert (info.value.code, info.value.status) == (code, status), info.value.message
+    return info.value
+
+
+def encrypt(kms: Client, key: str, context: dict[str, Any] | None) -> str:
+    request = km.EncryptRequest(
+        key_id=key, plaintext=b64(b"top secret"), encryption_context=context
+    )
+    return str(kms.encrypt(request).body.ciphertext_blob)
+
+
+def decrypt(kms: Client, blob: str, context: dict[str, Any] | None) -> bytes:
+    request = km.DecryptRequest(ciphertext_blob=blob, encryption_context=context)
+    return base64.b64decode(kms.decrypt(request).body.plaintext)
+
+
+# -- 13. EncryptionContext → AAD is injective ----------------------------------------------------
+
+
+def test_a_context_spelling_another_map_cannot_decrypt_past_a_deny_on_it(
+    server: ServerProcess, kms: Client, ram: RamClient, key: str
+) -> None:
+    """The issue's attack: a Deny on ``classification=secret`` and a blob sealed under
+    {"classification": "secret", "owner": "bob"}; the map {"classification=secret&owner": "bob"}
+    has the same ``k=v&k=v`` form but no ``classification`` key for the condition to see."""
+    user = new_user(server, ram, "ctx")
+    condition = {"StringEquals": {"kms:EncryptionContext/classification": "secret"}}
+    grant(ram, user.name, doc(allow("kms:*"), deny("kms:Decrypt", Condition=condition)))
+    sealed_under = {"classification": "secret", "owner": "bob"}
+    blob = encrypt(kms, key, sealed_under)
+    expect_error(
+        "Forbidden.NoPermission",
+        403,
+        lambda: user.kms.decrypt(
+            km.DecryptRequest(ciphertext_blob=blob, encryption_context=sealed_under)
+        ),
+    )
+    error = expect_error(
+        *INVALID, lambda: decrypt(user.kms, blob, {"classification=secret&owner": "bob"})
+    )
+    assert "EncryptionContext" in error.message
+
+
+# Each row: a map that is refused, and a map it would have shared its AAD with.
+AMBIGUOUS = [
+    ({"a": "b&c=d"}, {"a": "b", "c": "d"}),
+    ({"a=b&c": "d"}, {"a": "b", "c": "d"}),
+    ({"a=b": "c"}, {"a": "b=c"}),
+    ({"0": "x", "a&b": "c"}, {"0": "x&a", "b": "c"}),
+    ({"k": "v&w=x&y"}, {"k": "v", "w": "x&y"}),
+]
+
+
+@pytest.mark.parametrize(("refused", "twin"), AMBIGUOUS, ids=lambda m: json.dumps(m))
+def test_maps_that_would_share_an_aad_are_refused(
+    kms: Client, key: str, refused: dict[str, str], twin: dict[str, str]
+) -> None:
+    blob = encrypt(kms, key, twin)
+    assert decrypt(kms, blob, twin) == b"top secret"
+    expect_error(*INVALID, lambda: decrypt(kms, blob, refused))
+    expect_error(*INVALID, lambda: encrypt(kms, key, refused))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"a":"x","a":"y"}',  # a duplicate key: which one would a condition read?
+        '{"a":1}',  # not a string: never coerced to "1"
+        '{"a":{"b":"c"}}',
+        '{"a":["b"]}',
+        '{"a":null}',
+        '{"a":true}',
+        '["a","b"]',
+        '"a=b"',
+    ],
+)
+def test_contexts_that_are_not_one_map_of_strings_are_refused(
+    raw: RawClient, key: str, text: str
+) -> None:
+    error = refused_by(
+        *INVALID, raw, "Encrypt", KeyId=key, Plaintext=b64(b"x"), EncryptionContext=text
+    )
+    assert "EncryptionContext" in error.message
+
+
+@pytest.mark.parametrize(
+    "context",
+    [
+        {"sym": "+ / * ~ = &"},  # the official SDK's own vector: '&' with no '=' after it
+        {"url": "https://x/?a=b"},
+        {"team": "R&D"},
+        {"": ""},
+        {"": "x", "a": "="},
+        {"名前": "値 with spaces", "emoji 🔑": "ünïcödé", "pct": "%26%3D"},
+    ],
+    ids=lambda m: json.dumps(m, ensure_ascii=False),
+)
+def test_unambiguous_contexts_keep_working(kms: Client, key: str, context: dict[str, str]) -> None:
+    blob = encrypt(kms, key, context)
+    assert decrypt(kms, blob, context) == b"top secret"
+    expect_error(*INVALID, lambda: decrypt(kms, blob, None))
+
+
+def test_the_empty_map_and_the_empty_key_are_different_contexts(kms: Client, key: str) -> None:
+    blob = encrypt(kms, key, {"": ""})
+    expect_error(*INVALID, lambda: decrypt(kms, blob, {}))
+    blob = encrypt(kms, key, {})
+    expect_error(*INVALID, lambda: decrypt(kms, blob, {"": ""}))
+    assert decrypt(kms, blob, None) == b"top secret"
+
+
+def _context_requests(kms: Client, key: str, public_key: str) -> dict[str, dict[str, str]]:
+    """A valid request for every action that takes an EncryptionContext, by action name."""
+    blob = encrypt(kms, key, None)
+    wrapping = {
+        "PublicKeyBlob": public_key,
+        "WrappingAlgorithm": "RSAES_OAEP_SHA_256",
+        "WrappingKeySpec": "RSA_2048",
+    }
+    return {
+        "Encrypt": {"KeyId": key, "Plaintext": b64(b"x")},
+        "Decrypt": {"CiphertextBlob": blob},
+        "GenerateDataKey": {"KeyId": key},
+        "GenerateDataKeyWithoutPlaintext": {"KeyId": key},
+        "GenerateAndExportDataKey": {"KeyId": key, **wrapping},
+        "ExportDataKey": {"CiphertextBlob": blob, **wrapping},
+        "ReEncrypt": {"CiphertextBlob": blob, "DestinationKeyId": key},
+    }
+
+
+def _context_params() -> list[tuple[Action, Param]]:
+    return [
+        (action, param)
+        for action in catalogue().all()
+        for param in action.params
+        if isinstance(param, JsonMap)
+    ]
+
+
+def test_every_context_parameter_refuses_an_ambiguous_map(
+    raw: RawClient, kms: Client, key: str, wrapping_public_key: str
+) -> None:
+    """Walks the catalogue: each EncryptionContext-like parameter of each action."""
+    requests = _context_requests(kms, key, wrapping_public_key)
+    walked = []
+    for action, param in _context_params():
+        query = requests[action.name]
+        # The request is valid with an ordinary map (a blob sealed under no context opens
+        # only with none, so Decrypt-like actions get the ambiguous map only).
+        if action.name in ("Encrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext"):
+            raw.call(action.name, **query, **{param.name: '{"a":"b"}'})
+        for refused, _twin in AMBIGUOUS:
+            bad = {param.name: json.dumps(refused)}
+            error = refused_by(*INVALID, raw, action.name, **query, **bad)
+            assert param.name in error.message, (action.name, param.name)
+        walked.append(f"{action.name}.{param.name}")
+    assert sorted(walked) == sorted(
+        [
+            "Decrypt.EncryptionContext",
+            "Encrypt.EncryptionContext",
+            "ExportDataKey.EncryptionContext",
+            "GenerateAndExportDataKey.EncryptionContext",
+            "GenerateDataKey.EncryptionContext",
+            "GenerateDataKeyWithoutPlaintext.EncryptionContext",
+            "ReEncrypt.DestinationEncryptionContext",
+            "ReEncrypt.SourceEncryptionContext",
+        ]
+    )
