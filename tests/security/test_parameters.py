@@ -20,12 +20,12 @@ from alibabacloud_ram20150501.client import Client as RamClient
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from mamori.api.catalogue import Action
-from mamori.api.params import JsonMap, Param
+from mamori.api.catalogue import KMS_VERSION, Action
+from mamori.api.params import JsonMap, JsonParam, Param
 from mamori.api.registry import catalogue
 from mamori.client import Client as RawClient
 from mamori.client import MamoriError
-from tests.compat.ram_helpers import allow, deny, doc, grant, new_user
+from tests.compat.ram_helpers import allow, deny, doc, grant, new_user, unique
 from tests.compat.sdk import b64, expect_error
 from tests.conftest import ServerProcess
 
@@ -54,10 +54,12 @@ def wrapping_public_key() -> str:
     return b64(der)
 
 
-def refused_by(code: str, status: int, raw: RawClient, action: str, **params: str) -> MamoriError:
+def refused_by(
+    code: str, status: int, raw: RawClient, action: str, version: str = KMS_VERSION, **params: str
+) -> MamoriError:
     """Call ``action`` with raw parameters and check it is refused with exactly this error."""
     with pytest.raises(MamoriError) as info:
-        raw.call(action, **params)
+        raw.call(action, version, **params)
     assert (info.value.code, info.value.status) == (code, status), info.value.message
     return info.value
 
@@ -226,3 +228,102 @@ def test_every_context_parameter_refuses_an_ambiguous_map(
             "ReEncrypt.SourceEncryptionContext",
         ]
     )
+
+
+# -- 15. A lone UTF-16 surrogate in a JSON parameter ---------------------------------------------
+
+# JSON text spelling a lone surrogate: json.loads makes it a str that UTF-8 cannot encode.
+LONE = "\\ud800"
+
+
+def _payload(param: Param) -> tuple[str, str]:
+    """(wire name, a document of the shape ``param`` takes, with a lone surrogate inside)."""
+    kind = type(param).__name__
+    documents = {
+        "JsonMap": f'{{"a":"{LONE}"}}',
+        "JsonTags": f'[{{"TagKey":"k{LONE}","TagValue":"v"}}]',
+        "JsonStrList": f'["s{LONE}"]',
+        "JsonFilters": f'[{{"Key":"{getattr(param, "keys", ("",))[0]}","Values":["{LONE}"]}}]',
+        "SecretsList": f'[{{"SecretName":"n{LONE}"}}]',
+        "JsonObjectText": f'{{"k":"{LONE}"}}',
+        "CustomData": f'{{"DBName":"{LONE}"}}',
+        "RamTags": f'[{{"Key":"k{LONE}","Value":"v"}}]',
+    }
+    assert kind in documents, f"a new JSON parameter kind, {kind}: add a document for it"
+    name = f"{param.name}.CustomData" if kind == "CustomData" else param.name
+    return name, documents[kind]
+
+
+def _json_params() -> list[tuple[Action, Param]]:
+    return [
+        (action, param)
+        for action in catalogue().all()
+        for param in action.params
+        if isinstance(param, JsonParam)
+    ]
+
+
+def _valid_requests(
+    kms: Client, key: str, public_key: str, secret: str
+) -> dict[str, dict[str, str]]:
+    """For each action with a JSON parameter, a request that is valid without it."""
+    contexts = _context_requests(kms, key, public_key)
+    policy = json.dumps({"Version": "1", "Statement": [{"Effect": "Allow", "Action": "kms:*",
+                                                        "Resource": "*"}]})  # fmt: skip
+    trust = json.dumps(
+        {
+            "Version": "1",
+            "Statement": [
+                {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"RAM": ["*"]}}
+            ],
+        }
+    )
+    return {
+        **contexts,
+        "CreateKey": {},
+        "ListKeys": {},
+        "TagResource": {"KeyId": key},
+        "UntagResource": {"KeyId": key},
+        "CreateSecret": {"SecretName": unique("s"), "VersionId": "v1", "SecretData": "x"},
+        "PutSecretValue": {"SecretName": secret, "VersionId": unique("v"), "SecretData": "x"},
+        "UpdateSecret": {"SecretName": secret},
+        "ListSecrets": {},
+        "BatchGetSecretValue": {},
+        "CreatePolicy": {"PolicyName": unique("p"), "PolicyDocument": policy},
+        "CreateRole": {"RoleName": unique("r"), "AssumeRolePolicyDocument": trust},
+        "ListPolicies": {},
+        "ListRoles": {},
+    }
+
+
+def test_a_lone_surrogate_in_any_json_parameter_is_invalid_parameter(
+    raw: RawClient, kms: Client, key: str, wrapping_public_key: str
+) -> None:
+    secret = unique("sur")
+    kms.create_secret(km.CreateSecretRequest(secret_name=secret, version_id="v1", secret_data="x"))
+    requests = _valid_requests(kms, key, wrapping_public_key, secret)
+    answers: dict[str, tuple[str, int, bool]] = {}
+    for action, param in _json_params():
+        name, document = _payload(param)
+        query = {**requests[action.name], name: document}
+        try:
+            raw.call(action.name, action.version, **query)
+            answers[f"{action.name}.{name}"] = ("accepted", 200, False)
+        except MamoriError as error:
+            named = name in error.message and "surrogate" in error.message
+            answers[f"{action.name}.{name}"] = (error.code, error.status, named)
+    wrong = {where: answer for where, answer in answers.items() if answer != (*INVALID, True)}
+    assert not wrong, "\n".join(f"{w}: {a}" for w, a in sorted(wrong.items()))
+    walked = list(answers)
+    # Every JSON parameter kind is walked (the catalogue's JsonParam instances).
+    assert {
+        "BatchGetSecretValue.SecretsList",
+        "CreateKey.Tags",
+        "CreatePolicy.Tag",
+        "CreateSecret.ExtendedConfig",
+        "Encrypt.EncryptionContext",
+        "ListSecrets.Filters",
+        "PutSecretValue.VersionStages",
+        "UntagResource.TagKeys",
+        "UpdateSecret.ExtendedConfig.CustomData",
+    } <= set(walked)

@@ -117,7 +117,7 @@ _DECODER = json.JSONDecoder(object_pairs_hook=_unique_keys)
 
 # A NUL or a UTF-16 surrogate can only come from a JSON escape (the gateway decodes the query
 # and the body as UTF-8, with replacement), so documents without ``\\u`` skip the walk.
-_UNSAFE = re.compile("[\x00]")
+_UNSAFE = re.compile("[\x00\ud800-\udfff]")
 
 
 def _unsafe_string(value: Any) -> str:
@@ -150,7 +150,7 @@ def load_json(name: str, text: str) -> Any:
         raise invalid(name, "It is not valid JSON.") from None
     # PostgreSQL text cannot hold a NUL, and no UTF-8 store or hash can take a lone surrogate
     # (either would be a 500).
-    if "\\u0000" in text:
+    if "\\u" in text:
         unsafe = _unsafe_string(value)
         if "\x00" in unsafe:
             raise invalid(name, "It contains a NUL character.")
