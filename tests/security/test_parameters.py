@@ -20,6 +20,7 @@ from alibabacloud_ram20150501.client import Client as RamClient
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from mamori.api import unimplemented
 from mamori.api.catalogue import KMS_VERSION, Action
 from mamori.api.params import JsonMap, JsonParam, Param
 from mamori.api.registry import catalogue
@@ -327,3 +328,83 @@ def test_a_lone_surrogate_in_any_json_parameter_is_invalid_parameter(
         "UntagResource.TagKeys",
         "UpdateSecret.ExtendedConfig.CustomData",
     } <= set(walked)
+
+
+# -- 14. Documented parameters Mamori does not implement -----------------------------------------
+
+# What a client sends to have the answer sealed to an enclave (an attestation document).
+RECIPIENT = b64(b"attestation document of an enclave")
+
+
+def test_recipient_is_refused_rather_than_answered_in_the_clear(
+    kms: Client, key: str, server: ServerProcess
+) -> None:
+    """A client that asks for CiphertextForRecipient must not get Plaintext instead."""
+    blob = encrypt(kms, key, None)
+    calls = {
+        "Decrypt": lambda: kms.decrypt(
+            km.DecryptRequest(ciphertext_blob=blob, recipient=RECIPIENT)
+        ),
+        "GenerateDataKey": lambda: kms.generate_data_key(
+            km.GenerateDataKeyRequest(key_id=key, recipient=RECIPIENT)
+        ),
+    }
+    rsa_key = kms.create_key(
+        km.CreateKeyRequest(key_spec="RSA_2048", key_usage="ENCRYPT/DECRYPT")
+    ).body.key_metadata
+    version = rsa_key.primary_key_version
+    sealed = kms.asymmetric_encrypt(
+        km.AsymmetricEncryptRequest(
+            key_id=rsa_key.key_id,
+            key_version_id=version,
+            algorithm="RSAES_OAEP_SHA_256",
+            plaintext=b64(b"top secret"),
+        )
+    ).body.ciphertext_blob
+    calls["AsymmetricDecrypt"] = lambda: kms.asymmetric_decrypt(
+        km.AsymmetricDecryptRequest(
+            key_id=rsa_key.key_id,
+            key_version_id=version,
+            algorithm="RSAES_OAEP_SHA_256",
+            ciphertext_blob=sealed,
+            recipient=RECIPIENT,
+        )
+    )
+    secret = unique("recipient")
+    kms.create_secret(km.CreateSecretRequest(secret_name=secret, version_id="v1", secret_data="x"))
+    calls["GetSecretValue"] = lambda: kms.get_secret_value(
+        km.GetSecretValueRequest(secret_name=secret, recipient=RECIPIENT)
+    )
+    for action, call in calls.items():
+        error = expect_error(*UNSUPPORTED, call)
+        assert "Recipient" in error.message, action
+
+
+def test_every_documented_parameter_mamori_does_not_implement_is_refused(raw: RawClient) -> None:
+    """Walks every served action: each documented parameter it does not declare (the table
+    ``tests/api/test_catalogue.py`` checks against the spec) is refused, whatever else the
+    request holds, and an empty value counts as absent, as for every parameter."""
+    walked = []
+    for action in catalogue().all():
+        for name in sorted(unimplemented.REFUSED.get((action.version, action.name), ())):
+            error = refused_by(*UNSUPPORTED, raw, action.name, action.version, **{name: "x"})
+            assert name in error.message, (action.name, name)
+            walked.append(f"{action.name}.{name}")
+    assert sorted(walked) == [
+        "AsymmetricDecrypt.Recipient",
+        "CreateKey.KeyStorageMechanism",
+        "Decrypt.Recipient",
+        "GenerateDataKey.Recipient",
+        "GetSecretValue.Recipient",
+    ]
+
+
+def test_a_dry_run_with_an_unimplemented_parameter_fails_validation(kms: Client, key: str) -> None:
+    blob = encrypt(kms, key, None)
+    expect_error(
+        "ValidationError",
+        400,
+        lambda: kms.decrypt(
+            km.DecryptRequest(ciphertext_blob=blob, recipient=RECIPIENT, dry_run="true")
+        ),
+    )
