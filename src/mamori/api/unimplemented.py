@@ -18,17 +18,17 @@ from mamori.api.catalogue import KMS_VERSION, Action
 from mamori.api.errors import ApiError
 
 # (version, action) → wire names of documented parameters Mamori refuses.
-REFUSED: Final[Mapping[tuple[str, str], frozenset[str]]] = {
+REFUSED: Final[Mapping[tuple[str, str], tuple[str, ...]]] = {
     # Enclave attestation: the answer would have to be sealed to the enclave's key
     # (CiphertextForRecipient); answering in the clear would hand the secret to the caller.
     **{
-        (KMS_VERSION, name): frozenset({"Recipient"})
+        (KMS_VERSION, name): ("Recipient",)
         for name in ("Decrypt", "GenerateDataKey", "AsymmetricDecrypt", "GetSecretValue")
     },
     # HsmInternal/HsmEncryptedDatabase name where a dedicated KMS instance keeps a key; Mamori's
     # storage follows ProtectionLevel (HSM keys never leave the token), so accepting the
     # parameter would silently give another storage than the one asked for.
-    (KMS_VERSION, "CreateKey"): frozenset({"KeyStorageMechanism"}),
+    (KMS_VERSION, "CreateKey"): ("KeyStorageMechanism",),
 }
 
 # (version, action, parameter) → why Mamori may accept and ignore it: pure hints with no
@@ -50,11 +50,9 @@ IGNORED: Final[Mapping[tuple[str, str, str], str]] = {
 def refuse_unimplemented(action: Action, raw: Mapping[str, str]) -> None:
     """Raise ``Rejected.UnsupportedOperation`` if the request carries a parameter of
     ``REFUSED``; one dictionary lookup for the actions that have none."""
-    refused = REFUSED.get((action.version, action.name))
-    if refused:
-        for name in sorted(refused):
-            if raw.get(name):
-                raise ApiError(
-                    "Rejected.UnsupportedOperation",
-                    reason=f"Mamori does not implement the parameter {name} of {action.name}.",
-                )
+    for name in REFUSED.get((action.version, action.name), ()):
+        if raw.get(name):
+            raise ApiError(
+                "Rejected.UnsupportedOperation",
+                reason=f"Mamori does not implement the parameter {name} of {action.name}.",
+            )
