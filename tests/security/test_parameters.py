@@ -269,8 +269,9 @@ def _valid_requests(
 ) -> dict[str, dict[str, str]]:
     """For each action with a JSON parameter, a request that is valid without it."""
     contexts = _context_requests(kms, key, public_key)
-    policy = json.dumps({"Version": "1", "Statement": [{"Effect": "Allow", "Action": "kms:*",
-                                                        "Resource": "*"}]})  # fmt: skip
+    policy = json.dumps(
+        {"Version": "1", "Statement": [{"Effect": "Allow", "Action": "kms:*", "Resource": "*"}]}
+    )
     trust = json.dumps(
         {
             "Version": "1",
