@@ -24,10 +24,10 @@ def test_calls_actions_with_awkward_parameter_values(server: ServerProcess) -> N
             "Encrypt",
             KeyId=key["KeyId"],
             Plaintext=base64.b64encode(b"client").decode(),
-            EncryptionContext='{"a":"b c&d=e"}',
+            EncryptionContext='{"a":"b=c &d e"}',
         )
         opened = client.call(
-            "Decrypt", CiphertextBlob=sealed["CiphertextBlob"], EncryptionContext='{"a":"b c&d=e"}'
+            "Decrypt", CiphertextBlob=sealed["CiphertextBlob"], EncryptionContext='{"a":"b=c &d e"}'
         )
         assert base64.b64decode(opened["Plaintext"]) == b"client"
 

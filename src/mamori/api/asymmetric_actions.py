@@ -148,7 +148,6 @@ ACTIONS = (
         (
             *_VERSIONED,
             B64("CiphertextBlob", required=True, max_len=16 * 1024, max_bytes=8192),
-            Str("Recipient", max_len=16 * 1024),
         ),
         asymmetric_decrypt,
         key_resource,

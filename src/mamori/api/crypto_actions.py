@@ -204,7 +204,7 @@ ACTIONS = (
     ),
     Action(
         "Decrypt",
-        (BLOB, CONTEXT, DRY_RUN, Str("Recipient", max_len=16 * 1024)),
+        (BLOB, CONTEXT, DRY_RUN),
         decrypt,
         blob_resource,
         business=True,
@@ -212,7 +212,7 @@ ACTIONS = (
     ),
     Action(
         "GenerateDataKey",
-        (*DATA_KEY_PARAMS, Str("Recipient", max_len=16 * 1024)),
+        DATA_KEY_PARAMS,
         generate_data_key,
         key_resource,
         business=True,

@@ -9,6 +9,7 @@ from collections.abc import Iterator, Mapping
 
 from mamori.api.catalogue import Action, Args, Call, Result, Services, Touch
 from mamori.api.errors import ApiError, invalid
+from mamori.api.unimplemented import refuse_unimplemented
 from mamori.core import tags
 from mamori.core.errors import DomainError
 from mamori.core.refs import Scope
@@ -168,6 +169,7 @@ def invoke(
         for name, value in raw.items():
             if "\x00" in value:
                 raise invalid(name, "It contains a NUL character.")
+        refuse_unimplemented(action, raw)
         args = action.parse(raw)
         try:
             _authorize(action, principal, scope, services, args, origin, dry_run)

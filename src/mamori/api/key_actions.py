@@ -246,7 +246,6 @@ ACTIONS = (
             Str("DKMSInstanceId", max_len=128),
             JsonTags("Tags", max_len=8192),
             Str("Policy", max_len=32768),
-            Str("KeyStorageMechanism", max_len=64),
         ),
         create_key,
     ),

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mamori.api.errors import invalid, missing
+from mamori.crypto.context import ambiguity
 
 Raw = Mapping[str, str]
 _MAX_JSON = 8192
@@ -99,57 +100,105 @@ class B64(Param):
         return value
 
 
-def _has_nul(value: Any) -> bool:
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    value = dict(pairs)
+    if len(value) != len(pairs):
+        raise _DuplicateKey
+    return value
+
+
+# Built once: ``json.loads`` with a hook would build a decoder per call (a microsecond each).
+_DECODER = json.JSONDecoder(object_pairs_hook=_unique_keys)
+
+
+# A NUL or a UTF-16 surrogate can only come from a JSON escape (the gateway decodes the query
+# and the body as UTF-8, with replacement), so documents without ``\\u`` skip the walk.
+_UNSAFE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _unsafe_string(value: Any) -> str:
+    """The first string in a parsed document that holds a NUL or a lone surrogate; empty when
+    there is none."""
     stack = [value]
     while stack:
         item = stack.pop()
-        if isinstance(item, str) and "\x00" in item:
-            return True
+        if isinstance(item, str) and _UNSAFE.search(item):
+            return item
         if isinstance(item, dict):
             stack.extend(item.keys())
             stack.extend(item.values())
         elif isinstance(item, list):
             stack.extend(item)
-    return False
+    return ""
 
 
-def _load_json(name: str, text: str) -> Any:
+def load_json(name: str, text: str) -> Any:
+    """The one reader of JSON parameters: refuses with ``InvalidParameter`` naming ``name`` what
+    the store or a condition could not take as one unambiguous value (a duplicate key, a NUL, a
+    lone UTF-16 surrogate) as well as what is not JSON."""
     if len(text) > _MAX_JSON:
         raise invalid(name, f"It is longer than {_MAX_JSON} characters.")
     try:
-        value = json.loads(text)
+        value = _DECODER.decode(text)
+    except _DuplicateKey:
+        raise invalid(name, "An object names the same key twice.") from None
     except (ValueError, RecursionError):  # RecursionError: nesting like "[[[[…"
         raise invalid(name, "It is not valid JSON.") from None
-    # The gateway refuses raw NULs; JSON can still spell one \u0000, and PostgreSQL text
-    # cannot hold it (a 500 in the store).
-    if "\\u0000" in text and _has_nul(value):
-        raise invalid(name, "It contains a NUL character.")
+    # PostgreSQL text cannot hold a NUL, and no UTF-8 store or hash can take a lone surrogate
+    # (either would be a 500).
+    if "\\u" in text:
+        unsafe = _unsafe_string(value)
+        if "\x00" in unsafe:
+            raise invalid(name, "It contains a NUL character.")
+        if unsafe:
+            raise invalid(name, "It contains a lone UTF-16 surrogate.")
     return value
 
 
 @dataclass(frozen=True, slots=True)
-class JsonMap(Param):
-    """A JSON object of string → string (EncryptionContext)."""
+class JsonParam(Param):
+    """A parameter holding one JSON document. Every such parameter is read by ``load_json``
+    and then ``shape``d; the security tests walk the catalogue for these."""
+
+    def convert(self, text: str) -> Any:
+        """Read the document, then check and convert its shape."""
+        return self.shape(load_json(self.name, text))
+
+    def shape(self, value: Any) -> Any:
+        """The typed value of a parsed document."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True, slots=True)
+class JsonMap(JsonParam):
+    """An EncryptionContext: a JSON object of string → string, refused when another map could
+    share its AAD (``mamori.crypto.context.ambiguity``)."""
 
     max_len: int = _MAX_JSON
 
-    def convert(self, text: str) -> Any:
-        """Parse and check every key and value is a string."""
-        value = _load_json(self.name, text)
-        if not isinstance(value, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
-        ):
+    def shape(self, value: Any) -> Any:
+        """Check every value is a string and every pair is unambiguous."""
+        if not isinstance(value, dict):
             raise invalid(self.name, "It must be a JSON object of strings.")
+        for key, val in value.items():
+            if not isinstance(val, str):
+                raise invalid(self.name, "It must be a JSON object of strings.")
+            why = ambiguity(key, val)
+            if why:
+                raise invalid(self.name, why)
         return value
 
 
 @dataclass(frozen=True, slots=True)
-class JsonTags(Param):
+class JsonTags(JsonParam):
     """``[{"TagKey": "k", "TagValue": "v"}, ...]`` → [(k, v), ...]."""
 
-    def convert(self, text: str) -> Any:
-        """Parse the tag list."""
-        value = _load_json(self.name, text)
+    def shape(self, value: Any) -> Any:
+        """Check and convert the tag list."""
         if not isinstance(value, list):
             raise invalid(self.name, "It must be a JSON array of tags.")
         pairs: list[tuple[str, str]] = []
@@ -164,27 +213,25 @@ class JsonTags(Param):
 
 
 @dataclass(frozen=True, slots=True)
-class JsonStrList(Param):
+class JsonStrList(JsonParam):
     """``["a", "b"]`` → ["a", "b"]."""
 
-    def convert(self, text: str) -> Any:
-        """Parse the list of strings."""
-        value = _load_json(self.name, text)
+    def shape(self, value: Any) -> Any:
+        """Check the list of strings."""
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise invalid(self.name, "It must be a JSON array of strings.")
         return value
 
 
 @dataclass(frozen=True, slots=True)
-class JsonFilters(Param):
+class JsonFilters(JsonParam):
     """``[{"Key": k, "Values": [v, ...]}, ...]`` → {k: [v, ...]} (values OR'ed, keys AND'ed)."""
 
     keys: tuple[str, ...] = ()
     max_entries: int = 10
 
-    def convert(self, text: str) -> Any:
-        """Parse and check every filter key is known."""
-        value = _load_json(self.name, text)
+    def shape(self, value: Any) -> Any:
+        """Check every filter key is known."""
         if not isinstance(value, list) or len(value) > self.max_entries:
             raise invalid(self.name, f"It must be a JSON array of at most {self.max_entries}.")
         result: dict[str, list[str]] = {}

@@ -5,7 +5,6 @@ the JSON shapes."""
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -13,7 +12,7 @@ from typing import Any, TypeVar
 
 from mamori.api.catalogue import Args, Call, Result, Services
 from mamori.api.errors import ApiError, invalid
-from mamori.api.params import Param, Str
+from mamori.api.params import JsonParam, Param, Str
 from mamori.api.ram_common import group_name, page_fields, page_request, user_name
 from mamori.core.model import iso
 from mamori.core.refs import Scope
@@ -88,15 +87,11 @@ class VersionId(Param):
 
 
 @dataclass(frozen=True, slots=True)
-class RamTags(Param):
+class RamTags(JsonParam):
     """RAM's ``Tag``: one parameter holding ``[{"Key": k, "Value": v}, …]`` → [(k, v), …]."""
 
-    def convert(self, text: str) -> Any:
-        """Parse the JSON list."""
-        try:
-            value = json.loads(text)
-        except (ValueError, RecursionError):
-            raise invalid(self.name, "It is not valid JSON.") from None
+    def shape(self, value: Any) -> Any:
+        """Check and convert the JSON list."""
         if not isinstance(value, list):
             raise invalid(self.name, "It must be a JSON array of tags.")
         pairs: list[tuple[str, str]] = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from mamori.api.errors import ERRORS
 from mamori.api.registry import catalogue
+from mamori.api.unimplemented import IGNORED, REFUSED
 
 
 def errors_markdown() -> str:
@@ -40,4 +41,24 @@ def actions_markdown() -> str:
         lines.append(
             f"| {action.name} | {action.version} | `{action.ram_action}` | {kind} | {params} |"
         )
+    lines += [
+        "",
+        "## Documented parameters Mamori refuses",
+        "",
+        "A request carrying one is `Rejected.UnsupportedOperation`"
+        " (`ValidationError` as a DryRun).",
+        "",
+        "| Action | Parameters |",
+        "|---|---|",
+        *(
+            f"| {name} | {', '.join(sorted(names))} |"
+            for (_, name), names in sorted(REFUSED.items())
+        ),
+        "",
+        "## Documented parameters Mamori accepts and ignores",
+        "",
+        "| Action | Parameter | Why that is safe |",
+        "|---|---|---|",
+        *(f"| {name} | {param} | {why} |" for (_, name, param), why in sorted(IGNORED.items())),
+    ]
     return "\n".join(lines) + "\n"

@@ -244,8 +244,6 @@ def rotation_fields(secret: Secret) -> Result:
 
 def get_secret_value(call: Call, args: Args) -> Result:
     """GetSecretValue; binary data comes back base64, as it went in."""
-    if args["Recipient"]:
-        raise Unsupported("Recipient (enclave attestation) is not supported")
     secrets = call.services.secrets
     if call.dry_run:
         secrets.key_check(call.scope, args["SecretName"])
@@ -496,7 +494,6 @@ ACTIONS = (
             Str("VersionStage", max_len=_STAGE_MAX),
             Bool("FetchExtendedConfig"),
             Str("DryRun", max_len=8),
-            Str("Recipient", max_len=8192),
         ),
         get_secret_value,
         READS,

@@ -9,7 +9,7 @@ from typing import Any
 from mamori.api.catalogue import Action, Args, Call, Result, Touch
 from mamori.api.dispatch import require_touch
 from mamori.api.errors import ApiError, invalid, missing
-from mamori.api.params import Param, _load_json
+from mamori.api.params import JsonParam
 from mamori.api.secret_actions import READS, key_touch, secret_resource, value_result
 from mamori.core.errors import DomainError
 
@@ -57,12 +57,11 @@ def _wanted(item: Any) -> Wanted:
 
 
 @dataclass(frozen=True, slots=True)
-class SecretsList(Param):
+class SecretsList(JsonParam):
     """``[{"SecretName": …, "VersionId"?, "VersionStage"?, "FetchExtendedConfig"?}, …]``."""
 
-    def convert(self, text: str) -> Any:
-        """Parse and check the list (1 to ``MAX_SECRETS`` entries)."""
-        value = _load_json(self.name, text)
+    def shape(self, value: Any) -> Any:
+        """Check the list (1 to ``MAX_SECRETS`` entries)."""
         if not isinstance(value, list) or not value:
             raise invalid(self.name, "It must be a non-empty JSON array of objects.")
         if len(value) > MAX_SECRETS:

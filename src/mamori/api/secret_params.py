@@ -7,28 +7,24 @@ from dataclasses import dataclass
 from typing import Any
 
 from mamori.api.errors import invalid
-from mamori.api.params import Param, Raw
+from mamori.api.params import JsonParam, Raw, load_json
 
 
 @dataclass(frozen=True, slots=True)
-class JsonObjectText(Param):
+class JsonObjectText(JsonParam):
     """A JSON object, kept as its (re-serialized) text."""
 
     max_len: int = 8192
 
-    def convert(self, text: str) -> Any:
-        """Parse, check it is an object, and normalize."""
-        try:
-            value = json.loads(text)
-        except (ValueError, RecursionError):
-            raise invalid(self.name, "It is not valid JSON.") from None
+    def shape(self, value: Any) -> Any:
+        """Check it is an object, and normalize."""
         if not isinstance(value, dict):
             raise invalid(self.name, "It must be a JSON object.")
         return json.dumps(value, separators=(",", ":"), sort_keys=True)
 
 
 @dataclass(frozen=True, slots=True)
-class CustomData(Param):
+class CustomData(JsonParam):
     """UpdateSecret's ``ExtendedConfig``: the old SDK sends ``ExtendedConfig.CustomData`` as one
     JSON string, the new SDK flattens the map to ``ExtendedConfig.CustomData.<key>``."""
 
@@ -36,10 +32,7 @@ class CustomData(Param):
         """The CustomData object, or None when neither encoding is present."""
         whole = f"{self.name}.CustomData"
         if raw.get(whole):
-            try:
-                value = json.loads(raw[whole])
-            except (ValueError, RecursionError):
-                raise invalid(whole, "It is not valid JSON.") from None
+            value = load_json(whole, raw[whole])
             if not isinstance(value, dict):
                 raise invalid(whole, "It must be a JSON object.")
             return value
