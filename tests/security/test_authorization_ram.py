@@ -450,3 +450,51 @@ def test_a_deny_on_the_user_stops_adding_it_to_a_group(
     expect_error("Forbidden.NoPermission", 403, lambda: delegate.ram.add_user_to_group(request))
     members = ram.list_groups_for_user(rm.ListGroupsForUserRequest(user_name=protected))
     assert members.body.groups.group == []
+
+
+# -- what AssumeRole's caller says about itself reaches the trust policy -----------------------
+
+
+def _guarded_role(ram: RamClient, account: str, condition: dict[str, Any]) -> str:
+    """A role trusting the account only under ``condition``; its ARN."""
+    name = f"Deputy-{uuid.uuid4().hex[:8]}"
+    trust = doc(
+        {
+            "Effect": "Allow",
+            "Action": "sts:AssumeRole",
+            "Principal": {"RAM": [f"acs:ram::{account}:root"]},
+            "Condition": condition,
+        }
+    )
+    ram.create_role(rm.CreateRoleRequest(role_name=name, assume_role_policy_document=trust))
+    return f"acs:ram::{account}:role/{name}"
+
+
+def test_a_trust_policy_tests_the_external_id(server: ServerProcess, ram: RamClient) -> None:
+    """``sts:ExternalId`` (the confused-deputy guard) was dropped: a role that demands one could
+    never be assumed, and a Deny keyed on it never applied."""
+    account = _account(server)
+    arn = _guarded_role(ram, account, {"StringEquals": {"sts:ExternalId": "tenant-42"}})
+    sts = _sts(server, server.access_key_id, server.access_key_secret)
+    for external_id in (None, "tenant-41"):
+        request = sm.AssumeRoleRequest(
+            role_arn=arn, role_session_name="deputy", external_id=external_id
+        )
+        expect_error("Forbidden.NoPermission", 403, lambda r=request: sts.assume_role(r))
+    request = sm.AssumeRoleRequest(
+        role_arn=arn, role_session_name="deputy", external_id="tenant-42"
+    )
+    assert sts.assume_role(request).body.credentials.access_key_id.startswith("STS.")
+
+
+def test_a_trust_policy_sees_the_callers_address(server: ServerProcess, ram: RamClient) -> None:
+    """Trust policies were evaluated with no source address, so an ``acs:SourceIp`` condition
+    refused every caller."""
+    account = _account(server)
+    sts = _sts(server, server.access_key_id, server.access_key_secret)
+    inside = _guarded_role(ram, account, {"IpAddress": {"acs:SourceIp": "127.0.0.0/8"}})
+    request = sm.AssumeRoleRequest(role_arn=inside, role_session_name="local")
+    assert sts.assume_role(request).body.credentials.access_key_id.startswith("STS.")
+    outside = _guarded_role(ram, account, {"IpAddress": {"acs:SourceIp": "192.0.2.0/24"}})
+    request = sm.AssumeRoleRequest(role_arn=outside, role_session_name="remote")
+    expect_error("Forbidden.NoPermission", 403, lambda: sts.assume_role(request))

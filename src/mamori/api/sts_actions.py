@@ -11,7 +11,7 @@ from mamori.api.errors import ApiError, invalid
 from mamori.api.params import Int, Str
 from mamori.core.model import iso
 from mamori.core.refs import Scope
-from mamori.iam.authorize import Deny, Origin
+from mamori.iam.authorize import Deny
 from mamori.iam.policy import MalformedPolicy, parse_policy
 from mamori.iam.roles import SESSION_MAX, role_arn
 from mamori.iam.trust import ASSUME_ROLE, may_assume
@@ -62,8 +62,14 @@ def assume_role(call: Call, args: Args) -> Result:
     policy = _session_policy(args["Policy"])
     role = services.roles.get(account, name)
     now = services.tokens.now()
-    # The request's origin is not part of a Call: source-IP conditions see no address (false).
-    decision = may_assume(role, call.principal, Origin(), datetime.fromtimestamp(now, UTC))
+    decision = may_assume(
+        role,
+        call.principal,
+        call.origin,
+        datetime.fromtimestamp(now, UTC),
+        external_id=args["ExternalId"],
+        source_identity=args["SourceIdentity"],
+    )
     if isinstance(decision, Deny):
         raise ApiError("Forbidden.NoPermission", action=ASSUME_ROLE, reason=decision.reason)
     duration: int = args["DurationSeconds"] or _DEFAULT_DURATION

@@ -127,6 +127,9 @@ _SOURCE_IP: Final = "acs:sourceip"
 _CURRENT_TIME: Final = "acs:currenttime"
 _SECURE_TRANSPORT: Final = "acs:securetransport"
 _PRINCIPAL_ARN: Final = "acs:principalarn"
+# What AssumeRole's caller says about itself, for trust policies (absent everywhere else).
+_EXTERNAL_ID: Final = "sts:externalid"
+_SOURCE_IDENTITY: Final = "sts:sourceidentity"
 _TAG: Final = "kms:tag/"
 _CONTEXT: Final = "kms:encryptioncontext/"
 
@@ -171,6 +174,8 @@ class RequestContext:
     principal_arn: str
     resource_tags: Mapping[str, str] = field(default_factory=dict)
     encryption_context: Mapping[str, str] = field(default_factory=dict)
+    external_id: str | None = None
+    source_identity: str | None = None
 
     def __post_init__(self) -> None:
         if self.current_time.tzinfo is None:
@@ -225,6 +230,14 @@ def _context(ctx: RequestContext, sub: str) -> tuple[Native, ...] | None:
     return _pick(ctx.encryption_context, sub)
 
 
+def _external_id(ctx: RequestContext, _: str) -> tuple[Native, ...] | None:
+    return None if ctx.external_id is None else (ctx.external_id,)
+
+
+def _source_identity(ctx: RequestContext, _: str) -> tuple[Native, ...] | None:
+    return None if ctx.source_identity is None else (ctx.source_identity,)
+
+
 def _absent(ctx: RequestContext, sub: str) -> tuple[Native, ...] | None:
     return None
 
@@ -239,6 +252,8 @@ _GETTERS: Final[dict[str, Getter]] = {
     _PRINCIPAL_ARN: _principal_arn,
     _TAG: _tag,
     _CONTEXT: _context,
+    _EXTERNAL_ID: _external_id,
+    _SOURCE_IDENTITY: _source_identity,
 }
 
 

@@ -29,8 +29,19 @@ from mamori.iam.roles import Role
 ASSUME_ROLE: Final = "sts:AssumeRole"
 
 
-def may_assume(role: Role, caller: Principal, origin: Origin, now: datetime) -> Decision:
-    """Whether ``role``'s trust policy lets ``caller`` assume it (``now`` timezone-aware)."""
+def may_assume(
+    role: Role,
+    caller: Principal,
+    origin: Origin,
+    now: datetime,
+    *,
+    external_id: str | None = None,
+    source_identity: str | None = None,
+) -> Decision:
+    """Whether ``role``'s trust policy lets ``caller`` assume it (``now`` timezone-aware).
+    ``external_id`` and ``source_identity`` are what the caller sent with AssumeRole; a trust
+    policy tests them as ``sts:ExternalId`` and ``sts:SourceIdentity`` (the guard against a
+    confused deputy), so they are never dropped."""
     trust = [
         NamedPolicy(
             "trust policy", parse_policy_cached(role.assume_role_policy, resource_policy=True)
@@ -41,6 +52,8 @@ def may_assume(role: Role, caller: Principal, origin: Origin, now: datetime) -> 
         current_time=now,
         secure_transport=origin.secure,
         principal_arn=caller.arn,
+        external_id=external_id,
+        source_identity=source_identity,
     )
     own = evaluate(trust, ASSUME_ROLE, role.arn, ctx)
     account_root = f"acs:ram::{caller.account_id}:root"
