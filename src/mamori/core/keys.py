@@ -580,6 +580,7 @@ class KeyService:
                 values["state"] = KeyState.PENDING_IMPORT
             conn.execute(update(t.keys).where(t.keys.c.id == key_id).values(**values))
         self.invalidate(key_id)
+        self._db.erase()
         return True
 
     def expire_materials(self, now: int) -> list[str]:
@@ -630,6 +631,8 @@ class KeyService:
                 # Only after the commit: a rolled-back deletion must keep its token keys.
                 for version_id in versions:
                     self._destroy_material(protection, key_id, version_id)
+        if deleted:
+            self._db.erase()
         return deleted
 
     def rotate_due(self, now: int) -> list[str]:
