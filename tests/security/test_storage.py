@@ -6,6 +6,7 @@ cannot be rewritten to open it under another key that holds the same imported ma
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 import subprocess
 import sys
@@ -16,7 +17,9 @@ from pathlib import Path
 import pytest
 from alibabacloud_kms20160120 import models as km
 from alibabacloud_kms20160120.client import Client
+from alibabacloud_ram20150501.client import Client as RamClient
 from alibabacloud_sts20150401 import models as sm
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import create_engine, select, update
 
 from mamori.crypto.aead import DecryptionFailed
@@ -25,7 +28,7 @@ from mamori.seal.keyring import Keyring
 from mamori.store import schema as t
 from mamori.store.engine import normalize_url
 from tests.compat.ram_helpers import allow, doc, grant, new_user
-from tests.compat.sdk import b64, new_sdk, ram_sdk
+from tests.compat.sdk import b64, expect_error, new_sdk, ram_sdk
 from tests.compat.test_key_import import import_material
 from tests.compat.test_sts import ram_policy, ram_role, sts_sdk
 from tests.conftest import ROOT, ServerProcess, free_port
@@ -399,3 +402,80 @@ def test_rotate_root_refuses_the_pkcs11_seal_and_a_wrong_root_key(
     fd = os.open(root, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     os.write(fd, before)
     os.close(fd)
+
+
+# -- 18: a blob's key-version header is bound to its ciphertext --------------------------------
+
+
+def _swap_header(blob: str, version_id: str) -> str:
+    raw = base64.b64decode(blob)
+    return b64(version_id.encode("ascii") + raw[36:])
+
+
+def test_a_rewritten_version_header_does_not_open_another_keys_ciphertext(
+    server: ServerProcess, kms: Client, ram: RamClient
+) -> None:
+    # Keys A and B were given the same imported material; the attacker may Decrypt with B only.
+    material = os.urandom(32)
+    key_a, key_b = (
+        kms.create_key(km.CreateKeyRequest(origin="EXTERNAL")).body.key_metadata.key_id
+        for _ in range(2)
+    )
+    import_material(kms, key_a, material)
+    import_material(kms, key_b, material)
+    attacker = new_user(server, ram, "swapper")
+    arn_b = f"acs:kms:cn-hangzhou:{attacker.arn.split(':')[3]}:key/{key_b}"
+    grant(ram, attacker.name, doc(allow("kms:Decrypt", arn_b)))
+    secret_a = kms.encrypt(km.EncryptRequest(key_id=key_a, plaintext=b64(b"A's data"))).body
+    version_b = kms.encrypt(km.EncryptRequest(key_id=key_b, plaintext=b64(b"B"))).body
+    expect_error(
+        "Forbidden.NoPermission",
+        403,
+        lambda: attacker.kms.decrypt(km.DecryptRequest(ciphertext_blob=secret_a.ciphertext_blob)),
+    )
+
+    forged = _swap_header(secret_a.ciphertext_blob, version_b.key_version_id)
+
+    error = expect_error(
+        "InvalidParameter",
+        400,
+        lambda: attacker.kms.decrypt(km.DecryptRequest(ciphertext_blob=forged)),
+    )
+    assert "CiphertextBlob" in str(error.message)
+    # B's own ciphertexts still open for the attacker: only the forgery is refused.
+    own = attacker.kms.decrypt(km.DecryptRequest(ciphertext_blob=version_b.ciphertext_blob))
+    assert base64.b64decode(own.body.plaintext) == b"B"
+
+
+def test_versions_made_before_the_binding_keep_their_ciphertexts(
+    server: ServerProcess, kms: Client
+) -> None:
+    material = os.urandom(32)
+    key_id = kms.create_key(km.CreateKeyRequest(origin="EXTERNAL")).body.key_metadata.key_id
+    import_material(kms, key_id, material)
+    (version_id,) = (
+        row[0]  # type: ignore[index]
+        for row in _select(
+            server, select(t.key_versions.c.id).where(t.key_versions.c.key_id == key_id)
+        )
+    )
+    # As migration 0008 leaves a version that existed before it (never used since the import,
+    # so no server has it cached yet).
+    _write(
+        server,
+        update(t.key_versions).where(t.key_versions.c.id == version_id).values(bound_aad=False),
+    )
+    context = {"app": "legacy"}
+    context_aad = hashlib.sha256(b"app=legacy").hexdigest().encode()
+    iv = os.urandom(12)
+    # A blob exactly as the server made it before the binding: AAD = the context alone.
+    old = b64(version_id.encode() + iv + AESGCM(material).encrypt(iv, b"old data", context_aad))
+
+    plain = kms.decrypt(km.DecryptRequest(ciphertext_blob=old, encryption_context=context))
+    assert base64.b64decode(plain.body.plaintext) == b"old data"
+    # Such a version goes on making context-only blobs; every newer one binds its id.
+    made = kms.encrypt(
+        km.EncryptRequest(key_id=key_id, plaintext=b64(b"new"), encryption_context=context)
+    ).body.ciphertext_blob
+    raw = base64.b64decode(made)
+    assert AESGCM(material).decrypt(raw[36:48], raw[48:], context_aad) == b"new"
