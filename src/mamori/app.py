@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import configparser
 import contextlib
+import fcntl
 import logging
 import os
 import signal
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 
 from mamori.api.registry import catalogue
 from mamori.config import Settings
@@ -33,6 +34,7 @@ from mamori.core.ram_secrets import RAM_CREDENTIALS, RamCredentialSecrets
 from mamori.core.rds_secrets import RDS, RdsSecrets
 from mamori.core.secret_views import SecretViews
 from mamori.core.secrets import SecretService
+from mamori.crypto.aead import DecryptionFailed
 from mamori.gateway.pop.app import PopGateway
 from mamori.gateway.pop.nonces import NonceCache
 from mamori.gateway.tls import TlsFiles, ensure_tls
@@ -50,7 +52,7 @@ from mamori.iam.secret_policies import SecretPolicies
 from mamori.iam.sts import LiveRoles, TokenService, load_signing_keys
 from mamori.seal import RootKeyProvider
 from mamori.seal.keyfile import KeyFileProvider
-from mamori.seal.keyring import Keyring
+from mamori.seal.keyring import Keyring, rewrap
 from mamori.seal.pkcs11 import Pkcs11RootProvider
 from mamori.store import schema as t
 from mamori.store.database import Database
@@ -97,17 +99,17 @@ def open_token(settings: Settings) -> Token | None:
 
 def open_keyring(db: Database, settings: Settings, token: Token | None = None) -> Keyring:
     """Open the root key and the keyring it protects; create the first keyring version."""
-    with db.read() as conn:
-        rows = conn.execute(select(t.keyring.c.version, t.keyring.c.wrapped_dek)).all()
+    rows = _keyring_rows(db)
     if settings.seal_provider == "pkcs11":
         if token is None:
             raise TokenUnavailable("seal_provider 'pkcs11' needs an open [hsm] token")
         provider: RootKeyProvider = Pkcs11RootProvider(
             token, settings.hsm_root_key_label, may_create=not rows
         )
+        keyring = Keyring(provider.open(), rows)
     else:
-        provider = KeyFileProvider(settings.root_key_path)
-    keyring = Keyring(provider.open(), [(r.version, r.wrapped_dek) for r in rows])
+        file = KeyFileProvider(settings.root_key_path, may_create=not rows)
+        keyring = _open_with_file(file, rows)
     if keyring.current_version == 0:
 
         def persist(version: int, wrapped: bytes) -> None:
@@ -120,6 +122,126 @@ def open_keyring(db: Database, settings: Settings, token: Token | None = None) -
 
         keyring.new_version(persist)
     return keyring
+
+
+def _keyring_rows(db: Database) -> list[tuple[int, bytes]]:
+    with db.read() as conn:
+        rows = conn.execute(select(t.keyring.c.version, t.keyring.c.wrapped_dek)).all()
+    return [(r.version, r.wrapped_dek) for r in rows]
+
+
+def _open_with_file(provider: KeyFileProvider, rows: list[tuple[int, bytes]]) -> Keyring:
+    """The keyring under ``root.key``, or under ``root.key.new`` if a rotation stopped after
+    its commit and before its rename (see ``rotate_root``). Files are never changed here: a
+    rotation may be running right now."""
+    current, *pending = provider.candidates()
+    try:
+        return Keyring(current, rows)
+    except DecryptionFailed:
+        if not pending:
+            raise
+    keyring = Keyring(pending[0], rows)
+    log.warning(
+        "%s opens the keyring, %s does not: a root-key rotation was interrupted; "
+        "run `mamori operator rotate-root` to finish it",
+        provider.pending_path,
+        provider.path,
+    )
+    return keyring
+
+
+class RootRotationRefused(RuntimeError):
+    """``rotate-root`` cannot run with this configuration or store."""
+
+
+@dataclass(frozen=True, slots=True)
+class RootRotation:
+    """What ``rotate_root`` did."""
+
+    versions: int  # keyring versions rewrapped
+    finished_interrupted: bool  # an earlier rotation's root.key.new was put in place first
+
+
+def rotate_root(settings: Settings) -> RootRotation:
+    """Replace the root key file: a new random key seals the keyring's DEKs, the old one opens
+    nothing in the store any more. The DEKs themselves are unchanged, so running servers (which
+    hold them in memory) go on serving, and everything the keyring wraps stays as it is.
+
+    Crash safety: the new key is written and synced as ``root.key.new`` first; one durable
+    transaction rewraps every keyring row; only then is ``root.key.new`` renamed over
+    ``root.key``. Until the rename, start-up tries both files, and the next run of this function
+    finishes (or, if the store never committed, discards) the pending file."""
+    if settings.seal_provider != "file":
+        raise RootRotationRefused(
+            f'seal_provider = "{settings.seal_provider}": the root key is a key in the PKCS#11 '
+            "token, and rotating it is not implemented (docs/hsm.md); nothing was changed"
+        )
+    provider = KeyFileProvider(settings.root_key_path, may_create=False)
+    db = Database(settings.database_url)
+    try:
+        db.migrate()
+        if not _keyring_rows(db):
+            raise RootRotationRefused(
+                "the store holds no keyring yet: start `mamori server` once first"
+            )
+        with _exclusive(provider.path.parent):
+            finished = _settle_pending(db, provider)
+            old = provider.open()
+            Keyring(old, _keyring_rows(db))  # DecryptionFailed before any file is written
+            new = provider.write_pending()
+            try:
+                with db.begin(durable=True) as conn:
+                    # Read under the write lock: another host's rotation cannot interleave.
+                    rows = conn.execute(
+                        select(t.keyring.c.version, t.keyring.c.wrapped_dek).with_for_update()
+                    ).all()
+                    rewrapped = rewrap(old, new, [(r.version, r.wrapped_dek) for r in rows])
+                    for version, wrapped in rewrapped:
+                        conn.execute(
+                            update(t.keyring)
+                            .where(t.keyring.c.version == version)
+                            .values(wrapped_dek=wrapped)
+                        )
+            except BaseException:
+                # Whether the commit happened is decided by what opens the store now; if that
+                # cannot be told, root.key.new stays for the next run (start-up tries it).
+                with contextlib.suppress(Exception):
+                    _settle_pending(db, provider)
+                raise
+            provider.promote_pending()
+    finally:
+        db.close()
+    return RootRotation(len(rewrapped), finished)
+
+
+def _settle_pending(db: Database, provider: KeyFileProvider) -> bool:
+    """Resolve a ``root.key.new`` left by an interrupted rotation: put it in place if the store
+    committed to it (True), remove it if the current root key still opens the store."""
+    pending = provider.open_pending()
+    if pending is None:
+        return False
+    rows = _keyring_rows(db)
+    with contextlib.suppress(DecryptionFailed):
+        Keyring(pending, rows)
+        provider.promote_pending()
+        return True
+    Keyring(provider.open(), rows)  # raises DecryptionFailed when neither key opens the store
+    provider.discard_pending()
+    return False
+
+
+@contextlib.contextmanager
+def _exclusive(directory: Path) -> Iterator[None]:
+    """One rotation at a time on this host (a lock on the root key's directory)."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RootRotationRefused("another rotate-root is running") from None
+        yield
+    finally:
+        os.close(fd)
 
 
 def build_services(settings: Settings, clock: Any = time.time) -> Services:

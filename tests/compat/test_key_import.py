@@ -113,9 +113,10 @@ def test_imported_material_is_the_key(kms: Client, algorithm: str) -> None:
     assert state(kms, key_id) == "Enabled"
     blob = encrypt(kms, key_id, b"hello import")
     assert decrypt(kms, blob) == b"hello import"
-    # Outside Mamori: the blob is version id (36) ‖ IV (12) ‖ AES-GCM under the material.
+    # Outside Mamori: the blob is version id (36) ‖ IV (12) ‖ AES-GCM under the material, with
+    # the version id as AAD (followed by the EncryptionContext's AAD, when there is one).
     raw = base64.b64decode(blob)
-    assert AESGCM(material).decrypt(raw[36:48], raw[48:], None) == b"hello import"
+    assert AESGCM(material).decrypt(raw[36:48], raw[48:], raw[:36]) == b"hello import"
 
 
 @pytest.mark.parametrize("spec", sorted(SIZES))

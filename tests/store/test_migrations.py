@@ -6,12 +6,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.migration import MigrationContext
+from sqlalchemy import insert, select
 
+from mamori.store import schema as t
 from mamori.store.database import Database
 from mamori.store.schema import metadata
-from tests.conftest import create_pg_database, drop_pg_database
+from tests.conftest import ROOT, create_pg_database, drop_pg_database
+
+MIGRATIONS = ROOT / "src" / "mamori" / "store" / "migrations"
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -32,3 +38,38 @@ def test_migrated_schema_matches_the_declared_tables(database: Database) -> None
     with database.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
     assert diff == []
+
+
+def test_versions_existing_before_0008_keep_context_only_aad(database: Database) -> None:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with database.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0007")
+    with database.engine.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO accounts (id, kms_status, created_at) VALUES ('1', 'Enabled', 0)"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO keys (id, account_id, spec, usage, origin, protection_level, state,"
+            " description, creator, dkms_instance_id, created_at, deletion_protection,"
+            " deletion_protection_description, rotation_enabled)"
+            " VALUES ('key-old', '1', 'Aliyun_AES_256', 'ENCRYPT/DECRYPT', 'Aliyun_KMS',"
+            " 'SOFTWARE', 'Enabled', '', 'x', '', 0, false, '', false)"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO key_versions (id, key_id, wrapped_material, created_at)"
+            " VALUES ('v-old', 'key-old', X'00', 0)"
+            if database.dialect == "sqlite"
+            else "INSERT INTO key_versions (id, key_id, wrapped_material, created_at)"
+            " VALUES ('v-old', 'key-old', '\\x00'::bytea, 0)"
+        )
+    database.migrate()
+    with database.engine.begin() as conn:
+        conn.execute(
+            insert(t.key_versions).values(
+                id="v-new", key_id="key-old", wrapped_material=b"\0", created_at=1, bound_aad=True
+            )
+        )
+        rows = dict(conn.execute(select(t.key_versions.c.id, t.key_versions.c.bound_aad)).all())
+    assert rows == {"v-old": False, "v-new": True}

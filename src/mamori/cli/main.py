@@ -44,6 +44,47 @@ def reference_actions() -> None:
     typer.echo(actions_markdown(), nl=False)
 
 
+operator = typer.Typer(help="Operator procedures on a server's data (root of trust).")
+app.add_typer(operator, name="operator")
+
+
+@operator.command("rotate-root")
+def rotate_root(
+    config: Annotated[Path | None, typer.Option("--config", help="mamori.toml to read")] = None,
+    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Where data lives")] = None,
+    store_url: Annotated[
+        str | None, typer.Option("--store-url", help="sqlite:///… or postgresql://…")
+    ] = None,
+) -> None:
+    """Replace the root key file with a new random key that seals the keyring; the old root key
+    then opens nothing in the store. Safe while servers run (docs/root-key.md)."""
+    from mamori.app import RootRotationRefused
+    from mamori.app import rotate_root as rotate
+    from mamori.crypto.aead import DecryptionFailed
+    from mamori.seal.keyfile import RootKeyFileError
+
+    try:
+        settings = load_settings(config, {"data_dir": data_dir, "store_url": store_url})
+    except ConfigError as exc:
+        typer.echo(f"mamori: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    os.umask(0o077)
+    try:
+        done = rotate(settings)
+    except RootRotationRefused as exc:
+        typer.echo(f"mamori: rotate-root: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except (RootKeyFileError, DecryptionFailed) as exc:
+        typer.echo(f"mamori: rotate-root: {exc}; nothing was changed", err=True)
+        raise typer.Exit(3) from None
+    if done.finished_interrupted:
+        typer.echo("Finished an interrupted rotation first (its root.key.new was in use).")
+    typer.echo(
+        f"Rotated the root key: {settings.root_key_path} is new and seals the keyring's "
+        f"{done.versions} data-encryption key(s); the old root key opens nothing in this store."
+    )
+
+
 @app.command()
 def server(
     config: Annotated[Path | None, typer.Option("--config", help="mamori.toml to read")] = None,

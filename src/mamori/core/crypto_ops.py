@@ -44,6 +44,13 @@ class Opened:
     plaintext: bytes
 
 
+def _aad(version: UsableVersion, context: Mapping[str, str] | None) -> bytes:
+    """What a version's blobs are sealed with: bound to its id (``blob.aad``), except for
+    versions made before that binding, which keep opening (and making) context-only blobs."""
+    aad = context_aad(context)
+    return aad if version.legacy_aad else blob.aad(version.version_id, aad)
+
+
 def require_enabled(record: KeyRecord, now: float | None = None) -> None:
     """The key-state table for cryptographic operations; imported material that has expired
     counts as PendingImport (before the jobs pass removes it)."""
@@ -90,7 +97,7 @@ class CryptoService:
     def _seal(
         version: UsableVersion, plaintext: bytes, context: Mapping[str, str] | None
     ) -> Sealed:
-        iv, sealed = version.aead.seal(plaintext, context_aad(context))
+        iv, sealed = version.aead.seal(plaintext, _aad(version, context))
         return Sealed(
             version.key_id, version.version_id, blob.encode(version.version_id, iv, sealed)
         )
@@ -124,7 +131,7 @@ class CryptoService:
         """Decrypt a blob made by Encrypt or a GenerateDataKey action."""
         parsed, version = self.decrypt_key(scope, text)
         try:
-            plaintext = version.aead.open(parsed.iv, parsed.sealed, context_aad(context))
+            plaintext = version.aead.open(parsed.iv, parsed.sealed, _aad(version, context))
         except DecryptionFailed as exc:
             raise CiphertextInvalid from exc
         return Opened(version.key_id, version.version_id, plaintext)

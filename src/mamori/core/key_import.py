@@ -147,7 +147,9 @@ class KeyImport:
         expires_at = now + TOKEN_TTL
         with self._db.begin() as conn:
             # Spent tokens are dropped here: they open nothing anyway.
-            conn.execute(delete(t.import_tokens).where(t.import_tokens.c.expires_at <= now))
+            spent = conn.execute(
+                delete(t.import_tokens).where(t.import_tokens.c.expires_at <= now)
+            ).rowcount
             conn.execute(
                 insert(t.import_tokens).values(
                     token_hash=token_hash,
@@ -158,6 +160,9 @@ class KeyImport:
                     expires_at=expires_at,
                 )
             )
+        if spent:
+            # Their wrapping private keys could still open material captured on its way in.
+            self._db.erase()
         return ImportParameters(
             record.id, base64.b64encode(public).decode("ascii"), token, expires_at
         )

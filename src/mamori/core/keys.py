@@ -74,6 +74,8 @@ class UsableVersion:
     key_id: str
     version_id: str
     handle: Aead | PrivateKey | MacKey
+    # Made before migration 0008: its blobs' AAD is the context alone, not ``blob.aad``.
+    legacy_aad: bool = False
 
     @property
     def aead(self) -> Aead:
@@ -194,6 +196,7 @@ class KeyService:
                 select(
                     t.key_versions.c.key_id,
                     t.key_versions.c.wrapped_material,
+                    t.key_versions.c.bound_aad,
                     t.keys.c.spec,
                     t.keys.c.protection_level,
                 )
@@ -202,11 +205,12 @@ class KeyService:
             ).first()
         if row is None or not row.wrapped_material:
             return None  # no such version, or its imported material was deleted
+        legacy = not row.bound_aad
         if row.protection_level == "HSM":
             aead = self._hsm.open(row.wrapped_material, row.key_id, version_id)
-            return UsableVersion(row.key_id, version_id, aead)
+            return UsableVersion(row.key_id, version_id, aead, legacy)
         material = self._keyring.unwrap(row.wrapped_material, _binding(row.key_id, version_id))
-        return UsableVersion(row.key_id, version_id, _handle(SPECS[row.spec], material))
+        return UsableVersion(row.key_id, version_id, _handle(SPECS[row.spec], material), legacy)
 
     def key_of_version(self, version_id: str) -> str | None:
         """The key a version belongs to, even when its material is gone (error paths only)."""
@@ -329,7 +333,11 @@ class KeyService:
     ) -> None:
         conn.execute(
             insert(t.key_versions).values(
-                id=version_id, key_id=key_id, wrapped_material=stored, created_at=now
+                id=version_id,
+                key_id=key_id,
+                wrapped_material=stored,
+                created_at=now,
+                bound_aad=True,
             )
         )
 
@@ -580,6 +588,7 @@ class KeyService:
                 values["state"] = KeyState.PENDING_IMPORT
             conn.execute(update(t.keys).where(t.keys.c.id == key_id).values(**values))
         self.invalidate(key_id)
+        self._db.erase()
         return True
 
     def expire_materials(self, now: int) -> list[str]:
@@ -630,6 +639,8 @@ class KeyService:
                 # Only after the commit: a rolled-back deletion must keep its token keys.
                 for version_id in versions:
                     self._destroy_material(protection, key_id, version_id)
+        if deleted:
+            self._db.erase()
         return deleted
 
     def rotate_due(self, now: int) -> list[str]:

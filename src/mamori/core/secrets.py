@@ -423,11 +423,14 @@ class SecretService:
         """DeleteSecret: schedule the deletion ``days`` ahead, or delete now with ``force``;
         returns the planned deletion time."""
         now = self.now()
+        if force:
+            with self._changing(scope.account_id, name) as conn:
+                row(conn, scope.account_id, name, lock=True)
+                purge(conn, scope.account_id, name)
+            self._db.erase()
+            return now
         with self._changing(scope.account_id, name) as conn:
             secret = row(conn, scope.account_id, name, lock=True)
-            if force:
-                purge(conn, scope.account_id, name)
-                return now
             if secret.planned_delete_at is not None:
                 raise SecretInDeleteWindow
             planned = now + days * DAY
@@ -472,6 +475,8 @@ class SecretService:
                 if still is not None:
                     purge(conn, due_row.account_id, due_row.name)
                     deleted.append(tag_id(due_row.account_id, due_row.name))
+        if deleted:
+            self._db.erase()
         return deleted
 
     # -- rotation ------------------------------------------------------------------------------

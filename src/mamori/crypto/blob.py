@@ -10,6 +10,11 @@ Layout, before base64::
 
 The Advance format prefixes the same bytes with ``$`` 0x00 0x02. Both parse here, so a blob made
 by either gateway decrypts through either one.
+
+The header is not encrypted, so the AEAD authenticates it instead: a blob is sealed with
+``aad(version_id, context_aad)``. Without that, two key versions holding the same (imported)
+material would open each other's blobs once the header was rewritten, and Decrypt on one key
+would read the other's data.
 """
 
 from __future__ import annotations
@@ -40,6 +45,12 @@ class Blob:
     version_id: str
     iv: bytes
     sealed: bytes
+
+
+def aad(version_id: str, context_aad: bytes) -> bytes:
+    """The AAD a blob is sealed with: the 36-byte version id of its header, then the caller's
+    AAD (an EncryptionContext's, or none). The id's fixed length keeps the join injective."""
+    return version_id.encode("ascii") + context_aad
 
 
 def encode(version_id: str, iv: bytes, sealed: bytes, *, advance: bool = False) -> str:

@@ -212,6 +212,7 @@ class AccessKeyService:
         if not removed:
             raise EntityNotExist("User.AccessKey", access_key_id)
         self._bus.publish("access_key", access_key_id)
+        self._db.erase()
 
     def forget_all(self) -> None:
         """Drop every cached key (after a user is renamed or deleted), on every node."""

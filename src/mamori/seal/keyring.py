@@ -1,6 +1,7 @@
 """The keyring: versioned data-encryption keys, wrapped by the root key, that wrap everything else.
 
-Rotating the root key rewraps only the keyring rows. A wrapped value is laid out as::
+Rotating the root key rewraps only the keyring rows (``rewrap``): the DEKs, and so everything
+they wrap, stay as they are. A wrapped value is laid out as::
 
     offset  size  field
     0       4     keyring version, big-endian
@@ -29,10 +30,10 @@ class Keyring:
     """Wraps and unwraps small secrets (key material, AccessKey secrets) for the store."""
 
     def __init__(self, root: KeyMaterial | RootCipher, rows: Iterable[tuple[int, bytes]]) -> None:
-        self._root: RootCipher = AESGCM(root.reveal()) if isinstance(root, KeyMaterial) else root
+        self._root = _cipher(root)
         self._deks: dict[int, AESGCM] = {}
         for version, wrapped in rows:
-            self._deks[version] = AESGCM(self._open_dek(version, wrapped))
+            self._deks[version] = AESGCM(_open_dek(self._root, version, wrapped))
         self._current = max(self._deks) if self._deks else 0
 
     @property
@@ -44,9 +45,7 @@ class Keyring:
         """Create the next DEK, hand its wrapped form to ``persist``, then start using it."""
         version = self._current + 1
         dek = os.urandom(32)
-        iv = os.urandom(_IV)
-        wrapped = iv + self._root.encrypt(iv, dek, _KEYRING_AAD + str(version).encode())
-        persist(version, wrapped)
+        persist(version, _seal_dek(self._root, version, dek))
         self._deks[version] = AESGCM(dek)
         self._current = version
         return version
@@ -71,12 +70,31 @@ class Keyring:
         except Exception as exc:
             raise DecryptionFailed from exc
 
-    def _open_dek(self, version: int, wrapped: bytes) -> bytes:
-        try:
-            return self._root.decrypt(
-                wrapped[:_IV], wrapped[_IV:], _KEYRING_AAD + str(version).encode()
-            )
-        except Exception as exc:
-            raise DecryptionFailed(
-                "the root key does not open the keyring (wrong root key file or token?)"
-            ) from exc
+
+def rewrap(
+    old_root: KeyMaterial | RootCipher,
+    new_root: KeyMaterial | RootCipher,
+    rows: Iterable[tuple[int, bytes]],
+) -> list[tuple[int, bytes]]:
+    """The keyring rows sealed by ``new_root`` instead of ``old_root`` (root-key rotation);
+    raises ``DecryptionFailed`` if ``old_root`` does not open every row."""
+    old, new = _cipher(old_root), _cipher(new_root)
+    return [(version, _seal_dek(new, version, _open_dek(old, version, w))) for version, w in rows]
+
+
+def _cipher(root: KeyMaterial | RootCipher) -> RootCipher:
+    return AESGCM(root.reveal()) if isinstance(root, KeyMaterial) else root
+
+
+def _seal_dek(root: RootCipher, version: int, dek: bytes) -> bytes:
+    iv = os.urandom(_IV)
+    return iv + root.encrypt(iv, dek, _KEYRING_AAD + str(version).encode())
+
+
+def _open_dek(root: RootCipher, version: int, wrapped: bytes) -> bytes:
+    try:
+        return root.decrypt(wrapped[:_IV], wrapped[_IV:], _KEYRING_AAD + str(version).encode())
+    except Exception as exc:
+        raise DecryptionFailed(
+            "the root key does not open the keyring (wrong root key file or token?)"
+        ) from exc

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import Connection, Engine
 
-from mamori.store.engine import READ_ONLY, migrate, open_engine
+from mamori.store.engine import DURABLE, READ_ONLY, checkpoint, migrate, open_engine
+
+log = logging.getLogger("mamori.store")
+
+# How long to wait before trying again when a reader kept a checkpoint from completing.
+_ERASE_RETRY_S = 1.0
 
 
 class Database:
@@ -16,16 +24,22 @@ class Database:
     def __init__(self, url: str) -> None:
         self.engine: Engine = open_engine(url)
         self.dialect = self.engine.dialect.name
+        self._eraser = _WalEraser(self.engine) if self.dialect == "sqlite" else None
 
     def migrate(self) -> None:
         """Apply pending schema migrations."""
         migrate(self.engine)
 
     @contextmanager
-    def begin(self) -> Iterator[Connection]:
-        """A write transaction: committed when the block ends, rolled back on any exception."""
-        with self.engine.begin() as conn:
-            yield conn
+    def begin(self, *, durable: bool = False) -> Iterator[Connection]:
+        """A write transaction: committed when the block ends, rolled back on any exception.
+        ``durable``: on SQLite, synced to disk at the commit even in WAL mode (for a commit that
+        something outside the database, such as a renamed key file, relies on)."""
+        with self.engine.connect() as conn:
+            if durable:
+                conn.execution_options(**{DURABLE: True})
+            with conn.begin():
+                yield conn
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -33,6 +47,64 @@ class Database:
         with self.engine.connect().execution_options(**{READ_ONLY: True}) as conn:
             yield conn
 
+    def erase(self) -> None:
+        """Call after committing a deletion of wrapped material. On SQLite, the deleted rows are
+        zeroed in the database file (``secure_delete``) but their earlier pages stay in the WAL
+        until it is checkpointed: a background thread does that soon, off the caller's path.
+        On PostgreSQL, dead tuples stay in their pages until VACUUM reuses the space
+        (docs/security.md)."""
+        if self._eraser is not None:
+            self._eraser.request()
+
     def close(self) -> None:
         """Close every pooled connection (SQLite checkpoints its WAL on the last close)."""
+        if self._eraser is not None:
+            self._eraser.stop()
         self.engine.dispose()
+
+
+class _WalEraser:
+    """One daemon thread, started on first use, that runs ``wal_checkpoint(TRUNCATE)`` after
+    deletions; requests made while it works are served by one more pass, not one each."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._wanted = threading.Event()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+
+    def request(self) -> None:
+        with self._lock:
+            if self._stopping:
+                return
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="mamori-wal-eraser", daemon=True
+                )
+                self._thread.start()
+        self._wanted.set()
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopping = True
+            thread = self._thread
+        if thread is not None:
+            self._wanted.set()
+            thread.join()
+
+    def _run(self) -> None:
+        while True:
+            self._wanted.wait()
+            if self._stopping:
+                return
+            self._wanted.clear()
+            try:
+                done = checkpoint(self._engine)
+            except Exception:
+                log.exception("checkpointing the WAL after a deletion failed; will retry")
+                done = False
+            if not done:
+                # A reader still uses older pages; they are copied once it finishes.
+                self._wanted.set()
+                time.sleep(_ERASE_RETRY_S)

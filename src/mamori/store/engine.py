@@ -13,6 +13,8 @@ from sqlalchemy.engine import make_url
 _MIGRATIONS = Path(__file__).with_name("migrations")
 # The execution option that marks a connection as read-only (``Database.read``).
 READ_ONLY = "mamori_read_only"
+# The execution option that makes a SQLite commit durable at once (``Database.begin``).
+DURABLE = "mamori_durable"
 
 
 def normalize_url(url: str) -> str:
@@ -41,17 +43,47 @@ def open_engine(url: str) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA synchronous=NORMAL")
+            # Deleted rows (wrapped key material, sealed secret values) are overwritten with
+            # zeros rather than left in free space; the WAL is cleared by ``Database.erase``.
+            cur.execute("PRAGMA secure_delete=ON")
             cur.close()
 
         @event.listens_for(engine, "begin")
         def _begin(conn: Any) -> None:
             # Reads begin deferred: under WAL they run beside the writer instead of queueing
             # for its lock. Writes take the lock up front so two writers queue, not fail.
-            read_only = conn.get_execution_options().get(READ_ONLY, False)
+            options = conn.get_execution_options()
+            read_only = options.get(READ_ONLY, False)
+            if not read_only:
+                _synchronous(conn, "FULL" if options.get(DURABLE, False) else "NORMAL")
             conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+
+
+def _synchronous(conn: Any, level: str) -> None:
+    """WAL with ``NORMAL`` may lose the last commits on power loss (never corrupt); a commit
+    that a file outside the database relies on (a rotated root key) needs ``FULL``. SQLite
+    refuses the change inside a transaction, so it is made here, before BEGIN, and only when
+    the connection's level differs."""
+    info = conn.connection.info
+    if info.get("synchronous", "NORMAL") != level:
+        conn.exec_driver_sql(f"PRAGMA synchronous={level}")
+        info["synchronous"] = level
+
+
+def checkpoint(engine: Engine) -> bool:
+    """SQLite: copy the WAL into the database file and truncate it to zero bytes, so the pages
+    of deleted rows are no longer on disk. False when a reader kept it from completing."""
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        busy = int(cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0])
+        cursor.close()
+    finally:
+        raw.close()
+    return busy == 0
 
 
 def migrate(engine: Engine) -> None:

@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
 )
 
 metadata = MetaData()
@@ -89,6 +90,10 @@ key_versions = Table(
     Column("key_id", String(64), ForeignKey("keys.id", ondelete="CASCADE"), nullable=False),
     Column("wrapped_material", LargeBinary, nullable=False),
     Column("created_at", BigInteger, nullable=False),
+    # True: the version's blobs are sealed with AAD = version id ‖ context (crypto/blob.py), so
+    # a blob whose header names another version never opens. False only for versions made
+    # before migration 0008, whose blobs bind the context alone.
+    Column("bound_aad", Boolean, nullable=False, server_default=false()),
     Index("ix_key_versions_key", "key_id", "created_at"),
 )
 
