@@ -8,6 +8,7 @@ Operations:
   request     -> the request the SDK's client builds for one API call (headers, body, method,
                  path), captured where Tea would send it; signed by the SDK's own signer
   pkcs12      -> what pyOpenSSL's load_pkcs12 (the SDK's loader) reads from a PKCS#12
+  error       -> what the SDK reads from an Error body (the fields of its TeaException)
 
 Bytes travel as base64 strings; a bytes field is named in ``bytes_fields``.
 """
@@ -109,12 +110,19 @@ def request(req):
     method = getattr(client, req["method"] + "_with_options")
     method(model, util_models.RuntimeOptions())
     (sent,) = captured
+    from openapi_util.client import Client as UtilClient
+
+    unsigned = {k: v for k, v in sent.headers.items() if k != "authorization"}
     return {
+        "string_to_sign": UtilClient.get_string_to_sign(
+            sent.method, sent.pathname, unsigned, sent.query
+        ),
         "method": sent.method,
         "pathname": sent.pathname,
         "query": sent.query or {},
         "headers": dict(sent.headers),
-        "body": b64(sent.body),
+        # Tea stores an empty body as None and sends no body bytes (content-length: 0).
+        "body": b64(sent.body or b""),
     }
 
 
@@ -131,7 +139,19 @@ def pkcs12(req):
     }
 
 
-OPS = {"descriptor": descriptor, "roundtrip": roundtrip, "request": request, "pkcs12": pkcs12}
+def error(req):
+    from openapi_util.client import Client as UtilClient
+
+    return UtilClient.get_err_message(unb64(req["body"]))
+
+
+OPS = {
+    "descriptor": descriptor,
+    "roundtrip": roundtrip,
+    "request": request,
+    "pkcs12": pkcs12,
+    "error": error,
+}
 
 if __name__ == "__main__":
     payload = json.load(sys.stdin)
