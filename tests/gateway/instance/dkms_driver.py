@@ -9,6 +9,8 @@ Operations:
                  path), captured where Tea would send it; signed by the SDK's own signer
   pkcs12      -> what pyOpenSSL's load_pkcs12 (the SDK's loader) reads from a PKCS#12
   error       -> what the SDK reads from an Error body (the fields of its TeaException)
+  call        -> one real call over plain HTTP to ``endpoint``: the response the SDK parsed, or
+                 the code, message and data of the TeaException it raised
 
 Bytes travel as base64 strings; a bytes field is named in ``bytes_fields``.
 """
@@ -126,6 +128,44 @@ def request(req):
     }
 
 
+def _jsonable(value):
+    if isinstance(value, bytes):
+        return {"b64": b64(value)}
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def call(req):
+    from openapi import models as open_models
+    from openapi_util import models as util_models
+    from sdk import client as sdk_client
+    from sdk import models as sdk_models
+    from Tea.exceptions import TeaException
+
+    config = open_models.Config(
+        endpoint=req["endpoint"],
+        protocol="http",
+        client_key_content=req["client_key_content"],
+        password=req["password"],
+    )
+    client = sdk_client.Client(config)
+    args = dict(req.get("args", {}))
+    for name in req.get("bytes_args", []):
+        args[name] = unb64(args[name])
+    model = getattr(sdk_models, req["api"] + "Request")(**args)
+    runtime = util_models.RuntimeOptions(
+        autoretry=False, response_headers=req.get("response_headers")
+    )
+    try:
+        response = getattr(client, req["method"] + "_with_options")(model, runtime)
+    except TeaException as exc:
+        return {"error": {"code": exc.code, "message": exc.message, "data": exc.data}}
+    return {"response": _jsonable(response.to_map())}
+
+
 def pkcs12(req):
     from OpenSSL import crypto
 
@@ -151,6 +191,7 @@ OPS = {
     "request": request,
     "pkcs12": pkcs12,
     "error": error,
+    "call": call,
 }
 
 if __name__ == "__main__":
