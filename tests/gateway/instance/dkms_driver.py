@@ -3,6 +3,7 @@ one JSON answer on stdout. Everything it does is the official SDK's own code.
 
 Operations:
   descriptor  -> the SDK's serialized FileDescriptorProto (api.proto), base64
+  apis        -> the API names the SDK's client sends (its do_request calls)
   roundtrip   -> for each {message, fields, wire}: the SDK's encoding of ``fields`` and the
                  fields the SDK reads from ``wire``
   request     -> the request the SDK's client builds for one API call (headers, body, method,
@@ -32,6 +33,16 @@ def descriptor(_req):
     from openapi_util.protobuf import api_pb2
 
     return {"descriptor": b64(api_pb2.DESCRIPTOR.serialized_pb)}
+
+
+def apis(_req):
+    import inspect
+    import re
+
+    from sdk import client as sdk_client
+
+    source = inspect.getsource(sdk_client)
+    return {"apis": sorted(set(re.findall(r"do_request(?:_async)?\(\s*'(\w+)'", source)))}
 
 
 def _message_class(name):
@@ -187,6 +198,7 @@ def error(req):
 
 OPS = {
     "descriptor": descriptor,
+    "apis": apis,
     "roundtrip": roundtrip,
     "request": request,
     "pkcs12": pkcs12,

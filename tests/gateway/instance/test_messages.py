@@ -109,6 +109,10 @@ def test_every_message_round_trips_with_the_sdk(dkms_python: Path) -> None:
         assert _set_fields(_message_class(name).FromString(unb64(result["built"]))) == fields
 
 
+def test_the_api_table_is_what_the_sdk_client_calls(dkms_python: Path) -> None:
+    assert run_sdk(dkms_python, "apis")["apis"] == sorted(messages.APIS)
+
+
 def test_the_api_table_names_each_sdk_api_once() -> None:
     assert len(messages.APIS) == 15
     for name, pair in messages.APIS.items():
