@@ -23,7 +23,8 @@ REQUIREMENT = "alibabacloud-dkms-gcs==1.0.2"
 DRIVER = Path(__file__).with_name("dkms_driver.py")
 
 
-def _build_venv(venv: Path) -> Path:
+def build_venv(venv: Path) -> Path:
+    """The interpreter of a venv at ``venv`` holding only the SDK (built once, reused)."""
     python = venv / "bin" / "python"
     stamp = venv / ".installed"
     if stamp.is_file() and stamp.read_text() == REQUIREMENT and python.is_file():
@@ -59,7 +60,7 @@ def dkms_python(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
         venv = cache.mkdir("dkms-gcs-venv")
     else:  # -p no:cacheprovider
         venv = tmp_path_factory.mktemp("dkms-gcs-venv")
-    return _build_venv(venv)
+    return build_venv(venv)
 
 
 def run_sdk(python: Path, op: str, **payload: Any) -> dict[str, Any]:

@@ -103,6 +103,10 @@ def request(req):
         return _Response()
 
     TeaCore.do_action = staticmethod(fake_do_action)
+    if "date" in req:  # pinned for reproducible vectors; everything else stays the SDK's
+        from alibabacloud_tea_util.client import Client as TeaUtil
+
+        TeaUtil.get_date_utcstring = staticmethod(lambda: req["date"])
 
     endpoint = req.get("endpoint", "kst-test.cryptoservice.kms.aliyuncs.com")
     config = open_models.Config(endpoint=endpoint)
