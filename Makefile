@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.run-installed
 DEV_STAMP := $(VENV)/.dev-installed
 
-.PHONY: run test lint typecheck unit bench bench-hsm softhsm clean
+.PHONY: run test lint typecheck unit bench bench-hsm softhsm clean proto
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,12 @@ typecheck: $(DEV_STAMP)
 
 # The HSM tests need SoftHSM2 (a software PKCS#11 token); install the Debian package when absent.
 # The tests make their own tokens under a private SOFTHSM2_CONF, never the system token dir.
+# The dedicated gateway's messages: regenerate the checked-in modules after editing the .proto
+# (a test regenerates them the same way and fails when the checked-in copies differ).
+PROTOS := src/mamori/gateway/instance/proto/instance_api.proto
+proto: $(DEV_STAMP)
+	$(BIN)/python -m grpc_tools.protoc -I src --python_out=src --pyi_out=src $(PROTOS)
+
 softhsm:
 	@command -v softhsm2-util >/dev/null || { \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \

@@ -1,0 +1,88 @@
+"""The official instance-API SDK (``alibabacloud-dkms-gcs``), in a venv of its own.
+
+1.0.2 pins ``protobuf<4`` and ``pyopenssl<23.3`` (hence ``cryptography`` 41), which clash with
+Mamori's own pins, so it never shares Mamori's environment: a session fixture builds a venv with
+plain ``pip`` from the configured index (cached in the pytest cache dir, as for the legacy
+Secrets client), and ``run_sdk`` drives ``dkms_driver.py`` there in a subprocess.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REQUIREMENT = "alibabacloud-dkms-gcs==1.0.2"
+DRIVER = Path(__file__).with_name("dkms_driver.py")
+
+
+def build_venv(venv: Path) -> Path:
+    """The interpreter of a venv at ``venv`` holding only the SDK (built once, reused)."""
+    python = venv / "bin" / "python"
+    stamp = venv / ".installed"
+    if stamp.is_file() and stamp.read_text() == REQUIREMENT and python.is_file():
+        return python
+    shutil.rmtree(venv, ignore_errors=True)
+    try:
+        subprocess.run(
+            [sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True, text=True
+        )
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "--quiet", REQUIREMENT],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+        shutil.rmtree(venv, ignore_errors=True)
+        detail = exc.stderr if isinstance(exc.stderr, str) else ""
+        message = f"cannot install {REQUIREMENT} in its own venv: {exc}\n{detail}"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    stamp.write_text(REQUIREMENT)
+    return python
+
+
+@pytest.fixture(scope="session")
+def dkms_python(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The interpreter of a venv holding only the official dkms-gcs SDK (built once, cached)."""
+    cache: pytest.Cache | None = getattr(request.config, "cache", None)
+    if cache is not None:
+        venv = cache.mkdir("dkms-gcs-venv")
+    else:  # -p no:cacheprovider
+        venv = tmp_path_factory.mktemp("dkms-gcs-venv")
+    return build_venv(venv)
+
+
+def run_sdk(python: Path, op: str, **payload: Any) -> dict[str, Any]:
+    """Run one driver operation with the SDK and return its JSON answer."""
+    proc = subprocess.run(
+        [str(python), str(DRIVER)],
+        input=json.dumps({"op": op, **payload}),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if proc.returncode != 0:
+        pytest.fail(f"dkms driver {op!r} exited {proc.returncode}:\n{proc.stderr}")
+    result: dict[str, Any] = json.loads(proc.stdout)
+    return result
+
+
+def b64(data: bytes) -> str:
+    """Bytes as the driver takes them."""
+    return base64.b64encode(data).decode("ascii")
+
+
+def unb64(text: str) -> bytes:
+    """Bytes as the driver returns them."""
+    return base64.b64decode(text)
