@@ -216,7 +216,7 @@ class Catalogue:
         return sorted(self._actions.values(), key=lambda a: (a.version, a.name))
 
 
-# The KMS API's numbered paging; RAM pages by Marker/MaxItems instead (api/ram_common.py).
+# The KMS API's numbered paging; RAM pages by Marker/MaxItems instead (api/ram/common.py).
 PAGE_NUMBER = Int("PageNumber", low=1, high=100_000)
 PAGE_SIZE = Int("PageSize", low=1, high=100)
 

@@ -1,28 +1,25 @@
-"""The full catalogue, assembled from each action family."""
+"""The full catalogue, assembled from each product's action families."""
 
 from __future__ import annotations
 
 from functools import cache
 
-from mamori.api import (
-    account_actions,
-    alias_actions,
-    asymmetric_actions,
-    crypto_actions,
-    data_key_export_actions,
-    key_actions,
-    key_import_actions,
-    key_policy_actions,
-    password_actions,
-    ram_identity_actions,
-    ram_policy_actions,
-    secret_actions,
-    secret_batch_actions,
-    secret_policy_actions,
-    sts_actions,
-    tag_actions,
-)
 from mamori.api.catalogue import Catalogue
+from mamori.api.kms import (
+    account,
+    aliases,
+    asymmetric,
+    crypto,
+    data_key_export,
+    key_import,
+    key_policies,
+    keys,
+    tags,
+)
+from mamori.api.ram import identities, policies
+from mamori.api.secrets import batch, passwords, values
+from mamori.api.secrets import policies as secret_policies
+from mamori.api.sts import actions as sts
 
 
 @cache
@@ -30,22 +27,22 @@ def catalogue() -> Catalogue:
     """Every action Mamori serves."""
     result = Catalogue()
     for family in (
-        key_actions,
-        key_import_actions,
-        key_policy_actions,
-        alias_actions,
-        tag_actions,
-        crypto_actions,
-        asymmetric_actions,
-        data_key_export_actions,
-        secret_actions,
-        secret_batch_actions,
-        secret_policy_actions,
-        account_actions,
-        password_actions,
-        ram_identity_actions,
-        ram_policy_actions,
-        sts_actions,
+        keys,
+        key_import,
+        key_policies,
+        aliases,
+        tags,
+        crypto,
+        asymmetric,
+        data_key_export,
+        values,
+        batch,
+        secret_policies,
+        account,
+        passwords,
+        identities,
+        policies,
+        sts,
     ):
         result.add(*family.ACTIONS)
     return result

@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterator
 
 from mamori.api.catalogue import Action, Args, Call, Handler, Result, Services, Touch
 from mamori.api.params import Param
-from mamori.api.ram_common import group_resource, ram_action, user_resource
-from mamori.api.ram_policy_common import (
+from mamori.api.ram.common import group_resource, ram_action, user_resource
+from mamori.api.ram.policy_common import (
     GROUP_NAME,
     POLICY_TYPE,
     RESOURCE_GROUP,

@@ -10,7 +10,7 @@ from mamori.api.catalogue import Action, Args, Call, Result, Touch
 from mamori.api.dispatch import require_touch
 from mamori.api.errors import ApiError, invalid, missing
 from mamori.api.params import JsonParam
-from mamori.api.secret_actions import READS, key_touch, secret_resource, value_result
+from mamori.api.secrets.values import READS, key_touch, secret_resource, value_result
 from mamori.core.errors import DomainError
 
 MAX_SECRETS = 20

@@ -3,11 +3,11 @@ versions are here; roles and attachments are in their own modules, collected bel
 
 from __future__ import annotations
 
-from mamori.api import ram_attachment_actions, ram_role_actions
 from mamori.api.catalogue import Action, Args, Call, Result
 from mamori.api.params import Bool, Str
-from mamori.api.ram_common import MARKER, MAX_ITEMS, ram_account_resource, ram_action
-from mamori.api.ram_policy_common import (
+from mamori.api.ram import attachments, roles
+from mamori.api.ram.common import MARKER, MAX_ITEMS, ram_account_resource, ram_action
+from mamori.api.ram.policy_common import (
     POLICY_TYPE,
     TAG,
     PolicyType,
@@ -189,7 +189,7 @@ _POLICY_ACTIONS = (
 )
 
 ACTIONS: tuple[Action, ...] = (
-    *ram_role_actions.ACTIONS,
+    *roles.ACTIONS,
     *_POLICY_ACTIONS,
-    *ram_attachment_actions.ACTIONS,
+    *attachments.ACTIONS,
 )

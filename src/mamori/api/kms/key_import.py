@@ -4,7 +4,7 @@ ImportKeyMaterial and DeleteKeyMaterial."""
 from __future__ import annotations
 
 from mamori.api.catalogue import Action, Args, Call, Result
-from mamori.api.key_actions import KEY_ID, key_resource
+from mamori.api.kms.keys import KEY_ID, key_resource
 from mamori.api.params import Int, Str
 from mamori.core.key_import import MAX_ENCRYPTED_CHARS
 from mamori.core.model import iso

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from mamori.api.catalogue import Args, Call, Result, Services
 from mamori.api.errors import ApiError, invalid
 from mamori.api.params import JsonParam, Param, Str
-from mamori.api.ram_common import group_name, page_fields, page_request, user_name
+from mamori.api.ram.common import group_name, page_fields, page_request, user_name
 from mamori.core.model import iso
 from mamori.core.refs import Scope
 from mamori.iam.policies import CUSTOM, SYSTEM, PolicyInfo, PolicyVersion

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from mamori.api.catalogue import Action, Args, Call, Result, Services, Touch
 from mamori.api.dispatch import require
-from mamori.api.ram_common import (
+from mamori.api.ram.common import (
     MARKER,
     MAX_ITEMS,
     comments,

@@ -8,9 +8,9 @@ very next request.
 from __future__ import annotations
 
 from mamori.api.catalogue import Action, Args, Call, Result
-from mamori.api.key_actions import KEY_ID, key_resource
+from mamori.api.kms.keys import KEY_ID, key_resource
 from mamori.api.params import Str
-from mamori.api.ram_policy_common import ram
+from mamori.api.ram.policy_common import ram
 from mamori.iam.key_policies import DEFAULT_NAME, MAX_LENGTH, default_document
 
 # Alibaba documents one valid name, "default"; another would be a policy nothing evaluates.

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 from mamori.api.catalogue import Action, Args, Call, Result, Services, Touch, account_resource
 from mamori.api.errors import ApiError, invalid, missing
-from mamori.api.key_actions import KEY_ID, key_resource
+from mamori.api.kms.keys import KEY_ID, key_resource
 from mamori.api.params import B64, Bool, Int, JsonMap, Str
 from mamori.core.crypto_ops import MAX_PLAINTEXT
 from mamori.core.refs import Scope

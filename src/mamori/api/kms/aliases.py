@@ -15,7 +15,7 @@ from mamori.api.catalogue import (
     Touch,
     paging,
 )
-from mamori.api.key_actions import KEY_ID, key_resource
+from mamori.api.kms.keys import KEY_ID, key_resource
 from mamori.api.params import Str
 from mamori.api.render import page
 from mamori.core.errors import KeyNotFound

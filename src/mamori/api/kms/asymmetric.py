@@ -11,7 +11,7 @@ import base64
 
 from mamori.api.catalogue import Action, Args, Call, Result
 from mamori.api.errors import ApiError
-from mamori.api.key_actions import KEY_ID, key_resource
+from mamori.api.kms.keys import KEY_ID, key_resource
 from mamori.api.params import B64, Bool, Str
 
 DRY_RUN = Bool("DryRun")

@@ -8,7 +8,7 @@ from mamori.api.catalogue import Action, Args, Call, Handler, Result
 from mamori.api.dispatch import require
 from mamori.api.errors import missing
 from mamori.api.params import Param, Str
-from mamori.api.ram_common import (
+from mamori.api.ram.common import (
     MARKER,
     MAX_ITEMS,
     comments,

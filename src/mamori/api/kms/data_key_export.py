@@ -7,7 +7,8 @@ from __future__ import annotations
 import base64
 
 from mamori.api.catalogue import Action, Args, Call, Result
-from mamori.api.crypto_actions import (
+from mamori.api.errors import ApiError
+from mamori.api.kms.crypto import (
     BLOB,
     CONTEXT,
     DATA_KEY_PARAMS,
@@ -15,8 +16,7 @@ from mamori.api.crypto_actions import (
     blob_resource,
     data_key_size,
 )
-from mamori.api.errors import ApiError
-from mamori.api.key_actions import key_resource
+from mamori.api.kms.keys import key_resource
 from mamori.api.params import B64, Str
 from mamori.core.asymmetric_ops import export, wrapping_key
 from mamori.crypto.asymmetric import PublicKey

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from mamori.api.catalogue import Args, Call, Result
 from mamori.api.params import Bool, Int
-from mamori.api.ram_common import MARKER, MAX_ITEMS, ram_account_resource, ram_action
-from mamori.api.ram_policy_common import (
+from mamori.api.ram.common import MARKER, MAX_ITEMS, ram_account_resource, ram_action
+from mamori.api.ram.policy_common import (
     TAG,
     RamText,
     document,

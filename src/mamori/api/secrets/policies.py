@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from mamori.api.catalogue import Action, Args, Call, Result
 from mamori.api.params import Str
-from mamori.api.secret_actions import SECRET_NAME, secret_resource
+from mamori.api.secrets.values import SECRET_NAME, secret_resource
 from mamori.iam.key_policies import DEFAULT_NAME, MAX_LENGTH, default_document
 
 # As for key policies, "default" is the one documented name.

@@ -8,9 +8,9 @@ from collections.abc import Iterator
 
 from mamori.api.catalogue import Action, Args, Call, Result, Services, Touch, account_resource
 from mamori.api.errors import ApiError, invalid, missing
-from mamori.api.key_actions import KEY_ID, key_resource
+from mamori.api.kms.keys import KEY_ID, key_resource
 from mamori.api.params import Bool, FlatList, FlatTags, JsonStrList, JsonTags, Str
-from mamori.api.secret_actions import secret_resource
+from mamori.api.secrets.values import secret_resource
 from mamori.core import tags as tag_store
 from mamori.core.refs import Scope
 from mamori.core.secrets import tag_id

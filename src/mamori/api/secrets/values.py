@@ -22,10 +22,10 @@ from mamori.api.catalogue import (
 )
 from mamori.api.dispatch import require, require_touch
 from mamori.api.errors import ApiError, invalid
-from mamori.api.key_actions import key_resource
+from mamori.api.kms.keys import key_resource
 from mamori.api.params import Bool, Int, JsonFilters, JsonStrList, JsonTags, Param, Str
 from mamori.api.render import page
-from mamori.api.secret_params import CustomData, JsonObjectText
+from mamori.api.secrets.params import CustomData, JsonObjectText
 from mamori.core import tags as tag_store
 from mamori.core.errors import Unsupported
 from mamori.core.managed_rotation import parse_config

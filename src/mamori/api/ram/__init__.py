@@ -1,0 +1,1 @@
+"""RAM actions (API 2015-05-01): users, AccessKeys, groups, roles, policies and attachments."""

@@ -1,0 +1,1 @@
+"""STS actions (API 2015-04-01): AssumeRole and GetCallerIdentity."""
