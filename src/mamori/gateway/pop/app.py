@@ -119,6 +119,11 @@ class PopGateway:
             "Recommend": f"See docs/errors.md#{exc.code.lower().replace('.', '')}",
         }
 
+    def error_body(self, exc: ApiError) -> bytes:
+        """The JSON body of ``exc`` with a fresh request id, for answers made outside a request
+        (the HTTP layer's 431)."""
+        return json.dumps(self._error(exc, _request_id()), separators=(",", ":")).encode()
+
     async def _read_body(self, scope: ASGIScope, receive: Receive) -> bytes:
         for name, value in scope["headers"]:
             if name == b"content-length" and value.isdigit() and int(value) > self._max_body:
