@@ -82,6 +82,19 @@ def names_need_encoding(pairs: Iterable[tuple[str, str]]) -> bool:
     return any(_search_unsafe(name) is not None for name, _ in pairs)
 
 
+_RAW_NAME_SEPARATORS: Final = re.compile(r"[=&%]")
+
+
+def raw_names_are_unambiguous(pairs: Iterable[tuple[str, str]]) -> bool:
+    """Whether the raw-name canonical query of ``pairs`` has only one reading.
+
+    Values are always encoded, so only a name can carry '=' or '&' (and spell several pairs),
+    or '%' (and spell another name's encoding). Without them, a raw name's other unsafe
+    characters never occur in any encoded canonical query: the two forms cannot collide."""
+    search = _RAW_NAME_SEPARATORS.search
+    return not any(search(name) is not None for name, _ in pairs)
+
+
 def canonical_headers(headers: dict[str, str], signed: tuple[str, ...]) -> str:
     """``name:trimmed-value\\n`` for each signed header, in the order given."""
     # str.strip() (all Unicode whitespace) is exactly what both SDK signers apply.
