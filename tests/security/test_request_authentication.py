@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import ssl
 import threading
 import time
 import uuid
@@ -267,6 +268,44 @@ def test_a_body_arriving_with_the_head_is_not_counted_as_head(server: ServerProc
     head = b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: %d\r\n\r\n" % len(body)
     answer = send(server.endpoint, head + body)
     refused(answer, "IncompleteSignature")
+
+
+def test_pipelined_requests_after_a_large_body_are_answered(server: ServerProcess) -> None:
+    # The body (over the head limit) and the next request arrive in one read: the body is not
+    # counted as head, and the second request is parsed and answered.
+    body = b"a" * 40_000
+    first = b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: %d\r\n\r\n" % len(body)
+    second = b"GET /health HTTP/1.1\r\nhost: x\r\n\r\n"
+    host, port = server.endpoint.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(first + body + second)
+        reader = sock.makefile("rb")
+        statuses = []
+        for _ in range(2):
+            statuses.append(int(reader.readline().split(b" ", 2)[1]))
+            length = 0
+            while (line := reader.readline()) not in (b"\r\n", b""):
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value)
+            reader.read(length)
+    assert statuses == [400, 200]
+
+
+def test_a_huge_header_over_tls_is_refused(server: ServerProcess) -> None:
+    context = ssl.create_default_context(cafile=str(server.ca_file))
+    host, port = server.tls_endpoint.rsplit(":", 1)
+    with (
+        socket.create_connection((host, int(port)), timeout=5) as raw,
+        context.wrap_socket(raw, server_hostname=host) as sock,
+    ):
+        with contextlib.suppress(OSError):
+            sock.sendall(_big_head(1024 * 1024))
+        try:
+            data = sock.recv(65536)
+        except OSError:
+            data = b""
+    assert data == b"" or data.startswith(b"HTTP/1.1 431 ")
 
 
 # -- 4. a parameter is named once --------------------------------------------------------------
