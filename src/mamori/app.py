@@ -20,6 +20,7 @@ from typing import Any
 import uvicorn
 from sqlalchemy import insert, select, update
 
+from mamori.api.errors import ApiError
 from mamori.api.registry import catalogue
 from mamori.config import Settings
 from mamori.core.aliases import AliasService
@@ -35,6 +36,7 @@ from mamori.core.rds_secrets import RDS, RdsSecrets
 from mamori.core.secret_views import SecretViews
 from mamori.core.secrets import SecretService
 from mamori.crypto.aead import DecryptionFailed
+from mamori.gateway.http_limits import bounded
 from mamori.gateway.pop.app import PopGateway
 from mamori.gateway.pop.nonces import NonceCache
 from mamori.gateway.tls import TlsFiles, ensure_tls
@@ -357,14 +359,21 @@ class _Server(uvicorn.Server):
 
 
 def _uvicorn_config(
-    app: Any, settings: Settings, port: int, tls: TlsFiles | None
+    app: PopGateway, settings: Settings, port: int, tls: TlsFiles | None
 ) -> uvicorn.Config:
+    # httptools, with the request head bounded before it is parsed (gateway/http_limits.py).
+    too_large = ApiError(
+        "RequestHeaderFieldsTooLarge", limit=settings.max_header_bytes, count=settings.max_headers
+    )
+    protocol = bounded(
+        settings.max_header_bytes, settings.max_headers, lambda: app.error_body(too_large)
+    )
     return uvicorn.Config(
         app,
         host=settings.host,
         port=port,
         loop="uvloop",
-        http="httptools",
+        http=protocol,
         lifespan="off",
         access_log=False,
         log_level=settings.log_level,

@@ -30,6 +30,9 @@ class Settings:
     jobs_interval: float = 60.0
     key_cache_size: int = 10_000
     max_body_bytes: int = 64 * 1024
+    # The request line and headers together, and how many header fields (issue 9, item 3).
+    max_header_bytes: int = 16 * 1024
+    max_headers: int = 100
     nonce_cache_entries: int = 8_000_000
     log_level: str = "info"
     seal_provider: str = "file"
@@ -130,6 +133,8 @@ def load_settings(
     settings = replace(Settings(), **values)
     if not settings.region or not settings.account_id.isdigit():
         raise ConfigError("region must be set and account_id must be digits")
+    if settings.max_header_bytes < 1024 or settings.max_headers < 16:
+        raise ConfigError("max_header_bytes must be at least 1024 and max_headers at least 16")
     if settings.seal_provider not in _SEAL_PROVIDERS:
         raise ConfigError(f"seal_provider must be one of {', '.join(_SEAL_PROVIDERS)}")
     if settings.seal_provider == "pkcs11" and not settings.hsm_enabled:

@@ -54,6 +54,11 @@ _ROWS: Final[tuple[ErrorSpec, ...]] = (
     ),
     ErrorSpec("UnsupportedHTTPMethod", 403, "This http method is not supported."),
     ErrorSpec("RequestTooLarge", 413, "The request body is larger than {limit} bytes."),
+    ErrorSpec(
+        "RequestHeaderFieldsTooLarge",
+        431,
+        "The request line and headers exceed {limit} bytes or {count} header fields.",
+    ),
     # Parameters.
     ErrorSpec("MissingParameter", 400, 'The parameter "{name}" is needed but not provided.'),
     ErrorSpec("InvalidParameter", 400, 'The specified parameter "{name}" is not valid.{detail}'),

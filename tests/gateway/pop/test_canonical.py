@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mamori.gateway.pop.canonical import (
+    PaddedHeader,
     canonical_headers,
     canonical_query,
     canonical_query_reference,
@@ -86,8 +87,15 @@ def test_names_need_encoding() -> None:
     assert names_need_encoding([("KeyId", "k"), ("ExtendedConfig.CustomData.my key", "v")])
 
 
-def test_canonical_headers_trims_and_keeps_order() -> None:
-    headers = {"host": " h:1 ", "x-acs-action": "Encrypt\t", "accept": "a"}
+def test_canonical_headers_keeps_order() -> None:
+    headers = {"host": "h:1", "x-acs-action": "Encrypt", "accept": " a"}
     assert (
         canonical_headers(headers, ("x-acs-action", "host")) == "x-acs-action:Encrypt\nhost:h:1\n"
     )
+
+
+@pytest.mark.parametrize("value", [" h", "h ", "h\t", "\xa0h", "h\x85", "h\u3000"])
+def test_canonical_headers_refuses_what_stripping_would_change(value: str) -> None:
+    # The SDKs sign value.strip(): a value it changes would be signed as one and used as another.
+    with pytest.raises(PaddedHeader):
+        canonical_headers({"host": value}, ("host",))

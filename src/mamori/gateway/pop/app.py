@@ -25,7 +25,13 @@ from mamori.core.errors import DomainError
 from mamori.core.refs import Scope
 from mamori.gateway.pop.nonces import NonceCache
 from mamori.gateway.pop.request import PopRequest, parse_pop_request
-from mamori.gateway.pop.signature import Claim, check_freshness, read_claim, verify
+from mamori.gateway.pop.signature import (
+    Claim,
+    check_freshness,
+    check_scope,
+    read_claim,
+    verify,
+)
 from mamori.iam.access_keys import ACTIVE, AccessKeyService
 from mamori.iam.authorize import Origin
 from mamori.iam.principal import Principal
@@ -119,6 +125,11 @@ class PopGateway:
             "Recommend": f"See docs/errors.md#{exc.code.lower().replace('.', '')}",
         }
 
+    def error_body(self, exc: ApiError) -> bytes:
+        """The JSON body of ``exc`` with a fresh request id, for answers made outside a request
+        (the HTTP layer's 431)."""
+        return json.dumps(self._error(exc, _request_id()), separators=(",", ":")).encode()
+
     async def _read_body(self, scope: ASGIScope, receive: Receive) -> bytes:
         for name, value in scope["headers"]:
             if name == b"content-length" and value.isdigit() and int(value) > self._max_body:
@@ -143,8 +154,7 @@ class PopGateway:
             raise ApiError("InvalidAction.NotFound")
         req = parse_pop_request(method, "/", scope["query_string"], scope["headers"], body)
         action, principal = self._authenticate(req)
-        raw = dict(req.query)
-        raw.update(req.form)
+        raw = req.params
         account_scope = Scope(self._region, principal.account_id)
         client = scope.get("client")
         origin = Origin(client[0] if client else "", scope.get("scheme") == "https")
@@ -162,6 +172,7 @@ class PopGateway:
         action = self._catalogue.get(claim.version, claim.action)
         if action is None or req.method not in action.methods:
             raise ApiError("InvalidAction.NotFound")
+        check_scope(claim, self._region, action.service)
         now = self._clock()
         check_freshness(claim, datetime.fromtimestamp(now, UTC))
         if claim.security_token is not None:
@@ -172,9 +183,10 @@ class PopGateway:
             entry = self._access_keys.lookup(claim.access_key_id)
             if entry is None:
                 raise ApiError("InvalidAccessKeyId.NotFound")
+            verify(claim, req, entry.secret)
+            # Only after the signature: told to anyone, it would confirm that a key exists.
             if entry.status != ACTIVE:
                 raise ApiError("InvalidAccessKeyId.Inactive")
-            verify(claim, req, entry.secret)
             principal = entry.principal
         if not self._nonces.check_and_remember(claim.access_key_id, claim.nonce, now):
             raise ApiError("SignatureNonceUsed")

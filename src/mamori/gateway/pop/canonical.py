@@ -82,7 +82,38 @@ def names_need_encoding(pairs: Iterable[tuple[str, str]]) -> bool:
     return any(_search_unsafe(name) is not None for name, _ in pairs)
 
 
+_RAW_NAME_SEPARATORS: Final = re.compile(r"[=&%]")
+
+
+def raw_names_are_unambiguous(pairs: Iterable[tuple[str, str]]) -> bool:
+    """Whether the raw-name canonical query of ``pairs`` has only one reading.
+
+    Values are always encoded, so only a name can carry '=' or '&' (and spell several pairs),
+    or '%' (and spell another name's encoding). Without them, a raw name's other unsafe
+    characters never occur in any encoded canonical query: the two forms cannot collide."""
+    search = _RAW_NAME_SEPARATORS.search
+    return not any(search(name) is not None for name, _ in pairs)
+
+
+class PaddedHeader(ValueError):
+    """A signed header value has whitespace that the signers strip before signing."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
 def canonical_headers(headers: dict[str, str], signed: tuple[str, ...]) -> str:
-    """``name:trimmed-value\\n`` for each signed header, in the order given."""
-    # str.strip() (all Unicode whitespace) is exactly what both SDK signers apply.
-    return "".join([f"{name}:{headers[name].strip()}\n" for name in signed])
+    """``name:value\\n`` for each signed header, in the order given.
+
+    Both SDK signers sign ``value.strip()`` (all Unicode whitespace), but the server would go on
+    to use ``value`` itself (a nonce remembered with a trailing space, a content-type behind a
+    0xA0): a value that stripping changes raises ``PaddedHeader`` instead, so the signed value
+    and the used value are always one."""
+    lines = []
+    for name in signed:
+        value = headers[name]
+        if len(value.strip()) != len(value):
+            raise PaddedHeader(name)
+        lines.append(f"{name}:{value}\n")
+    return "".join(lines)

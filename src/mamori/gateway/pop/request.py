@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import chain
+from typing import Final
 from urllib.parse import parse_qsl
 
+from mamori.api.errors import ApiError, invalid
+
 _FORM = "application/x-www-form-urlencoded"
+# Headers Mamori reads a meaning from: a second copy would be joined to the first with ',' and
+# so read as something no client signed; refused rather than guessed at.
+_SINGLE: Final = frozenset({"authorization", "content-type", "host"})
 
 
 @dataclass(slots=True)
@@ -19,6 +26,7 @@ class PopRequest:
     body: bytes
     query: list[tuple[str, str]]  # form-decoded query pairs ('+' -> space), in arrival order
     form: list[tuple[str, str]]  # form-decoded body pairs for a form content-type, else []
+    params: dict[str, str]  # query and form together; every name appears once
 
 
 def parse_pop_request(
@@ -38,17 +46,39 @@ def parse_pop_request(
         name = raw_name.decode("latin-1").lower()
         value = raw_value.decode("latin-1")
         previous = header_map.get(name)
-        header_map[name] = value if previous is None else f"{previous},{value}"
+        if previous is None:
+            header_map[name] = value
+        elif name in _SINGLE or name.startswith("x-acs-"):
+            raise ApiError("IncompleteSignature", detail=f"The header {name} appears twice.")
+        else:
+            header_map[name] = f"{previous},{value}"
     form: list[tuple[str, str]] = []
     content_type = header_map.get("content-type", "")
     if body and content_type[: len(_FORM)].lower() == _FORM:
         form = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
+    query = parse_qsl(query_text, keep_blank_values=True) if query_text else []
+    params = dict(query)
+    if form:
+        params.update(form)
+    if len(params) != len(query) + len(form):
+        # Last-wins would pick a value the signature may not cover (a form value under ACS3).
+        raise invalid(_repeated(chain(query, form))[:64], "It is given more than once.")
     return PopRequest(
         method=method,
         path=path,
         raw_query=query_text,
         headers=header_map,
         body=body,
-        query=parse_qsl(query_text, keep_blank_values=True) if query_text else [],
+        query=query,
         form=form,
+        params=params,
     )
+
+
+def _repeated(pairs: chain[tuple[str, str]]) -> str:
+    seen: set[str] = set()
+    for name, _ in pairs:
+        if name in seen:
+            return name
+        seen.add(name)
+    raise AssertionError("no name is repeated")

@@ -18,7 +18,11 @@ from typing import Final
 
 from mamori.api.errors import ApiError
 from mamori.gateway.pop import acs3, acs4, rpc_v1_hmac_sha1
-from mamori.gateway.pop.canonical import names_need_encoding
+from mamori.gateway.pop.canonical import (
+    PaddedHeader,
+    names_need_encoding,
+    raw_names_are_unambiguous,
+)
 from mamori.gateway.pop.request import PopRequest
 
 ACS3: Final = acs3.ALGORITHM
@@ -37,20 +41,6 @@ _REQUIRED_SIGNED: Final = frozenset(
         "x-acs-content-sha256",
     }
 )
-_V1_CONTROL: Final = frozenset(
-    {
-        "AccessKeyId",
-        "Action",
-        "Signature",
-        "SignatureMethod",
-        "SignatureNonce",
-        "SignatureType",
-        "SignatureVersion",
-        "SecurityToken",
-        "Timestamp",
-        "Version",
-    }
-)
 _TIMESTAMP: Final = re.compile(
     r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})Z"
 )
@@ -58,6 +48,14 @@ _EMPTY_SHA256: Final = hashlib.sha256(b"").hexdigest()
 _HEX_SHA256: Final = re.compile(r"[0-9a-f]{64}")
 _SCOPE_DATE: Final = re.compile(r"[0-9]{8}")
 _AUTH_FIELDS: Final = ("Credential", "SignedHeaders", "Signature")
+# A nonce is remembered exactly as sent, so it may hold only RFC 3986 unreserved characters:
+# no stripping, decoding or encoding changes them. The SDKs send 32 hex digits or a UUID.
+_NONCE: Final = re.compile(r"[A-Za-z0-9._~-]{1,128}")
+# AccessKey ids reach the store (LTAI…, STS.…); anything else, a NUL included, is not found.
+_ACCESS_KEY_ID: Final = re.compile(r"[A-Za-z0-9._-]{1,128}")
+# ACS4 scopes: the official SDK names the region it was configured with, else the one in a
+# <product>.<region>.aliyuncs.com endpoint, else "center" (any address, so every Mamori one).
+CENTER_REGION: Final = "center"
 # The exact layout both SDK signers emit; anything else goes through the lenient parser.
 _SDK_AUTH_LAYOUT: Final = re.compile(r"Credential=([^,]*),SignedHeaders=([^,]*),Signature=([^,]*)")
 
@@ -105,9 +103,8 @@ def read_claim(req: PopRequest) -> Claim:
             return _read_header_claim(req, scheme, rest)
         # Never echo the header: a bearer token or another scheme's secret may be in it.
         raise _incomplete("The Authorization scheme is not supported.")
-    for name, _ in chain(req.query, req.form):
-        if name == "Signature":
-            return _read_v1_claim(req)
+    if "Signature" in req.params:
+        return _read_v1_claim(req)
     raise _incomplete("The request carries no signature.")
 
 
@@ -150,6 +147,7 @@ def _read_header_claim(req: PopRequest, style: str, rest: str) -> Claim:
     nonce = headers.get("x-acs-signature-nonce")
     if not nonce:
         raise ApiError("MissingSignatureNonce")
+    _check_nonce(nonce)
     signed, signed_names = _signed_headers(signed_list)
     if not headers.keys() >= signed_names:
         absent = ", ".join(sorted(signed_names.difference(headers)))
@@ -172,6 +170,7 @@ def _read_header_claim(req: PopRequest, style: str, rest: str) -> Claim:
         scope = (scope_date, region, product)
     if not access_key_id:
         raise _incomplete("The Credential names no AccessKeyId.")
+    _check_access_key_id(access_key_id)
     # STS requests repeat the AccessKeyId in a header; two different ids would be ambiguous.
     echoed = headers.get("x-acs-accesskey-id")
     if echoed is not None and echoed != access_key_id:
@@ -191,15 +190,12 @@ def _read_header_claim(req: PopRequest, style: str, rest: str) -> Claim:
 
 
 def _read_v1_claim(req: PopRequest) -> Claim:
-    params: dict[str, str] = {}
-    for name, value in chain(req.query, req.form):
-        if name in params and name in _V1_CONTROL:
-            raise _incomplete(f"The parameter {name} appears more than once.")
-        params[name] = value
+    params = req.params  # every name once: parse_pop_request refuses a repeated one
     access_key_id = params.get("AccessKeyId")
     signature = params["Signature"]
     if not access_key_id:
         raise _incomplete("AccessKeyId is missing.")
+    _check_access_key_id(access_key_id)
     if not signature or not signature.isascii():
         raise _incomplete("Signature is missing or malformed.")
     if params.get("SignatureMethod") != HMAC_SHA1:
@@ -215,6 +211,7 @@ def _read_v1_claim(req: PopRequest) -> Claim:
     nonce = params.get("SignatureNonce")
     if not nonce:
         raise ApiError("MissingSignatureNonce")
+    _check_nonce(nonce)
     version = params.get("Version")
     if not version:
         raise ApiError("MissingParameter", name="Version")
@@ -230,6 +227,27 @@ def _read_v1_claim(req: PopRequest) -> Claim:
     )
 
 
+def _check_nonce(nonce: str) -> None:
+    if _NONCE.fullmatch(nonce) is None:
+        raise _incomplete("The signature nonce must be 1 to 128 of A-Z a-z 0-9 - _ . ~")
+
+
+def _check_access_key_id(access_key_id: str) -> None:
+    # Before any lookup: the stores refuse some characters (PostgreSQL a NUL) with a 500.
+    if _ACCESS_KEY_ID.fullmatch(access_key_id) is None:
+        raise ApiError("InvalidAccessKeyId.NotFound")
+
+
+def check_scope(claim: Claim, region: str, product: str) -> None:
+    """An ACS4 claim's scope must name this server's region (or the SDK's "center") and the
+    product of the action; other claims have no scope."""
+    if claim.scope is None:
+        return
+    _, scope_region, scope_product = claim.scope
+    if scope_region not in (region, CENTER_REGION) or scope_product.lower() != product:
+        raise _incomplete("The Credential scope names another region or product.")
+
+
 def check_freshness(claim: Claim, now: datetime, window: timedelta = timedelta(minutes=15)) -> None:
     """Raise InvalidTimeStamp.Expired when the timestamp is over ``window`` from aware ``now``."""
     if abs(now - claim.timestamp) > window:
@@ -238,14 +256,15 @@ def check_freshness(claim: Claim, now: datetime, window: timedelta = timedelta(m
 
 def verify(claim: Claim, req: PopRequest, secret: str) -> None:
     """Check the claim's signature over ``req`` with ``secret`` in constant time, else raise."""
-    if claim.style == ACS3:
-        _verify_acs3(claim, req, secret)
-    elif claim.style == ACS4:
-        _verify_acs4(claim, req, secret)
-    elif claim.style == HMAC_SHA1:
+    if claim.style == HMAC_SHA1:
         _verify_v1(claim, req, secret)
-    else:
+        return
+    if claim.style not in (ACS3, ACS4):
         raise _incomplete("The signature style is not supported.")
+    try:
+        (_verify_acs3 if claim.style == ACS3 else _verify_acs4)(claim, req, secret)
+    except PaddedHeader as exc:
+        raise _incomplete(f"The signed header {exc.name} has surrounding whitespace.") from None
 
 
 def _verify_v1(claim: Claim, req: PopRequest, secret: str) -> None:
@@ -268,12 +287,14 @@ def _verify_acs3(claim: Claim, req: PopRequest, secret: str) -> None:
     if not compare_digest(acs3.sign(key, to_sign), claim.signature):
         # The Python SDK leaves parameter names unencoded, the published spec encodes them; they
         # differ only for names that need encoding (user-chosen map keys), so retry just then.
-        if not names_need_encoding(req.query):
+        # Raw names are accepted only when no name holds '=', '&' or '%': otherwise one name
+        # could spell several pairs ("DryRun=true&EncryptionContext") or an encoded name.
+        if not names_need_encoding(req.query) or not raw_names_are_unambiguous(req.query):
             raise ApiError("SignatureDoesNotMatch", string_to_sign=to_sign)
         raw_names = acs3.string_to_sign(acs3.canonical_request(req, signed, encode_names=False))
         if not compare_digest(acs3.sign(key, raw_names), claim.signature):
             raise ApiError("SignatureDoesNotMatch", string_to_sign=to_sign)
-    _check_payload(req)
+    _check_payload(claim, req)
 
 
 def _verify_acs4(claim: Claim, req: PopRequest, secret: str) -> None:
@@ -283,12 +304,16 @@ def _verify_acs4(claim: Claim, req: PopRequest, secret: str) -> None:
     to_sign = acs3.string_to_sign(acs3.canonical_request(req, claim.signed_headers), ACS4)
     if not compare_digest(acs3.sign(key, to_sign), claim.signature):
         raise ApiError("SignatureDoesNotMatch", string_to_sign=to_sign)
-    _check_payload(req)
+    _check_payload(claim, req)
 
 
-def _check_payload(req: PopRequest) -> None:
+def _check_payload(claim: Claim, req: PopRequest) -> None:
     # Only the header is signed; this comparison is what binds the body to the signature.
     declared = req.headers["x-acs-content-sha256"].lower()
     actual = hashlib.sha256(req.body).hexdigest() if req.body else _EMPTY_SHA256
     if actual != declared:
         raise _incomplete("x-acs-content-sha256 does not match the request body.")
+    if req.body and "content-type" not in claim.signed_headers:
+        # The content-type decides whether the body is read as a form: unsigned, it could be
+        # changed (and the signed body ignored) without touching the signature.
+        raise _incomplete("SignedHeaders must include content-type when there is a body.")

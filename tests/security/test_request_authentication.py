@@ -1,0 +1,431 @@
+"""Issue 9, items 1-5: attacks on request authentication, replayed against a real server.
+
+Each test captures what an official SDK signs (or signs a request the way an attacker would),
+tampers with it on the wire, and asserts the exact refusal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import ssl
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import replace
+from urllib.parse import parse_qsl
+
+import httpx
+import pytest
+from alibabacloud_kms20160120 import models as km
+from alibabacloud_kms20160120.client import Client
+from alibabacloud_ram20150501 import models as rm
+from alibabacloud_ram20150501.client import Client as RamClient
+from alibabacloud_tea_openapi import utils_models as open_api_util_models
+from alibabacloud_tea_openapi.utils import Utils
+from darabonba.runtime import RuntimeOptions
+
+from tests.compat.sdk import b64, new_sdk
+from tests.conftest import ServerProcess
+from tests.security.wire import (
+    Wire,
+    capture,
+    resign_acs3,
+    resign_acs4,
+    send,
+    signed_headers_of,
+    v1_target,
+)
+
+ACS3 = "ACS3"
+ACS4 = "ACS4"
+CONFIG = {ACS3: {}, ACS4: {"signature_version": "v4"}}
+HEADER_LIMIT = 16 * 1024  # the documented default of max_header_bytes
+
+
+def client(server: ServerProcess, style: str = ACS3, **config: str) -> Client:
+    return new_sdk(
+        server.endpoint, server.access_key_id, server.access_key_secret, **CONFIG[style], **config
+    )
+
+
+def describe_regions(monkeypatch: pytest.MonkeyPatch, server: ServerProcess, style: str) -> Wire:
+    sdk = client(server, style)
+    return capture(monkeypatch, sdk.describe_regions)
+
+
+def put_secret_value(
+    monkeypatch: pytest.MonkeyPatch, server: ServerProcess, style: str = ACS3
+) -> Wire:
+    """A signed request with a form body (the SDK puts SecretData in the body)."""
+    request = km.PutSecretValueRequest(
+        secret_name=f"nope-{uuid.uuid4().hex[:8]}", secret_data="d", version_id="v1"
+    )
+    sdk = client(server, style)
+    return capture(monkeypatch, lambda: sdk.put_secret_value(request))
+
+
+def refused(answer: object, code: str, status: int = 400) -> None:
+    assert (answer.status, answer.code) == (status, code), answer.body  # type: ignore[attr-defined]
+
+
+def test_the_test_signer_reproduces_the_sdk(
+    monkeypatch: pytest.MonkeyPatch, server: ServerProcess
+) -> None:
+    ak, secret = server.access_key_id, server.access_key_secret
+    wire = put_secret_value(monkeypatch, server)
+    again = resign_acs3(wire, ak, secret, parse_qsl(wire.query), signed_headers_of(wire))
+    assert again.header("authorization") == wire.header("authorization")
+    wire4 = put_secret_value(monkeypatch, server, ACS4)
+    again4 = resign_acs4(wire4, ak, secret, "center", "Kms", signed_headers_of(wire4))
+    assert again4.header("authorization") == wire4.header("authorization")
+
+
+# -- 1. the nonce, and every signed header, is used as it was signed ---------------------------
+
+
+@pytest.mark.parametrize("suffix", [" ", "\t", "\xa0", "\x85"])
+@pytest.mark.parametrize("style", [ACS3, ACS4])
+def test_a_replay_with_whitespace_after_the_nonce_is_refused(
+    monkeypatch: pytest.MonkeyPatch, server: ServerProcess, style: str, suffix: str
+) -> None:
+    wire = describe_regions(monkeypatch, server, style)
+    assert send(server.endpoint, wire).status == 200
+    nonce = wire.header("x-acs-signature-nonce")
+    replayed = wire.with_header("x-acs-signature-nonce", nonce + suffix)
+    for _ in range(2):
+        refused(send(server.endpoint, replayed), "IncompleteSignature")
+    refused(send(server.endpoint, wire), "SignatureNonceUsed")
+
+
+def test_a_nonce_outside_the_strict_set_is_refused(
+    monkeypatch: pytest.MonkeyPatch, server: ServerProcess
+) -> None:
+    # The SDK signs whatever its nonce source returns: here a nonce with a '/' and a space.
+    monkeypatch.setattr(Utils, "get_nonce", staticmethod(lambda: f"{uuid.uuid4().hex}/x y"))
+    wire = describe_regions(monkeypatch, server, ACS3)
+    refused(send(server.endpoint, wire), "IncompleteSignature")
+
+
+def test_an_sdk_uuid_nonce_is_accepted(
+    monkeypatch: pytest.MonkeyPatch, server: ServerProcess
+) -> None:
+    # alibabacloud-credentials and other SDKs send UUIDs with dashes.
+    monkeypatch.setattr(Utils, "get_nonce", staticmethod(lambda: str(uuid.uuid4())))
+    client(server).describe_regions()
+
+
+@pytest.mark.parametrize("style", [ACS3, ACS4])
+def test_a_signed_content_type_with_a_leading_nbsp_is_refused(
+    monkeypatch: pytest.MonkeyPatch, server: ServerProcess, style: str
+) -> None:
+    # The signature covers the stripped value; the form parser saw the 0xA0 and dropped the body.
+    wire = put_secret_value(monkeypatch, server, style)
+    tampered = wire.with_header("content-type", "\xa0" + wire.header("content-type"))
+    refused(send(server.endpoint, tampered), "IncompleteSignature")
+
+
+def test_a_signed_header_repeated_is_refused(
+    monkeypatch: pytest.MonkeyPatch, server: ServerProcess
+) -> None:
+    wire = describe_regions(monkeypatch, server, ACS3)
+    nonce = wire.header("x-acs-signature-nonce")
+    doubled = replace(wire, headers=[*wire.headers, ("x-acs-signature-nonce", nonce)])
+    refused(send(server.endpoint, doubled), "IncompleteSignature")
+
+
+# -- 2. one canonical form: a raw name never stands for several parameters ---------------------
+
+
+@pytest.fixture(scope="module")
+def key_id(kms: Client) -> str:
+    return str(kms.create_key(km.CreateKeyRequest()).body.key_metadata.key_id)
+
+
+def test_a_raw_name_cannot_stand_for_two_signed_parameters(
+    monkeypatch: pytest.MonkeyPatch, server: ServerProcess, key_id: str
+) -> None:
+    # Signed: a DryRun Encrypt bound to a context. Sent: one parameter whose raw name spells
+    # "DryRun=true&EncryptionContext" - a real Encrypt without a context, if accepted.
+    request = km.EncryptRequest(
+        key_id=key_id, plaintext=b64(b"x"), encryption_context={"a": "b"}, dry_run="true"
+    )
+    sdk = client(server)
+    wire = capture(monkeypatch, lambda: sdk.encrypt(request))
+    assert wire.query.startswith("DryRun=true&EncryptionContext=")
+    smuggled = wire.target.replace(
+        "DryRun=true&EncryptionContext=", "DryRun%3Dtrue%26EncryptionContext=", 1
+    )
+    answer = send(server.endpoint, replace(wire, target=smuggled))
+    refused(answer, "SignatureDoesNotMatch")
+
+
+@pytest.mark.parametrize("char", ["=", "&", "%"])
+def test_a_raw_name_with_a_separator_is_refused_even_when_signed_raw(
+    monkeypatch: pytest.MonkeyPatch, server: ServerProcess, char: str
+) -> None:
+    # An attacker's own signer cannot make the ambiguous raw form acceptable either.
+    wire = describe_regions(monkeypatch, server, ACS3)
+    query = [(f"a{char}b", "v")]
+    tampered = resign_acs3(
+        wire, server.access_key_id, server.access_key_secret, query, signed_headers_of(wire)
+    )
+    refused(send(server.endpoint, tampered), "SignatureDoesNotMatch")
+
+
+def test_the_python_sdks_raw_map_key_names_still_verify(server: ServerProcess, kms: Client) -> None:
+    # The Python SDK signs map keys unencoded: "ExtendedConfig.CustomData.my key" needs the
+    # raw-name form, which stays accepted because no raw name contains '=', '&' or '%'.
+    name = f"raw-{uuid.uuid4().hex[:8]}"
+    kms.create_secret(km.CreateSecretRequest(secret_name=name, secret_data="v", version_id="v1"))
+    config = km.UpdateSecretRequestExtendedConfig(custom_data={"my key": "v w"})
+    kms.update_secret(km.UpdateSecretRequest(secret_name=name, extended_config=config))
+    meta = kms.describe_secret(km.DescribeSecretRequest(secret_name=name)).body
+    assert "my key" in str(meta.extended_config)
+
+
+# -- 3. the request head is bounded before it is read ------------------------------------------
+
+
+def _big_head(size: int) -> bytes:
+    return b"GET /health HTTP/1.1\r\nhost: x\r\nx-big: " + b"a" * size + b"\r\n\r\n"
+
+
+def _answer_or_close(endpoint: str, raw: bytes) -> int:
+    """Send ``raw`` (the server may stop reading early) and return the status, 0 if closed."""
+    host, port = endpoint.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            sock.sendall(raw)
+        try:
+            data = sock.recv(65536)
+        except ConnectionResetError:
+            return 0
+    if not data:
+        return 0
+    return int(data.split(b" ", 2)[1])
+
+
+def _health_seconds(server: ServerProcess) -> float:
+    start = time.monotonic()
+    assert httpx.get(f"http://{server.endpoint}/health", timeout=10).status_code == 200
+    return time.monotonic() - start
+
+
+def test_a_one_mib_header_is_refused_quickly(server: ServerProcess) -> None:
+    start = time.monotonic()
+    status = _answer_or_close(server.endpoint, _big_head(1024 * 1024))
+    elapsed = time.monotonic() - start
+    assert status == 431
+    assert elapsed < 1.0
+    assert _health_seconds(server) < 0.5
+
+
+def test_health_stays_fast_while_a_huge_header_streams_in(server: ServerProcess) -> None:
+    host, port = server.endpoint.rsplit(":", 1)
+    stop = threading.Event()
+    outcome: list[str] = []
+
+    def stream() -> None:
+        with socket.create_connection((host, int(port)), timeout=5) as sock:
+            try:
+                sock.sendall(b"GET /health HTTP/1.1\r\nhost: x\r\nx-big: ")
+                while not stop.is_set():
+                    sock.sendall(b"a" * 65536)
+            except OSError:
+                outcome.append("closed")
+
+    thread = threading.Thread(target=stream)
+    thread.start()
+    try:
+        time.sleep(0.3)
+        assert _health_seconds(server) < 0.5
+    finally:
+        stop.set()
+        thread.join(10)
+    assert outcome == ["closed"]  # the server gave up on the endless header
+
+
+def test_too_many_headers_are_refused(server: ServerProcess) -> None:
+    fields = b"".join(b"x-h%d: v\r\n" % i for i in range(101))
+    raw = b"GET /health HTTP/1.1\r\nhost: x\r\n" + fields + b"\r\n"
+    assert _answer_or_close(server.endpoint, raw) == 431
+
+
+def test_a_long_request_line_is_refused(server: ServerProcess) -> None:
+    raw = b"GET /?" + b"a" * (HEADER_LIMIT + 1) + b" HTTP/1.1\r\nhost: x\r\n\r\n"
+    assert _answer_or_close(server.endpoint, raw) == 431
+
+
+def test_a_head_under_the_limit_reaches_the_gateway(server: ServerProcess) -> None:
+    answer = send(server.endpoint, _big_head(HEADER_LIMIT - 200))
+    assert answer.status == 200
+
+
+def test_a_body_arriving_with_the_head_is_not_counted_as_head(server: ServerProcess) -> None:
+    body = b"a" * 60_000
+    head = b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: %d\r\n\r\n" % len(body)
+    answer = send(server.endpoint, head + body)
+    refused(answer, "IncompleteSignature")
+
+
+def test_pipelined_requests_after_a_large_body_are_answered(server: ServerProcess) -> None:
+    # The body (over the head limit) and the next request arrive in one read: the body is not
+    # counted as head, and the second request is parsed and answered.
+    body = b"a" * 40_000
+    first = b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: %d\r\n\r\n" % len(body)
+    second = b"GET /health HTTP/1.1\r\nhost: x\r\n\r\n"
+    host, port = server.endpoint.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(first + body + second)
+        reader = sock.makefile("rb")
+        statuses = []
+        for _ in range(2):
+            statuses.append(int(reader.readline().split(b" ", 2)[1]))
+            length = 0
+            while (line := reader.readline()) not in (b"\r\n", b""):
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value)
+            reader.read(length)
+    assert statuses == [400, 200]
+
+
+def test_a_huge_header_over_tls_is_refused(server: ServerProcess) -> None:
+    context = ssl.create_default_context(cafile=str(server.ca_file))
+    host, port = server.tls_endpoint.rsplit(":", 1)
+    with (
+        socket.create_connection((host, int(port)), timeout=5) as raw,
+        context.wrap_socket(raw, server_hostname=host) as sock,
+    ):
+        with contextlib.suppress(OSError):
+            sock.sendall(_big_head(1024 * 1024))
+        try:
+            data = sock.recv(65536)
+        except OSError:
+            data = b""
+    assert data == b"" or data.startswith(b"HTTP/1.1 431 ")
+
+
+# -- 4. a parameter is named once --------------------------------------------------------------
+
+
+def test_a_parameter_in_query_and_form_is_refused(server: ServerProcess, key_id: str) -> None:
+    other = str(client(server).create_key(km.CreateKeyRequest()).body.key_metadata.key_id)
+    params = open_api_util_models.Params(
+        action="DescribeKey",
+        version="2016-01-20",
+        protocol="HTTP",
+        pathname="/",
+        method="POST",
+        auth_type="AK",
+        style="RPC",
+        req_body_type="formData",
+        body_type="json",
+    )
+    request = open_api_util_models.OpenApiRequest(query={"KeyId": key_id}, body={"KeyId": other})
+    sdk = client(server)
+    with pytest.raises(Exception) as info:
+        sdk.call_api(params, request, RuntimeOptions())
+    assert getattr(info.value, "code", None) == "InvalidParameter", info.value
+    assert "KeyId" in str(info.value)
+
+
+def test_a_parameter_twice_in_the_query_is_refused(server: ServerProcess, key_id: str) -> None:
+    other = str(client(server).create_key(km.CreateKeyRequest()).body.key_metadata.key_id)
+    params = [
+        ("AccessKeyId", server.access_key_id),
+        ("Action", "DescribeKey"),
+        ("Format", "JSON"),
+        ("KeyId", key_id),
+        ("KeyId", other),
+        ("SignatureMethod", "HMAC-SHA1"),
+        ("SignatureNonce", uuid.uuid4().hex),
+        ("SignatureVersion", "1.0"),
+        ("Timestamp", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())),
+        ("Version", "2016-01-20"),
+    ]
+    target = v1_target(params, server.access_key_secret)
+    answer = send(server.endpoint, Wire("POST", target, [("host", server.endpoint)]))
+    refused(answer, "InvalidParameter")
+    assert "KeyId" in answer.json()["Message"]
+
+
+# -- 5. small things -------------------------------------------------------------------------
+
+
+def test_a_control_character_in_a_v1_access_key_id_is_not_found(server: ServerProcess) -> None:
+    params = [
+        ("AccessKeyId", "LTAI\x00x"),
+        ("Action", "DescribeRegions"),
+        ("Format", "JSON"),
+        ("SignatureMethod", "HMAC-SHA1"),
+        ("SignatureNonce", uuid.uuid4().hex),
+        ("SignatureVersion", "1.0"),
+        ("Timestamp", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())),
+        ("Version", "2016-01-20"),
+    ]
+    target = v1_target(params, "whatever")
+    answer = send(server.endpoint, Wire("POST", target, [("host", server.endpoint)]))
+    refused(answer, "InvalidAccessKeyId.NotFound", 404)
+
+
+@pytest.mark.parametrize("style", [ACS3, ACS4])
+def test_a_body_needs_a_signed_content_type(
+    monkeypatch: pytest.MonkeyPatch, server: ServerProcess, style: str
+) -> None:
+    ak, secret = server.access_key_id, server.access_key_secret
+    wire = put_secret_value(monkeypatch, server, style)
+    signed = [name for name in signed_headers_of(wire) if name != "content-type"]
+    if style == ACS3:
+        unsigned = resign_acs3(wire, ak, secret, parse_qsl(wire.query), signed)
+    else:
+        unsigned = resign_acs4(wire, ak, secret, "center", "Kms", signed)
+    refused(send(server.endpoint, unsigned), "IncompleteSignature")
+
+
+@pytest.mark.parametrize(
+    ("region", "product"), [("eu-central-1", "Kms"), ("cn-hangzhou", "Ecs"), ("center", "Ram")]
+)
+def test_the_acs4_scope_must_name_this_region_and_product(
+    monkeypatch: pytest.MonkeyPatch, server: ServerProcess, region: str, product: str
+) -> None:
+    wire = describe_regions(monkeypatch, server, ACS4)
+    ak, secret = server.access_key_id, server.access_key_secret
+    other = resign_acs4(wire, ak, secret, region, product, signed_headers_of(wire))
+    refused(send(server.endpoint, other), "IncompleteSignature")
+
+
+@pytest.mark.parametrize("region_id", ["cn-hangzhou", None])
+def test_the_acs4_scopes_the_sdk_sends_are_accepted(
+    server: ServerProcess, region_id: str | None
+) -> None:
+    # Pointed at an address, the SDK names the region "center"; told a region, it names that.
+    extra = {"region_id": region_id} if region_id else {}
+    client(server, ACS4, **extra).describe_regions()
+
+
+@pytest.fixture
+def inactive_key(ram: RamClient) -> Iterator[tuple[str, str]]:
+    name = f"inactive-{uuid.uuid4().hex[:8]}"
+    ram.create_user(rm.CreateUserRequest(user_name=name))
+    key = ram.create_access_key(rm.CreateAccessKeyRequest(user_name=name)).body.access_key
+    ram.update_access_key(
+        rm.UpdateAccessKeyRequest(
+            user_name=name, user_access_key_id=key.access_key_id, status="Inactive"
+        )
+    )
+    yield key.access_key_id, key.access_key_secret
+
+
+def test_an_inactive_key_is_reported_only_to_its_holder(
+    monkeypatch: pytest.MonkeyPatch, server: ServerProcess, inactive_key: tuple[str, str]
+) -> None:
+    ak, secret = inactive_key
+    guess = new_sdk(server.endpoint, ak, "not-the-secret")
+    answer = send(server.endpoint, capture(monkeypatch, guess.describe_regions))
+    refused(answer, "SignatureDoesNotMatch")
+    holder = new_sdk(server.endpoint, ak, secret)
+    answer = send(server.endpoint, capture(monkeypatch, holder.describe_regions))
+    refused(answer, "InvalidAccessKeyId.Inactive")
