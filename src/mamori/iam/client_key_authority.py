@@ -26,7 +26,7 @@ Permission = Literal[
     "RbacPermission/Template/CryptoServiceSecretUser",
 ]
 KEY_USER: Permission = "RbacPermission/Template/CryptoServiceKeyUser"
-SECRET_USER: Permission = "RbacPermission/Template/CryptoServiceSecretUser"
+SECRET_USER: Permission = "RbacPermission/Template/CryptoServiceSecretUser"  # noqa: S105
 
 
 @dataclass(frozen=True, slots=True)
