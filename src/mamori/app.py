@@ -162,6 +162,9 @@ class RootRotation:
 
     versions: int  # keyring versions rewrapped
     finished_interrupted: bool  # an earlier rotation's root.key.new was put in place first
+    # The old wrapping is gone from the store's files (False: SQLite readers kept the WAL from
+    # being checkpointed in time, so the old root key still opens the copy in mamori.db-wal).
+    erased: bool
 
 
 def rotate_root(settings: Settings) -> RootRotation:
@@ -211,9 +214,13 @@ def rotate_root(settings: Settings) -> RootRotation:
                     _settle_pending(db, provider)
                 raise
             provider.promote_pending()
+            # The rewrap is an UPDATE: until the WAL is checkpointed (or PostgreSQL's dead
+            # tuples vacuumed) the old wrapping is still in the files, and with it whatever
+            # the old root key was rotated away from.
+            erased = db.erase_now("keyring")
     finally:
         db.close()
-    return RootRotation(len(rewrapped), finished)
+    return RootRotation(len(rewrapped), finished, erased)
 
 
 def _settle_pending(db: Database, provider: KeyFileProvider) -> bool:

@@ -479,3 +479,21 @@ def test_versions_made_before_the_binding_keep_their_ciphertexts(
     ).body.ciphertext_blob
     raw = base64.b64decode(made)
     assert AESGCM(material).decrypt(raw[36:48], raw[48:], context_aad) == b"new"
+
+
+def test_rotate_root_leaves_no_old_wrapping_in_the_sqlite_files(
+    sqlite_server: ServerProcess,
+) -> None:
+    """The rewrap is an UPDATE: without a checkpoint the keyring sealed by the old root key
+    stayed in mamori.db-wal, and the leaked old key still opened every DEK from a copy of the
+    data directory (review finding)."""
+    server = sqlite_server
+    rows = _select(server, select(t.keyring.c.wrapped_dek))
+    old_wrappings = {f"wrapped DEK {i}": bytes(r[0]) for i, r in enumerate(rows)}  # type: ignore[index]
+    assert old_wrappings and set(_traces(server, old_wrappings)) == set(old_wrappings)
+
+    done = _rotate(server)  # while the server runs and holds its connections
+
+    assert done.returncode == 0, done.stderr
+    assert _traces(server, old_wrappings) == []
+    _admin(server).describe_regions()

@@ -83,6 +83,14 @@ def rotate_root(
         f"Rotated the root key: {settings.root_key_path} is new and seals the keyring's "
         f"{done.versions} data-encryption key(s); the old root key opens nothing in this store."
     )
+    if not done.erased:
+        typer.echo(
+            "mamori: rotate-root: a running server kept SQLite's WAL from being checkpointed "
+            "for 10 s, so the old root key still opens the copy of the keyring in "
+            "mamori.db-wal until the next checkpoint; stop the servers and rotate again",
+            err=True,
+        )
+        raise typer.Exit(4)
 
 
 @app.command()

@@ -56,6 +56,24 @@ class Database:
         if self._eraser is not None:
             self._eraser.request()
 
+    def erase_now(self, table: str, timeout_s: float = 10.0) -> bool:
+        """Make the old versions of rows just rewritten in ``table`` unreadable from the store's
+        files before returning (a rewrap that must not leave the old wrapping behind). SQLite:
+        checkpoint the WAL into the ``secure_delete`` database file and truncate it, retrying
+        while readers hold older pages, for at most ``timeout_s``; False if they still did.
+        PostgreSQL: ``VACUUM FULL`` rewrites the table, so no dead tuple keeps the old rows
+        (its WAL segments, replicas and backups are the operator's to age out)."""
+        if self.dialect != "sqlite":
+            with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.exec_driver_sql(f'VACUUM FULL "{table}"')
+            return True
+        deadline = time.monotonic() + timeout_s
+        while not checkpoint(self.engine):
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+        return True
+
     def close(self) -> None:
         """Close every pooled connection (SQLite checkpoints its WAL on the last close)."""
         if self._eraser is not None:
