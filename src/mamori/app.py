@@ -8,6 +8,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import re
 import signal
 import sys
 import time
@@ -27,6 +28,7 @@ from mamori.core.aliases import AliasService
 from mamori.core.asymmetric_ops import AsymmetricService
 from mamori.core.crypto_ops import CryptoService
 from mamori.core.hsm_keys import HsmVersions
+from mamori.core.instances import InstanceService
 from mamori.core.invalidation import Invalidations
 from mamori.core.jobs import run_due
 from mamori.core.key_import import KeyImport
@@ -74,6 +76,7 @@ class Services:
     asymmetric: AsymmetricService
     key_import: KeyImport
     secrets: SecretService
+    instances: InstanceService
     accounts: AccountService
     access_keys: AccessKeyService
     directory: Directory
@@ -261,7 +264,10 @@ def build_services(settings: Settings, clock: Any = time.time) -> Services:
     keyring = open_keyring(db, settings, token)
     # Every cache registers here; ``serve`` connects it to the other nodes on PostgreSQL.
     bus = Invalidations()
-    keys = KeyService(db, keyring, clock, settings.key_cache_size, HsmVersions(token), bus)
+    instances = InstanceService(db, clock, bus)
+    keys = KeyService(
+        db, keyring, clock, settings.key_cache_size, HsmVersions(token), bus, instances
+    )
     access_keys = AccessKeyService(db, keyring, clock, settings.key_cache_size, bus)
     policies = Policies(
         db, clock, validate=parse_policy, cache_size=settings.key_cache_size, bus=bus
@@ -280,7 +286,7 @@ def build_services(settings: Settings, clock: Any = time.time) -> Services:
     live_roles = LiveRoles(roles, clock, bus=bus)
 
     crypto = CryptoService(keys)
-    secrets = SecretService(db, keys, crypto, clock, secret_views)
+    secrets = SecretService(db, keys, crypto, clock, secret_views, instances)
     secrets.manage(
         {
             RDS: RdsSecrets(lambda scope, name: secrets.value(scope, name, None, None).data),
@@ -295,6 +301,7 @@ def build_services(settings: Settings, clock: Any = time.time) -> Services:
         asymmetric=AsymmetricService(keys),
         key_import=KeyImport(db, keys, keyring, clock),
         secrets=secrets,
+        instances=instances,
         accounts=AccountService(db, clock),
         access_keys=access_keys,
         directory=Directory(db, clock, identities_changed),
@@ -318,6 +325,7 @@ def bootstrap(services: Services, settings: Settings) -> tuple[str, str] | None:
     """First start: the account, its administrator's AccessKey and the credentials file.
     Returns (id, secret) when a key was created now."""
     services.accounts.ensure(settings.account_id)
+    services.instances.default_instance(settings.account_id)
     if services.access_keys.has_admin_key(settings.account_id):
         return None
     access_key_id, secret = services.access_keys.create(settings.account_id, ADMIN)
@@ -416,6 +424,7 @@ async def serve(settings: Settings) -> None:
         cert_file=settings.tls_cert_file,
         key_file=settings.tls_key_file,
     )
+    services.instances.ca_chain_pem = _trust_chain(tls)
     _announce(settings, created, tls)
     gateway = PopGateway(
         catalogue=catalogue(),
@@ -457,6 +466,17 @@ async def serve(settings: Settings) -> None:
         if services.hsm_token is not None:
             services.hsm_token.close()
         log.info("mamori stopped cleanly")
+
+
+def _trust_chain(tls: TlsFiles) -> str:
+    """What a client of the TLS listener trusts (GetKmsInstance's CaCertificateChainPem):
+    Mamori's CA, or the certificates of an operator's certificate file (never a key that may
+    share that file)."""
+    pem = (tls.ca_file or tls.cert_file).read_text("ascii")
+    blocks = re.findall(
+        r"-----BEGIN CERTIFICATE-----\r?\n.*?-----END CERTIFICATE-----\r?\n?", pem, re.DOTALL
+    )
+    return "".join(blocks)
 
 
 def _share_invalidations(services: Services) -> Listener | None:

@@ -16,7 +16,9 @@ import pytest
 from alibabacloud_kms20160120 import models as km
 from alibabacloud_kms20160120.client import Client
 
+from tests.compat.instance_helpers import generic, new_instance
 from tests.compat.sdk import expect_error
+from tests.conftest import ServerProcess
 
 REGION = "cn-hangzhou"
 DATE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
@@ -142,8 +144,8 @@ def test_create_key_with_rotation_disabled_explicitly(kms: Client) -> None:
     assert meta.automatic_rotation == "Disabled"
 
 
-def test_create_key_with_tags_and_dkms_instance(kms: Client) -> None:
-    tag, instance = unique("tag"), unique("kst-hzz")
+def test_create_key_with_tags_and_dkms_instance(server: ServerProcess, kms: Client) -> None:
+    tag, instance = unique("tag"), new_instance(generic(server))
     meta = create(kms, tags=tags_json((tag, "v1"), (unique("tag"), "v2")), dkmsinstance_id=instance)
     assert meta.dkmsinstance_id == instance
     assert describe(kms, meta.key_id).dkmsinstance_id == instance
@@ -220,8 +222,8 @@ class FilterFixture:
 
 
 @pytest.fixture(scope="module")
-def fx(kms: Client) -> Iterator[FilterFixture]:
-    tag, instance = unique("filter"), unique("kst-filter")
+def fx(server: ServerProcess, kms: Client) -> Iterator[FilterFixture]:
+    tag, instance = unique("filter"), new_instance(generic(server))
     enabled = create(kms, tags=tags_json((tag, "enabled")))
     disabled = create(kms, key_spec="Aliyun_AES_128", tags=tags_json((tag, "disabled")))
     kms.disable_key(km.DisableKeyRequest(key_id=disabled.key_id))

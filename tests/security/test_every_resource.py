@@ -44,12 +44,16 @@ NOT_RESOURCES: dict[str | tuple[str, str], str] = {
     "PolicyName": "names one of the named key's or secret's own policies",
     "PublicKeyBlob": "the caller's own public key",
     "CertificateId": "no certificates are served: naming one is Forbidden.ResourceNotFound",
-    "DKMSInstanceId": "dedicated instances are not served through this parameter",
-    "KmsInstanceId": "dedicated instances are not served through this parameter",
+    "DKMSInstanceId": "a KMS instance: CreateKey and CreateSecret authorize its keystore ARN "
+    "(tests/compat/test_instances.py denies one)",
+    "KmsInstanceId": "a KMS instance, authorized as its keystore ARN "
+    "(tests/compat/test_instances.py::test_instance_actions_are_authorized_on_the_instance)",
     "Filters": "filters a listing of the account, an action on the account",
     "FetchExtendedConfig": "a flag",
     ("AsymmetricDecrypt", "CiphertextBlob"): "raw ciphertext, decrypted by the key KeyId names",
     ("UpdateSecret", "ExtendedConfig"): "CustomData names nothing",
+    ("ConnectKmsInstance", "VpcId"): "a VPC recorded on the instance KmsInstanceId names",
+    ("CreateKmsInstance", "InstanceName"): "the new instance's display name",
 }
 # Actions that use a secret's encryption key: a Deny on that key must refuse them too.
 USES_SECRET_KEY = frozenset({"GetSecretValue", "PutSecretValue", "RotateSecret"})

@@ -249,6 +249,7 @@ def _payload(param: Param) -> tuple[str, str]:
         "JsonObjectText": f'{{"k":"{LONE}"}}',
         "CustomData": f'{{"DBName":"{LONE}"}}',
         "RamTags": f'[{{"Key":"k{LONE}","Value":"v"}}]',
+        "BindVpcs": f'[{{"VpcId":"v{LONE}","RegionId":"r","VSwitchId":"s"}}]',
     }
     assert kind in documents, f"a new JSON parameter kind, {kind}: add a document for it"
     name = f"{param.name}.CustomData" if kind == "CustomData" else param.name
@@ -295,6 +296,9 @@ def _valid_requests(
         "CreateRole": {"RoleName": unique("r"), "AssumeRolePolicyDocument": trust},
         "ListPolicies": {},
         "ListRoles": {},
+        "UpdateKmsInstanceBindVpc": {
+            "KmsInstanceId": kms.get_default_kms_instance().body.default_kms_instance_id
+        },
     }
 
 
@@ -397,6 +401,7 @@ def test_every_documented_parameter_mamori_does_not_implement_is_refused(raw: Ra
         "Decrypt.Recipient",
         "GenerateDataKey.Recipient",
         "GetSecretValue.Recipient",
+        "ListKmsInstances.Filters",
     ]
 
 

@@ -52,6 +52,8 @@ def _raw_files(server: ServerProcess) -> list[Path]:
             "secrets",
             "secret_versions",
             "secret_version_stages",
+            "kms_instances",
+            "kms_default_instances",
         ):
             rel = conn.execute("SELECT pg_relation_filepath(%s)", (table,)).fetchone()
             assert rel is not None
@@ -76,9 +78,12 @@ def test_no_secret_is_stored_in_the_clear(fresh_server: ServerProcess) -> None:
     # Private keys (PKCS#8 DER, or SM2's 96-byte layout) and HMAC keys are wrapped the same way.
     for spec in ("RSA_2048", "EC_P256", "EC_SM2", "EC_ED25519", "HMAC_SHA_256"):
         kms.create_key(km.CreateKeyRequest(key_spec=spec))
+    # A key placed in an instance by name is stored as any other.
+    instance = kms.get_default_kms_instance().body.default_kms_instance_id
+    kms.create_key(km.CreateKeyRequest(dkmsinstance_id=instance))
 
     materials = _material(fresh_server)
-    assert len(materials) == 11
+    assert len(materials) == 12
     files = _raw_files(fresh_server)
     assert files, "found no database files to scan"
     raw = b"".join(p.read_bytes() for p in files)

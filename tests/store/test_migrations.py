@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -73,3 +74,52 @@ def test_versions_existing_before_0008_keep_context_only_aad(database: Database)
         )
         rows = dict(conn.execute(select(t.key_versions.c.id, t.key_versions.c.bound_aad)).all())
     assert rows == {"v-old": False, "v-new": True}
+
+
+def test_0009_puts_existing_keys_and_secrets_in_each_account_default_instance(
+    database: Database,
+) -> None:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with database.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0008")
+    with database.engine.begin() as conn:
+        for account in ("1", "2"):
+            conn.exec_driver_sql(
+                "INSERT INTO accounts (id, kms_status, created_at)"
+                f" VALUES ('{account}', 'Enabled', 0)"
+            )
+        # Before 0009 DKMSInstanceId was stored as given: an id that names no instance.
+        for key, account, instance in (
+            ("key-a", "1", ""),
+            ("key-b", "1", "kst-made-up"),
+            ("key-c", "2", ""),
+        ):
+            conn.exec_driver_sql(
+                "INSERT INTO keys (id, account_id, spec, usage, origin, protection_level, state,"
+                " description, creator, dkms_instance_id, created_at, deletion_protection,"
+                " deletion_protection_description, rotation_enabled)"
+                f" VALUES ('{key}', '{account}', 'Aliyun_AES_256', 'ENCRYPT/DECRYPT',"
+                f" 'Aliyun_KMS', 'SOFTWARE', 'Enabled', '', 'x', '{instance}', 0, false, '',"
+                " false)"
+            )
+        conn.exec_driver_sql(
+            "INSERT INTO secrets (account_id, name, secret_type, description, encryption_key_id,"
+            " secret_data_type, creator, rotation_enabled, created_at, updated_at)"
+            " VALUES ('2', 's', 'Generic', '', 'key-c', 'text', 'x', false, 0, 0)"
+        )
+    database.migrate()
+    with database.engine.begin() as conn:
+        defaults = dict(conn.execute(select(t.kms_default_instances)).all())
+        instances = {r.id: r for r in conn.execute(select(t.kms_instances)).all()}
+        keys = dict(conn.execute(select(t.keys.c.id, t.keys.c.dkms_instance_id)).all())
+        secret = conn.execute(select(t.secrets.c.dkms_instance_id)).scalar_one()
+    assert set(defaults) == {"1", "2"} and defaults["1"] != defaults["2"]
+    assert set(instances) == set(defaults.values())
+    for account, instance_id in defaults.items():
+        row = instances[instance_id]
+        assert re.fullmatch(r"kst-[a-z0-9]{21}", instance_id)
+        assert (row.account_id, row.status, row.spec) == (account, "Connected", 1000)
+    assert keys == {"key-a": defaults["1"], "key-b": defaults["1"], "key-c": defaults["2"]}
+    assert secret == defaults["2"]

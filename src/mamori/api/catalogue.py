@@ -11,6 +11,7 @@ from mamori.api.params import Int, Param, Raw
 from mamori.core.aliases import AliasService
 from mamori.core.asymmetric_ops import AsymmetricService
 from mamori.core.crypto_ops import CryptoService
+from mamori.core.instances import InstanceService
 from mamori.core.key_import import KeyImport
 from mamori.core.keys import KeyService
 from mamori.core.refs import Scope
@@ -66,6 +67,11 @@ class Services(Protocol):
     @property
     def secrets(self) -> SecretService:
         """The secret service."""
+        ...
+
+    @property
+    def instances(self) -> InstanceService:
+        """KMS instances."""
         ...
 
     @property
@@ -178,6 +184,9 @@ class Action:
     # resource here instead, and the gateway authorizes each before the handler runs.
     # Otherwise it is the action's RAM action on ``resource``, with the EncryptionContext.
     resources: ResourcesOf | None = None
+    # True for an action Mamori adds to an Alibaba API version (CreateKmsInstance: Alibaba's
+    # instances are purchased, not created by an API call); the docs mark it so.
+    extension: bool = False
 
     @property
     def ram_action(self) -> str:

@@ -71,6 +71,10 @@ _ROWS: Final[tuple[ErrorSpec, ...]] = (
     ErrorSpec("Forbidden.KeyVersionNotFound", 404, "The specified KeyVersion is not found."),
     ErrorSpec("Forbidden.AliasNotFound", 404, "The specified Alias is not found."),
     ErrorSpec("Forbidden.ResourceNotFound", 404, "Resource not found."),
+    ErrorSpec("Forbidden.DKMSInstanceNotFound", 403, "The specified DKMS Instance is not found."),
+    ErrorSpec(
+        "Forbidden.DKMSInstanceStateInvalid", 403, "The DKMS instance state is invalid. {reason}"
+    ),
     ErrorSpec("AliasAlreadyExists", 400, "The specified Alias already exists."),
     ErrorSpec("Rejected.ResourceExist", 409, "The specified resource already exists."),
     ErrorSpec(

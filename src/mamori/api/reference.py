@@ -37,6 +37,8 @@ def actions_markdown() -> str:
     ]
     for action in catalogue().all():
         kind = "business" if action.business else "management"
+        if action.extension:
+            kind += " (Mamori extension)"
         params = ", ".join(f"{p.name}{'*' if p.required else ''}" for p in action.params) or "—"
         lines.append(
             f"| {action.name} | {action.version} | `{action.ram_action}` | {kind} | {params} |"

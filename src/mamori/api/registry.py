@@ -5,6 +5,8 @@ from __future__ import annotations
 from functools import cache
 
 from mamori.api.catalogue import Catalogue
+from mamori.api.instances import actions as instances
+from mamori.api.instances import extensions as instance_extensions
 from mamori.api.kms import (
     account,
     aliases,
@@ -39,6 +41,8 @@ def catalogue() -> Catalogue:
         batch,
         secret_policies,
         account,
+        instances,
+        instance_extensions,
         passwords,
         identities,
         policies,

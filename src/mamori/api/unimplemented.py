@@ -29,6 +29,9 @@ REFUSED: Final[Mapping[tuple[str, str], tuple[str, ...]]] = {
     # storage follows ProtectionLevel (HSM keys never leave the token), so accepting the
     # parameter would silently give another storage than the one asked for.
     (KMS_VERSION, "CreateKey"): ("KeyStorageMechanism",),
+    # Which filter keys Alibaba accepts here is not documented; refusing is honest, and
+    # the account's instances are few enough to list whole.
+    (KMS_VERSION, "ListKmsInstances"): ("Filters",),
 }
 
 # (version, action, parameter) → why Mamori may accept and ignore it: pure hints with no
@@ -39,11 +42,12 @@ IGNORED: Final[Mapping[tuple[str, str, str], str]] = {
         "SDK sends its client's region, and resources are named in that one region."
         for name in ("TagResources", "UntagResources", "ListTagResources")
     },
-    (KMS_VERSION, "CreateSecret", "DKMSInstanceId"): "Mamori is one KMS instance: every secret "
-    "is stored alike, sealed under its EncryptionKeyId, and the answer's DKMSInstanceId is "
-    "empty, which says so.",
-    (KMS_VERSION, "SetDeletionProtection", "KmsInstanceId"): "Mamori has no KMS instances to "
-    "protect; the key is named by KeyId or ProtectedResourceArn (one of them is required).",
+    (KMS_VERSION, "SetDeletionProtection", "KmsInstanceId"): "Deletion protection of an "
+    "instance is not served (ReleaseKmsInstance refuses an instance that holds anything); the "
+    "key is named by KeyId or ProtectedResourceArn, one of which is required.",
+    (KMS_VERSION, "ReleaseKmsInstance", "ForceDeleteWithoutBackup"): "It allows releasing an "
+    "instance that was not backed up, with its keys; Mamori refuses to release an instance "
+    "that holds any key or secret, whatever this says, so nothing is lost either way.",
 }
 
 

@@ -1,25 +1,19 @@
 """``mamori iam``: manage RAM users, AccessKeys, groups, roles and policies of a running server.
 
-The commands call the server's RAM API with the administrator's AccessKey (``admin.credentials``
-in the data directory), so the running server sees every change at once.
+The commands call the server's RAM API with the administrator's AccessKey, through the plumbing
+in ``cli/remote.py``.
 """
 
 from __future__ import annotations
 
-import configparser
 import json
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from mamori.client import Client, MamoriError
+from mamori.cli.remote import ConfigOpt, DataDirOpt, Remote, console, table
 from mamori.client._client import RAM
-from mamori.config import ConfigError, load_settings
 
 app = typer.Typer(help="Manage RAM identities and policies on a running server.")
 users = typer.Typer(help="RAM users.")
@@ -36,51 +30,20 @@ for _name, _sub in (
 ):
     app.add_typer(_sub, name=_name)
 
-_console = Console()
-ConfigOpt = Annotated[Path | None, typer.Option("--config", help="mamori.toml to read")]
-DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", help="The server's data dir")]
-_state: dict[str, Path | None] = {"config": None, "data_dir": None}
+_remote = Remote()
+_console = console
 
 
 @app.callback()
 def _options(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
-    _state["config"], _state["data_dir"] = config, data_dir
-
-
-@contextmanager
-def _client() -> Iterator[Client]:
-    try:
-        settings = load_settings(_state["config"], {"data_dir": _state["data_dir"]})
-    except ConfigError as exc:
-        raise typer.BadParameter(str(exc)) from exc
-    ini = configparser.ConfigParser()
-    if not ini.read(settings.credentials_path):
-        raise typer.BadParameter(f"no credentials at {settings.credentials_path}")
-    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host  # noqa: S104
-    with Client(
-        f"{host}:{settings.port}",
-        ini["default"]["access_key_id"],
-        ini["default"]["access_key_secret"],
-    ) as client:
-        yield client
+    _remote.target(config, data_dir)
 
 
 def _call(action: str, **params: Any) -> dict[str, Any]:
-    with _client() as client:
-        try:
-            return client.call(action, RAM, **params)
-        except MamoriError as exc:
-            _console.print(f"[red]{exc.code}[/red]: {exc.message}")
-            raise typer.Exit(1) from exc
+    return _remote.call(action, RAM, **params)
 
 
-def _table(title: str, rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
-    table = Table(title=title)
-    for column in columns:
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*(str(row.get(c, "")) for c in columns))
-    _console.print(table)
+_table = table
 
 
 def _pages(action: str, wrapper: str, item: str, **params: Any) -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ import typer
 import uvloop
 
 from mamori.cli.iam import app as iam_app
+from mamori.cli.instances import app as instances_app
 from mamori.config import ConfigError, load_settings
 
 app = typer.Typer(help="Mamori: a self-hosted KMS that speaks the Alibaba Cloud KMS API.")
@@ -23,6 +24,7 @@ def main() -> None:
 
 
 app.add_typer(iam_app, name="iam")
+app.add_typer(instances_app, name="instances")
 
 reference = typer.Typer(help="Print reference documentation generated from the code.")
 app.add_typer(reference, name="reference")

@@ -29,6 +29,7 @@ from mamori.core.errors import (
     UnsupportedProtectionLevel,
 )
 from mamori.core.hsm_keys import HsmVersions
+from mamori.core.instances import InstanceService
 from mamori.core.invalidation import Invalidations
 from mamori.core.model import KeyRecord, KeyState, KeyVersion
 from mamori.core.refs import KeyRef, Scope, parse_key_ref
@@ -133,8 +134,11 @@ class KeyService:
         cache_size: int,
         hsm: HsmVersions | None = None,
         bus: Invalidations | None = None,
+        instances: InstanceService | None = None,
     ) -> None:
         self._db = db
+        # Where keys are placed and counted; None (a bare KeyService in a test): not placed.
+        self._instances = instances
         self._keyring = keyring
         self._hsm = hsm or HsmVersions(None)
         self._clock = clock
@@ -275,6 +279,9 @@ class KeyService:
         now = self.now()
         key_id = _new_key_id()
         version_id = str(uuid.uuid4())
+        instance_id = new.dkms_instance_id
+        if self._instances is not None:
+            instance_id = self._instances.placement(scope.account_id, instance_id).id
         row: dict[str, Any] = {
             "id": key_id,
             "account_id": scope.account_id,
@@ -285,7 +292,7 @@ class KeyService:
             "state": KeyState.PENDING_IMPORT if external else KeyState.ENABLED,
             "description": new.description,
             "creator": creator,
-            "dkms_instance_id": new.dkms_instance_id,
+            "dkms_instance_id": instance_id,
             "created_at": now,
             "delete_at": None,
             "deletion_protection": False,
@@ -304,6 +311,8 @@ class KeyService:
         )
         try:
             with self._db.begin() as conn:
+                if self._instances is not None:
+                    self._instances.admit(conn, scope.account_id, instance_id, "key")
                 conn.execute(insert(t.keys).values(**row))
                 if stored is not None:
                     self._insert_version(conn, key_id, version_id, stored, now)

@@ -55,6 +55,7 @@ class Secret:
     last_rotation_at: int | None = None
     next_rotation_at: int | None = None
     retire_at: int | None = None
+    dkms_instance_id: str = ""
 
     @classmethod
     def from_row(cls, row: Any) -> Secret:

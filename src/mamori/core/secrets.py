@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from mamori.core import tags as tag_store
 from mamori.core.crypto_ops import CryptoService, require_usable
 from mamori.core.errors import InvalidInput, Unsupported
+from mamori.core.instances import InstanceService
 from mamori.core.keys import KeyService, NewKey
 from mamori.core.managed_rotation import ManagedRotation, ManagedType, parse_config
 from mamori.core.model import POLICY_NAME
@@ -73,8 +74,11 @@ class SecretService:
         crypto: CryptoService,
         clock: Clock,
         views: SecretViews,
+        instances: InstanceService | None = None,
     ) -> None:
         self._db = db
+        # Where secrets are placed and counted; None (a bare service in a test): not placed.
+        self._instances = instances
         self._crypto = crypto
         self._keys = keys
         self._clock = clock
@@ -209,11 +213,15 @@ class SecretService:
         data: bytes,
         tags: Sequence[tuple[str, str]],
         policy: str | None = None,
-    ) -> None:
+    ) -> str:
         """CreateSecret: the secret and its first version, which holds ACSCurrent (and, for a
-        DoubleUsers Rds secret, a second one holding ACSPrevious), with its policy if given."""
+        DoubleUsers Rds secret, a second one holding ACSPrevious), with its policy if given.
+        Returns the KMS instance it was placed in (its DKMSInstanceId, else the default)."""
         check_data(data)
         tag_store.validate(tags)
+        if self._instances is not None:
+            placed = self._instances.placement(scope.account_id, secret.dkms_instance_id)
+            secret = replace(secret, dkms_instance_id=placed.id)
         standby: list[tuple[str, str]] = []
         if secret.secret_type != GENERIC:
             kind = self._managed.types[secret.secret_type]
@@ -236,6 +244,8 @@ class SecretService:
                     if existing.planned_delete_at is not None:
                         raise SecretInDeleteWindow
                     raise SecretExists
+                if self._instances is not None:
+                    self._instances.admit(conn, scope.account_id, secret.dkms_instance_id, "secret")
                 conn.execute(insert(t.secrets).values(**asdict(secret)))
                 for standby_id, standby_blob in standby:
                     insert_version(conn, secret, standby_id, standby_blob, secret.created_at)
@@ -258,6 +268,7 @@ class SecretService:
         except IntegrityError:
             # Another CreateSecret of the same name won the race.
             raise SecretExists from None
+        return secret.dkms_instance_id
 
     def put_value(
         self,

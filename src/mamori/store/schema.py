@@ -79,6 +79,7 @@ keys = Table(
     Column("material_expire_at", BigInteger),
     Column("material_check", String(64)),
     Index("ix_keys_account", "account_id", "created_at"),
+    Index("ix_keys_instance", "dkms_instance_id"),
     Index("ix_keys_delete_at", "delete_at"),
     Index("ix_keys_next_rotation_at", "next_rotation_at"),
 )
@@ -261,6 +262,10 @@ secrets = Table(
     # When the credentials a rotation replaced are retired (RAMCredentials: the old AccessKey
     # is deactivated after its grace period); null when nothing waits.
     Column("retire_at", BigInteger, nullable=True),
+    # The KMS instance the secret counts against (migration 0009 put existing ones in the
+    # account's default instance).
+    Column("dkms_instance_id", String(32), nullable=False, server_default=""),
+    Index("ix_secrets_instance", "dkms_instance_id"),
 )
 
 secret_versions = Table(
@@ -311,4 +316,38 @@ secret_policies = Table(
     ForeignKeyConstraint(
         ["account_id", "secret_name"], ["secrets.account_id", "secrets.name"], ondelete="CASCADE"
     ),
+)
+
+# -- KMS instances. A key (keys.dkms_instance_id) and a secret (secrets.dkms_instance_id) belong
+# to one; its spec (QPS) and quotas are enforced (core/instances.py). VPC fields are recorded as
+# the API sets them: Mamori has no VPCs, network access is an AAP's network rules.
+
+kms_instances = Table(
+    "kms_instances",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("account_id", String(32), ForeignKey("accounts.id"), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("spec", Integer, nullable=False),
+    Column("key_quota", Integer, nullable=False),
+    Column("secret_quota", Integer, nullable=False),
+    Column("vpc_quota", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("vpc_id", String(64), nullable=False, default=""),
+    # JSON arrays, as ConnectKmsInstance / UpdateKmsInstanceBindVpc set them.
+    Column("vswitch_ids", Text, nullable=False, default="[]"),
+    Column("zone_ids", Text, nullable=False, default="[]"),
+    Column("km_provider", String(32), nullable=False, default=""),
+    Column("bind_vpcs", Text, nullable=False, default="[]"),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_kms_instances_account", "account_id", "created_at"),
+)
+
+# The account's default instance (where a key or secret goes when no DKMSInstanceId is given);
+# the primary key makes two nodes' first starts agree on one.
+kms_default_instances = Table(
+    "kms_default_instances",
+    metadata,
+    Column("account_id", String(32), ForeignKey("accounts.id"), primary_key=True),
+    Column("instance_id", String(32), ForeignKey("kms_instances.id"), nullable=False),
 )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from mamori.api.catalogue import (
     PAGE_NUMBER,
     PAGE_SIZE,
@@ -10,9 +12,12 @@ from mamori.api.catalogue import (
     Call,
     Result,
     Services,
+    Touch,
+    account_resource,
     paging,
 )
 from mamori.api.errors import missing
+from mamori.api.instances.views import placement_touch
 from mamori.api.params import Bool, Int, JsonFilters, JsonTags, Str
 from mamori.api.render import key_metadata, key_version, page
 from mamori.core import tags as tag_store
@@ -51,6 +56,12 @@ def key_resource(services: Services, scope: Scope, args: Args) -> str:
         except KeyNotFound:
             return scope.alias_arn(ref.alias)
     return scope.key_arn(ref.key_id or "")
+
+
+def _create_key_resources(services: Services, scope: Scope, args: Args) -> Iterator[Touch]:
+    """CreateKey: the account (as before instances), and the KMS instance the key goes in."""
+    yield Touch(account_resource(services, scope, args), "")
+    yield placement_touch(services, scope, args["DKMSInstanceId"])
 
 
 def _interval(args: Args) -> int | None:
@@ -248,6 +259,7 @@ ACTIONS = (
             Str("Policy", max_len=32768),
         ),
         create_key,
+        resources=_create_key_resources,
     ),
     Action("DescribeKey", (KEY_ID,), describe_key, key_resource),
     Action(

@@ -22,6 +22,7 @@ from mamori.api.catalogue import (
 )
 from mamori.api.dispatch import require, require_touch
 from mamori.api.errors import ApiError, invalid
+from mamori.api.instances.views import placement_touch
 from mamori.api.kms.keys import key_resource
 from mamori.api.params import Bool, Int, JsonFilters, JsonStrList, JsonTags, Param, Str
 from mamori.api.render import page
@@ -101,6 +102,7 @@ def _create_secret_resources(services: Services, scope: Scope, args: Args) -> It
     """CreateSecret: the secret, and the EncryptionKeyId it names (which the first value is
     sealed under; the account's default key when none is named)."""
     yield Touch(secret_resource(services, scope, args), f"SecretName {args['SecretName']}")
+    yield placement_touch(services, scope, args["DKMSInstanceId"])
     key: str | None = args["EncryptionKeyId"]
     if key:
         arn = key_resource(services, scope, {"KeyId": key})
@@ -177,8 +179,9 @@ def create_secret(call: Call, args: Args) -> Result:
         rotation_enabled=rotation,
         rotation_interval=interval,
         next_rotation_at=now + interval if interval else None,
+        dkms_instance_id=args["DKMSInstanceId"] or "",
     )
-    services.secrets.create(
+    placed = services.secrets.create(
         call.scope, secret, args["VersionId"], data, args["Tags"] or (), policy or None
     )
     return {
@@ -190,7 +193,7 @@ def create_secret(call: Call, args: Args) -> Result:
         "RotationInterval": _seconds(secret),
         "NextRotationDate": iso(secret.next_rotation_at),
         "ExtendedConfig": secret.extended_config or "",
-        "DKMSInstanceId": "",
+        "DKMSInstanceId": placed,
     }
 
 
@@ -348,7 +351,7 @@ def describe_secret(call: Call, args: Args) -> Result:
         "PlannedDeleteTime": iso(secret.planned_delete_at),
         **rotation_fields(secret),
         "ExtendedConfig": secret.extended_config or "",
-        "DKMSInstanceId": "",
+        "DKMSInstanceId": secret.dkms_instance_id,
     }
     if args["FetchTags"]:
         rid = tag_id(call.scope.account_id, secret.name)
@@ -375,7 +378,7 @@ def _matches(secret: Secret, filters: dict[str, list[str]], tags: dict[str, str]
     exact = {
         "TagKey": list(tags),
         "TagValue": list(tags.values()),
-        "DKMSInstanceId": [""],
+        "DKMSInstanceId": [secret.dkms_instance_id],
         "SecretType": [secret.secret_type],
         "Creator": [secret.creator],
     }
