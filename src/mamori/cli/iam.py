@@ -6,10 +6,8 @@ in the data directory), so the running server sees every change at once.
 
 from __future__ import annotations
 
-import configparser
 import json
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,9 +15,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from mamori.client import Client, MamoriError
+from mamori.cli.admin import call_or_exit
 from mamori.client._client import RAM
-from mamori.config import ConfigError, load_settings
 
 app = typer.Typer(help="Manage RAM identities and policies on a running server.")
 users = typer.Typer(help="RAM users.")
@@ -47,31 +44,8 @@ def _options(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
     _state["config"], _state["data_dir"] = config, data_dir
 
 
-@contextmanager
-def _client() -> Iterator[Client]:
-    try:
-        settings = load_settings(_state["config"], {"data_dir": _state["data_dir"]})
-    except ConfigError as exc:
-        raise typer.BadParameter(str(exc)) from exc
-    ini = configparser.ConfigParser()
-    if not ini.read(settings.credentials_path):
-        raise typer.BadParameter(f"no credentials at {settings.credentials_path}")
-    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host  # noqa: S104
-    with Client(
-        f"{host}:{settings.port}",
-        ini["default"]["access_key_id"],
-        ini["default"]["access_key_secret"],
-    ) as client:
-        yield client
-
-
 def _call(action: str, **params: Any) -> dict[str, Any]:
-    with _client() as client:
-        try:
-            return client.call(action, RAM, **params)
-        except MamoriError as exc:
-            _console.print(f"[red]{exc.code}[/red]: {exc.message}")
-            raise typer.Exit(1) from exc
+    return call_or_exit(_console, _state["config"], _state["data_dir"], action, RAM, **params)
 
 
 def _table(title: str, rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
