@@ -43,9 +43,11 @@ from mamori.gateway.pop.app import PopGateway
 from mamori.gateway.pop.nonces import NonceCache
 from mamori.gateway.tls import TlsFiles, ensure_tls
 from mamori.hsm import HsmConfig, Token, TokenUnavailable, find_module
+from mamori.iam.aap_services import AapServices, build_aap
 from mamori.iam.access_keys import AccessKeyService, new_pair
 from mamori.iam.accounts import AccountService
 from mamori.iam.authorize import Authorizer
+from mamori.iam.client_key_authority import ClientKeyAuthority
 from mamori.iam.directory import Directory
 from mamori.iam.key_policies import KeyPolicies
 from mamori.iam.policies import Policies
@@ -87,8 +89,14 @@ class Services:
     authorizer: Authorizer
     tokens: TokenService
     live_roles: LiveRoles
+    aap: AapServices
     hsm_token: Token | None = None
     invalidations: Invalidations = field(default_factory=Invalidations)
+
+    @property
+    def client_key_authority(self) -> ClientKeyAuthority:
+        """The AAP decision the dedicated gateway asks for each client-key request."""
+        return self.aap.authority
 
 
 def open_token(settings: Settings) -> Token | None:
@@ -312,6 +320,7 @@ def build_services(settings: Settings, clock: Any = time.time) -> Services:
         authorizer=Authorizer(policies, clock, key_policies, secret_policies),
         tokens=TokenService(load_signing_keys(db, keyring, clock), clock),
         live_roles=live_roles,
+        aap=build_aap(db, clock, settings.key_cache_size, bus, instances.belongs),
         invalidations=bus,
         hsm_token=token,
     )

@@ -54,6 +54,28 @@ NOT_RESOURCES: dict[str | tuple[str, str], str] = {
     ("UpdateSecret", "ExtendedConfig"): "CustomData names nothing",
     ("ConnectKmsInstance", "VpcId"): "a VPC recorded on the instance KmsInstanceId names",
     ("CreateKmsInstance", "InstanceName"): "the new instance's display name",
+    # AAPs, their policies, network rules and client keys: a name (or KAAP. id) in the
+    # caller's own account only, authorized on its own ARN and on each policy or rule it names
+    # (tests/compat/test_aap.py); no parameter of these actions can reach another account's.
+    **{
+        (action, "Name"): "an AAP, AAP policy or network rule of the caller's account"
+        for action in (
+            "CreateApplicationAccessPoint",
+            "DescribeApplicationAccessPoint",
+            "UpdateApplicationAccessPoint",
+            "DeleteApplicationAccessPoint",
+            "CreatePolicy",
+            "DescribePolicy",
+            "UpdatePolicy",
+            "DeletePolicy",
+            "CreateNetworkRule",
+            "DescribeNetworkRule",
+            "UpdateNetworkRule",
+            "DeleteNetworkRule",
+        )
+    },
+    "AapName": "an AAP of the caller's account, authorized on its ARN",
+    "ClientKeyId": "a client key of the caller's account, authorized on its ARN",
 }
 # Actions that use a secret's encryption key: a Deny on that key must refuse them too.
 USES_SECRET_KEY = frozenset({"GetSecretValue", "PutSecretValue", "RotateSecret"})

@@ -250,6 +250,8 @@ def _payload(param: Param) -> tuple[str, str]:
         "CustomData": f'{{"DBName":"{LONE}"}}',
         "RamTags": f'[{{"Key":"k{LONE}","Value":"v"}}]',
         "BindVpcs": f'[{{"VpcId":"v{LONE}","RegionId":"r","VSwitchId":"s"}}]',
+        "NameList": f'["n{LONE}"]',
+        "AccessControlRules": f'{{"NetworkRules":["r{LONE}"]}}',
     }
     assert kind in documents, f"a new JSON parameter kind, {kind}: add a document for it"
     name = f"{param.name}.CustomData" if kind == "CustomData" else param.name
@@ -267,8 +269,9 @@ def _json_params() -> list[tuple[Action, Param]]:
 
 def _valid_requests(
     kms: Client, key: str, public_key: str, secret: str
-) -> dict[str, dict[str, str]]:
-    """For each action with a JSON parameter, a request that is valid without it."""
+) -> dict[str | tuple[str, str], dict[str, str]]:
+    """For each action with a JSON parameter, a request that is valid without it: by name, or
+    by (version, name) where two versions share a name (RAM's and the KMS API's CreatePolicy)."""
     contexts = _context_requests(kms, key, public_key)
     policy = json.dumps(
         {"Version": "1", "Statement": [{"Effect": "Allow", "Action": "kms:*", "Resource": "*"}]}
@@ -299,6 +302,24 @@ def _valid_requests(
         "UpdateKmsInstanceBindVpc": {
             "KmsInstanceId": kms.get_default_kms_instance().body.default_kms_instance_id
         },
+        **_aap_requests(),
+    }
+
+
+def _aap_requests() -> dict[str | tuple[str, str], dict[str, str]]:
+    policy = {
+        "Name": unique("p"),
+        "KmsInstance": "kst-abcdefghij0123456789a",
+        "Permissions": '["RbacPermission/Template/CryptoServiceKeyUser"]',
+        "Resources": '["key/*"]',
+        "AccessControlRules": '{"NetworkRules":[]}',
+    }
+    aap = {"Name": unique("a"), "Policies": '["p"]'}
+    return {
+        (KMS_VERSION, "CreatePolicy"): policy,
+        (KMS_VERSION, "UpdatePolicy"): policy,
+        (KMS_VERSION, "CreateApplicationAccessPoint"): aap,
+        (KMS_VERSION, "UpdateApplicationAccessPoint"): aap,
     }
 
 
@@ -311,7 +332,8 @@ def test_a_lone_surrogate_in_any_json_parameter_is_invalid_parameter(
     answers: dict[str, tuple[str, int, bool]] = {}
     for action, param in _json_params():
         name, document = _payload(param)
-        query = {**requests[action.name], name: document}
+        valid = requests.get((action.version, action.name)) or requests[action.name]
+        query = {**valid, name: document}
         try:
             raw.call(action.name, action.version, **query)
             answers[f"{action.name}.{name}"] = ("accepted", 200, False)

@@ -54,6 +54,12 @@ def _raw_files(server: ServerProcess) -> list[Path]:
             "secret_version_stages",
             "kms_instances",
             "kms_default_instances",
+            "aap_network_rules",
+            "aap_policies",
+            "aap_policy_rules",
+            "aap_access_points",
+            "aap_access_point_policies",
+            "aap_client_keys",
         ):
             rel = conn.execute("SELECT pg_relation_filepath(%s)", (table,)).fetchone()
             assert rel is not None

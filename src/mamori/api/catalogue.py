@@ -16,6 +16,7 @@ from mamori.core.key_import import KeyImport
 from mamori.core.keys import KeyService
 from mamori.core.refs import Scope
 from mamori.core.secrets import SecretService
+from mamori.iam.aap_services import AapServices
 from mamori.iam.access_keys import AccessKeyService
 from mamori.iam.accounts import AccountService
 from mamori.iam.authorize import Authorizer, Origin
@@ -122,6 +123,11 @@ class Services(Protocol):
     @property
     def tokens(self) -> TokenService:
         """STS temporary credentials."""
+        ...
+
+    @property
+    def aap(self) -> AapServices:
+        """Application access points, their policies, network rules and client keys."""
         ...
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from functools import cache
 
+from mamori.api.aap import access_points, client_keys, network_rules
+from mamori.api.aap import policies as aap_policies
 from mamori.api.catalogue import Catalogue
 from mamori.api.instances import actions as instances
 from mamori.api.instances import extensions as instance_extensions
@@ -47,6 +49,10 @@ def catalogue() -> Catalogue:
         identities,
         policies,
         sts,
+        network_rules,
+        aap_policies,
+        access_points,
+        client_keys,
     ):
         result.add(*family.ACTIONS)
     return result

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from mamori.cli.remote import ConfigOpt, DataDirOpt, Remote, console, print_json, table
+from mamori.cli.remote import ConfigOpt, DataDirOpt, JsonOpt, Remote, console, print_json, table
 
 app = typer.Typer(
     help="KMS instances: where keys and secrets live, with a QPS spec and quotas.",
@@ -16,7 +16,6 @@ app = typer.Typer(
 )
 _remote = Remote()
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table")]
 QpsOpt = Annotated[
     int | None, typer.Option("--qps", help="QPS spec (Alibaba's tiers: 1000, 2000, 4000)")
 ]

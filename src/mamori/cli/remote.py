@@ -1,7 +1,7 @@
-"""Calling a running server as its administrator: what ``mamori iam`` and ``mamori instances``
-share. The AccessKey is the administrator's (``admin.credentials`` in the data directory), so
-the running server sees every change at once; errors are printed as the server's code and
-message, and exit 1."""
+"""Calling a running server as its administrator: what ``mamori iam``, ``mamori instances``
+and ``mamori aap`` share. The AccessKey is the administrator's (``admin.credentials`` in the
+data directory), so the running server sees every change at once; errors are printed as the
+server's code and message, and exit 1."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from mamori.config import ConfigError, load_settings
 console = Console()
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="mamori.toml to read")]
 DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", help="The server's data dir")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the server's answer as JSON")]
 
 
 class Remote:

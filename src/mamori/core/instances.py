@@ -224,6 +224,11 @@ class InstanceService:
             return self._create_default(account_id)
         return self._view().by_id[found]
 
+    def belongs(self, account_id: str, instance_id: str) -> bool:
+        """Whether ``instance_id`` is an instance of ``account_id`` (from memory)."""
+        found = self.get(instance_id)
+        return found is not None and found.account_id == account_id
+
     def require(self, account_id: str, instance_id: str) -> Instance:
         """The account's instance ``instance_id``, else ``InstanceNotFound``."""
         found = self.get(instance_id)

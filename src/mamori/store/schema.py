@@ -351,3 +351,101 @@ kms_default_instances = Table(
     Column("account_id", String(32), ForeignKey("accounts.id"), primary_key=True),
     Column("instance_id", String(32), ForeignKey("kms_instances.id"), nullable=False),
 )
+
+# Application access points (AAPs) of the dedicated gateway: network rules, the policies that
+# name them, the AAPs that name policies, and the AAPs' client keys. Names are unique per
+# account. A rule named by a policy, or a policy named by an AAP, cannot be deleted (RESTRICT);
+# an AAP's client keys go with it (CASCADE). Client keys keep only the certificate (the public
+# half and its validity): the private key and its password are never stored.
+aap_network_rules = Table(
+    "aap_network_rules",
+    metadata,
+    Column("account_id", String(32), ForeignKey("accounts.id"), primary_key=True),
+    Column("name", String(64), primary_key=True),
+    Column("description", Text, nullable=False),
+    Column("sources", Text, nullable=False),  # JSON array of IPs and CIDR blocks
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+aap_policies = Table(
+    "aap_policies",
+    metadata,
+    Column("account_id", String(32), ForeignKey("accounts.id"), primary_key=True),
+    Column("name", String(64), primary_key=True),
+    Column("description", Text, nullable=False),
+    Column("kms_instance", String(64), nullable=False),
+    Column("permissions", Text, nullable=False),  # JSON array of RBAC templates
+    Column("resources", Text, nullable=False),  # JSON array of key/…, alias/…, secret/…
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+aap_policy_rules = Table(
+    "aap_policy_rules",
+    metadata,
+    Column("account_id", String(32), primary_key=True),
+    Column("policy_name", String(64), primary_key=True),
+    Column("rule_name", String(64), primary_key=True),
+    Column("position", Integer, nullable=False),
+    ForeignKeyConstraint(
+        ["account_id", "policy_name"],
+        ["aap_policies.account_id", "aap_policies.name"],
+        ondelete="CASCADE",
+    ),
+    ForeignKeyConstraint(
+        ["account_id", "rule_name"],
+        ["aap_network_rules.account_id", "aap_network_rules.name"],
+        ondelete="RESTRICT",
+    ),
+    Index("ix_aap_policy_rules_rule", "account_id", "rule_name"),
+)
+
+aap_access_points = Table(
+    "aap_access_points",
+    metadata,
+    Column("account_id", String(32), ForeignKey("accounts.id"), primary_key=True),
+    Column("name", String(64), primary_key=True),
+    Column("description", Text, nullable=False),
+    Column("authentication_method", String(16), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+aap_access_point_policies = Table(
+    "aap_access_point_policies",
+    metadata,
+    Column("account_id", String(32), primary_key=True),
+    Column("aap_name", String(64), primary_key=True),
+    Column("policy_name", String(64), primary_key=True),
+    Column("position", Integer, nullable=False),
+    ForeignKeyConstraint(
+        ["account_id", "aap_name"],
+        ["aap_access_points.account_id", "aap_access_points.name"],
+        ondelete="CASCADE",
+    ),
+    ForeignKeyConstraint(
+        ["account_id", "policy_name"],
+        ["aap_policies.account_id", "aap_policies.name"],
+        ondelete="RESTRICT",
+    ),
+    Index("ix_aap_access_point_policies_policy", "account_id", "policy_name"),
+)
+
+aap_client_keys = Table(
+    "aap_client_keys",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("account_id", String(32), nullable=False),
+    Column("aap_name", String(64), nullable=False),
+    Column("certificate", LargeBinary, nullable=False),  # DER: public key and validity only
+    Column("not_before", BigInteger, nullable=False),
+    Column("not_after", BigInteger, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    ForeignKeyConstraint(
+        ["account_id", "aap_name"],
+        ["aap_access_points.account_id", "aap_access_points.name"],
+        ondelete="CASCADE",
+    ),
+    Index("ix_aap_client_keys_aap", "account_id", "aap_name"),
+)
