@@ -27,6 +27,7 @@ from mamori.core.aliases import AliasService
 from mamori.core.asymmetric_ops import AsymmetricService
 from mamori.core.crypto_ops import CryptoService
 from mamori.core.hsm_keys import HsmVersions
+from mamori.core.instance_crypto import InstanceCrypto
 from mamori.core.invalidation import Invalidations
 from mamori.core.jobs import run_due
 from mamori.core.key_import import KeyImport
@@ -72,6 +73,7 @@ class Services:
     aliases: AliasService
     crypto: CryptoService
     asymmetric: AsymmetricService
+    instance_crypto: InstanceCrypto
     key_import: KeyImport
     secrets: SecretService
     accounts: AccountService
@@ -286,6 +288,7 @@ def build_services(settings: Settings, clock: Any = time.time) -> Services:
         aliases=AliasService(db, keys),
         crypto=crypto,
         asymmetric=AsymmetricService(keys),
+        instance_crypto=InstanceCrypto(keys),
         key_import=KeyImport(db, keys, keyring, clock),
         secrets=secrets,
         accounts=AccountService(db, clock),
