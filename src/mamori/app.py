@@ -38,6 +38,9 @@ from mamori.core.secret_views import SecretViews
 from mamori.core.secrets import SecretService
 from mamori.crypto.aead import DecryptionFailed
 from mamori.gateway.http_limits import bounded
+from mamori.gateway.instance.app import InstanceGateway, TlsListener
+from mamori.gateway.instance.instances import DefaultInstanceOnly, InstanceDirectory
+from mamori.gateway.instance.throttle import LocalBudgets
 from mamori.gateway.pop.app import PopGateway
 from mamori.gateway.pop.nonces import NonceCache
 from mamori.gateway.tls import TlsFiles, ensure_tls
@@ -45,6 +48,7 @@ from mamori.hsm import HsmConfig, Token, TokenUnavailable, find_module
 from mamori.iam.access_keys import AccessKeyService, new_pair
 from mamori.iam.accounts import AccountService
 from mamori.iam.authorize import Authorizer
+from mamori.iam.client_key_authority import ClientKeyAuthority, NoClientKeys
 from mamori.iam.directory import Directory
 from mamori.iam.key_policies import KeyPolicies
 from mamori.iam.policies import Policies
@@ -87,6 +91,10 @@ class Services:
     tokens: TokenService
     live_roles: LiveRoles
     hsm_token: Token | None = None
+    # Client keys and their AAPs (the dedicated gateway's authentication and authorization).
+    client_keys: ClientKeyAuthority = field(default_factory=lambda: NoClientKeys())
+    # KMS instances as the dedicated gateway sees them (QPS, existence, the default instance).
+    instances: InstanceDirectory = field(default_factory=DefaultInstanceOnly)
     invalidations: Invalidations = field(default_factory=Invalidations)
 
 
@@ -362,14 +370,18 @@ class _Server(uvicorn.Server):
 
 
 def _uvicorn_config(
-    app: PopGateway, settings: Settings, port: int, tls: TlsFiles | None
+    app: PopGateway | TlsListener,
+    pop: PopGateway,
+    settings: Settings,
+    port: int,
+    tls: TlsFiles | None,
 ) -> uvicorn.Config:
     # httptools, with the request head bounded before it is parsed (gateway/http_limits.py).
     too_large = ApiError(
         "RequestHeaderFieldsTooLarge", limit=settings.max_header_bytes, count=settings.max_headers
     )
     protocol = bounded(
-        settings.max_header_bytes, settings.max_headers, lambda: app.error_body(too_large)
+        settings.max_header_bytes, settings.max_headers, lambda: pop.error_body(too_large)
     )
     return uvicorn.Config(
         app,
@@ -413,6 +425,7 @@ async def serve(settings: Settings) -> None:
         key_file=settings.tls_key_file,
     )
     _announce(settings, created, tls)
+    executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="mamori-api")
     gateway = PopGateway(
         catalogue=catalogue(),
         services=services,
@@ -421,13 +434,28 @@ async def serve(settings: Settings) -> None:
         live_roles=services.live_roles,
         region=settings.region,
         nonces=NonceCache(max_entries=settings.nonce_cache_entries),
-        executor=ThreadPoolExecutor(max_workers=8, thread_name_prefix="mamori-api"),
+        executor=executor,
         max_body_bytes=settings.max_body_bytes,
         host_id=f"kms.{settings.region}.aliyuncs.com",
     )
-    servers = [_Server(_uvicorn_config(gateway, settings, settings.port, None))]
+    # The dedicated gateway shares the TLS port: instance-API requests are told apart by their
+    # headers or their kst-… host name (gateway/instance/app.py).
+    tls_app = TlsListener(
+        InstanceGateway(
+            services=services,
+            authority=services.client_keys,
+            instances=services.instances,
+            budgets=LocalBudgets(),
+            region=settings.region,
+            executor=executor,
+            max_body_bytes=settings.max_body_bytes,
+            host_names=settings.host_names,
+        ),
+        gateway,
+    )
+    servers = [_Server(_uvicorn_config(gateway, gateway, settings, settings.port, None))]
     if settings.tls_port:
-        servers.append(_Server(_uvicorn_config(gateway, settings, settings.tls_port, tls)))
+        servers.append(_Server(_uvicorn_config(tls_app, gateway, settings, settings.tls_port, tls)))
 
     stop = asyncio.Event()
 

@@ -75,3 +75,22 @@ class ClientKeyAuthority(Protocol):
         ``key/key-…``, ``alias/…``, ``secret/*``, ``secret/<name>``) matching any of them grants
         it."""
         ...
+
+
+class NoClientKeys:
+    """An authority that knows no client key: every request is refused (until AAPs exist)."""
+
+    def authenticate(self, client_key_id: str, now: datetime) -> ClientKeySubject:
+        """No key is live."""
+        raise ClientKeyRefused
+
+    def authorize(
+        self,
+        subject: ClientKeySubject,
+        permission: Permission,
+        resources: Sequence[str],
+        instance_id: str,
+        peer_ip: str,
+    ) -> None:
+        """Nothing is granted."""
+        raise AccessDenied
