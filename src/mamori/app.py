@@ -28,6 +28,7 @@ from mamori.core.aliases import AliasService
 from mamori.core.asymmetric_ops import AsymmetricService
 from mamori.core.crypto_ops import CryptoService
 from mamori.core.hsm_keys import HsmVersions
+from mamori.core.instance_crypto import InstanceCrypto
 from mamori.core.instances import InstanceService
 from mamori.core.invalidation import Invalidations
 from mamori.core.jobs import run_due
@@ -39,6 +40,8 @@ from mamori.core.secret_views import SecretViews
 from mamori.core.secrets import SecretService
 from mamori.crypto.aead import DecryptionFailed
 from mamori.gateway.http_limits import bounded
+from mamori.gateway.instance.app import InstanceGateway, TlsListener
+from mamori.gateway.instance.throttle import LocalBudgets
 from mamori.gateway.pop.app import PopGateway
 from mamori.gateway.pop.nonces import NonceCache
 from mamori.gateway.tls import TlsFiles, ensure_tls
@@ -76,6 +79,7 @@ class Services:
     aliases: AliasService
     crypto: CryptoService
     asymmetric: AsymmetricService
+    instance_crypto: InstanceCrypto
     key_import: KeyImport
     secrets: SecretService
     instances: InstanceService
@@ -307,6 +311,7 @@ def build_services(settings: Settings, clock: Any = time.time) -> Services:
         aliases=AliasService(db, keys),
         crypto=crypto,
         asymmetric=AsymmetricService(keys),
+        instance_crypto=InstanceCrypto(keys),
         key_import=KeyImport(db, keys, keyring, clock),
         secrets=secrets,
         instances=instances,
@@ -383,14 +388,18 @@ class _Server(uvicorn.Server):
 
 
 def _uvicorn_config(
-    app: PopGateway, settings: Settings, port: int, tls: TlsFiles | None
+    app: PopGateway | TlsListener,
+    pop: PopGateway,
+    settings: Settings,
+    port: int,
+    tls: TlsFiles | None,
 ) -> uvicorn.Config:
     # httptools, with the request head bounded before it is parsed (gateway/http_limits.py).
     too_large = ApiError(
         "RequestHeaderFieldsTooLarge", limit=settings.max_header_bytes, count=settings.max_headers
     )
     protocol = bounded(
-        settings.max_header_bytes, settings.max_headers, lambda: app.error_body(too_large)
+        settings.max_header_bytes, settings.max_headers, lambda: pop.error_body(too_large)
     )
     return uvicorn.Config(
         app,
@@ -435,6 +444,7 @@ async def serve(settings: Settings) -> None:
     )
     services.instances.ca_chain_pem = _trust_chain(tls)
     _announce(settings, created, tls)
+    executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="mamori-api")
     gateway = PopGateway(
         catalogue=catalogue(),
         services=services,
@@ -443,13 +453,28 @@ async def serve(settings: Settings) -> None:
         live_roles=services.live_roles,
         region=settings.region,
         nonces=NonceCache(max_entries=settings.nonce_cache_entries),
-        executor=ThreadPoolExecutor(max_workers=8, thread_name_prefix="mamori-api"),
+        executor=executor,
         max_body_bytes=settings.max_body_bytes,
         host_id=f"kms.{settings.region}.aliyuncs.com",
     )
-    servers = [_Server(_uvicorn_config(gateway, settings, settings.port, None))]
+    # The dedicated gateway shares the TLS port: instance-API requests are told apart by their
+    # headers or their kst-… host name (gateway/instance/app.py).
+    tls_app = TlsListener(
+        InstanceGateway(
+            services=services,
+            authority=services.client_key_authority,
+            instances=services.instances,
+            budgets=LocalBudgets(),
+            region=settings.region,
+            executor=executor,
+            max_body_bytes=settings.max_body_bytes,
+            host_names=settings.host_names,
+        ),
+        gateway,
+    )
+    servers = [_Server(_uvicorn_config(gateway, gateway, settings, settings.port, None))]
     if settings.tls_port:
-        servers.append(_Server(_uvicorn_config(gateway, settings, settings.tls_port, tls)))
+        servers.append(_Server(_uvicorn_config(tls_app, gateway, settings, settings.tls_port, tls)))
 
     stop = asyncio.Event()
 

@@ -11,6 +11,7 @@ from mamori.api.params import Int, Param, Raw
 from mamori.core.aliases import AliasService
 from mamori.core.asymmetric_ops import AsymmetricService
 from mamori.core.crypto_ops import CryptoService
+from mamori.core.instance_crypto import InstanceCrypto
 from mamori.core.instances import InstanceService
 from mamori.core.key_import import KeyImport
 from mamori.core.keys import KeyService
@@ -58,6 +59,11 @@ class Services(Protocol):
     @property
     def asymmetric(self) -> AsymmetricService:
         """The asymmetric and HMAC crypto service."""
+        ...
+
+    @property
+    def instance_crypto(self) -> InstanceCrypto:
+        """The instance API's crypto semantics (AdvanceEncrypt on the shared gateway too)."""
         ...
 
     @property

@@ -44,11 +44,16 @@ class Opened:
     plaintext: bytes
 
 
-def _aad(version: UsableVersion, context: Mapping[str, str] | None) -> bytes:
-    """What a version's blobs are sealed with: bound to its id (``blob.aad``), except for
-    versions made before that binding, which keep opening (and making) context-only blobs."""
-    aad = context_aad(context)
-    return aad if version.legacy_aad else blob.aad(version.version_id, aad)
+def sealing_aad(version: UsableVersion, context: Mapping[str, str] | None) -> bytes:
+    """What a version's blobs are sealed with for an EncryptionContext (``version_aad``)."""
+    return version_aad(version, context_aad(context))
+
+
+def version_aad(version: UsableVersion, caller_aad: bytes) -> bytes:
+    """The AEAD's AAD for the caller's AAD bytes: bound to the version id (``blob.aad``),
+    except for versions made before that binding, which keep opening (and making) blobs
+    sealed with the caller's AAD alone."""
+    return caller_aad if version.legacy_aad else blob.aad(version.version_id, caller_aad)
 
 
 def require_enabled(record: KeyRecord, now: float | None = None) -> None:
@@ -97,7 +102,7 @@ class CryptoService:
     def _seal(
         version: UsableVersion, plaintext: bytes, context: Mapping[str, str] | None
     ) -> Sealed:
-        iv, sealed = version.aead.seal(plaintext, _aad(version, context))
+        iv, sealed = version.aead.seal(plaintext, sealing_aad(version, context))
         return Sealed(
             version.key_id, version.version_id, blob.encode(version.version_id, iv, sealed)
         )
@@ -131,7 +136,7 @@ class CryptoService:
         """Decrypt a blob made by Encrypt or a GenerateDataKey action."""
         parsed, version = self.decrypt_key(scope, text)
         try:
-            plaintext = version.aead.open(parsed.iv, parsed.sealed, _aad(version, context))
+            plaintext = version.aead.open(parsed.iv, parsed.sealed, sealing_aad(version, context))
         except DecryptionFailed as exc:
             raise CiphertextInvalid from exc
         return Opened(version.key_id, version.version_id, plaintext)

@@ -145,6 +145,8 @@ class KeyService:
         self._records: LruCache[str, KeyRecord] = LruCache(cache_size)
         self._aliases: LruCache[tuple[str, str], str] = LruCache(cache_size)
         self._versions: LruCache[str, UsableVersion] = LruCache(cache_size)
+        # key id -> its first version's id: the instance API's plain Encrypt/Decrypt use it.
+        self._initial: LruCache[str, str] = LruCache(cache_size)
         self._bus = bus or Invalidations()
         self._bus.register("key", lambda args: self._forget_key(args[0]), self._forget_all)
         self._bus.register(
@@ -216,6 +218,25 @@ class KeyService:
         material = self._keyring.unwrap(row.wrapped_material, _binding(row.key_id, version_id))
         return UsableVersion(row.key_id, version_id, _handle(SPECS[row.spec], material), legacy)
 
+    def initial_version_id(self, key_id: str) -> str | None:
+        """The id of a key's first version (oldest; ties by id), cached until the key is
+        forgotten. Times are whole seconds: a version added in the very second the key was
+        created could sort first on a node that has not cached the answer yet, so plain
+        instance-API blobs of such a key should carry their version (the transfer clients'
+        x-kms-migrationkeyversionid does)."""
+
+        def load(k: str) -> str | None:
+            with self._db.read() as conn:
+                found = conn.execute(
+                    select(t.key_versions.c.id)
+                    .where(t.key_versions.c.key_id == k)
+                    .order_by(t.key_versions.c.created_at, t.key_versions.c.id)
+                    .limit(1)
+                ).scalar_one_or_none()
+            return None if found is None else str(found)
+
+        return self._initial.get_or_load(key_id, load)
+
     def key_of_version(self, version_id: str) -> str | None:
         """The key a version belongs to, even when its material is gone (error paths only)."""
         with self._db.read() as conn:
@@ -234,11 +255,13 @@ class KeyService:
 
     def _forget_key(self, key_id: str) -> None:
         self._records.discard(key_id)
+        self._initial.discard(key_id)
         self._aliases.discard_where(lambda _k, target: target == key_id)
         self._versions.discard_where(lambda _k, v: v.key_id == key_id)
 
     def _forget_all(self) -> None:
         self._records.clear()
+        self._initial.clear()
         self._aliases.clear()
         self._versions.clear()
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Final, NoReturn, Protocol
+from typing import TYPE_CHECKING, Final, NoReturn, Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers import Cipher as _Cipher
@@ -12,6 +12,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from mamori.crypto.material import KeyMaterial
 from mamori.crypto.specs import Cipher
+
+if TYPE_CHECKING:
+    from mamori.crypto.block_modes import BlockModeKey
 
 IV_BYTES: Final = 12
 TAG_BYTES: Final = 16
@@ -38,18 +41,35 @@ class AeadKey:
     """One symmetric key, ready to seal and open. Build once per key version and reuse: creating
     the ``AESGCM`` object costs more than sealing a kilobyte."""
 
-    __slots__ = ("_aes", "_cipher", "_raw")
+    __slots__ = ("_aes", "_cipher", "_modes", "_raw")
 
     def __init__(self, cipher: Cipher, material: KeyMaterial) -> None:
         self._cipher = cipher
         self._raw = material
         self._aes = AESGCM(material.reveal()) if cipher is Cipher.AES_GCM else None
+        self._modes: dict[str, BlockModeKey] = {}
 
     def __repr__(self) -> str:
         return f"<AeadKey {self._cipher.value} redacted>"
 
     def __reduce__(self) -> NoReturn:
         raise TypeError("AeadKey cannot be pickled")
+
+    @property
+    def cipher(self) -> Cipher:
+        """The AEAD this key seals blobs with (it decides which block modes it offers)."""
+        return self._cipher
+
+    def block_mode(self, algorithm: str) -> BlockModeKey:
+        """This version's key for an unauthenticated mode (``block_modes.MODES``), derived from
+        the material and never the material itself; built once per version and mode."""
+        found = self._modes.get(algorithm)
+        if found is None:
+            # Imported here: block_modes raises this module's DecryptionFailed.
+            from mamori.crypto.block_modes import BlockModeKey
+
+            found = self._modes[algorithm] = BlockModeKey(algorithm, self._raw)
+        return found
 
     def seal(self, plaintext: bytes, aad: bytes, iv: bytes | None = None) -> tuple[bytes, bytes]:
         """Encrypt; returns (iv, ciphertext ‖ tag). ``iv`` is for known-answer tests only."""

@@ -68,6 +68,11 @@ def decode(text: str) -> Blob:
         raw = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError) as exc:
         raise MalformedBlob("not base64") from exc
+    return parse(raw)
+
+
+def parse(raw: bytes) -> Blob:
+    """Parse a blob's bytes (with or without the Advance prefix), as ``decode`` does."""
     if raw.startswith(ADVANCE_PREFIX):
         raw = raw[len(ADVANCE_PREFIX) :]
     if len(raw) < _HEADER + TAG_BYTES:
@@ -76,6 +81,11 @@ def decode(text: str) -> Blob:
         version_id = raw[:VERSION_ID_BYTES].decode("ascii")
     except UnicodeDecodeError as exc:
         raise MalformedBlob("bad version id") from exc
-    if not _VERSION_ID.fullmatch(version_id):
+    if not is_version_id(version_id):
         raise MalformedBlob("bad version id")
     return Blob(version_id, raw[VERSION_ID_BYTES:_HEADER], raw[_HEADER:])
+
+
+def is_version_id(text: str) -> bool:
+    """Whether ``text`` is a canonical key version id (a UUID), the only form the store holds."""
+    return _VERSION_ID.fullmatch(text) is not None

@@ -10,8 +10,9 @@ Operations:
                  path), captured where Tea would send it; signed by the SDK's own signer
   pkcs12      -> what pyOpenSSL's load_pkcs12 (the SDK's loader) reads from a PKCS#12
   error       -> what the SDK reads from an Error body (the fields of its TeaException)
-  call        -> one real call over plain HTTP to ``endpoint``: the response the SDK parsed, or
-                 the code, message and data of the TeaException it raised
+  call        -> one real call to ``endpoint`` (plain HTTP, or HTTPS with ``ca_file``): the
+                 response the SDK parsed, or the code, message and data of the TeaException
+                 it raised
 
 Bytes travel as base64 strings; a bytes field is named in ``bytes_fields``.
 """
@@ -162,10 +163,13 @@ def call(req):
 
     config = open_models.Config(
         endpoint=req["endpoint"],
-        protocol="http",
+        protocol=req.get("protocol", "http"),
         client_key_content=req["client_key_content"],
         password=req["password"],
     )
+    if req.get("ca_file"):
+        # The SDK's documented trust set-up: the instance CA's file.
+        config.ca_file_path = req["ca_file"]
     client = sdk_client.Client(config)
     args = dict(req.get("args", {}))
     for name in req.get("bytes_args", []):

@@ -14,6 +14,7 @@ from mamori.api.errors import ApiError, invalid, missing
 from mamori.api.kms.keys import KEY_ID, key_resource
 from mamori.api.params import B64, Bool, Int, JsonMap, Str
 from mamori.core.crypto_ops import MAX_PLAINTEXT
+from mamori.core.instance_crypto import MAX_AAD
 from mamori.core.refs import Scope
 from mamori.crypto import blob
 from mamori.crypto.specs import DATA_KEY_BYTES
@@ -180,6 +181,29 @@ def blob_resource(services: Services, scope: Scope, args: Args) -> str:
     return scope.key_arn(version.key_id) if version else account_resource(services, scope, args)
 
 
+def advance_encrypt(call: Call, args: Args) -> Result:
+    """AdvanceEncrypt (old SDK only): the instance API's AdvanceEncrypt on the shared gateway.
+    The blob is the Advance form (``$`` 0x00 0x02 ‖ the Encrypt blob's bytes), sealed under the
+    primary version; ``Decrypt`` opens it with the EncryptionContext whose AAD ``Aad`` is."""
+    ops = call.services.instance_crypto
+    target = ops.key_target(call.scope, args["KeyId"])
+    sealed = ops.encrypt(
+        target,
+        args["Plaintext"],
+        args["Algorithm"] or "",
+        args["Aad"] or b"",
+        args["Iv"] or b"",
+        args["PaddingMode"] or "",
+        advance=True,
+    )
+    return {
+        "KeyId": sealed.key_id,
+        "KeyVersionId": sealed.version_id,
+        "CiphertextBlob": _b64(sealed.ciphertext),
+        "Algorithm": sealed.algorithm,
+    }
+
+
 DATA_KEY_PARAMS = (
     KEY_ID,
     Str("KeySpec", max_len=16),
@@ -242,5 +266,20 @@ ACTIONS = (
         business=True,
         inline=True,
         resources=_re_encrypt_resources,
+    ),
+    Action(
+        "AdvanceEncrypt",
+        (
+            KEY_ID,
+            B64("Plaintext", required=True, max_len=8192, max_bytes=MAX_PLAINTEXT),
+            B64("Aad", max_len=12 * 1024, max_bytes=MAX_AAD),
+            B64("Iv", max_len=64, max_bytes=32),
+            Str("Algorithm", max_len=32),
+            Str("PaddingMode", max_len=32),
+        ),
+        advance_encrypt,
+        key_resource,
+        business=True,
+        inline=True,
     ),
 )

@@ -8,10 +8,8 @@ gateway serves exactly two routes, so it speaks ASGI directly; uvicorn does the 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import logging
-import os
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
@@ -32,6 +30,7 @@ from mamori.gateway.pop.signature import (
     read_claim,
     verify,
 )
+from mamori.gateway.request_ids import RequestIds
 from mamori.iam.access_keys import ACTIVE, AccessKeyService
 from mamori.iam.authorize import Origin
 from mamori.iam.principal import Principal
@@ -47,21 +46,7 @@ _JSON = [(b"content-type", b"application/json;charset=utf-8")]
 _HEALTH = json.dumps({"Status": "ok"}).encode()
 
 
-class _RequestIds:
-    """UUID-shaped request ids (Alibaba's form) from a random per-process prefix and a counter:
-    unique without paying for ``uuid4`` on every request."""
-
-    def __init__(self) -> None:
-        prefix = os.urandom(10).hex().upper()
-        self._head = f"{prefix[:8]}-{prefix[8:12]}-{prefix[12:16]}-{prefix[16:20]}-"
-        self._counter = itertools.count(int.from_bytes(os.urandom(4), "big"))
-
-    def next(self) -> str:
-        """The next id."""
-        return f"{self._head}{next(self._counter) & 0xFFFFFFFFFFFF:012X}"
-
-
-_request_id = _RequestIds().next
+_request_id = RequestIds().next
 
 
 class PopGateway:
