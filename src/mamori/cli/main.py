@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 import uvloop
 
+from mamori.cli.agent import agent as agent_command
 from mamori.cli.iam import app as iam_app
 from mamori.config import ConfigError, load_settings
 
@@ -23,6 +24,7 @@ def main() -> None:
 
 
 app.add_typer(iam_app, name="iam")
+app.command("agent")(agent_command)
 
 reference = typer.Typer(help="Print reference documentation generated from the code.")
 app.add_typer(reference, name="reference")
