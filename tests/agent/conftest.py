@@ -120,7 +120,8 @@ def start_agent(
     config = write_config(directory, server, port, extra)
     log_path = directory / f"agent-{port}.log"
     environment = env if env is not None else agent_env(server, directory)
-    environment.setdefault("KMS_TOKEN", token)
+    if "--token-file" not in args:
+        environment.setdefault("KMS_TOKEN", token)
     with log_path.open("ab") as log:
         process = subprocess.Popen(
             agent_command("--config", str(config), "--port", str(port), *args),
