@@ -2,17 +2,34 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import json
+import uuid
+from typing import Any
 
 import pytest
+from alibabacloud_credentials.client import Client as CredentialClient
+from alibabacloud_credentials.models import Config as CredentialConfig
 
 import mamori.client
-from mamori.client import Client, MamoriError
+from mamori.client import AsyncClient, Client, MamoriError
+from mamori.client._base import RAM, STS
 from tests.conftest import ServerProcess
 
 
 def test_public_names_are_pinned() -> None:
-    assert mamori.client.__all__ == sorted(mamori.client.__all__) == ["Client", "MamoriError"]
+    assert (
+        mamori.client.__all__
+        == sorted(mamori.client.__all__)
+        == [
+            "AsyncClient",
+            "Client",
+            "Credential",
+            "CredentialSource",
+            "MamoriError",
+        ]
+    )
 
 
 def test_calls_actions_with_awkward_parameter_values(server: ServerProcess) -> None:
@@ -56,3 +73,70 @@ def test_https_with_the_server_ca(server: ServerProcess) -> None:
         ca_file=server.ca_file,
     ) as client:
         assert client.call("DescribeRegions")["Regions"]["Region"][0]["RegionId"] == "cn-hangzhou"
+
+
+def test_the_async_client_with_an_access_key(server: ServerProcess) -> None:
+    async def run() -> dict[str, Any]:
+        async with AsyncClient(
+            server.endpoint, server.access_key_id, server.access_key_secret
+        ) as client:
+            return await client.call("DescribeRegions")
+
+    assert asyncio.run(run())["Regions"]["Region"][0]["RegionId"] == "cn-hangzhou"
+
+
+def test_the_async_client_with_sts_credentials_from_the_official_chain(
+    server: ServerProcess,
+) -> None:
+    """An STS token is sent as ``x-acs-security-token`` and signed; the credentials come from
+    ``alibabacloud-credentials`` (the interface ``CredentialSource`` names)."""
+    role = f"client-{uuid.uuid4().hex[:8]}"
+    account = "1234567890123456"
+    trust = json.dumps(
+        {
+            "Version": "1",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": "sts:AssumeRole",
+                    "Principal": {"RAM": [f"acs:ram::{account}:root"]},
+                }
+            ],
+        }
+    )
+    with Client(server.endpoint, server.access_key_id, server.access_key_secret) as admin:
+        admin.call("CreateRole", RAM, RoleName=role, AssumeRolePolicyDocument=trust)
+        assumed = admin.call(
+            "AssumeRole",
+            STS,
+            RoleArn=f"acs:ram::{account}:role/{role}",
+            RoleSessionName="async",
+        )["Credentials"]
+    source = CredentialClient(
+        CredentialConfig(
+            type="sts",
+            access_key_id=assumed["AccessKeyId"],
+            access_key_secret=assumed["AccessKeySecret"],
+            security_token=assumed["SecurityToken"],
+        )
+    )
+
+    async def run() -> None:
+        async with AsyncClient(server.endpoint, credentials=source) as client:
+            with pytest.raises(MamoriError) as caught:
+                await client.call("DescribeRegions")
+            # Authenticated as the role session, which holds no permission.
+            assert (caught.value.code, caught.value.status) == ("Forbidden.NoPermission", 403)
+
+    asyncio.run(run())
+    with (
+        Client(
+            server.endpoint,
+            assumed["AccessKeyId"],
+            assumed["AccessKeySecret"],
+            security_token=assumed["SecurityToken"] + "x",
+        ) as client,
+        pytest.raises(MamoriError) as caught,
+    ):
+        client.call("DescribeRegions")
+    assert caught.value.code.startswith("InvalidSecurityToken")

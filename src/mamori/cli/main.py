@@ -12,6 +12,7 @@ import typer
 import uvloop
 
 from mamori.cli.aap import app as aap_app
+from mamori.cli.agent import agent as agent_command
 from mamori.cli.iam import app as iam_app
 from mamori.cli.instances import app as instances_app
 from mamori.config import ConfigError, load_settings
@@ -27,6 +28,7 @@ def main() -> None:
 app.add_typer(iam_app, name="iam")
 app.add_typer(instances_app, name="instances")
 app.add_typer(aap_app, name="aap")
+app.command("agent")(agent_command)
 
 reference = typer.Typer(help="Print reference documentation generated from the code.")
 app.add_typer(reference, name="reference")

@@ -1,6 +1,8 @@
 """Mamori's own client: signs requests (ACS3-HMAC-SHA256) and calls any action of a Mamori
 server. It imports no server code, so it can be installed and used on its own."""
 
-from mamori.client._client import Client, MamoriError
+from mamori.client._async import AsyncClient
+from mamori.client._base import Credential, CredentialSource, MamoriError
+from mamori.client._client import Client
 
-__all__ = ["Client", "MamoriError"]
+__all__ = ["AsyncClient", "Client", "Credential", "CredentialSource", "MamoriError"]

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from urllib.parse import quote
 
 ALGORITHM = "ACS3-HMAC-SHA256"
-_SIGNED = (
+_SIGNED: tuple[str, ...] = (
     "host",
     "x-acs-action",
     "x-acs-content-sha256",
@@ -18,6 +18,11 @@ _SIGNED = (
     "x-acs-signature-nonce",
     "x-acs-version",
 )
+# With temporary (STS) credentials the token header is signed too; the list stays sorted.
+_SIGNED_WITH_TOKEN = tuple(sorted((*_SIGNED, "x-acs-security-token")))
+
+
+_EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
 
 def _encode(text: str) -> str:
@@ -32,20 +37,26 @@ def sign(
     query: Mapping[str, str],
     access_key_id: str,
     secret: str,
+    security_token: str | None = None,
     now: float | None = None,
 ) -> dict[str, str]:
-    """The headers of a signed ``POST /`` with ``query`` and an empty body."""
+    """The headers of a signed ``POST /`` with ``query`` and an empty body; with
+    ``security_token`` (STS credentials) it is sent and signed as ``x-acs-security-token``."""
     headers = {
         "host": host,
         "x-acs-action": action,
         "x-acs-version": version,
         "x-acs-date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
         "x-acs-signature-nonce": secrets.token_hex(16),
-        "x-acs-content-sha256": hashlib.sha256(b"").hexdigest(),
+        "x-acs-content-sha256": _EMPTY_SHA256,
     }
+    names = _SIGNED
+    if security_token:
+        headers["x-acs-security-token"] = security_token
+        names = _SIGNED_WITH_TOKEN
     canonical_query = "&".join(f"{_encode(k)}={_encode(v)}" for k, v in sorted(query.items()))
-    canonical_headers = "".join(f"{name}:{headers[name].strip()}\n" for name in _SIGNED)
-    signed = ";".join(_SIGNED)
+    canonical_headers = "".join(f"{name}:{headers[name].strip()}\n" for name in names)
+    signed = ";".join(names)
     canonical = "\n".join(
         ("POST", "/", canonical_query, canonical_headers, signed, headers["x-acs-content-sha256"])
     )

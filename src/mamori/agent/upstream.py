@@ -1,0 +1,160 @@
+"""Where the agent gets secrets and data keys: the KMS API of a Mamori server.
+
+``Upstream`` is the seam. ``PopUpstream`` speaks the shared gateway's KMS OpenAPI (ACS3
+signatures, RAM credentials from the official credential chain) through ``mamori.client``. A
+client-key transport for the dedicated gateway (the KMS instance API: protobuf, RSA client-key
+signatures) is a second class with the same four methods, chosen in ``serve.build_upstream``;
+nothing else in the agent changes.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any, Protocol
+
+import aiohttp
+import httpx
+from alibabacloud_credentials.exceptions import CredentialException
+from Tea.exceptions import TeaException
+
+from mamori.agent.config import AgentConfig
+from mamori.client import AsyncClient, CredentialSource, MamoriError
+from mamori.client._base import STS
+
+# Authentication failures: the server did not accept who we are (as opposed to what we asked).
+_AUTHENTICATION = ("InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidSecurityToken",
+                   "IncompleteSignature", "InvalidApi.NotFound")  # fmt: skip
+
+
+class UpstreamError(Exception):
+    """A call the server refused or that never got an answer; ``transient`` when trying again
+    later may succeed (no answer, a timeout, a 5xx, throttling)."""
+
+    def __init__(self, code: str, message: str, status: int, transient: bool) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.status = status
+        self.transient = transient
+
+
+class Upstream(Protocol):
+    """What the agent asks of KMS."""
+
+    async def get_secret_value(
+        self, name: str, version_id: str | None, version_stage: str | None
+    ) -> dict[str, Any]:
+        """GetSecretValue's JSON body."""
+        ...
+
+    async def generate_data_key(self, key_id: str, context: str | None) -> tuple[bytes, bytes]:
+        """A new 256-bit data key of ``key_id``: (plaintext, wrapped), bound to ``context``."""
+        ...
+
+    async def decrypt_data_key(self, wrapped: bytes, context: str | None) -> bytes:
+        """The plaintext of a wrapped data key."""
+        ...
+
+    async def check(self) -> str:
+        """Prove the server answers and accepts the credentials; the account id, when the
+        credentials may read it ("" otherwise)."""
+        ...
+
+    async def aclose(self) -> None:
+        """Close connections."""
+        ...
+
+
+class PopUpstream:
+    """The shared gateway (KMS OpenAPI, ACS3-HMAC-SHA256)."""
+
+    def __init__(self, config: AgentConfig, credentials: CredentialSource) -> None:
+        self._client = AsyncClient(
+            config.endpoint,
+            credentials=credentials,
+            protocol="https" if config.protocol == "https" else "http",
+            ca_file=config.ca_file,
+            timeout=config.timeout_seconds,
+            max_connections=64,
+        )
+
+    async def _call(self, action: str, version: str | None = None, **params: Any) -> dict[str, Any]:
+        try:
+            if version is None:
+                return await self._client.call(action, **params)
+            return await self._client.call(action, version, **params)
+        except MamoriError as exc:
+            if exc.code == "InvalidResponse":
+                raise UpstreamError("InvalidResponse", "the server's answer is not KMS JSON",
+                                    502, True) from None  # fmt: skip
+            transient = exc.status >= 500 or exc.code.startswith("Rejected.Throttling")
+            raise UpstreamError(exc.code, exc.message, exc.status, transient) from None
+        except httpx.TimeoutException:
+            raise UpstreamError("TimeoutError", "KMS did not answer in time", 504, True) from None
+        except httpx.TransportError:
+            raise UpstreamError("ConnectionError", "KMS is not reachable", 502, True) from None
+        except CredentialException as exc:
+            # The chain says why in its message (an STS refusal carries "http_code: 4xx"); the
+            # agent's answer does not repeat it, the start-up check does.
+            refused = "http_code: 4" in str(exc)
+            raise UpstreamError(
+                "CredentialsUnavailable",
+                "the credential chain could not provide credentials",
+                403 if refused else 502,
+                not refused,
+            ) from exc
+        except (TeaException, aiohttp.ClientError, OSError, TimeoutError) as exc:
+            # The chain's own HTTP calls (ram_role_arn → STS) failing underneath.
+            raise UpstreamError(
+                "CredentialsUnavailable", "STS is not reachable", 502, True
+            ) from exc
+
+    async def get_secret_value(
+        self, name: str, version_id: str | None, version_stage: str | None
+    ) -> dict[str, Any]:
+        """GetSecretValue."""
+        return await self._call(
+            "GetSecretValue", SecretName=name, VersionId=version_id, VersionStage=version_stage
+        )
+
+    async def generate_data_key(self, key_id: str, context: str | None) -> tuple[bytes, bytes]:
+        """GenerateDataKey with NumberOfBytes 32."""
+        body = await self._call(
+            "GenerateDataKey", KeyId=key_id, NumberOfBytes=32, EncryptionContext=context
+        )
+        return _b64(body, "Plaintext"), _b64(body, "CiphertextBlob")
+
+    async def decrypt_data_key(self, wrapped: bytes, context: str | None) -> bytes:
+        """Decrypt of a data key's CiphertextBlob."""
+        body = await self._call(
+            "Decrypt",
+            CiphertextBlob=base64.b64encode(wrapped).decode("ascii"),
+            EncryptionContext=context,
+        )
+        return _b64(body, "Plaintext")
+
+    async def check(self) -> str:
+        """GetCallerIdentity: any answer but an authentication failure proves the server and
+        the credentials (a role without ``sts:GetCallerIdentity`` is refused after it was
+        recognised)."""
+        try:
+            body = await self._call("GetCallerIdentity", STS)
+        except UpstreamError as exc:
+            if exc.transient or exc.code.startswith(_AUTHENTICATION) or exc.status == 401:
+                raise
+            return ""
+        return str(body.get("AccountId", ""))
+
+    async def aclose(self) -> None:
+        """Close pooled connections."""
+        await self._client.aclose()
+
+
+def _b64(body: dict[str, Any], name: str) -> bytes:
+    try:
+        return base64.b64decode(str(body[name]), validate=True)
+    except (KeyError, binascii.Error, ValueError):
+        raise UpstreamError(
+            "InvalidResponse", f"the answer has no valid {name}", 502, True
+        ) from None

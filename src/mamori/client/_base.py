@@ -1,0 +1,110 @@
+"""What the sync and async clients share: where to connect, how a call is signed, how an
+answer is read. The two clients only send."""
+
+from __future__ import annotations
+
+import json
+import ssl
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from mamori.client._signing import sign
+
+KMS = "2016-01-20"
+RAM = "2015-05-01"
+STS = "2015-04-01"
+
+Protocol_ = Literal["http", "https"]
+
+
+class MamoriError(Exception):
+    """The server refused a call: its error code, message, HTTP status and request id."""
+
+    def __init__(self, code: str, message: str, status: int, request_id: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.status = status
+        self.request_id = request_id
+
+
+class Credential(Protocol):
+    """One set of credentials; ``alibabacloud_credentials.models.CredentialModel`` fits."""
+
+    @property
+    def access_key_id(self) -> str: ...
+
+    @property
+    def access_key_secret(self) -> str: ...
+
+    @property
+    def security_token(self) -> str | None: ...
+
+
+class CredentialSource(Protocol):
+    """Where an async client takes its credentials from on each call (they may rotate);
+    ``alibabacloud_credentials.client.Client`` — the official chain — fits."""
+
+    async def get_credential_async(self) -> Credential:
+        """The credentials to sign the next call with."""
+        ...
+
+
+def base_url(endpoint: str, protocol: Protocol_ | None, ca_file: Path | None) -> str:
+    """``scheme://endpoint``; without a protocol, HTTPS exactly when a CA file is given."""
+    scheme = protocol or ("https" if ca_file else "http")
+    return f"{scheme}://{endpoint}"
+
+
+def verify(ca_file: Path | None) -> ssl.SSLContext | bool:
+    """Trust ``ca_file`` alone when given, the system's roots otherwise."""
+    return ssl.create_default_context(cafile=str(ca_file)) if ca_file else True
+
+
+def prepare(
+    host: str,
+    action: str,
+    version: str,
+    params: dict[str, Any],
+    access_key_id: str,
+    secret: str,
+    security_token: str | None,
+) -> tuple[dict[str, str], dict[str, str]]:
+    """The query and signed headers of one call; parameters are sent as strings (booleans
+    as ``true``/``false``, None left out)."""
+    query = {k: _wire(v) for k, v in params.items() if v is not None}
+    headers = sign(
+        host=host,
+        action=action,
+        version=version,
+        query=query,
+        access_key_id=access_key_id,
+        secret=secret,
+        security_token=security_token,
+    )
+    return query, headers
+
+
+def parse(status: int, content: bytes) -> dict[str, Any]:
+    """The JSON body of a 2xx answer; ``MamoriError`` for an error or a body that is not JSON."""
+    try:
+        body = json.loads(content)
+    except ValueError as exc:
+        text = content[:200].decode("utf-8", errors="replace")
+        raise MamoriError("InvalidResponse", text, status, "") from exc
+    if not isinstance(body, dict):
+        raise MamoriError("InvalidResponse", "the answer is not a JSON object", status, "")
+    if status >= 400:
+        raise MamoriError(
+            str(body.get("Code", "")),
+            str(body.get("Message", "")),
+            status,
+            str(body.get("RequestId", "")),
+        )
+    return body
+
+
+def _wire(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
