@@ -86,6 +86,11 @@ class Server:
     port: int
     data_dir: Path
     log_path: Path
+    tls_port: int = 0  # 0: no HTTPS listener
+
+    @property
+    def tls_endpoint(self) -> str:
+        return f"127.0.0.1:{self.tls_port}"
 
     @property
     def endpoint(self) -> str:
@@ -120,8 +125,9 @@ def health_status(port: int) -> int | None:
 
 
 @contextlib.contextmanager
-def running_server(workdir: Path, store_url: str | None) -> Iterator[Server]:
+def running_server(workdir: Path, store_url: str | None, *, tls: bool = False) -> Iterator[Server]:
     port = free_port()
+    tls_port = free_port() if tls else 0
     data_dir = workdir / "data"
     log_path = workdir / "server.log"
     command = [
@@ -132,13 +138,13 @@ def running_server(workdir: Path, store_url: str | None) -> Iterator[Server]:
         "--port",
         str(port),
         "--tls-port",
-        "0",
+        str(tls_port),
     ]
     if store_url:
         command += ["--store-url", store_url]
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-    server = Server(process, port, data_dir, log_path)
+    server = Server(process, port, data_dir, log_path, tls_port)
     try:
         deadline = time.monotonic() + 60
         while health_status(port) != 200:
@@ -919,7 +925,7 @@ def run_script(
 
     workdir = Path(tempfile.mkdtemp(prefix=f"mamori-bench-{Path(script).stem}-"))
     try:
-        with running_server(workdir, args.store_url) as server:
+        with running_server(workdir, args.store_url, tls=getattr(args, "tls", False)) as server:
             return benchmark(args, server, workdir)
     finally:
         if args.keep:

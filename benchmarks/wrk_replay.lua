@@ -122,7 +122,8 @@ local function json_string(value)
   if value == nil then
     return "null"
   end
-  local escaped = string.gsub(tostring(value), '[%c"\\]', function(c)
+  -- Bytes past ASCII too: instance API answers are protobuf, and this line must stay JSON.
+  local escaped = string.gsub(tostring(value), '[%c"\\\128-\255]', function(c)
     return string.format("\\u%04x", string.byte(c))
   end)
   return '"' .. escaped .. '"'

@@ -243,3 +243,26 @@ def test_an_unknown_key_is_remembered_until_a_change(services: Services) -> None
         aap.authority.authenticate("KAAP.made-up", at(NOW))
     key, _ = aap.client_keys.create(ACCOUNT, "app", PASSWORD)
     assert aap.authority.authenticate(key.key_id, at(NOW)).client_key_id == key.key_id
+
+
+def test_a_call_naming_no_resource_is_authorized_in_a_granting_policys_instance(
+    services: Services,
+) -> None:
+    aap = services.aap
+    authority = services.client_key_authority
+    keys = setup_aap(aap, resources=("key/key-1",), instance=OTHER_INSTANCE)
+    # No instance addressed: the granting policy's instance pays for it.
+    assert authority.authorize_any(keys, KEY_USER, None, "127.0.0.1") == OTHER_INSTANCE
+    assert authority.authorize_any(keys, KEY_USER, OTHER_INSTANCE, "127.0.0.1") == OTHER_INSTANCE
+    for instance, permission, peer in (
+        (INSTANCE, KEY_USER, "127.0.0.1"),  # addressed an instance the policy is not in
+        (None, SECRET_USER, "127.0.0.1"),  # the template is not granted
+        (None, KEY_USER, "127.0.0.2"),  # outside the network rule
+        (None, KEY_USER, "not an address"),
+    ):
+        with pytest.raises(AccessDenied):
+            authority.authorize_any(keys, permission, instance, peer)  # type: ignore[arg-type]
+    secrets = setup_aap(aap, permissions=(SECRET_USER,), resources=("secret/db",), name="reader")
+    with pytest.raises(AccessDenied):
+        authority.authorize_any(secrets, KEY_USER, None, "127.0.0.1")
+    assert authority.authorize_any(secrets, SECRET_USER, None, "127.0.0.1") == INSTANCE

@@ -79,6 +79,11 @@ class _Policy:
                 return True
         return False
 
+    def grants_some(self, permission: str, instance: str | None) -> bool:
+        if permission not in self.permissions or instance not in (None, self.instance):
+            return False
+        return any(name.startswith(_KINDS[permission]) for name in self.resources)
+
     def admits(self, peer: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
         return any(peer in net for net in self.networks)
 
@@ -180,6 +185,25 @@ class AapAuthority:
             for policy in aap.policies:
                 if policy.grants(permission, resources, instance_id) and policy.admits(peer):
                     return
+        raise AccessDenied
+
+    def authorize_any(
+        self,
+        subject: ClientKeySubject,
+        permission: Permission,
+        instance_id: str | None,
+        peer_ip: str,
+    ) -> str:
+        """The instance of the first policy granting ``permission`` on some resource (in
+        ``instance_id`` if given) to ``peer_ip``; else ``AccessDenied``."""
+        peer = _peer(peer_ip)
+        if peer is None or permission not in _KINDS:
+            raise AccessDenied
+        aap = self._aaps.get_or_load((subject.account_id, subject.aap_name), self._load_aap)
+        if aap is not None:
+            for policy in aap.policies:
+                if policy.grants_some(permission, instance_id) and policy.admits(peer):
+                    return policy.instance
         raise AccessDenied
 
     def _load_aap(self, key: tuple[str, str]) -> _Aap | None:

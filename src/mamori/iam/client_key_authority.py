@@ -75,3 +75,16 @@ class ClientKeyAuthority(Protocol):
         ``key/key-…``, ``alias/…``, ``secret/*``, ``secret/<name>``) matching any of them grants
         it."""
         ...
+
+    def authorize_any(
+        self,
+        subject: ClientKeySubject,
+        permission: Permission,
+        instance_id: str | None,
+        peer_ip: str,
+    ) -> str:
+        """For a call that names no resource (``GenerateRandom``): the KMS instance of the
+        first policy of the subject's AAP that grants ``permission`` on some resource, in
+        ``instance_id`` when the request addressed one, and admits ``peer_ip``; else raise
+        ``AccessDenied``."""
+        ...

@@ -1,9 +1,12 @@
-"""The official instance-API SDK (``alibabacloud-dkms-gcs``), in a venv of its own.
+"""The official instance-API SDKs, in a venv of their own: ``alibabacloud-dkms-gcs`` and the
+unified ``alibabacloud-kms-python-sdk`` built on it (with ``alibabacloud-dkms-transfer-python``,
+the transfer layer the Secrets client v1 uses).
 
-1.0.2 pins ``protobuf<4`` and ``pyopenssl<23.3`` (hence ``cryptography`` 41), which clash with
-Mamori's own pins, so it never shares Mamori's environment: a session fixture builds a venv with
-plain ``pip`` from the configured index (cached in the pytest cache dir, as for the legacy
-Secrets client), and ``run_sdk`` drives ``dkms_driver.py`` there in a subprocess.
+dkms-gcs 1.0.2 pins ``protobuf<4`` and ``pyopenssl<23.3`` (hence ``cryptography`` 41), and
+kms-python-sdk 1.1.3 ``protobuf<3.20``: they clash with Mamori's own pins, so they never share
+Mamori's environment. A session fixture builds one venv for the three with plain ``pip`` from
+the configured index (cached in the pytest cache dir, as for the legacy Secrets client; about
+ten seconds on a fresh machine), and ``run_sdk`` drives ``dkms_driver.py`` there in a subprocess.
 """
 
 from __future__ import annotations
@@ -19,12 +22,17 @@ from typing import Any
 
 import pytest
 
-REQUIREMENT = "alibabacloud-dkms-gcs==1.0.2"
+REQUIREMENTS = (
+    "alibabacloud-dkms-gcs==1.0.2",
+    "alibabacloud-kms-python-sdk==1.1.3",
+    "alibabacloud-dkms-transfer-python==0.1.2",
+)
+REQUIREMENT = " ".join(REQUIREMENTS)
 DRIVER = Path(__file__).with_name("dkms_driver.py")
 
 
 def build_venv(venv: Path) -> Path:
-    """The interpreter of a venv at ``venv`` holding only the SDK (built once, reused)."""
+    """The interpreter of a venv at ``venv`` holding only the SDKs (built once, reused)."""
     python = venv / "bin" / "python"
     stamp = venv / ".installed"
     if stamp.is_file() and stamp.read_text() == REQUIREMENT and python.is_file():
@@ -35,7 +43,7 @@ def build_venv(venv: Path) -> Path:
             [sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True, text=True
         )
         subprocess.run(
-            [str(python), "-m", "pip", "install", "--quiet", REQUIREMENT],
+            [str(python), "-m", "pip", "install", "--quiet", *REQUIREMENTS],
             check=True,
             capture_output=True,
             text=True,
@@ -54,7 +62,7 @@ def build_venv(venv: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def dkms_python(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The interpreter of a venv holding only the official dkms-gcs SDK (built once, cached)."""
+    """The interpreter of a venv holding only the official instance SDKs (built once, cached)."""
     cache: pytest.Cache | None = getattr(request.config, "cache", None)
     if cache is not None:
         venv = cache.mkdir("dkms-gcs-venv")

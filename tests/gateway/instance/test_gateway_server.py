@@ -2,9 +2,8 @@
 over HTTPS with Mamori's CA: instance requests on the TLS port reach the instance API (and
 answer in the Error protobuf the SDK parses), everything else still reaches the shared gateway.
 
-Until client keys can be created (the AAP work), every instance request is refused as
-``Unauthorized``: these tests pin the routing, TLS set-up and the refusals that come before a
-client key is looked up."""
+These tests pin the routing, the TLS set-up and the refusals that come before a client key is
+looked up; the calls made with a real client key are in tests/compat/test_dedicated_gateway.py."""
 
 from __future__ import annotations
 

@@ -277,10 +277,20 @@ class InstanceGateway:
         return target
 
     def admit_any(self, request: _Request) -> None:
-        """GenerateRandom names no resource: any key the AAP may use in the instance will do,
-        so it is admitted against ``key/*`` in the host's (or the default) instance."""
-        home = request.host_instance or ""
-        self.admit(request, KEY_USER, ("key/*",), home)
+        """GenerateRandom names no resource: a policy granting ``CryptoServiceKeyUser`` on some
+        key to the peer will do, in the instance the host name addresses if it names one, else
+        in that policy's instance; that instance's budget pays for it."""
+        try:
+            instance = self._authority.authorize_any(
+                request.subject, KEY_USER, request.host_instance, request.peer_ip
+            )
+        except AccessDenied:
+            raise InstanceApiError("Forbidden.NoPermission") from None
+        qps = self._instances.qps_of(instance)
+        if qps is None:  # a policy for "shared", or an instance released since
+            raise InstanceApiError("Forbidden.NoPermission")
+        if not self._budgets.take(instance, qps):
+            raise InstanceApiError("Rejected.Throttling")
 
     @property
     def services(self) -> Services:
