@@ -64,6 +64,10 @@ class _RequestIds:
 _request_id = _RequestIds().next
 
 
+class _ClientGone(Exception):
+    """The connection ended before the request's body did."""
+
+
 class PopGateway:
     """ASGI callable for the shared gateway (plain and TLS listeners share one instance)."""
 
@@ -107,6 +111,8 @@ class PopGateway:
             result = await self._handle(scope, body)
             result = {"RequestId": request_id, **result}
             status = 200
+        except _ClientGone:
+            return
         except ApiError as exc:
             status, result = exc.status, self._error(exc, request_id)
         except Exception:
@@ -144,6 +150,10 @@ class PopGateway:
                 raise ApiError("RequestTooLarge", limit=self._max_body)
             chunks.append(chunk)
             if not message.get("more_body", False):
+                if message["type"] == "http.disconnect":
+                    # The client left, or the read deadline cut it off: what arrived of the
+                    # body is not a request (gateway/http_limits.py).
+                    raise _ClientGone
                 return b"".join(chunks)
 
     async def _handle(self, scope: ASGIScope, body: bytes) -> Result:
