@@ -129,7 +129,7 @@ def _offset(token: str | None) -> int:
         return 0
     try:
         kind, _, number = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
-        if kind == "o" and number.isdigit():
+        if kind == "o" and number.isascii() and number.isdigit():
             return int(number)
     except (binascii.Error, UnicodeDecodeError, ValueError):
         pass
