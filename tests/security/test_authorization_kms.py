@@ -6,12 +6,16 @@ secret's encryption key), and a refusal must not name a resource the caller did 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 import pytest
 from alibabacloud_kms20160120 import models as km
 from alibabacloud_kms20160120.client import Client
 from alibabacloud_ram20150501.client import Client as RamClient
 
+from mamori.client import Client as RawClient
+from mamori.client import MamoriError
+from mamori.client._client import KMS, RAM
 from tests.compat.ram_helpers import RamUser, allow, deny, doc, grant, new_key, new_user, unique
 from tests.compat.sdk import b64, expect_error
 from tests.conftest import ServerProcess
@@ -360,3 +364,75 @@ def test_a_refusal_does_not_name_the_key_behind_an_alias_or_a_blob(
     ]
     for message in messages:
         assert prod not in message, message
+
+
+# -- a name is matched whole: no trailing newline -----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def raw(server: ServerProcess) -> Iterator[RawClient]:
+    """Signed HTTP with the administrator's AccessKey: any parameter, any value."""
+    with RawClient(server.endpoint, server.access_key_id, server.access_key_secret) as client:
+        yield client
+
+
+def test_an_alias_name_ending_in_a_newline_is_refused(kms: Client, raw: RawClient) -> None:
+    # "$" matched before a trailing "\n": "alias/prod\n" → A was created beside "alias/prod" → B,
+    # listed as itself but resolved (KeyId values are stripped) and authorized as B.
+    first, second = new_key(kms), new_key(kms)
+    alias = f"alias/{unique('nl')}"
+    raw.call("CreateAlias", AliasName=alias, KeyId=second)
+    for action in ("CreateAlias", "UpdateAlias"):
+        with pytest.raises(MamoriError) as info:
+            raw.call(action, AliasName=alias + "\n", KeyId=first)
+        assert (info.value.code, info.value.status) == ("InvalidParameter", 400)
+        assert "AliasName" in info.value.message
+    listed = raw.call("ListAliasesByKeyId", KeyId=first)["Aliases"]["Alias"]
+    assert listed == []
+    assert points_at(kms, alias) == second
+
+
+def test_a_rotation_interval_in_other_digits_is_refused(raw: RawClient) -> None:
+    # "\d" matched any Unicode digit: "٣٠d" was read as 30 days.
+    for interval in ("٣٠d", "30d\n", "３０d"):
+        with pytest.raises(MamoriError) as info:
+            raw.call("CreateKey", EnableAutomaticRotation="true", RotationInterval=interval)
+        assert (info.value.code, info.value.status) == ("InvalidParameter", 400), interval
+        assert "RotationInterval" in info.value.message
+
+
+NEWLINE_NAMES = [
+    # (action, version, parameters, the parameter holding the name): every name validator.
+    ("CreateSecret", KMS, {"SecretData": "x", "VersionId": "v1"}, "SecretName"),
+    ("PutSecretValue", KMS, {"SecretName": "{secret}", "SecretData": "x"}, "VersionId"),
+    ("CreateUser", RAM, {}, "UserName"),
+    ("CreateGroup", RAM, {}, "GroupName"),
+    ("CreateRole", RAM, {"AssumeRolePolicyDocument": "{trust}"}, "RoleName"),
+    ("CreatePolicy", RAM, {"PolicyDocument": "{policy}"}, "PolicyName"),
+]
+
+
+@pytest.mark.parametrize(("action", "version", "params", "name"), NEWLINE_NAMES)
+def test_no_name_validator_accepts_a_trailing_newline(
+    kms: Client, raw: RawClient, action: str, version: str, params: dict[str, str], name: str
+) -> None:
+    secret = unique("nl")
+    kms.create_secret(km.CreateSecretRequest(secret_name=secret, secret_data="x", version_id="v1"))
+    fill = {
+        "{secret}": secret,
+        "{trust}": json.dumps(
+            {
+                "Version": "1",
+                "Statement": [
+                    {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"RAM": ["*"]}}
+                ],
+            }
+        ),
+        "{policy}": doc(allow()),
+    }
+    query = {k: fill.get(v, v) for k, v in params.items()} | {name: unique("n") + "\n"}
+    with pytest.raises(MamoriError) as info:
+        raw.call(action, version, **query)
+    assert info.value.status == 400, info.value.code
+    assert info.value.code.startswith("InvalidParameter"), info.value.code
+    assert name in info.value.message or name in info.value.code
