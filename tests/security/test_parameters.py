@@ -26,6 +26,7 @@ from mamori.api.params import FlatList, FlatTags, JsonMap, JsonParam, Param
 from mamori.api.registry import catalogue
 from mamori.client import Client as RawClient
 from mamori.client import MamoriError
+from mamori.client._client import RAM, STS
 from tests.compat.ram_helpers import allow, deny, doc, grant, new_user, unique
 from tests.compat.sdk import b64, expect_error
 from tests.conftest import ServerProcess
@@ -395,6 +396,87 @@ def test_numbered_parameters_keep_their_index_order(raw: RawClient, kms: Client)
     for key_id in (first, second):
         listed = raw.call("ListResourceTags", KeyId=key_id)["Tags"]["Tag"]
         assert {t["TagKey"]: t["TagValue"] for t in listed} == {"ten": "x", "nine": "y"}
+
+
+# -- Zero is a value, not "not given" -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("interval", ["0s", "0d", "0h", "0m"])
+def test_a_zero_rotation_interval_is_refused_not_defaulted(
+    raw: RawClient, key: str, interval: str
+) -> None:
+    # 0 was parsed, then taken for "not given" by "interval or 365 days".
+    for action, query in (
+        ("CreateKey", {}),
+        ("UpdateRotationPolicy", {"KeyId": key}),
+    ):
+        error = refused_by(
+            *INVALID,
+            raw,
+            action,
+            EnableAutomaticRotation="true",
+            RotationInterval=interval,
+            **query,
+        )
+        assert "between 7 and 365 days" in error.message, (action, error.message)
+    secret = unique("zero")
+    raw.call("CreateSecret", SecretName=secret, VersionId="v1", SecretData="x")
+    for action, query in (
+        ("CreateSecret", {"SecretName": unique("zero"), "VersionId": "v1", "SecretData": "x"}),
+        ("UpdateSecretRotationPolicy", {"SecretName": secret}),
+    ):
+        error = refused_by(
+            *INVALID,
+            raw,
+            action,
+            EnableAutomaticRotation="true",
+            RotationInterval=interval,
+            **query,
+        )
+        assert "between 6 hours and 8760 hours" in error.message, (action, error.message)
+
+
+def test_a_zero_numeric_parameter_is_refused_not_defaulted(raw: RawClient, key: str) -> None:
+    """Each numeric parameter a handler defaults with "or": 0 must be refused by its bounds."""
+    secret = unique("zero")
+    raw.call("CreateSecret", SecretName=secret, VersionId="v1", SecretData="x")
+    trust = json.dumps(
+        {
+            "Version": "1",
+            "Statement": [
+                {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"RAM": ["*"]}}
+            ],
+        }
+    )
+    role = unique("z")
+    arn = raw.call("CreateRole", RAM, RoleName=role, AssumeRolePolicyDocument=trust)
+    zeros = [
+        ("ListKeys", KMS_VERSION, {"PageSize": "0"}),
+        ("ListKeys", KMS_VERSION, {"PageNumber": "0"}),
+        ("ScheduleKeyDeletion", KMS_VERSION, {"KeyId": key, "PendingWindowInDays": "0"}),
+        ("GenerateDataKey", KMS_VERSION, {"KeyId": key, "NumberOfBytes": "0"}),
+        ("GetRandomPassword", KMS_VERSION, {"PasswordLength": "0"}),
+        ("DeleteSecret", KMS_VERSION, {"SecretName": secret, "RecoveryWindowInDays": "0"}),
+        ("ListUsers", RAM, {"MaxItems": "0"}),
+        (
+            "CreateRole",
+            RAM,
+            {"RoleName": unique("z"), "AssumeRolePolicyDocument": trust, "MaxSessionDuration": "0"},
+        ),
+        (
+            "AssumeRole",
+            STS,
+            {"RoleArn": arn["Role"]["Arn"], "RoleSessionName": "zz", "DurationSeconds": "0"},
+        ),
+    ]
+    for action, version, params in zeros:
+        name = next(k for k, v in params.items() if v == "0")
+        with pytest.raises(MamoriError) as info:
+            raw.call(action, version, **params)
+        error = info.value
+        assert error.status == 400, (action, error.code)
+        assert error.code.startswith("InvalidParameter"), (action, error.code)
+        assert name in error.message or name in error.code, (action, error.message)
 
 
 # -- 14. Documented parameters Mamori does not implement -----------------------------------------
