@@ -9,6 +9,7 @@ import fcntl
 import logging
 import os
 import re
+import resource
 import signal
 import sys
 import time
@@ -393,13 +394,24 @@ def _uvicorn_config(
     settings: Settings,
     port: int,
     tls: TlsFiles | None,
+    max_connections: int,
 ) -> uvicorn.Config:
-    # httptools, with the request head bounded before it is parsed (gateway/http_limits.py).
-    too_large = ApiError(
-        "RequestHeaderFieldsTooLarge", limit=settings.max_header_bytes, count=settings.max_headers
-    )
+    # httptools, with the request head bounded before it is parsed, each request read within a
+    # deadline, and a JSON 503 past max_connections (gateway/http_limits.py).
+    refusals = {
+        408: ApiError("RequestTimeout", seconds=f"{settings.request_read_timeout:g}"),
+        431: ApiError(
+            "RequestHeaderFieldsTooLarge",
+            limit=settings.max_header_bytes,
+            count=settings.max_headers,
+        ),
+        503: ApiError("ServiceUnavailableTemporary"),
+    }
     protocol = bounded(
-        settings.max_header_bytes, settings.max_headers, lambda: pop.error_body(too_large)
+        settings.max_header_bytes,
+        settings.max_headers,
+        settings.request_read_timeout,
+        lambda status: pop.error_body(refusals[status]),
     )
     return uvicorn.Config(
         app,
@@ -413,10 +425,39 @@ def _uvicorn_config(
         server_header=False,
         proxy_headers=False,
         date_header=False,
+        limit_concurrency=max_connections,
         timeout_graceful_shutdown=30,
         ssl_certfile=str(tls.cert_file) if tls else None,
         ssl_keyfile=str(tls.key_file) if tls else None,
     )
+
+
+# Descriptors kept for everything but client connections: listeners, the store's pool, the
+# audit files, the executor's threads, logs, the TLS files.
+_FD_RESERVE = 256
+
+
+def _connection_limit(wanted: int, listeners: int) -> int:
+    """``max_connections`` per listener, fitted to the fd limit: the soft limit is raised
+    toward the hard one when it is too low, and the limit lowered (with a warning) when even
+    that is not enough, so connections are refused with a 503 rather than by EMFILE on accept."""
+    need = wanted * listeners + _FD_RESERVE
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < need:
+        target = need if hard == resource.RLIM_INFINITY else min(need, hard)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+    if soft == resource.RLIM_INFINITY or soft >= need:
+        return wanted
+    fitted = max(1, (soft - _FD_RESERVE) // listeners)
+    log.warning(
+        "max_connections lowered from %d to %d per listener: the open-file limit is %d",
+        wanted,
+        fitted,
+        soft,
+    )
+    return fitted
 
 
 async def _jobs(services: Services, interval: float, stop: asyncio.Event) -> None:
@@ -472,9 +513,16 @@ async def serve(settings: Settings) -> None:
         ),
         gateway,
     )
-    servers = [_Server(_uvicorn_config(gateway, gateway, settings, settings.port, None))]
+    listeners: list[tuple[PopGateway | TlsListener, int, TlsFiles | None]] = [
+        (gateway, settings.port, None)
+    ]
     if settings.tls_port:
-        servers.append(_Server(_uvicorn_config(tls_app, gateway, settings, settings.tls_port, tls)))
+        listeners.append((tls_app, settings.tls_port, tls))
+    limit = _connection_limit(settings.max_connections, len(listeners))
+    servers = [
+        _Server(_uvicorn_config(app, gateway, settings, port, files, limit))
+        for app, port, files in listeners
+    ]
 
     stop = asyncio.Event()
 

@@ -33,6 +33,10 @@ class Settings:
     # The request line and headers together, and how many header fields (issue 9, item 3).
     max_header_bytes: int = 16 * 1024
     max_headers: int = 100
+    # Seconds to read a request whole, from its first byte (slowloris); see gateway/http_limits.
+    request_read_timeout: float = 20.0
+    # Open connections each listener serves; lowered at start to fit the process's fd limit.
+    max_connections: int = 1000
     nonce_cache_entries: int = 8_000_000
     log_level: str = "info"
     seal_provider: str = "file"
@@ -135,6 +139,8 @@ def load_settings(
         raise ConfigError("region must be set and account_id must be digits")
     if settings.max_header_bytes < 1024 or settings.max_headers < 16:
         raise ConfigError("max_header_bytes must be at least 1024 and max_headers at least 16")
+    if not 0 < settings.request_read_timeout <= 3600 or settings.max_connections < 1:
+        raise ConfigError("request_read_timeout must be in (0, 3600] and max_connections >= 1")
     if settings.seal_provider not in _SEAL_PROVIDERS:
         raise ConfigError(f"seal_provider must be one of {', '.join(_SEAL_PROVIDERS)}")
     if settings.seal_provider == "pkcs11" and not settings.hsm_enabled:

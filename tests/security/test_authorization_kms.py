@@ -6,12 +6,17 @@ secret's encryption key), and a refusal must not name a resource the caller did 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from alibabacloud_kms20160120 import models as km
 from alibabacloud_kms20160120.client import Client
 from alibabacloud_ram20150501.client import Client as RamClient
 
+from mamori.client import Client as RawClient
+from mamori.client import MamoriError
+from mamori.client._client import KMS, RAM
 from tests.compat.ram_helpers import RamUser, allow, deny, doc, grant, new_key, new_user, unique
 from tests.compat.sdk import b64, expect_error
 from tests.conftest import ServerProcess
@@ -360,3 +365,164 @@ def test_a_refusal_does_not_name_the_key_behind_an_alias_or_a_blob(
     ]
     for message in messages:
         assert prod not in message, message
+
+
+# -- a name is matched whole: no trailing newline -----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def raw(server: ServerProcess) -> Iterator[RawClient]:
+    """Signed HTTP with the administrator's AccessKey: any parameter, any value."""
+    with RawClient(server.endpoint, server.access_key_id, server.access_key_secret) as client:
+        yield client
+
+
+def test_an_alias_name_ending_in_a_newline_is_refused(kms: Client, raw: RawClient) -> None:
+    # "$" matched before a trailing "\n": "alias/prod\n" → A was created beside "alias/prod" → B,
+    # listed as itself but resolved (KeyId values are stripped) and authorized as B.
+    first, second = new_key(kms), new_key(kms)
+    alias = f"alias/{unique('nl')}"
+    raw.call("CreateAlias", AliasName=alias, KeyId=second)
+    for action in ("CreateAlias", "UpdateAlias"):
+        with pytest.raises(MamoriError) as info:
+            raw.call(action, AliasName=alias + "\n", KeyId=first)
+        assert (info.value.code, info.value.status) == ("InvalidParameter", 400)
+        assert "AliasName" in info.value.message
+    listed = raw.call("ListAliasesByKeyId", KeyId=first)["Aliases"]["Alias"]
+    assert listed == []
+    assert points_at(kms, alias) == second
+
+
+def test_a_rotation_interval_in_other_digits_is_refused(raw: RawClient) -> None:
+    # "\d" matched any Unicode digit: "٣٠d" was read as 30 days.
+    for interval in ("٣٠d", "30d\n", "３０d"):
+        with pytest.raises(MamoriError) as info:
+            raw.call("CreateKey", EnableAutomaticRotation="true", RotationInterval=interval)
+        assert (info.value.code, info.value.status) == ("InvalidParameter", 400), interval
+        assert "RotationInterval" in info.value.message
+
+
+NEWLINE_NAMES = [
+    # (action, version, parameters, the parameter holding the name): every name validator.
+    ("CreateSecret", KMS, {"SecretData": "x", "VersionId": "v1"}, "SecretName"),
+    ("PutSecretValue", KMS, {"SecretName": "{secret}", "SecretData": "x"}, "VersionId"),
+    ("CreateUser", RAM, {}, "UserName"),
+    ("CreateGroup", RAM, {}, "GroupName"),
+    ("CreateRole", RAM, {"AssumeRolePolicyDocument": "{trust}"}, "RoleName"),
+    ("CreatePolicy", RAM, {"PolicyDocument": "{policy}"}, "PolicyName"),
+]
+
+
+@pytest.mark.parametrize(("action", "version", "params", "name"), NEWLINE_NAMES)
+def test_no_name_validator_accepts_a_trailing_newline(
+    kms: Client, raw: RawClient, action: str, version: str, params: dict[str, str], name: str
+) -> None:
+    secret = unique("nl")
+    kms.create_secret(km.CreateSecretRequest(secret_name=secret, secret_data="x", version_id="v1"))
+    fill = {
+        "{secret}": secret,
+        "{trust}": json.dumps(
+            {
+                "Version": "1",
+                "Statement": [
+                    {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"RAM": ["*"]}}
+                ],
+            }
+        ),
+        "{policy}": doc(allow()),
+    }
+    query = {k: fill.get(v, v) for k, v in params.items()} | {name: unique("n") + "\n"}
+    with pytest.raises(MamoriError) as info:
+        raw.call(action, version, **query)
+    assert info.value.status == 400, info.value.code
+    assert info.value.code.startswith("InvalidParameter"), info.value.code
+    assert name in info.value.message or name in info.value.code
+
+
+# -- listings show tags and metadata only of resources the caller may read ------------------------
+
+
+@pytest.fixture
+def denied_listing(
+    kms: Client, ram: RamClient, raw: RawClient, user: RamUser
+) -> tuple[RamUser, dict[str, str], str]:
+    """A user allowed kms:* on everything but denied secret sb and key B; A, B, sa and sb carry
+    the same fresh tag and sa and sb the same description. ({name: id}, the tag key.)"""
+    marker = unique("mark")
+    ids = {"A": new_key(kms), "B": new_key(kms), "sa": unique("sa"), "sb": unique("sb")}
+    for secret in ("sa", "sb"):
+        raw.call(
+            "CreateSecret",
+            SecretName=ids[secret],
+            SecretData="x",
+            VersionId="v1",
+            Description=f"{marker} description",
+        )
+    for kind, names in (("key", ["A", "B"]), ("secret", ["sa", "sb"])):
+        raw.call(
+            "TagResources",
+            RegionId=REGION,
+            ResourceType=kind,
+            **{f"ResourceId.{i}": ids[n] for i, n in enumerate(names, 1)},
+            **{"Tag.1.Key": marker, "Tag.1.Value": "v"},
+        )
+    grant(
+        ram,
+        user.name,
+        doc(allow(), deny("kms:*", [arn(kms, ids["B"]), secret_arn(kms, ids["sb"])])),
+    )
+    return user, ids, marker
+
+
+def _pages(user: RamUser, action: str, query: dict[str, str], rows: str) -> list[Any]:
+    """Every row of a listing, following NextToken or PageNumber."""
+    found: list[Any] = []
+    token = ""
+    for number in range(1, 1000):
+        page = {**query, "PageNumber": str(number), "PageSize": "100"}
+        if action == "ListTagResources":
+            page = {**query, **({"NextToken": token} if number > 1 else {})}
+        body = user.call(action, KMS, page)["body"]
+        outer, inner = rows.split(".")
+        found += body.get(outer, {}).get(inner, [])
+        token = body.get("NextToken", "")
+        if action == "ListTagResources" and not token:
+            return found
+        if action != "ListTagResources" and number * 100 >= int(body.get("TotalCount", 0)):
+            return found
+    raise AssertionError("endless listing")
+
+
+def test_list_tag_resources_shows_no_tags_of_a_denied_resource(
+    denied_listing: tuple[RamUser, dict[str, str], str],
+) -> None:
+    user, ids, marker = denied_listing
+    for kind, allowed in (("secret", "sa"), ("key", "A")):
+        query = {"RegionId": REGION, "ResourceType": kind}
+        rows = _pages(user, "ListTagResources", query, "TagResources.TagResource")
+        tagged = {r["ResourceId"] for r in rows if r["TagKey"] == marker}
+        assert tagged == {ids[allowed]}, (kind, tagged)
+        filtered = {**query, "Tag.1.Key": marker}
+        rows = _pages(user, "ListTagResources", filtered, "TagResources.TagResource")
+        assert {r["ResourceId"] for r in rows} == {ids[allowed]}
+
+
+def test_list_secrets_and_list_keys_reveal_no_tags_or_descriptions_of_denied_resources(
+    denied_listing: tuple[RamUser, dict[str, str], str],
+) -> None:
+    user, ids, marker = denied_listing
+    by_tag = json.dumps([{"Key": "TagKey", "Values": [marker]}])
+    by_description = json.dumps([{"Key": "Description", "Values": [marker]}])
+    for filters in (by_tag, by_description):
+        rows = _pages(user, "ListSecrets", {"Filters": filters}, "SecretList.Secret")
+        assert {r["SecretName"] for r in rows} == {ids["sa"]}, filters
+    rows = _pages(user, "ListSecrets", {"FetchTags": "true"}, "SecretList.Secret")
+    tags = {
+        r["SecretName"]: r.get("Tags") for r in rows if r["SecretName"] in (ids["sa"], ids["sb"])
+    }
+    assert tags[ids["sa"]] == {"Tag": [{"TagKey": marker, "TagValue": "v"}]}
+    assert tags[ids["sb"]] is None  # its name is listed, as ids are account-wide; not its tags
+    rows = _pages(user, "ListKeys", {"Filters": by_tag}, "Keys.Key")
+    assert {r["KeyId"] for r in rows} == {ids["A"]}
+    listed = {r["KeyId"] for r in _pages(user, "ListKeys", {}, "Keys.Key")}
+    assert {ids["A"], ids["B"]} <= listed  # ids stay listed account-wide, as on AWS and Alibaba

@@ -22,10 +22,11 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from mamori.api import unimplemented
 from mamori.api.catalogue import KMS_VERSION, Action
-from mamori.api.params import JsonMap, JsonParam, Param
+from mamori.api.params import FlatList, FlatTags, JsonMap, JsonParam, Param
 from mamori.api.registry import catalogue
 from mamori.client import Client as RawClient
 from mamori.client import MamoriError
+from mamori.client._client import RAM, STS
 from tests.compat.ram_helpers import allow, deny, doc, grant, new_user, unique
 from tests.compat.sdk import b64, expect_error
 from tests.conftest import ServerProcess
@@ -355,6 +356,153 @@ def test_a_lone_surrogate_in_any_json_parameter_is_invalid_parameter(
         "UntagResource.TagKeys",
         "UpdateSecret.ExtendedConfig.CustomData",
     } <= set(walked)
+
+
+# -- Numbered parameters: an index is [1-9][0-9]* ------------------------------------------------
+
+# '²' passed str.isdigit() and failed int() (a 500); '٣' and '01' were read as 3 and 1, so
+# ResourceId.1 and ResourceId.01 collapsed into one entry, the last one winning.
+BAD_INDEXES = ["²", "٣", "01", "0", "+1", "1_0", " 1", "1x", ""]
+
+
+def _flat_params() -> list[tuple[Action, Param]]:
+    return [
+        (action, param)
+        for action in catalogue().all()
+        for param in action.params
+        if isinstance(param, FlatList | FlatTags)
+    ]
+
+
+def _flat(param: Param, index: str, value: str) -> dict[str, str]:
+    if isinstance(param, FlatTags):
+        return {f"{param.name}.{index}.Key": value, f"{param.name}.{index}.Value": "v"}
+    return {f"{param.name}.{index}": value}
+
+
+def test_a_numbered_parameter_with_a_non_canonical_index_is_invalid_parameter(
+    raw: RawClient, key: str
+) -> None:
+    """Walks the catalogue: each flat-list and flat-tag parameter of each action."""
+    values = {"ResourceId": key, "Tag": "k", "TagKey": "k"}
+    answers: dict[str, tuple[str, int, bool]] = {}
+    for action, param in _flat_params():
+        valid = {"RegionId": "cn-hangzhou", "ResourceType": "key"}
+        for other in action.params:
+            if isinstance(other, FlatList | FlatTags):
+                valid |= _flat(other, "1", values[other.name])
+        raw.call(action.name, action.version, **valid)
+        bad = [_flat(param, index, values[param.name]) for index in BAD_INDEXES]
+        if isinstance(param, FlatTags):
+            bad.append({f"{param.name}.2.Nope": "k"})
+        for extra in bad:
+            where = f"{action.name}.{next(iter(extra))}"
+            try:
+                raw.call(action.name, action.version, **valid, **extra)
+                answers[where] = ("accepted", 200, False)
+            except MamoriError as error:
+                answers[where] = (error.code, error.status, f'"{param.name}' in error.message)
+    wrong = {where: answer for where, answer in answers.items() if answer != (*INVALID, True)}
+    assert not wrong, "\n".join(f"{w}: {a}" for w, a in sorted(wrong.items()))
+    assert sorted({f"{a.name}.{p.name}" for a, p in _flat_params()}) == [
+        "ListTagResources.ResourceId",
+        "ListTagResources.Tag",
+        "TagResources.ResourceId",
+        "TagResources.Tag",
+        "UntagResources.ResourceId",
+        "UntagResources.TagKey",
+    ]
+
+
+def test_numbered_parameters_keep_their_index_order(raw: RawClient, kms: Client) -> None:
+    first, second = (kms.create_key(km.CreateKeyRequest()).body.key_metadata.key_id for _ in "ab")
+    tags = {"Tag.10.Key": "ten", "Tag.10.Value": "x", "Tag.9.Key": "nine", "Tag.9.Value": "y"}
+    ids = {"ResourceId.2": first, "ResourceId.1": second}
+    raw.call("TagResources", RegionId="cn-hangzhou", ResourceType="key", **ids, **tags)
+    for key_id in (first, second):
+        listed = raw.call("ListResourceTags", KeyId=key_id)["Tags"]["Tag"]
+        assert {t["TagKey"]: t["TagValue"] for t in listed} == {"ten": "x", "nine": "y"}
+
+
+# -- Zero is a value, not "not given" -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("interval", ["0s", "0d", "0h", "0m"])
+def test_a_zero_rotation_interval_is_refused_not_defaulted(
+    raw: RawClient, key: str, interval: str
+) -> None:
+    # 0 was parsed, then taken for "not given" by "interval or 365 days".
+    for action, query in (
+        ("CreateKey", {}),
+        ("UpdateRotationPolicy", {"KeyId": key}),
+    ):
+        error = refused_by(
+            *INVALID,
+            raw,
+            action,
+            EnableAutomaticRotation="true",
+            RotationInterval=interval,
+            **query,
+        )
+        assert "between 7 and 365 days" in error.message, (action, error.message)
+    secret = unique("zero")
+    raw.call("CreateSecret", SecretName=secret, VersionId="v1", SecretData="x")
+    for action, query in (
+        ("CreateSecret", {"SecretName": unique("zero"), "VersionId": "v1", "SecretData": "x"}),
+        ("UpdateSecretRotationPolicy", {"SecretName": secret}),
+    ):
+        error = refused_by(
+            *INVALID,
+            raw,
+            action,
+            EnableAutomaticRotation="true",
+            RotationInterval=interval,
+            **query,
+        )
+        assert "between 6 hours and 8760 hours" in error.message, (action, error.message)
+
+
+def test_a_zero_numeric_parameter_is_refused_not_defaulted(raw: RawClient, key: str) -> None:
+    """Each numeric parameter a handler defaults with "or": 0 must be refused by its bounds."""
+    secret = unique("zero")
+    raw.call("CreateSecret", SecretName=secret, VersionId="v1", SecretData="x")
+    trust = json.dumps(
+        {
+            "Version": "1",
+            "Statement": [
+                {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"RAM": ["*"]}}
+            ],
+        }
+    )
+    role = unique("z")
+    arn = raw.call("CreateRole", RAM, RoleName=role, AssumeRolePolicyDocument=trust)
+    zeros = [
+        ("ListKeys", KMS_VERSION, {"PageSize": "0"}),
+        ("ListKeys", KMS_VERSION, {"PageNumber": "0"}),
+        ("ScheduleKeyDeletion", KMS_VERSION, {"KeyId": key, "PendingWindowInDays": "0"}),
+        ("GenerateDataKey", KMS_VERSION, {"KeyId": key, "NumberOfBytes": "0"}),
+        ("GetRandomPassword", KMS_VERSION, {"PasswordLength": "0"}),
+        ("DeleteSecret", KMS_VERSION, {"SecretName": secret, "RecoveryWindowInDays": "0"}),
+        ("ListUsers", RAM, {"MaxItems": "0"}),
+        (
+            "CreateRole",
+            RAM,
+            {"RoleName": unique("z"), "AssumeRolePolicyDocument": trust, "MaxSessionDuration": "0"},
+        ),
+        (
+            "AssumeRole",
+            STS,
+            {"RoleArn": arn["Role"]["Arn"], "RoleSessionName": "zz", "DurationSeconds": "0"},
+        ),
+    ]
+    for action, version, params in zeros:
+        name = next(k for k, v in params.items() if v == "0")
+        with pytest.raises(MamoriError) as info:
+            raw.call(action, version, **params)
+        error = info.value
+        assert error.status == 400, (action, error.code)
+        assert error.code.startswith("InvalidParameter"), (action, error.code)
+        assert name in error.message or name in error.code, (action, error.message)
 
 
 # -- 14. Documented parameters Mamori does not implement -----------------------------------------

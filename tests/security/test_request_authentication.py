@@ -7,6 +7,9 @@ tampers with it on the wire, and asserts the exact refusal.
 from __future__ import annotations
 
 import contextlib
+import http.client
+import itertools
+import json
 import socket
 import ssl
 import threading
@@ -27,7 +30,7 @@ from alibabacloud_tea_openapi.utils import Utils
 from darabonba.runtime import RuntimeOptions
 
 from tests.compat.sdk import b64, new_sdk
-from tests.conftest import ServerProcess
+from tests.conftest import ServerProcess, free_port
 from tests.security.wire import (
     Wire,
     capture,
@@ -306,6 +309,135 @@ def test_a_huge_header_over_tls_is_refused(server: ServerProcess) -> None:
         except OSError:
             data = b""
     assert data == b"" or data.startswith(b"HTTP/1.1 431 ")
+
+
+# -- a request is read within a deadline (slowloris), and connections are bounded ------------
+
+READ_TIMEOUT = 1.0  # configured short here; the default is 20 s
+MAX_CONNECTIONS = 8
+HEALTH = b"GET /health HTTP/1.1\r\nhost: x\r\n\r\n"
+
+
+@pytest.fixture(scope="module")
+def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """A server with a short read deadline and few connections per listener (SQLite only:
+    connection handling never touches the store)."""
+    tmp = tmp_path_factory.mktemp("mamori-deadline")
+    env = {
+        "MAMORI_REQUEST_READ_TIMEOUT": str(READ_TIMEOUT),
+        "MAMORI_MAX_CONNECTIONS": str(MAX_CONNECTIONS),
+    }
+    url = f"sqlite:///{tmp / 'data' / 'mamori.db'}"
+    proc = ServerProcess("sqlite", tmp / "data", url, free_port(), free_port(), env=env)
+    proc.start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+def _connect(server: ServerProcess) -> socket.socket:
+    host, port = server.endpoint.rsplit(":", 1)
+    return socket.create_connection((host, int(port)), timeout=5)
+
+
+def _until_closed(
+    sock: socket.socket, pieces: Iterator[bytes], every: float = 0.2, give_up: float = 6.0
+) -> tuple[bytes, float]:
+    """Send a piece every ``every`` seconds while reading; what the server sent before it
+    closed the connection, and after how many seconds (``give_up`` if it never did)."""
+    start = time.monotonic()
+    received = b""
+    sock.settimeout(every)
+    while time.monotonic() - start < give_up:
+        piece = next(pieces, None)
+        if piece is not None:
+            with contextlib.suppress(OSError):  # closed under us: read what it said
+                sock.sendall(piece)
+        try:
+            data = sock.recv(65536)
+        except TimeoutError:
+            continue
+        except ConnectionResetError:
+            break
+        if not data:
+            break
+        received += data
+    return received, time.monotonic() - start
+
+
+def _timed_out(received: bytes, elapsed: float) -> None:
+    assert READ_TIMEOUT * 0.9 <= elapsed < READ_TIMEOUT + 2, elapsed
+    head, _, body = received.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408 "), received
+    assert b"connection: close" in head
+    assert json.loads(body)["Code"] == "RequestTimeout"
+
+
+def test_a_head_that_never_ends_is_closed_after_the_read_deadline(
+    guarded: ServerProcess,
+) -> None:
+    with _connect(guarded) as sock:
+        _timed_out(*_until_closed(sock, iter([b"POST / HTTP/1.1\r\nhost: x\r\n"])))
+
+
+def test_a_trickled_head_is_closed_after_the_read_deadline(guarded: ServerProcess) -> None:
+    # Each piece arrives well within any idle timeout; the deadline counts from the first byte.
+    trickle = itertools.chain([b"POST / HTTP/1.1\r\nhost: x\r\n"], itertools.repeat(b"x-a: b\r\n"))
+    with _connect(guarded) as sock:
+        _timed_out(*_until_closed(sock, trickle))
+
+
+def test_a_signed_request_missing_its_last_body_bytes_is_closed_after_the_read_deadline(
+    monkeypatch: pytest.MonkeyPatch, guarded: ServerProcess
+) -> None:
+    raw = put_secret_value(monkeypatch, guarded).to_bytes()
+    with _connect(guarded) as sock:
+        _timed_out(*_until_closed(sock, iter([raw[:-3]])))
+
+
+def test_a_silent_connection_is_closed_without_an_answer(guarded: ServerProcess) -> None:
+    with _connect(guarded) as sock:
+        received, elapsed = _until_closed(sock, iter([]))
+    assert (received, elapsed < READ_TIMEOUT + 2) == (b"", True)
+
+
+def _answer(sock: socket.socket) -> int:
+    sock.settimeout(5)
+    response = http.client.HTTPResponse(sock)
+    response.begin()
+    response.read()
+    return response.status
+
+
+def test_a_slow_complete_request_and_keep_alive_reuse_still_work(
+    monkeypatch: pytest.MonkeyPatch, guarded: ServerProcess
+) -> None:
+    first = describe_regions(monkeypatch, guarded, ACS3).to_bytes()
+    second = describe_regions(monkeypatch, guarded, ACS3).to_bytes()
+    with _connect(guarded) as sock:
+        step = len(first) // 4 + 1
+        for start in range(0, len(first), step):  # four pieces over 0.6 s: within the deadline
+            sock.sendall(first[start : start + step])
+            time.sleep(0.2)
+        assert _answer(sock) == 200
+        time.sleep(READ_TIMEOUT * 1.5)  # idle between requests is the keep-alive timeout's
+        sock.sendall(second)
+        assert _answer(sock) == 200
+
+
+def test_connections_past_the_limit_get_503_until_the_deadline_frees_them(
+    guarded: ServerProcess,
+) -> None:
+    with contextlib.ExitStack() as stack:
+        for _ in range(MAX_CONNECTIONS - 1):
+            stack.enter_context(_connect(guarded))
+        assert send(guarded.endpoint, HEALTH).status == 200  # the limit-th connection is served
+        stack.enter_context(_connect(guarded))
+        answer = send(guarded.endpoint, HEALTH)
+        assert (answer.status, answer.code) == (503, "ServiceUnavailableTemporary"), answer.body
+        time.sleep(READ_TIMEOUT + 0.5)  # the idle sockets have sent nothing: they are closed
+        assert send(guarded.endpoint, HEALTH).status == 200
 
 
 # -- 4. a parameter is named once --------------------------------------------------------------

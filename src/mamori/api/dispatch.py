@@ -5,7 +5,7 @@ Both gateways call ``invoke``; it is the one place where domain exceptions becom
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 from mamori.api.catalogue import Action, Args, Call, Result, Services, Touch
 from mamori.api.errors import ApiError, invalid
@@ -14,7 +14,7 @@ from mamori.core import tags
 from mamori.core.errors import DomainError
 from mamori.core.refs import Scope
 from mamori.core.secrets import tag_id
-from mamori.iam.authorize import Decision, Deny, Origin
+from mamori.iam.authorize import Allow, Decision, Deny, Origin
 from mamori.iam.principal import Principal
 
 
@@ -82,6 +82,16 @@ def decide(
         encryption_context=context,
         resource_tags=_ResourceTags(call.services, resource),
     )
+
+
+def readable(call: Call, ram_action: str) -> Callable[[str], bool]:
+    """For listings that show or match on what resources carry (tags, descriptions, state):
+    whether the caller is allowed ``ram_action`` on a resource's ARN. Ids and names are listed
+    account-wide, as on AWS and Alibaba; what a resource carries only where the caller may read
+    it. The administrator is allowed everything, without an authorization per resource."""
+    if call.principal.is_admin:
+        return lambda _arn: True
+    return lambda arn: isinstance(decide(call, ram_action, arn), Allow)
 
 
 def require(call: Call, ram_action: str, resource: str, named: str | None = None) -> None:

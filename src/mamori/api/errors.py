@@ -53,6 +53,7 @@ _ROWS: Final[tuple[ErrorSpec, ...]] = (
         "Specified api is not found, please check your url and method.",
     ),
     ErrorSpec("UnsupportedHTTPMethod", 403, "This http method is not supported."),
+    ErrorSpec("RequestTimeout", 408, "The request was not received within {seconds} seconds."),
     ErrorSpec("RequestTooLarge", 413, "The request body is larger than {limit} bytes."),
     ErrorSpec(
         "RequestHeaderFieldsTooLarge",

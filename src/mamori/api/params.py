@@ -248,6 +248,18 @@ class JsonFilters(JsonParam):
 
 
 _FLAT_MAX = 100
+# One spelling per index, so two names never collapse into one entry ('1' and '01'), and only
+# ASCII digits: str.isdigit() passes '²', which int() refuses, and '٣', which it reads as 3.
+# Nine digits at most keep int() far from its limit on an attacker's string.
+_INDEX = re.compile(r"[1-9][0-9]{0,8}")
+
+
+def _index(name: str, text: str, form: str) -> int:
+    """The N of a numbered parameter ``name`` (spelled ``form``), else InvalidParameter. The
+    names of a request are distinct, so canonical indexes are too: no duplicate to check."""
+    if _INDEX.fullmatch(text) is None:
+        raise invalid(name, f"Each entry is {form}, N from 1.")
+    return int(text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,8 +271,8 @@ class FlatList(Param):
         items: dict[int, str] = {}
         prefix = self.name + "."
         for key, value in raw.items():
-            if key.startswith(prefix) and key[len(prefix) :].isdigit():
-                items[int(key[len(prefix) :])] = value
+            if key.startswith(prefix):
+                items[_index(self.name, key[len(prefix) :], f"{self.name}.N")] = value
         if len(items) > _FLAT_MAX:
             raise invalid(self.name, f"At most {_FLAT_MAX} entries are allowed.")
         if not items:
@@ -279,13 +291,14 @@ class FlatTags(Param):
         keys: dict[int, str] = {}
         values: dict[int, str] = {}
         prefix = self.name + "."
+        form = f"{self.name}.N.Key or {self.name}.N.Value"
         for name, value in raw.items():
             if not name.startswith(prefix):
                 continue
             index, _, field = name[len(prefix) :].partition(".")
-            if not index.isdigit() or field not in ("Key", "Value"):
-                continue
-            (keys if field == "Key" else values)[int(index)] = value
+            if field not in ("Key", "Value"):
+                raise invalid(self.name, f"Each entry is {form}, N from 1.")
+            (keys if field == "Key" else values)[_index(self.name, index, form)] = value
         if len(keys) > _FLAT_MAX:
             raise invalid(self.name, f"At most {_FLAT_MAX} entries are allowed.")
         if not keys:

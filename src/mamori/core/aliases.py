@@ -14,12 +14,14 @@ from mamori.core.refs import Scope
 from mamori.store import schema as t
 from mamori.store.database import Database
 
-_NAME = re.compile(r"^alias/[A-Za-z0-9:/_-]{1,249}$")
+# Matched whole with fullmatch: "$" would also match before a trailing newline, and
+# "alias/prod\n" would then be an alias beside "alias/prod" that KeyId lookups (stripped) confuse.
+_NAME = re.compile(r"alias/[A-Za-z0-9:/_-]{1,249}")
 
 
 def check_name(name: str) -> None:
     """1–255 characters, ``alias/`` prefix, not ``alias/acs``, letters, digits, ``:/_-``."""
-    if not _NAME.match(name) or name.startswith("alias/acs"):
+    if not _NAME.fullmatch(name) or name.startswith("alias/acs"):
         raise InvalidInput("AliasName")
 
 

@@ -297,7 +297,7 @@ class KeyService:
             # As UpdateRotationPolicy: asymmetric and HMAC keys have no automatic rotation.
             if not spec.symmetric:
                 raise Unsupported("automatic rotation needs a symmetric key")
-            interval = new.rotation_interval or ROTATION_DEFAULT
+            interval = _given_or(new.rotation_interval, ROTATION_DEFAULT)
             check_rotation_interval(interval)
         now = self.now()
         key_id = _new_key_id()
@@ -465,7 +465,7 @@ class KeyService:
             return
         if record.origin != "Aliyun_KMS" or not SPECS[record.spec].symmetric:
             raise Unsupported("automatic rotation needs a symmetric key with Origin Aliyun_KMS")
-        interval = interval or record.rotation_interval or ROTATION_DEFAULT
+        interval = _given_or(interval, _given_or(record.rotation_interval, ROTATION_DEFAULT))
         check_rotation_interval(interval)
         base = record.last_rotation_at or record.created_at
         self._change(
@@ -691,6 +691,12 @@ class KeyService:
             if self._rotate(record, now, only_if_due=True) is not None:
                 rotated.append(record.id)
         return rotated
+
+
+def _given_or(value: int | None, default: int) -> int:
+    """``value`` unless it was not given: 0 is given (and refused by the range check), where
+    ``value or default`` silently turned ``RotationInterval=0s`` into the default."""
+    return default if value is None else value
 
 
 def check_rotation_interval(seconds: int) -> None:

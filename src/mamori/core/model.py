@@ -76,13 +76,14 @@ class Alias:
     key_id: str
 
 
-_INTERVAL = re.compile(r"^(\d{1,10})([dhms])$")
+# Whole, unstripped, ASCII digits: "\d" and int() also take "٣٠", and "$" a trailing newline.
+_INTERVAL = re.compile(r"([0-9]{1,10})([dhms])")
 _UNIT = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 
 
 def parse_interval(text: str) -> int | None:
     """``7d`` / ``168h`` / ``604800s`` → seconds; None when malformed."""
-    match = _INTERVAL.match(text.strip())
+    match = _INTERVAL.fullmatch(text)
     if not match:
         return None
     return int(match.group(1)) * _UNIT[match.group(2)]

@@ -508,7 +508,9 @@ class SecretService:
             now = self.now()
             values: dict[str, Any] = {"rotation_enabled": enabled, "updated_at": now}
             if enabled:
-                seconds = interval or secret.rotation_interval or ROTATION_DEFAULT
+                # Not "interval or …": 0 is given, and check_interval refuses it.
+                seconds = interval if interval is not None else secret.rotation_interval
+                seconds = ROTATION_DEFAULT if seconds is None else seconds
                 check_interval(seconds)
                 base = secret.last_rotation_at or now
                 values["rotation_interval"] = seconds

@@ -12,6 +12,20 @@ ending, the connection is answered 431 and closed. Outside a head, data is fed i
 ``max_head_bytes`` too, so a pipelined request whose head starts inside a piece can have at
 most one piece (< ``max_head_bytes``) uncounted: no head is ever parsed beyond twice the limit.
 The common case (a chunk smaller than the room left) is one comparison and one addition.
+
+The size bound alone lets a client hold a connection forever by sending its head, or its body,
+a byte at a time (slowloris): uvicorn's ``timeout_keep_alive`` covers only the idle time between
+requests. So a request must be read whole (``on_message_complete``) within ``read_timeout``
+seconds of its first byte — of the connection's start, for a connection's first request. One
+timer per connection checks that deadline and re-arms itself, so a request costs only the read
+of the clock in ``on_message_begin``. At the deadline a request that has had no answer gets
+408 and the connection is closed; a connection that never sent a byte is just closed; a
+response the application is writing is never cut: the connection closes once it is sent.
+
+Past ``limit_concurrency`` open connections on the listener (or running requests), a request
+gets the JSON 503 ``ServiceUnavailableTemporary`` and the connection is closed: uvicorn's own
+check answers ``text/plain`` the SDKs cannot read, and counts the asking connection, serving
+one fewer than configured.
 """
 
 from __future__ import annotations
@@ -24,34 +38,65 @@ from typing import Any
 import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-_STATUS = HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE
+
+class Refusal(Exception):
+    """Answer with ``status`` and close (raised inside parser callbacks too)."""
+
+    status = HTTPStatus.BAD_REQUEST
 
 
-class HeadTooLarge(Exception):
-    """The request line and headers went over the limit (raised inside parser callbacks too)."""
+class HeadTooLarge(Refusal):
+    """The request line and headers went over the limit."""
+
+    status = HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE
+
+
+class OverCapacity(Refusal):
+    """The listener already serves as many connections or requests as it may."""
+
+    status = HTTPStatus.SERVICE_UNAVAILABLE
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol with a bounded request head (configure via ``bounded``)."""
+    """uvicorn's httptools protocol with a bounded request head, a deadline for reading each
+    request, and a JSON 503 past its connection limit (configure via ``bounded``)."""
 
     max_head_bytes: int = 16 * 1024
     max_headers: int = 100
-    refusal_body: Callable[[], bytes] = staticmethod(lambda: b"")
+    read_timeout: float = 20.0
+    refusal_body: Callable[[int], bytes] = staticmethod(lambda status: b"")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._head_open = True
         self._head_bytes = 0
+        # When the request being read began (loop time); None while none is being read.
+        self._reading_since: float | None = None
+        self._read_timer: asyncio.TimerHandle | None = None
+        # Checked in on_headers_complete instead of by uvicorn (see the module's docstring).
+        self._max_connections = self.limit_concurrency
+        self.limit_concurrency = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)  # type: ignore[arg-type]
+        self._reading_since = now = self.loop.time()
+        self._read_timer = self.loop.call_at(now + self.read_timeout, self._read_deadline)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._read_timer is not None:
+            self._read_timer.cancel()
+            self._read_timer = None
+        super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
         self._unset_keepalive_if_required()
         try:
             self._feed(data)
-        except HeadTooLarge:
-            self._refuse()
+        except Refusal as exc:
+            self._refuse(exc.status)
         except httptools.HttpParserCallbackError as exc:
-            if isinstance(exc.__context__, HeadTooLarge):
-                self._refuse()
+            if isinstance(exc.__context__, Refusal):
+                self._refuse(exc.__context__.status)
             else:
                 self._invalid()
         except httptools.HttpParserError:
@@ -87,28 +132,63 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
                 raise HeadTooLarge
             start = end
 
+    def on_message_begin(self) -> None:
+        if self._reading_since is None:  # a connection's first request counts from its start
+            self._reading_since = self.loop.time()
+        super().on_message_begin()
+
     def on_headers_complete(self) -> None:
         # Counted here, once per request, rather than per header on the hot path; the byte
         # limit already bounds how many a head can carry (a header takes at least 4 bytes).
         if len(self.headers) > self.max_headers:
             raise HeadTooLarge
+        limit = self._max_connections
+        if limit is not None and (len(self.connections) > limit or len(self.tasks) >= limit):
+            raise OverCapacity
         self._head_open = False
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
         self._head_open = True
         self._head_bytes = 0
+        self._reading_since = None
         super().on_message_complete()
+
+    def _read_deadline(self) -> None:
+        self._read_timer = None
+        if self.transport.is_closing():
+            return
+        now = self.loop.time()
+        since = self._reading_since
+        if since is None or now - since < self.read_timeout:
+            start = now if since is None else since
+            self._read_timer = self.loop.call_at(start + self.read_timeout, self._read_deadline)
+            return
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete:
+            if self._head_open or cycle.response_started:
+                # The application is answering (this request, or the one before a pipelined
+                # head): never cut a response; the connection closes once it is sent.
+                cycle.keep_alive = False
+                return
+            # The application waits for the rest of the body: tell it the client is gone.
+            cycle.disconnected = True
+            cycle.message_event.set()
+        elif not self._head_open or self._head_bytes == 0:
+            # Answered early (a 413 before the whole body), or not one byte of a request sent.
+            self.transport.close()
+            return
+        self._refuse(HTTPStatus.REQUEST_TIMEOUT)
 
     def _invalid(self) -> None:
         msg = "Invalid HTTP request received."
         self.logger.warning(msg)
         self.send_400_response(msg)
 
-    def _refuse(self) -> None:
-        body = self.refusal_body()
+    def _refuse(self, status: HTTPStatus) -> None:
+        body = self.refusal_body(status)
         head = (
-            f"HTTP/1.1 {_STATUS.value} {_STATUS.phrase}\r\n"
+            f"HTTP/1.1 {status.value} {status.phrase}\r\n"
             "content-type: application/json;charset=utf-8\r\n"
             f"content-length: {len(body)}\r\n"
             "connection: close\r\n\r\n"
@@ -118,16 +198,21 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
 
 def bounded(
-    max_head_bytes: int, max_headers: int, refusal_body: Callable[[], bytes]
+    max_head_bytes: int,
+    max_headers: int,
+    read_timeout: float,
+    refusal_body: Callable[[int], bytes],
 ) -> type[asyncio.Protocol]:
-    """A ``BoundedHttpToolsProtocol`` class with these limits, for ``uvicorn.Config(http=…)``;
-    ``refusal_body`` renders the JSON error body of a 431."""
+    """A ``BoundedHttpToolsProtocol`` class with these limits, for ``uvicorn.Config(http=…)``
+    (whose ``limit_concurrency`` it enforces); ``refusal_body`` renders the JSON error body of
+    a 408, 431 or 503."""
     return type(
         "BoundedHttpToolsProtocol",
         (BoundedHttpToolsProtocol,),
         {
             "max_head_bytes": max_head_bytes,
             "max_headers": max_headers,
+            "read_timeout": read_timeout,
             "refusal_body": staticmethod(refusal_body),
         },
     )

@@ -25,6 +25,12 @@ def normalize_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+# SQLAlchemy otherwise writes a failing statement's ``[parameters: …]`` into the error's text,
+# and a failed request's traceback is logged: the values (wrapped material, user data) would
+# reach the log. The statement itself stays in the text.
+_QUIET = {"hide_parameters": True}
+
+
 def open_engine(url: str) -> Engine:
     """Create the engine; SQLite gets WAL, foreign keys and a busy timeout."""
     url = normalize_url(url)
@@ -32,7 +38,9 @@ def open_engine(url: str) -> Engine:
         db_path = make_url(url).database
         if db_path:
             Path(db_path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}, **_QUIET
+        )
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -59,7 +67,7 @@ def open_engine(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, **_QUIET)
 
 
 def _synchronous(conn: Any, level: str) -> None:

@@ -16,6 +16,7 @@ from mamori.api.catalogue import (
     account_resource,
     paging,
 )
+from mamori.api.dispatch import readable
 from mamori.api.errors import missing
 from mamori.api.instances.views import placement_touch
 from mamori.api.params import Bool, Int, JsonFilters, JsonTags, Str
@@ -153,6 +154,11 @@ def list_keys(call: Call, args: Args) -> Result:
             else {}
         )
         records = [r for r in records if _matches(r, filters, aliases, tags)]
+        if filters.keys() - {"keyId", "AliasName"}:
+            # Ids and aliases are listed account-wide; a key's state, spec, creator or tags
+            # are matched only where the caller may DescribeKey it.
+            may = readable(call, "kms:DescribeKey")
+            records = [r for r in records if may(call.scope.key_arn(r.id))]
     chosen = records[offset : offset + limit]
     return {
         "Keys": {"Key": [{"KeyId": r.id, "KeyArn": call.scope.key_arn(r.id)} for r in chosen]},

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from mamori.api.catalogue import Action, Args, Call, Result, Services, Touch, account_resource
+from mamori.api.dispatch import readable
 from mamori.api.errors import ApiError, invalid, missing
 from mamori.api.kms.keys import KEY_ID, key_resource
 from mamori.api.params import Bool, FlatList, FlatTags, JsonStrList, JsonTags, Str
@@ -94,6 +95,20 @@ def _public_id(call: Call, kind: str, store_id: str) -> str:
     return store_id.removeprefix(f"{call.scope.account_id}/")
 
 
+def _arn(call: Call, kind: str, store_id: str) -> str:
+    """The ARN of a resource by its tag-store id."""
+    if kind == "key":
+        return call.scope.key_arn(store_id)
+    return secret_resource(
+        call.services, call.scope, {"SecretName": _public_id(call, kind, store_id)}
+    )
+
+
+def _wanted(key: str, value: str, wanted: list[tuple[str, str]]) -> bool:
+    """Whether a tag matches a ListTagResources Tag filter (a key, and a value if given)."""
+    return any(key == wk and (not wv or value == wv) for wk, wv in wanted)
+
+
 def _batch(call: Call, args: Args) -> tuple[str, list[str]]:
     """Every named resource resolved before anything is written (no partial state)."""
     kind: str = args["ResourceType"]
@@ -129,7 +144,7 @@ def _offset(token: str | None) -> int:
         return 0
     try:
         kind, _, number = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
-        if kind == "o" and number.isdigit():
+        if kind == "o" and number.isascii() and number.isdigit():
             return int(number)
     except (binascii.Error, UnicodeDecodeError, ValueError):
         pass
@@ -137,26 +152,30 @@ def _offset(token: str | None) -> int:
 
 
 def list_tag_resources(call: Call, args: Args) -> Result:
-    """ListTagResources: tags of the named resources, or resources carrying the named tags."""
+    """ListTagResources: tags of the named resources, or resources carrying the named tags.
+    Without ResourceId (authorized on the account), only resources on which the caller is
+    allowed kms:ListTagResources are shown (each named ResourceId was authorized already)."""
     kind: str = args["ResourceType"]
     offset = _offset(args["NextToken"])
+    may: Callable[[str], bool] | None = None
     if args["ResourceId"]:
         ids = [_store_id(call, kind, rid) for rid in args["ResourceId"]]
         by_resource = tag_store.of(call.services.db, kind, ids)
     else:
         by_resource = tag_store.of_account(call.services.db, call.scope.account_id, kind)
-    wanted = args["Tag"]
-    rows = [
-        {
-            "ResourceId": _public_id(call, kind, rid),
-            "ResourceType": kind,
-            "TagKey": k,
-            "TagValue": v,
-        }
-        for rid, tags in sorted(by_resource.items())
-        for k, v in tags.items()
-        if not wanted or any(k == wk and (not wv or v == wv) for wk, wv in wanted)
-    ]
+        may = readable(call, "kms:ListTagResources")
+    wanted: list[tuple[str, str]] = args["Tag"] or []
+    rows = []
+    for rid, tags in sorted(by_resource.items()):
+        pairs = [(k, v) for k, v in tags.items() if not wanted or _wanted(k, v, wanted)]
+        # Authorized after the tag filter: one decision per resource that would be shown.
+        if not pairs or (may is not None and not may(_arn(call, kind, rid))):
+            continue
+        public = _public_id(call, kind, rid)
+        rows += [
+            {"ResourceId": public, "ResourceType": kind, "TagKey": k, "TagValue": v}
+            for k, v in pairs
+        ]
     chosen = rows[offset : offset + _PAGE]
     result: Result = {"TagResources": {"TagResource": chosen}}
     if offset + _PAGE < len(rows):

@@ -20,7 +20,7 @@ from mamori.api.catalogue import (
     Touch,
     paging,
 )
-from mamori.api.dispatch import require, require_touch
+from mamori.api.dispatch import readable, require, require_touch
 from mamori.api.errors import ApiError, invalid
 from mamori.api.instances.views import placement_touch
 from mamori.api.kms.keys import key_resource
@@ -400,9 +400,19 @@ def list_secrets(call: Call, args: Args) -> Result:
     tags: dict[str, dict[str, str]] = {}
     if args["FetchTags"] or {"TagKey", "TagValue"} & filters.keys():
         tags = tag_store.of_account(call.services.db, account, "secret")
+    # Names are listed account-wide; what a secret carries (description, tags, type, creator)
+    # is matched and shown only where the caller may DescribeSecret it.
+    may = readable(call, "kms:DescribeSecret")
     if filters:
+        attributes = filters.keys() != {"SecretName"}
         secrets = [
-            s for s in secrets if _matches(s, filters, tags.get(tag_id(account, s.name), {}))
+            s
+            for s in secrets
+            if _matches(s, filters, tags.get(tag_id(account, s.name), {}))
+            and (
+                not attributes
+                or may(secret_resource(call.services, call.scope, {"SecretName": s.name}))
+            )
         ]
     rows = []
     for secret in secrets[offset : offset + limit]:
@@ -413,7 +423,9 @@ def list_secrets(call: Call, args: Args) -> Result:
             "UpdateTime": iso(secret.updated_at),
             "PlannedDeleteTime": iso(secret.planned_delete_at),
         }
-        if args["FetchTags"]:
+        if args["FetchTags"] and may(
+            secret_resource(call.services, call.scope, {"SecretName": secret.name})
+        ):
             row["Tags"] = _tags(tags.get(tag_id(account, secret.name), {}))
         rows.append(row)
     return {"SecretList": {"Secret": rows}, **page(number, size, len(secrets))}

@@ -40,6 +40,7 @@ from mamori.core.errors import DomainError
 from mamori.core.instance_crypto import Target, random_bytes
 from mamori.core.instances import InstanceService
 from mamori.core.refs import Scope
+from mamori.gateway.asgi import ASGIScope, ClientGone, Receive, Send, read_body
 from mamori.gateway.instance.errors import InstanceApiError, error_body
 from mamori.gateway.instance.messages import APIS, MalformedBody, decode_request, encode
 from mamori.gateway.instance.proto import instance_api_pb2 as pb
@@ -50,7 +51,6 @@ from mamori.gateway.instance.signature import (
     verify,
 )
 from mamori.gateway.instance.throttle import Budget
-from mamori.gateway.pop.app import ASGIScope, Receive, Send
 from mamori.gateway.request_ids import RequestIds
 from mamori.iam.client_key_authority import (
     KEY_USER,
@@ -131,6 +131,9 @@ class InstanceGateway:
         self._host_names = frozenset(h.lower() for h in host_names)
         self._clock = clock
 
+    def _too_large(self) -> InstanceApiError:
+        return InstanceApiError("RequestTooLarge", limit=str(self._max_body))
+
     def host_instance(self, scope: ASGIScope) -> str | None:
         """The instance a ``kst-<id>.<host name>`` Host header addresses, for a configured host
         name; None for any other host."""
@@ -151,11 +154,13 @@ class InstanceGateway:
         try:
             if scope["method"] != "POST" or scope["path"] != "/":
                 raise InstanceApiError("InvalidParameter", name="method or path")
-            body = await self._read_body(scope, receive)
+            body = await read_body(scope, receive, self._max_body, self._too_large)
             response = await self._handle(scope, body)
             payload, status = self._ok(response, request_id), 200
             if response.version_id is not None:
                 headers.append((_MIGRATION, response.version_id.encode("ascii")))
+        except ClientGone:
+            return
         except InstanceApiError as exc:
             status, payload = exc.status, error_body(exc.status, exc.code, exc.message, request_id)
         except ApiError as exc:
@@ -183,22 +188,6 @@ class InstanceGateway:
     def _ok(response: _Response, request_id: str) -> bytes:
         response.message.RequestId = request_id  # type: ignore[attr-defined]
         return encode(response.message)
-
-    async def _read_body(self, scope: ASGIScope, receive: Receive) -> bytes:
-        for name, value in scope["headers"]:
-            if name == b"content-length" and value.isdigit() and int(value) > self._max_body:
-                raise InstanceApiError("RequestTooLarge", limit=str(self._max_body))
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self._max_body:
-                raise InstanceApiError("RequestTooLarge", limit=str(self._max_body))
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return b"".join(chunks)
 
     async def _handle(self, scope: ASGIScope, body: bytes) -> _Response:
         claim = read_claim("POST", scope["headers"], body)

@@ -11,16 +11,16 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any
 
 from mamori.api.catalogue import Action, Catalogue, Result, Services
 from mamori.api.dispatch import invoke
 from mamori.api.errors import ApiError
 from mamori.core.errors import DomainError
 from mamori.core.refs import Scope
+from mamori.gateway.asgi import ASGIScope, ClientGone, Receive, Send, read_body
 from mamori.gateway.pop.nonces import NonceCache
 from mamori.gateway.pop.request import PopRequest, parse_pop_request
 from mamori.gateway.pop.signature import (
@@ -38,9 +38,6 @@ from mamori.iam.sts import ACCESS_KEY_PREFIX, LiveRoles, TokenService
 
 log = logging.getLogger("mamori.gateway")
 
-ASGIScope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 _JSON = [(b"content-type", b"application/json;charset=utf-8")]
 _HEALTH = json.dumps({"Status": "ok"}).encode()
@@ -88,10 +85,12 @@ class PopGateway:
             if scope["path"] == "/health":
                 await self._respond(send, 200, _HEALTH, request_id)
                 return
-            body = await self._read_body(scope, receive)
+            body = await read_body(scope, receive, self._max_body, self._too_large)
             result = await self._handle(scope, body)
             result = {"RequestId": request_id, **result}
             status = 200
+        except ClientGone:
+            return
         except ApiError as exc:
             status, result = exc.status, self._error(exc, request_id)
         except Exception:
@@ -100,6 +99,9 @@ class PopGateway:
             status, result = failure.status, self._error(failure, request_id)
         payload = json.dumps(result, ensure_ascii=False, separators=(",", ":")).encode()
         await self._respond(send, status, payload, request_id)
+
+    def _too_large(self) -> ApiError:
+        return ApiError("RequestTooLarge", limit=self._max_body)
 
     def _error(self, exc: ApiError, request_id: str) -> Result:
         return {
@@ -114,22 +116,6 @@ class PopGateway:
         """The JSON body of ``exc`` with a fresh request id, for answers made outside a request
         (the HTTP layer's 431)."""
         return json.dumps(self._error(exc, _request_id()), separators=(",", ":")).encode()
-
-    async def _read_body(self, scope: ASGIScope, receive: Receive) -> bytes:
-        for name, value in scope["headers"]:
-            if name == b"content-length" and value.isdigit() and int(value) > self._max_body:
-                raise ApiError("RequestTooLarge", limit=self._max_body)
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self._max_body:
-                raise ApiError("RequestTooLarge", limit=self._max_body)
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return b"".join(chunks)
 
     async def _handle(self, scope: ASGIScope, body: bytes) -> Result:
         method = scope["method"]
