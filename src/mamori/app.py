@@ -27,6 +27,8 @@ from mamori.api.registry import catalogue
 from mamori.config import Settings
 from mamori.core.aliases import AliasService
 from mamori.core.asymmetric_ops import AsymmetricService
+from mamori.core.certificates import CertificateService
+from mamori.core.challenges import Challenges
 from mamori.core.crypto_ops import CryptoService
 from mamori.core.hsm_keys import HsmVersions
 from mamori.core.instance_crypto import InstanceCrypto
@@ -35,6 +37,7 @@ from mamori.core.invalidation import Invalidations
 from mamori.core.jobs import run_due
 from mamori.core.key_import import KeyImport
 from mamori.core.keys import KeyService
+from mamori.core.managed_data_keys import ManagedDataKeys
 from mamori.core.ram_secrets import RAM_CREDENTIALS, RamCredentialSecrets
 from mamori.core.rds_secrets import RDS, RdsSecrets
 from mamori.core.secret_views import SecretViews
@@ -80,6 +83,9 @@ class Services:
     aliases: AliasService
     crypto: CryptoService
     asymmetric: AsymmetricService
+    certificates: CertificateService
+    managed_data_keys: ManagedDataKeys
+    challenges: Challenges
     instance_crypto: InstanceCrypto
     key_import: KeyImport
     secrets: SecretService
@@ -299,6 +305,7 @@ def build_services(settings: Settings, clock: Any = time.time) -> Services:
     live_roles = LiveRoles(roles, clock, bus=bus)
 
     crypto = CryptoService(keys)
+    signing_keys = load_signing_keys(db, keyring, clock)
     secrets = SecretService(db, keys, crypto, clock, secret_views, instances)
     secrets.manage(
         {
@@ -312,6 +319,9 @@ def build_services(settings: Settings, clock: Any = time.time) -> Services:
         aliases=AliasService(db, keys),
         crypto=crypto,
         asymmetric=AsymmetricService(keys),
+        certificates=CertificateService(db, keyring, clock, settings.key_cache_size),
+        managed_data_keys=ManagedDataKeys(db, crypto, clock),
+        challenges=Challenges(signing_keys, clock),
         instance_crypto=InstanceCrypto(keys),
         key_import=KeyImport(db, keys, keyring, clock),
         secrets=secrets,
@@ -324,7 +334,7 @@ def build_services(settings: Settings, clock: Any = time.time) -> Services:
         key_policies=key_policies,
         secret_policies=secret_policies,
         authorizer=Authorizer(policies, clock, key_policies, secret_policies),
-        tokens=TokenService(load_signing_keys(db, keyring, clock), clock),
+        tokens=TokenService(signing_keys, clock),
         live_roles=live_roles,
         aap=build_aap(db, clock, settings.key_cache_size, bus, instances.belongs),
         invalidations=bus,

@@ -25,6 +25,7 @@ from alibabacloud_tea_openapi.exceptions import AlibabaCloudException
 from mamori.api.catalogue import KMS_VERSION, Action
 from mamori.api.params import FlatList
 from mamori.api.registry import catalogue
+from tests.compat.instance_helpers import call, generic
 from tests.compat.ram_helpers import RamUser, allow, deny, doc, grant, new_key, new_user, unique
 from tests.compat.test_policy_enforcement import _plausible
 from tests.conftest import ServerProcess
@@ -43,7 +44,7 @@ NOT_RESOURCES: dict[str | tuple[str, str], str] = {
     "SourceKeyVersionId": "a version of SourceKeyId, looked up under that key only",
     "PolicyName": "names one of the named key's or secret's own policies",
     "PublicKeyBlob": "the caller's own public key",
-    "CertificateId": "no certificates are served: naming one is Forbidden.ResourceNotFound",
+    "DataKeyVersionId": "a version of the data key DataKeyName names, looked up under it only",
     "DKMSInstanceId": "a KMS instance: CreateKey and CreateSecret authorize its keystore ARN "
     "(tests/compat/test_instances.py denies one)",
     "KmsInstanceId": "a KMS instance, authorized as its keystore ARN "
@@ -51,6 +52,8 @@ NOT_RESOURCES: dict[str | tuple[str, str], str] = {
     "Filters": "filters a listing of the account, an action on the account",
     "FetchExtendedConfig": "a flag",
     ("AsymmetricDecrypt", "CiphertextBlob"): "raw ciphertext, decrypted by the key KeyId names",
+    ("CertificatePrivateKeyDecrypt", "CiphertextBlob"): "raw ciphertext, decrypted by the "
+    "certificate CertificateId names",
     ("UpdateSecret", "ExtendedConfig"): "CustomData names nothing",
     ("ConnectKmsInstance", "VpcId"): "a VPC recorded on the instance KmsInstanceId names",
     ("CreateKmsInstance", "InstanceName"): "the new instance's display name",
@@ -97,6 +100,10 @@ class World:
     other_blob: str
     other_secret: str
     keyed_secret: str  # a secret the caller may use, encrypted under OTHER
+    mine_certificate: str
+    other_certificate: str
+    mine_data_key: str
+    other_data_key: str
 
 
 def _secret(kms: Client, key: str) -> str:
@@ -124,8 +131,24 @@ def _meta(kms: Client, key: str) -> Any:
     return kms.describe_key(km.DescribeKeyRequest(key_id=key)).body.key_metadata
 
 
+def _certificate(server: ServerProcess) -> str:
+    made = call(
+        generic(server),
+        "CreateCertificate",
+        Subject="CN=every.example.com,OU=kms,O=mamori,C=CN",
+        KeySpec="EC_P256",
+    )
+    return str(made["CertificateId"])
+
+
+def _data_key(server: ServerProcess, key: str) -> str:
+    name = unique("every")
+    call(generic(server), "CreateManagedDataKey", DataKeyName=name, KeyId=key)
+    return name
+
+
 @pytest.fixture(scope="module")
-def world(kms: Client) -> World:
+def world(server: ServerProcess, kms: Client) -> World:
     mine, other = new_key(kms), new_key(kms)
     return World(
         mine=mine,
@@ -140,6 +163,10 @@ def world(kms: Client) -> World:
         other_blob=_blob(kms, other),
         other_secret=_secret(kms, mine),
         keyed_secret=_secret(kms, other),
+        mine_certificate=_certificate(server),
+        other_certificate=_certificate(server),
+        mine_data_key=_data_key(server, mine),
+        other_data_key=_data_key(server, mine),
     )
 
 
@@ -150,7 +177,14 @@ def walker(server: ServerProcess, kms: Client, ram: RamClient, world: World) -> 
     secret_arn = kms.describe_secret(
         km.DescribeSecretRequest(secret_name=world.other_secret)
     ).body.arn
-    grant(ram, user.name, doc(allow("kms:*"), deny("kms:*", [world.other_arn, secret_arn])))
+    region_account = world.other_arn.rsplit(":", 1)[0]
+    denied = [
+        world.other_arn,
+        secret_arn,
+        f"{region_account}:certificate/{world.other_certificate}",
+        f"{region_account}:datakey/{world.other_data_key}",
+    ]
+    grant(ram, user.name, doc(allow("kms:*"), deny("kms:*", denied)))
     return user
 
 
@@ -205,6 +239,8 @@ def cases(w: World, action: str, param: str) -> list[tuple[str, dict[str, str | 
             ("the other secret", {"SecretsList": _secrets_list(w.other_secret)}),
             ("a secret under OTHER", {"SecretsList": _secrets_list(w.keyed_secret)}),
         ],
+        "CertificateId": [("the other certificate", {"CertificateId": w.other_certificate})],
+        "DataKeyName": [("the other data key", {"DataKeyName": w.other_data_key})],
         "ExtendedConfig": [
             ("the other secret as AdminSecretName", _rds(w.other_secret)),
             ("a secret under OTHER as AdminSecretName", _rds(w.keyed_secret)),
@@ -226,6 +262,8 @@ RESOURCE_PARAMS = frozenset(
         "ResourceId",
         "SecretsList",
         "ExtendedConfig",
+        "CertificateId",
+        "DataKeyName",
     }
 )
 
@@ -274,10 +312,16 @@ def _own(w: World, action: Action) -> dict[str, str]:
         "Policy": doc(allow("kms:*", Principal={"RAM": ["*"]})),
         "WrappingKeySpec": "RSA_2048",
         "WrappingAlgorithm": "RSAES_OAEP_SHA_256",
+        "CertificateId": w.mine_certificate,
+        "DataKeyName": w.mine_data_key,
     }
     if action.name.startswith("Create"):
-        # A new alias or secret, so that only authorization stands in the way.
-        own.update(AliasName=f"alias/{unique('every')}", SecretName=unique("every"))
+        # A new alias, secret or data key, so that only authorization stands in the way.
+        own.update(
+            AliasName=f"alias/{unique('every')}",
+            SecretName=unique("every"),
+            DataKeyName=unique("every"),
+        )
     query: dict[str, str] = {}
     for param in action.params:
         if not param.required:

@@ -291,6 +291,7 @@ def _valid_requests(
         "ListKeys": {},
         "TagResource": {"KeyId": key},
         "UntagResource": {"KeyId": key},
+        "CreateCertificate": {"Subject": "CN=a,OU=b,O=c,C=CN", "KeySpec": "EC_P256"},
         "CreateSecret": {"SecretName": unique("s"), "VersionId": "v1", "SecretData": "x"},
         "PutSecretValue": {"SecretName": secret, "VersionId": unique("v"), "SecretData": "x"},
         "UpdateSecret": {"SecretName": secret},

@@ -15,6 +15,7 @@ from mamori.crypto.material import KeyMaterial
 from mamori.seal.keyring import Keyring
 from mamori.store import schema as t
 from mamori.store.engine import normalize_url
+from tests.compat.instance_helpers import call, generic
 from tests.compat.sdk import new_sdk
 from tests.conftest import PG_ADMIN_URL, ServerProcess
 
@@ -31,6 +32,19 @@ def _material(server: ServerProcess) -> list[bytes]:
     engine.dispose()
     return [
         ring.unwrap(r.wrapped_material, f"key/{r.key_id}/{r.id}".encode()).reveal() for r in rows
+    ]
+
+
+def _certificate_keys(server: ServerProcess) -> list[bytes]:
+    """Every certificate's private key, unwrapped offline as an operator could."""
+    root = KeyMaterial((server.data_dir / "root.key").read_bytes())
+    engine = create_engine(normalize_url(server.store_url))
+    with engine.connect() as conn:
+        ring = Keyring(root, conn.execute(select(t.keyring.c.version, t.keyring.c.wrapped_dek)))
+        rows = conn.execute(select(t.certificates.c.id, t.certificates.c.wrapped_private_key)).all()
+    engine.dispose()
+    return [
+        ring.unwrap(r.wrapped_private_key, f"certificate/{r.id}".encode()).reveal() for r in rows
     ]
 
 
@@ -60,6 +74,9 @@ def _raw_files(server: ServerProcess) -> list[Path]:
             "aap_access_points",
             "aap_access_point_policies",
             "aap_client_keys",
+            "certificates",
+            "managed_data_keys",
+            "managed_data_key_versions",
         ):
             rel = conn.execute("SELECT pg_relation_filepath(%s)", (table,)).fetchone()
             assert rel is not None
@@ -88,8 +105,24 @@ def test_no_secret_is_stored_in_the_clear(fresh_server: ServerProcess) -> None:
     instance = kms.get_default_kms_instance().body.default_kms_instance_id
     kms.create_key(km.CreateKeyRequest(dkmsinstance_id=instance))
 
-    materials = _material(fresh_server)
-    assert len(materials) == 12
+    # Certificates' private keys are keyring-wrapped; managed data keys are sealed blobs.
+    admin = generic(fresh_server)
+    for spec in ("RSA_2048", "EC_P256", "EC_SM2"):
+        call(admin, "CreateCertificate", Subject="CN=a,OU=b,O=c,C=CN", KeySpec=spec)
+    key_id = kms.create_key(km.CreateKeyRequest()).body.key_metadata.key_id
+    call(admin, "CreateManagedDataKey", DataKeyName="at-rest", KeyId=key_id)
+    call(admin, "RotateManagedDataKey", DataKeyName="at-rest")
+    data_keys = [
+        base64.b64decode(
+            kms.get_managed_data_key(
+                km.GetManagedDataKeyRequest(data_key_name="at-rest", use_latest=latest)
+            ).body.plaintext
+        )
+        for latest in (False, True)
+    ]
+
+    materials = _material(fresh_server) + _certificate_keys(fresh_server) + data_keys
+    assert len(materials) == 13 + 3 + 2
     files = _raw_files(fresh_server)
     assert files, "found no database files to scan"
     raw = b"".join(p.read_bytes() for p in files)

@@ -10,11 +10,14 @@ from typing import Any, Protocol
 from mamori.api.params import Int, Param, Raw
 from mamori.core.aliases import AliasService
 from mamori.core.asymmetric_ops import AsymmetricService
+from mamori.core.certificates import CertificateService
+from mamori.core.challenges import Challenges
 from mamori.core.crypto_ops import CryptoService
 from mamori.core.instance_crypto import InstanceCrypto
 from mamori.core.instances import InstanceService
 from mamori.core.key_import import KeyImport
 from mamori.core.keys import KeyService
+from mamori.core.managed_data_keys import ManagedDataKeys
 from mamori.core.refs import Scope
 from mamori.core.secrets import SecretService
 from mamori.iam.aap_services import AapServices
@@ -59,6 +62,21 @@ class Services(Protocol):
     @property
     def asymmetric(self) -> AsymmetricService:
         """The asymmetric and HMAC crypto service."""
+        ...
+
+    @property
+    def certificates(self) -> CertificateService:
+        """Certificates and their key pairs."""
+        ...
+
+    @property
+    def managed_data_keys(self) -> ManagedDataKeys:
+        """Managed data keys."""
+        ...
+
+    @property
+    def challenges(self) -> Challenges:
+        """GetChallenge's tokens."""
         ...
 
     @property

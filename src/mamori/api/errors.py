@@ -76,6 +76,7 @@ _ROWS: Final[tuple[ErrorSpec, ...]] = (
     ErrorSpec(
         "Forbidden.DKMSInstanceStateInvalid", 403, "The DKMS instance state is invalid. {reason}"
     ),
+    ErrorSpec("Certificate.NotFound", 404, "The specified Certificate is not found."),
     ErrorSpec("AliasAlreadyExists", 400, "The specified Alias already exists."),
     ErrorSpec("Rejected.ResourceExist", 409, "The specified resource already exists."),
     ErrorSpec(

@@ -13,11 +13,13 @@ from mamori.api.kms import (
     account,
     aliases,
     asymmetric,
+    certificates,
     crypto,
     data_key_export,
     key_import,
     key_policies,
     keys,
+    managed_data_keys,
     tags,
 )
 from mamori.api.ram import identities, policies
@@ -38,6 +40,8 @@ def catalogue() -> Catalogue:
         tags,
         crypto,
         asymmetric,
+        certificates,
+        managed_data_keys,
         data_key_export,
         values,
         batch,

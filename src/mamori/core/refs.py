@@ -16,6 +16,15 @@ class Scope:
         """``acs:kms:{region}:{account}:key/{id}``."""
         return f"acs:kms:{self.region}:{self.account_id}:key/{key_id}"
 
+    def certificate_arn(self, cert_id: str) -> str:
+        """``acs:kms:{region}:{account}:certificate/{id}``."""
+        return f"acs:kms:{self.region}:{self.account_id}:certificate/{cert_id}"
+
+    def data_key_arn(self, name: str) -> str:
+        """``acs:kms:{region}:{account}:datakey/{name}``: a managed data key (Mamori's form;
+        Alibaba documents no ARN for one)."""
+        return f"acs:kms:{self.region}:{self.account_id}:datakey/{name}"
+
     def alias_arn(self, alias_name: str) -> str:
         """``acs:kms:{region}:{account}:alias/{name without the prefix}``."""
         return f"acs:kms:{self.region}:{self.account_id}:{alias_name}"

@@ -67,6 +67,12 @@ def _pem(der: bytes) -> str:
     return f"-----BEGIN PUBLIC KEY-----\n{body}-----END PUBLIC KEY-----\n"
 
 
+def _sha256(message: bytes) -> bytes:
+    digest = hashes.Hash(hashes.SHA256())
+    digest.update(message)
+    return digest.finalize()
+
+
 def max_plaintext(spec: KeySpec, algorithm: str) -> int:
     """The largest plaintext ``algorithm`` encrypts under a key of ``spec``."""
     if spec.family is Family.SM2:
@@ -139,6 +145,13 @@ class PublicKey:
             return False
         return True
 
+    def verify_message(self, algorithm: str, message: bytes, signature: bytes) -> bool:
+        """Whether ``signature`` is valid for the message itself: SHA-256 of it, or for SM2DSA
+        SM3(Z ‖ M) with the default signer id."""
+        if self._key is None:
+            return sm2.verify_message(self._point, message, signature)
+        return self.verify(algorithm, _sha256(message), signature)
+
     def encrypt(self, algorithm: str, plaintext: bytes) -> bytes:
         """RSA-OAEP or SM2PKE encryption to this key; ``ValueError`` if it is too long."""
         if self._key is None:
@@ -195,6 +208,12 @@ class PrivateKey:
         if isinstance(key, ec.EllipticCurvePrivateKey):
             return key.sign(digest, ec.ECDSA(utils.Prehashed(hashes.SHA256())))
         return key.sign(digest)
+
+    def sign_message(self, algorithm: str, message: bytes) -> bytes:
+        """Sign the message itself: its SHA-256, or for SM2DSA SM3(Z ‖ M), default signer id."""
+        if self._sm2 is not None:
+            return self._sm2.sign_message(message)
+        return self.sign(algorithm, _sha256(message))
 
     def decrypt(self, algorithm: str, ciphertext: bytes) -> bytes:
         """RSA-OAEP or SM2PKE decryption; ``DecryptionFailed`` for any failure."""

@@ -84,6 +84,14 @@ class Sm2PrivateKey:
         except gmssl_pyx.GmsslInnerError as exc:
             raise Sm2Error("cannot sign") from exc
 
+    def sign_message(self, message: bytes) -> bytes:
+        """DER signature over the message itself: GmSSL computes SM3(Z ‖ M) with the default
+        signer id (certificate requests, CertificatePrivateKeySign with MessageType=RAW)."""
+        try:
+            return bytes(gmssl_pyx.sm2_sign(self._private, self.point, message))
+        except gmssl_pyx.GmsslInnerError as exc:
+            raise Sm2Error("cannot sign") from exc
+
     def decrypt(self, ciphertext: bytes) -> bytes:
         """SM2PKE decryption of DER ciphertext."""
         try:
@@ -96,6 +104,14 @@ def verify_digest(point: bytes, digest: bytes, signature: bytes) -> bool:
     """Whether ``signature`` (DER) is valid for ``digest`` under the public point."""
     try:
         return bool(gmssl_pyx.sm2_verify_sm3_digest(point, digest, signature))
+    except gmssl_pyx.GmsslInnerError:
+        return False
+
+
+def verify_message(point: bytes, message: bytes, signature: bytes) -> bool:
+    """Whether ``signature`` (DER) is valid for the message itself (SM3(Z ‖ M), default id)."""
+    try:
+        return bool(gmssl_pyx.sm2_verify(point, message, signature))
     except gmssl_pyx.GmsslInnerError:
         return False
 

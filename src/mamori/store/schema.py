@@ -449,3 +449,56 @@ aap_client_keys = Table(
     ),
     Index("ix_aap_client_keys_aap", "account_id", "aap_name"),
 )
+
+# CreateCertificate's key pairs and what UploadCertificate adds. The private key is
+# keyring-wrapped with AAD ``certificate/<id>``; the public key (SubjectPublicKeyInfo DER), the
+# CSR and the certificate are public. The certificate's facts (serial, issuer, validity) are
+# read from its DER when described, so they cannot disagree with it.
+certificates = Table(
+    "certificates",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("account_id", String(32), ForeignKey("accounts.id"), nullable=False),
+    Column("spec", String(16), nullable=False),
+    Column("protection_level", String(16), nullable=False),
+    Column("exportable", Boolean, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("names", Text, nullable=False),  # JSON array of the requested DNS names
+    Column("csr", Text, nullable=False),
+    Column("public_key", LargeBinary, nullable=False),
+    Column("wrapped_private_key", LargeBinary, nullable=False),
+    Column("certificate", LargeBinary),  # DER, once uploaded
+    Column("chain", Text),  # PEM, issuer first
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Index("ix_certificates_account", "account_id", "created_at"),
+)
+
+# Managed data keys: a named, versioned data key kept encrypted under a KMS key (the blob
+# Encrypt makes), so that reading it needs that key Enabled and usable by the caller.
+managed_data_keys = Table(
+    "managed_data_keys",
+    metadata,
+    Column("account_id", String(32), ForeignKey("accounts.id"), primary_key=True),
+    Column("name", String(128), primary_key=True),
+    Column("key_id", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+managed_data_key_versions = Table(
+    "managed_data_key_versions",
+    metadata,
+    Column("account_id", String(32), primary_key=True),
+    Column("name", String(128), primary_key=True),
+    Column("version_id", String(16), primary_key=True),
+    Column("sequence", Integer, nullable=False),  # 1 for the first version, then 2, 3, …
+    Column("ciphertext", Text, nullable=False),  # the data key sealed by the KMS key
+    Column("created_at", BigInteger, nullable=False),
+    ForeignKeyConstraint(
+        ["account_id", "name"],
+        ["managed_data_keys.account_id", "managed_data_keys.name"],
+        ondelete="CASCADE",
+    ),
+    Index("ix_managed_data_key_versions_order", "account_id", "name", "sequence", unique=True),
+)

@@ -21,8 +21,15 @@ def open_kms_service(call: Call, _args: Args) -> Result:
     return {}
 
 
+def get_challenge(call: Call, _args: Args) -> Result:
+    """GetChallenge: a fresh nonce and the token that vouches for it (core/challenges.py)."""
+    made = call.services.challenges.issue(call.scope.account_id)
+    return {"Nonce": made.nonce, "ChallengeToken": made.token}
+
+
 ACTIONS = (
     Action("DescribeRegions", (), describe_regions),
     Action("DescribeAccountKmsStatus", (), describe_account_kms_status),
     Action("OpenKmsService", (), open_kms_service),
+    Action("GetChallenge", (), get_challenge),
 )

@@ -8,7 +8,8 @@ from collections.abc import Callable, Iterator
 
 from mamori.api.catalogue import Action, Args, Call, Result, Services, Touch, account_resource
 from mamori.api.dispatch import readable
-from mamori.api.errors import ApiError, invalid, missing
+from mamori.api.errors import invalid, missing
+from mamori.api.kms.certificates import certificate_resource
 from mamori.api.kms.keys import KEY_ID, key_resource
 from mamori.api.params import Bool, FlatList, FlatTags, JsonStrList, JsonTags, Str
 from mamori.api.secrets.values import secret_resource
@@ -31,12 +32,14 @@ def _single(call: Call, args: Args) -> tuple[str, str]:
         # A secret in its delete window may still be tagged (as AWS allows).
         secret = call.services.secrets.get(call.scope, args["SecretName"])
         return "secret", tag_id(call.scope.account_id, secret.name)
-    # Certificates do not exist yet; tagging one finds nothing.
-    raise ApiError("Forbidden.ResourceNotFound")
+    return "certificate", call.services.certificates.get(call.scope, args["CertificateId"]).id
 
 
 def single_resource(services: Services, scope: Scope, args: Args) -> str:
-    """The ARN TagResource/UntagResource authorize against: the secret's, else the key's."""
+    """The ARN TagResource/UntagResource authorize against: the secret's or the
+    certificate's, else the key's."""
+    if args.get("CertificateId") and not args.get("KeyId") and not args.get("SecretName"):
+        return certificate_resource(services, scope, args)
     if args.get("SecretName") and not args.get("KeyId"):
         return secret_resource(services, scope, args)
     return key_resource(services, scope, args)
