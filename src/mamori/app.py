@@ -39,6 +39,7 @@ from mamori.core.rds_secrets import RDS, RdsSecrets
 from mamori.core.secret_views import SecretViews
 from mamori.core.secrets import SecretService
 from mamori.crypto.aead import DecryptionFailed
+from mamori.gateway.console import ConsoleApp, LoggedReveals, WithConsole
 from mamori.gateway.http_limits import bounded
 from mamori.gateway.instance.app import InstanceGateway, TlsListener
 from mamori.gateway.instance.throttle import LocalBudgets
@@ -388,7 +389,7 @@ class _Server(uvicorn.Server):
 
 
 def _uvicorn_config(
-    app: PopGateway | TlsListener,
+    app: PopGateway | TlsListener | WithConsole,
     pop: PopGateway,
     settings: Settings,
     port: int,
@@ -457,8 +458,20 @@ async def serve(settings: Settings) -> None:
         max_body_bytes=settings.max_body_bytes,
         host_id=f"kms.{settings.region}.aliyuncs.com",
     )
+    console: ConsoleApp | None = None
+    if settings.console:
+        console = ConsoleApp(
+            catalogue=catalogue(),
+            services=services,
+            access_keys=services.access_keys,
+            region=settings.region,
+            executor=executor,
+            max_body_bytes=settings.max_body_bytes,
+            # The hook the audit log will take over (issue: audit); a log line until then.
+            reveals=LoggedReveals(),
+        )
     # The dedicated gateway shares the TLS port: instance-API requests are told apart by their
-    # headers or their kst-… host name (gateway/instance/app.py).
+    # headers or their kst-… host name (gateway/instance/app.py); the console is at /console.
     tls_app = TlsListener(
         InstanceGateway(
             services=services,
@@ -470,9 +483,10 @@ async def serve(settings: Settings) -> None:
             max_body_bytes=settings.max_body_bytes,
             host_names=settings.host_names,
         ),
-        gateway,
+        WithConsole(console, gateway),
     )
-    servers = [_Server(_uvicorn_config(gateway, gateway, settings, settings.port, None))]
+    plain_app = WithConsole(console if settings.console_http else None, gateway)
+    servers = [_Server(_uvicorn_config(plain_app, gateway, settings, settings.port, None))]
     if settings.tls_port:
         servers.append(_Server(_uvicorn_config(tls_app, gateway, settings, settings.tls_port, tls)))
 
