@@ -41,6 +41,7 @@ COOKIE = "mamori_console"
 _STATIC = {
     "htmx.min.js": "text/javascript; charset=utf-8",
     "console.css": "text/css; charset=utf-8",
+    "favicon.svg": "image/svg+xml",
 }
 _ROUTES: tuple[Route, ...] = (
     *keys.ROUTES,
@@ -173,7 +174,9 @@ def _same_origin(request: Request) -> None:
     if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
         raise Refused(403, "Cross-site form posts are refused.")
     origin = request.headers.get("origin")
-    if origin is None:
+    # Under Referrer-Policy: no-referrer browsers send "Origin: null" for their own forms;
+    # Sec-Fetch-Site (above) still tells same-origin from cross-site there.
+    if origin is None or origin == "null":
         return
     scheme = "https" if request.secure else "http"
     if origin != f"{scheme}://{request.headers.get('host', '')}":
