@@ -12,6 +12,7 @@ import hashlib
 import os
 import re
 import shutil
+import ssl
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -105,7 +106,9 @@ CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 def https_client(server: ServerProcess) -> httpx.Client:
     """A plain HTTP client of the HTTPS listener, trusting Mamori's CA."""
     return httpx.Client(
-        base_url=f"https://{server.tls_endpoint}", verify=str(server.ca_file), timeout=10
+        base_url=f"https://{server.tls_endpoint}",
+        verify=ssl.create_default_context(cafile=str(server.ca_file)),
+        timeout=10,
     )
 
 
