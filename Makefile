@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.run-installed
 DEV_STAMP := $(VENV)/.dev-installed
 
-.PHONY: run test lint typecheck unit bench bench-hsm softhsm clean proto
+.PHONY: run test lint typecheck unit bench bench-hsm softhsm chromium clean proto
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,7 +42,14 @@ softhsm:
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get install -y softhsm2 || { $$SUDO apt-get update && $$SUDO apt-get install -y softhsm2; }; }
 
-unit: $(DEV_STAMP) softhsm
+# The console's tests drive a real browser: Debian's chromium and its chromedriver, never a
+# browser downloaded at test time.
+chromium:
+	@{ command -v chromium >/dev/null && command -v chromedriver >/dev/null; } || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get install -y chromium chromium-driver || { $$SUDO apt-get update && $$SUDO apt-get install -y chromium chromium-driver; }; }
+
+unit: $(DEV_STAMP) softhsm chromium
 	$(BIN)/pytest
 
 test: lint typecheck unit

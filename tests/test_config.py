@@ -84,3 +84,12 @@ def test_a_pin_in_a_readable_config_file_is_refused(tmp_path: Path) -> None:
     toml.chmod(0o644)
     with pytest.raises(ConfigError, match="PIN"):
         load_settings(toml, environ={})
+
+
+def test_console_settings_are_booleans_spelled_unambiguously() -> None:
+    default = load_settings(environ={})
+    assert default.console is True and default.console_http is False
+    on = load_settings(environ={"MAMORI_CONSOLE_HTTP": "true", "MAMORI_CONSOLE": "off"})
+    assert on.console_http is True and on.console is False
+    with pytest.raises(ConfigError, match="setting 'console_http' has an invalid value 'maybe'"):
+        load_settings(environ={"MAMORI_CONSOLE_HTTP": "maybe"})

@@ -43,6 +43,7 @@ from mamori.core.rds_secrets import RDS, RdsSecrets
 from mamori.core.secret_views import SecretViews
 from mamori.core.secrets import SecretService
 from mamori.crypto.aead import DecryptionFailed
+from mamori.gateway.console import ConsoleApp, LoggedReveals, WithConsole
 from mamori.gateway.http_limits import bounded
 from mamori.gateway.instance.app import InstanceGateway, TlsListener
 from mamori.gateway.instance.throttle import LocalBudgets
@@ -399,7 +400,7 @@ class _Server(uvicorn.Server):
 
 
 def _uvicorn_config(
-    app: PopGateway | TlsListener,
+    app: PopGateway | TlsListener | WithConsole,
     pop: PopGateway,
     settings: Settings,
     port: int,
@@ -508,8 +509,20 @@ async def serve(settings: Settings) -> None:
         max_body_bytes=settings.max_body_bytes,
         host_id=f"kms.{settings.region}.aliyuncs.com",
     )
+    console: ConsoleApp | None = None
+    if settings.console:
+        console = ConsoleApp(
+            catalogue=catalogue(),
+            services=services,
+            access_keys=services.access_keys,
+            region=settings.region,
+            executor=executor,
+            max_body_bytes=settings.max_body_bytes,
+            # The hook the audit log will take over (issue: audit); a log line until then.
+            reveals=LoggedReveals(),
+        )
     # The dedicated gateway shares the TLS port: instance-API requests are told apart by their
-    # headers or their kst-… host name (gateway/instance/app.py).
+    # headers or their kst-… host name (gateway/instance/app.py); the console is at /console.
     tls_app = TlsListener(
         InstanceGateway(
             services=services,
@@ -521,10 +534,11 @@ async def serve(settings: Settings) -> None:
             max_body_bytes=settings.max_body_bytes,
             host_names=settings.host_names,
         ),
-        gateway,
+        WithConsole(console, gateway),
     )
-    listeners: list[tuple[PopGateway | TlsListener, int, TlsFiles | None]] = [
-        (gateway, settings.port, None)
+    plain_app = WithConsole(console if settings.console_http else None, gateway)
+    listeners: list[tuple[PopGateway | TlsListener | WithConsole, int, TlsFiles | None]] = [
+        (plain_app, settings.port, None)
     ]
     if settings.tls_port:
         listeners.append((tls_app, settings.tls_port, tls))

@@ -45,6 +45,10 @@ class Settings:
     # Kept out of repr so a logged or printed Settings never shows it.
     hsm_pin: str = field(default="", repr=False)
     hsm_root_key_label: str = "mamori/root"
+    # The web console (docs/console.md): on the HTTPS listener unless turned off; on plain HTTP
+    # only when the operator says so, since its session cookie would then cross the wire in clear.
+    console: bool = True
+    console_http: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -87,6 +91,8 @@ def _coerce(name: str, raw: Any) -> Any:
             return int(raw)
         if kind == "float":
             return float(raw)
+        if kind == "bool":
+            return _boolean(raw)
         if kind.startswith("tuple"):
             if isinstance(raw, str):
                 return tuple(part.strip() for part in raw.split(",") if part.strip())
@@ -94,6 +100,22 @@ def _coerce(name: str, raw: Any) -> Any:
         return str(raw)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"setting {name!r} has an invalid value {raw!r}") from exc
+
+
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+def _boolean(raw: Any) -> bool:
+    """TOML booleans as they are; strings only in a spelling that cannot be misread."""
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError(raw)
 
 
 def load_settings(

@@ -190,3 +190,22 @@ def invoke(
         if dry_run and exc.code not in ("DryRunOperationError", "AccessDeniedError"):
             raise ApiError("ValidationError", detail=f"{exc.code}: {exc.message}") from None
         raise
+
+
+def permitted(
+    action: Action,
+    principal: Principal,
+    scope: Scope,
+    services: Services,
+    raw: Mapping[str, str],
+    origin: Origin,
+) -> bool:
+    """Whether ``invoke`` would let ``principal`` past authorization with ``raw``, without
+    running the action (the console shows only the buttons its user may press; pressing one
+    still goes through ``invoke``). Parameters that do not parse count as not permitted."""
+    try:
+        args = action.parse(raw)
+        _authorize(action, principal, scope, services, args, origin, False)
+    except (ApiError, DomainError):
+        return False
+    return True

@@ -1,0 +1,183 @@
+"""The console as an ASGI application: sessions, CSRF, headers, routing; views do the rest.
+
+Every request is checked in this order: static files (public, vendored); the sign-in page;
+then a live session (its AccessKey still Active); for a POST, the Origin and the CSRF token
+bound to the session; then the route. Views run in the API's thread pool, as API actions do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from importlib import resources
+
+from mamori.api.catalogue import Catalogue, Services
+from mamori.api.errors import ApiError
+from mamori.core.refs import Scope
+from mamori.gateway.console import auth, identities, instances, keys, secrets
+from mamori.gateway.console.calls import Caller
+from mamori.gateway.console.headers import security_headers
+from mamori.gateway.console.http import (
+    ASGIScope,
+    Receive,
+    Refused,
+    Request,
+    Response,
+    Send,
+    read_request,
+    redirect,
+    send_response,
+)
+from mamori.gateway.console.pages import PREFIX, Page, Route, environment
+from mamori.gateway.console.reveal import LoggedReveals, RevealAudit
+from mamori.gateway.console.sessions import Session, SessionStore
+from mamori.iam.access_keys import ACTIVE, AccessKeyService
+from mamori.iam.authorize import Origin
+
+log = logging.getLogger("mamori.console")
+
+COOKIE = "mamori_console"
+_STATIC = {
+    "htmx.min.js": "text/javascript; charset=utf-8",
+    "console.css": "text/css; charset=utf-8",
+    "favicon.svg": "image/svg+xml",
+}
+_ROUTES: tuple[Route, ...] = (
+    *keys.ROUTES,
+    *secrets.ROUTES,
+    *identities.ROUTES,
+    *instances.ROUTES,
+)
+
+
+class ConsoleApp:
+    """ASGI callable for ``/console`` (mounted by ``gateway.console.mount``)."""
+
+    def __init__(
+        self,
+        *,
+        catalogue: Catalogue,
+        services: Services,
+        access_keys: AccessKeyService,
+        region: str,
+        executor: ThreadPoolExecutor,
+        max_body_bytes: int,
+        sessions: SessionStore | None = None,
+        reveals: RevealAudit | None = None,
+    ) -> None:
+        self._catalogue = catalogue
+        self._services = services
+        self._access_keys = access_keys
+        self._region = region
+        self._executor = executor
+        self._max_body = max_body_bytes
+        self._sessions = sessions or SessionStore()
+        self._reveals: RevealAudit = reveals or LoggedReveals()
+        self._templates = environment()
+        files = resources.files("mamori.gateway.console") / "static"
+        self._static = {name: (files / name).read_bytes() for name in _STATIC}
+
+    async def __call__(self, scope: ASGIScope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        secure = scope.get("scheme") == "https"
+        path: str = scope["path"]
+        name = path.removeprefix(f"{PREFIX}/static/")
+        if name != path and scope["method"] == "GET" and name in self._static:
+            response = Response(200, self._static[name], _STATIC[name])
+            await send_response(send, response, security_headers(static=True, secure=secure))
+            return
+        try:
+            request = await read_request(scope, receive, self._max_body)
+            loop = asyncio.get_running_loop()
+            response = await loop.run_in_executor(self._executor, self._handle, request)
+        except Refused as exc:
+            response = self._refusal(exc)
+        except Exception:
+            log.exception("console request %s %s failed", scope["method"], path)
+            response = self._refusal(Refused(500, "Something went wrong; see the server log."))
+        await send_response(send, response, security_headers(static=False, secure=secure))
+
+    def _handle(self, request: Request) -> Response:
+        if request.method not in ("GET", "POST"):
+            raise Refused(405, "Only GET and POST are served here.")
+        if request.method == "POST":
+            _same_origin(request)
+        if request.path == f"{PREFIX}/sign-in":
+            return auth.sign_in(request, self._templates, self._access_keys, self._sign_in)
+        session_id = request.cookies.get(COOKIE, "")
+        session = self._live(session_id)
+        if session is None:
+            if request.method == "POST":
+                raise Refused(401, "Sign in first: this request carries no live session.")
+            return redirect(f"{PREFIX}/sign-in")
+        if request.method == "POST" and not session.csrf_matches(request.form.get("csrf", "")):
+            raise Refused(403, "The form's CSRF token is not this session's. Reload the page.")
+        if request.path == f"{PREFIX}/sign-out" and request.method == "POST":
+            self._sessions.end(session_id)
+            return auth.signed_out(request.secure, COOKIE)
+        if request.path in (PREFIX, f"{PREFIX}/"):
+            return redirect(f"{PREFIX}/keys")
+        page = self._page(request, session)
+        for candidate in _ROUTES:
+            if candidate.method != request.method:
+                continue
+            match = candidate.pattern.fullmatch(request.path)
+            if match is not None:
+                try:
+                    return candidate.view(page, **match.groupdict())
+                except ApiError as exc:
+                    return page.failed(exc)
+        raise Refused(404, "There is no such console page.")
+
+    def _sign_in(self, access_key_id: str, principal_arn: str, secure: bool) -> Response:
+        session_id, _ = self._sessions.create(access_key_id, principal_arn)
+        return auth.signed_in(session_id, secure, COOKIE, int(self._sessions.max_age_seconds))
+
+    def _live(self, session_id: str) -> Session | None:
+        """The session, if its AccessKey is still there and Active: disabling or deleting the
+        key ends every session made with it on the next request (the lookup cache is dropped
+        by the same invalidation that stops the key signing API requests)."""
+        session = self._sessions.get(session_id)
+        if session is None:
+            return None
+        entry = self._access_keys.lookup(session.access_key_id)
+        if entry is None or entry.status != ACTIVE:
+            self._sessions.end_for_key(session.access_key_id)
+            return None
+        return session
+
+    def _page(self, request: Request, session: Session) -> Page:
+        entry = self._access_keys.lookup(session.access_key_id)
+        assert entry is not None  # checked by _live a moment ago
+        principal = entry.principal
+        caller = Caller(
+            self._catalogue,
+            self._services,
+            principal,
+            Scope(self._region, principal.account_id),
+            Origin(request.client_ip, request.secure),
+        )
+        return Page(request, session, caller, self._templates, self._reveals)
+
+    def _refusal(self, exc: Refused) -> Response:
+        body = self._templates.get_template("refused.html").render(
+            prefix=PREFIX, status=exc.status, reason=exc.reason
+        )
+        return Response(exc.status, body.encode())
+
+
+def _same_origin(request: Request) -> None:
+    """A POST that a browser marks as coming from another site is refused whatever it carries
+    (defence in depth under the CSRF token and SameSite=Strict)."""
+    if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
+        raise Refused(403, "Cross-site form posts are refused.")
+    origin = request.headers.get("origin")
+    # Under Referrer-Policy: no-referrer browsers send "Origin: null" for their own forms;
+    # Sec-Fetch-Site (above) still tells same-origin from cross-site there.
+    if origin is None or origin == "null":
+        return
+    scheme = "https" if request.secure else "http"
+    if origin != f"{scheme}://{request.headers.get('host', '')}":
+        raise Refused(403, "Cross-origin form posts are refused.")

@@ -1,0 +1,59 @@
+"""The console's one way to do anything: a catalogue action run as the signed-in principal.
+
+A page never reaches a service directly; it names an action and its API parameters, exactly as
+an SDK would, and ``invoke`` parses, authorizes and runs it. So the console can do nothing the
+same principal could not do through the API, and refuses with the API's own codes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mamori.api.catalogue import KMS_VERSION, RAM_VERSION, Action, Catalogue, Result, Services
+from mamori.api.dispatch import invoke, permitted
+from mamori.api.errors import ApiError
+from mamori.core.refs import Scope
+from mamori.iam.authorize import Origin
+from mamori.iam.principal import Principal
+
+_VERSIONS = {"kms": KMS_VERSION, "ram": RAM_VERSION}
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Runs actions for one principal, from one origin."""
+
+    catalogue: Catalogue
+    services: Services
+    principal: Principal
+    scope: Scope
+    origin: Origin
+
+    def run(self, product: str, name: str, **params: str) -> Result:
+        """The action's result; raises ``ApiError`` as the API would answer."""
+        return invoke(
+            self._action(product, name),
+            self.principal,
+            self.scope,
+            self.services,
+            params,
+            self.origin,
+        )
+
+    def may(self, product: str, name: str, **params: str) -> bool:
+        """Whether this principal would be allowed ``name`` with these parameters."""
+        return permitted(
+            self._action(product, name),
+            self.principal,
+            self.scope,
+            self.services,
+            params,
+            self.origin,
+        )
+
+    def _action(self, product: str, name: str) -> Action:
+        action = self.catalogue.get(_VERSIONS[product], name)
+        if action is None:
+            # A console bug, never user input: the names are literals in the views.
+            raise ApiError("InvalidAction.NotFound")
+        return action

@@ -1,0 +1,44 @@
+"""Putting the console on a listener: ``/console`` goes to the console, the rest to the API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mamori.gateway.console.http import ASGIScope, Receive, Send
+from mamori.gateway.console.pages import PREFIX
+
+_OFF = (
+    b"The console is not served on this listener: it is on the HTTPS listener "
+    b"(console_http = true serves it on plain HTTP too; docs/console.md).\n"
+)
+
+
+def _console_path(path: str) -> bool:
+    return path == PREFIX or path.startswith(PREFIX + "/")
+
+
+class WithConsole:
+    """ASGI: ``/console…`` to ``console`` (or a plain 404 when it is off here), else ``api``."""
+
+    def __init__(self, console: Any | None, api: Any) -> None:
+        self._console = console
+        self._api = api
+
+    async def __call__(self, scope: ASGIScope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and _console_path(scope["path"]):
+            if self._console is not None:
+                await self._console(scope, receive, send)
+                return
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 404,
+                    "headers": [
+                        (b"content-type", b"text/plain; charset=utf-8"),
+                        (b"content-length", str(len(_OFF)).encode()),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": _OFF})
+            return
+        await self._api(scope, receive, send)
