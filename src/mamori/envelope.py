@@ -11,7 +11,8 @@ sealed by one opens with the other.
         assert envelope.decrypt(kms, blob, {"file": "a.txt"}) == b"data"
 
 Each call here costs one KMS call; the agent's endpoints share cached data keys instead.
-Imports no server code.
+``encrypt_stream`` / ``decrypt_stream`` do the same for files of any size in constant memory
+(format: ``mamori.crypto.envelope_stream``; ``mamori encrypt --file``). Imports no server code.
 """
 
 from __future__ import annotations
@@ -19,15 +20,26 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import BinaryIO
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from mamori.client import Client
 from mamori.crypto import envelope as fmt
+from mamori.crypto import envelope_stream as stream
 from mamori.crypto.envelope import DecryptionFailed, MalformedEnvelope
 
-__all__ = ["DecryptionFailed", "MalformedEnvelope", "decrypt", "encrypt"]
+__all__ = [
+    "DecryptionFailed",
+    "MalformedEnvelope",
+    "decrypt",
+    "decrypt_stream",
+    "encrypt",
+    "encrypt_stream",
+]
+
+Progress = Callable[[int], None]
 
 
 def encrypt(
@@ -35,15 +47,69 @@ def encrypt(
 ) -> bytes:
     """Encrypt ``plaintext`` under a new data key of ``key_id``, bound to ``context``."""
     context_bytes = fmt.context_json(context)
-    made = client.call(
-        "GenerateDataKey",
-        KeyId=key_id,
-        NumberOfBytes=fmt.DATA_KEY_BYTES,
-        EncryptionContext=context_bytes.decode("utf-8") or None,
-    )
-    wrapped = base64.b64decode(made["CiphertextBlob"], validate=True)
-    data_key = base64.b64decode(made["Plaintext"], validate=True)
+    data_key, wrapped = _new_data_key(client, key_id, context_bytes)
     return fmt.seal(AESGCM(data_key), fmt.header(context_bytes, wrapped), plaintext)
+
+
+def encrypt_stream(
+    client: Client,
+    key_id: str,
+    source: BinaryIO,
+    sink: BinaryIO,
+    context: Mapping[str, str] | None = None,
+    *,
+    chunk_size: int = stream.DEFAULT_CHUNK,
+    progress: Progress | None = None,
+) -> None:
+    """Encrypt everything ``source`` holds into ``sink``, one chunk in memory at a time;
+    ``progress`` is told how many plaintext bytes each chunk held."""
+    context_bytes = fmt.context_json(context)
+    data_key, wrapped = _new_data_key(client, key_id, context_bytes)
+    head = stream.new_header(context_bytes, wrapped, chunk_size)
+    aes = AESGCM(data_key)
+    sink.write(head)
+    index = 0
+    current = _read_full(source, chunk_size)
+    while True:
+        # A chunk is the last when nothing follows it: read one ahead to know.
+        following = _read_full(source, chunk_size) if len(current) == chunk_size else b""
+        last = not following
+        sink.write(stream.seal_chunk(aes, head, index, current, last))
+        if progress is not None:
+            progress(len(current))
+        if last:
+            return
+        current, index = following, index + 1
+
+
+def decrypt_stream(
+    client: Client,
+    source: BinaryIO,
+    sink: BinaryIO,
+    context: Mapping[str, str] | None = None,
+    *,
+    progress: Progress | None = None,
+) -> None:
+    """Decrypt a streaming envelope from ``source`` into ``sink``. Each chunk is written once
+    it is authenticated, so when ``DecryptionFailed`` is raised (a changed, cut, reordered or
+    extended file, or another ``context``) ``sink`` holds a prefix that must be discarded.
+    ``progress`` is told how many file bytes each chunk took."""
+    head = stream.read_stream_header(lambda size: _read_full(source, size))
+    if head.context_bytes != fmt.context_json(context):
+        raise DecryptionFailed
+    aes = AESGCM(_unwrap(client, head.wrapped_key, head.context))
+    full = head.sealed_chunk_size
+    index = 0
+    current = _read_full(source, full)
+    while True:
+        following = _read_full(source, full) if len(current) == full else b""
+        last = not following
+        sink.write(stream.open_chunk(aes, head, index, current, last))
+        if progress is not None:
+            progress(len(current))
+        if last:
+            return
+        current, index = following, index + 1
 
 
 def decrypt(client: Client, blob: bytes, context: Mapping[str, str] | None = None) -> bytes:
@@ -53,13 +119,47 @@ def decrypt(client: Client, blob: bytes, context: Mapping[str, str] | None = Non
     parsed = fmt.parse(blob)
     if parsed.context_bytes != fmt.context_json(context):
         raise DecryptionFailed
+    return fmt.open_envelope(AESGCM(_unwrap(client, parsed.wrapped_key, parsed.context)), parsed)
+
+
+def _new_data_key(client: Client, key_id: str, context_bytes: bytes) -> tuple[bytes, bytes]:
+    """(plaintext, wrapped) of a new 256-bit data key bound to the canonical context."""
+    made = client.call(
+        "GenerateDataKey",
+        KeyId=key_id,
+        NumberOfBytes=fmt.DATA_KEY_BYTES,
+        EncryptionContext=context_bytes.decode("utf-8") or None,
+    )
+    wrapped = base64.b64decode(made["CiphertextBlob"], validate=True)
+    return base64.b64decode(made["Plaintext"], validate=True), wrapped
+
+
+def _unwrap(client: Client, wrapped: bytes, context: Mapping[str, str]) -> bytes:
     opened = client.call(
         "Decrypt",
-        CiphertextBlob=base64.b64encode(parsed.wrapped_key).decode("ascii"),
-        EncryptionContext=json.dumps(parsed.context) if parsed.context else None,
+        CiphertextBlob=base64.b64encode(wrapped).decode("ascii"),
+        EncryptionContext=json.dumps(dict(context)) if context else None,
     )
     try:
         data_key = base64.b64decode(opened["Plaintext"], validate=True)
     except (binascii.Error, ValueError):
         raise DecryptionFailed from None
-    return fmt.open_envelope(AESGCM(data_key), parsed)
+    if len(data_key) != fmt.DATA_KEY_BYTES:
+        raise DecryptionFailed
+    return data_key
+
+
+def _read_full(source: BinaryIO, size: int) -> bytes:
+    """``size`` bytes, fewer only at the end (a pipe's ``read`` may return less)."""
+    data = source.read(size)
+    if len(data) in (0, size):
+        return data
+    parts = [data]
+    got = len(data)
+    while got < size:
+        more = source.read(size - got)
+        if not more:
+            break
+        parts.append(more)
+        got += len(more)
+    return b"".join(parts)

@@ -89,11 +89,11 @@ def test_a_refusal_is_reported_with_its_code(server: ServerProcess, tmp_path: Pa
     name = f"p-{uuid.uuid4().hex[:8]}"
     result = mamori(server, "policies", "create", name, "--instance", "shared",
                     "--permission", "key", "--resource", "key/*", "--rule", "no-such")  # fmt: skip
-    assert result.returncode == 1 and "InvalidParameter" in result.stdout
+    assert result.returncode == 1 and "InvalidParameter" in result.stderr
     (tmp_path / "pw").write_text("short")
     weak = mamori(server, "client-keys", "create", "no-such-aap", "--out", str(tmp_path / "k"),
                   "--password-file", str(tmp_path / "pw"))  # fmt: skip
-    assert weak.returncode == 1 and "InvalidParameter" in weak.stdout and "short" not in weak.stdout
+    assert weak.returncode == 1 and "InvalidParameter" in weak.stderr and "short" not in weak.stderr
     assert not (tmp_path / "k").exists()
     missing = mamori(server, "show", "no-such-aap")
-    assert missing.returncode == 1 and "Forbidden.ResourceNotFound" in missing.stdout
+    assert missing.returncode == 1 and "Forbidden.ResourceNotFound" in missing.stderr

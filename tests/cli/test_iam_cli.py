@@ -43,10 +43,10 @@ def test_users_keys_groups_and_policies(server: ServerProcess) -> None:
     assert "AliyunKMSCryptoUserAccess" in mamori(server, "policies", "list").stdout
 
     refused = mamori(server, "users", "delete", user)
-    assert refused.returncode == 1 and "DeleteConflict.User" in refused.stdout
+    assert refused.returncode == 1 and "DeleteConflict.User" in refused.stderr
 
 
 def test_an_error_is_reported_with_its_code(server: ServerProcess) -> None:
     result = mamori(server, "users", "delete", "no-such-user")
     assert result.returncode == 1
-    assert "EntityNotExist.User" in result.stdout
+    assert "EntityNotExist.User" in result.stderr

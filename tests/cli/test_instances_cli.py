@@ -73,20 +73,19 @@ def test_create_describe_update_list_and_release(server: ServerProcess) -> None:
     assert instance in {i["InstanceId"] for i in listed}
 
     refused = mamori(server, "release", instance)
-    assert refused.returncode == 1 and "Forbidden.DKMSInstanceStateInvalid" in refused.stdout
+    assert refused.returncode == 1 and "Forbidden.DKMSInstanceStateInvalid" in refused.stderr
 
     empty = _json(mamori(server, "create", "--json"))
     assert isinstance(empty, dict) and (empty["Spec"], empty["Keys"]) == (1000, "0/1000")
     released = mamori(server, "release", empty["InstanceId"])
     assert released.returncode == 0 and "released" in released.stdout
     gone = mamori(server, "describe", empty["InstanceId"])
-    assert gone.returncode == 1 and "Forbidden.DKMSInstanceNotFound" in gone.stdout
+    assert gone.returncode == 1 and "Forbidden.DKMSInstanceNotFound" in gone.stderr
 
 
 def test_bad_figures_are_reported_with_their_code(server: ServerProcess) -> None:
     result = mamori(server, "create", "--qps", "0")
-    assert (
-        result.returncode == 1 and "InvalidParameter" in result.stdout and "Spec" in result.stdout
-    )
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.startswith('InvalidParameter: The specified parameter "Spec"')
     table = mamori(server, "describe", "kst-nope")
-    assert table.returncode == 1 and "Forbidden.DKMSInstanceNotFound" in table.stdout
+    assert table.returncode == 1 and table.stderr.startswith("Forbidden.DKMSInstanceNotFound: ")

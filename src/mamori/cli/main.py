@@ -1,4 +1,9 @@
-"""``mamori``: start the server, and (later) manage keys, secrets and identities."""
+"""``mamori``: start the server, and manage keys, secrets and identities of one (docs/cli.md).
+
+The server's own commands (``server``, ``operator``, ``reference errors|actions``) import server
+code when they run; every other command is a client of the API and imports none (a test runs
+them with ``-X importtime`` to prove it).
+"""
 
 from __future__ import annotations
 
@@ -11,23 +16,81 @@ from typing import Annotated
 import typer
 import uvloop
 
+from mamori.cli import aliases, crypto, keys, secrets
 from mamori.cli.aap import app as aap_app
 from mamori.cli.agent import agent as agent_command
+from mamori.cli.connection import Target
 from mamori.cli.iam import app as iam_app
 from mamori.cli.instances import app as instances_app
-from mamori.config import ConfigError, load_settings
+from mamori.cli.remote import session
 
-app = typer.Typer(help="Mamori: a self-hosted KMS that speaks the Alibaba Cloud KMS API.")
+app = typer.Typer(
+    help="Mamori: a self-hosted KMS that speaks the Alibaba Cloud KMS API.",
+    no_args_is_help=True,
+)
 
 
 @app.callback()
-def main() -> None:
-    """Mamori: a self-hosted KMS that speaks the Alibaba Cloud KMS API."""
+def main(
+    profile: Annotated[
+        str | None,
+        typer.Option("--profile", help="Profile of the credentials file [ALIBABA_CLOUD_PROFILE]"),
+    ] = None,
+    credentials_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--credentials-file",
+            help="Alibaba's credentials file, mode 0600 [ALIBABA_CLOUD_CREDENTIALS_FILE; "
+            "~/.alibabacloud/credentials]",
+        ),
+    ] = None,
+    endpoint: Annotated[
+        str | None,
+        typer.Option("--endpoint", help="The server's HOST:PORT [MAMORI_ENDPOINT; 127.0.0.1:8443]"),
+    ] = None,
+    protocol: Annotated[
+        str | None, typer.Option("--protocol", help="http or https [MAMORI_PROTOCOL; https]")
+    ] = None,
+    ca_file: Annotated[
+        Path | None,
+        typer.Option("--ca-file", help="CA certificate to trust [MAMORI_CA_FILE; system roots]"),
+    ] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-dir", help="Act as the administrator of the server whose data dir this is"
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="…of the server this mamori.toml configures")
+    ] = None,
+) -> None:
+    """Mamori: a self-hosted KMS that speaks the Alibaba Cloud KMS API.
+
+    Example: mamori --profile prod --ca-file ca.pem keys list
+    """
+    session.reset(
+        Target(
+            profile=profile,
+            credentials_file=credentials_file,
+            endpoint=endpoint,
+            protocol=protocol,
+            ca_file=ca_file,
+            data_dir=data_dir,
+            config=config,
+        )
+    )
 
 
-app.add_typer(iam_app, name="iam")
+app.add_typer(keys.app, name="keys")
+app.add_typer(aliases.app, name="aliases")
+app.add_typer(secrets.app, name="secrets")
+app.command("encrypt")(crypto.encrypt)
+app.command("decrypt")(crypto.decrypt)
+app.command("data-key")(crypto.data_key)
 app.add_typer(instances_app, name="instances")
 app.add_typer(aap_app, name="aap")
+app.add_typer(iam_app, name="iam")
 app.command("agent")(agent_command)
 
 reference = typer.Typer(help="Print reference documentation generated from the code.")
@@ -50,6 +113,14 @@ def reference_actions() -> None:
     typer.echo(actions_markdown(), nl=False)
 
 
+@reference.command("cli")
+def reference_cli() -> None:
+    """Every command of mamori with its options, as Markdown (docs/cli.md)."""
+    from mamori.cli.docs import cli_markdown
+
+    typer.echo(cli_markdown(app), nl=False)
+
+
 operator = typer.Typer(help="Operator procedures on a server's data (root of trust).")
 app.add_typer(operator, name="operator")
 
@@ -66,6 +137,7 @@ def rotate_root(
     then opens nothing in the store. Safe while servers run (docs/root-key.md)."""
     from mamori.app import RootRotationRefused
     from mamori.app import rotate_root as rotate
+    from mamori.config import ConfigError, load_settings
     from mamori.crypto.aead import DecryptionFailed
     from mamori.seal.keyfile import RootKeyFileError
 
@@ -117,6 +189,7 @@ def server(
 ) -> None:
     """Start the shared gateway (HTTP and HTTPS) on the configured store."""
     from mamori.app import serve
+    from mamori.config import ConfigError, load_settings
     from mamori.crypto.aead import DecryptionFailed
     from mamori.hsm import HsmError
     from mamori.seal.keyfile import RootKeyFileError

@@ -1,80 +1,160 @@
-"""Calling a running server as its administrator: what ``mamori iam``, ``mamori instances``
-and ``mamori aap`` share. The AccessKey is the administrator's (``admin.credentials`` in the
-data directory), so the running server sees every change at once; errors are printed as the
-server's code and message, and exit 1."""
+"""What every client command of ``mamori`` shares: one connection per run (settings resolved in
+``connection``), the output switch (a rich table or ``--json``) and the exit codes.
+
+Exit codes: 0 done; 1 the server refused (its code and message on stderr); 2 bad usage or
+connection settings; 3 the server could not be reached; 4 a file failed to decrypt.
+"""
 
 from __future__ import annotations
 
-import configparser
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
+import httpx
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from mamori.cli.connection import ConnectionProblem, Resolved, Target, resolve
 from mamori.client import Client, MamoriError
-from mamori.client._client import KMS
-from mamori.config import ConfigError, load_settings
+from mamori.client._base import KMS
 
 console = Console()
-ConfigOpt = Annotated[Path | None, typer.Option("--config", help="mamori.toml to read")]
+errors = Console(stderr=True, soft_wrap=True)
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="The server's mamori.toml")]
 DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", help="The server's data dir")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print the server's answer as JSON")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the answer as JSON")]
+
+REFUSED, USAGE, UNREACHABLE, UNDECRYPTABLE = 1, 2, 3, 4
+
+
+class Session:
+    """The connection of this run: options set by the callbacks, one client made on first use."""
+
+    def __init__(self) -> None:
+        self.target = Target()
+        self._client: Client | None = None
+        self._resolved: Resolved | None = None
+
+    def reset(self, target: Target) -> None:
+        """Start over with ``target`` (the root callback, once per run)."""
+        self.close()
+        self.target = target
+
+    def close(self) -> None:
+        """Close the client, if one was made."""
+        if self._client is not None:
+            self._client.close()
+        self._client, self._resolved = None, None
+
+    def resolved(self) -> Resolved:
+        """The resolved settings; exit 2 with the reason when they are unusable."""
+        if self._resolved is None:
+            try:
+                self._resolved = resolve(self.target)
+            except ConnectionProblem as exc:
+                fail(str(exc), USAGE)
+        return self._resolved
+
+    def client(self) -> Client:
+        """The client of this run."""
+        if self._client is None:
+            self._client = self.resolved().client()
+        return self._client
+
+    def call(self, action: str, version: str = KMS, **params: Any) -> dict[str, Any]:
+        """Call ``action``; a refusal exits 1 with the server's code and message, an unreachable
+        server exits 3."""
+        with self.guard():
+            return self.client().call(action, version, **params)
+
+    @contextmanager
+    def guard(self) -> Iterator[None]:
+        """Turn a refusal or an unreachable server inside the block into its exit code."""
+        try:
+            yield
+        except MamoriError as exc:
+            fail(f"{exc.code}: {exc.message}", REFUSED, raw=True)
+        except httpx.TransportError as exc:
+            where = self.resolved()
+            fail(
+                f"cannot reach {where.protocol}://{where.endpoint}: {exc.__class__.__name__}"
+                f"{': ' + str(exc) if str(exc) else ''}",
+                UNREACHABLE,
+            )
+
+
+session = Session()
 
 
 class Remote:
-    """Which server a command group talks to (its ``--config`` / ``--data-dir``)."""
-
-    def __init__(self) -> None:
-        self.config: Path | None = None
-        self.data_dir: Path | None = None
+    """A command group's ``--config``/``--data-dir`` (the server-local way of ``mamori iam``,
+    ``instances`` and ``aap``); calls go through the run's one ``session``."""
 
     def target(self, config: Path | None, data_dir: Path | None) -> None:
-        """Remember the group's options (called from its typer callback)."""
-        self.config, self.data_dir = config, data_dir
-
-    @contextmanager
-    def client(self) -> Iterator[Client]:
-        """A client of the server's HTTP listener with the administrator's AccessKey."""
-        try:
-            settings = load_settings(self.config, {"data_dir": self.data_dir})
-        except ConfigError as exc:
-            raise typer.BadParameter(str(exc)) from exc
-        ini = configparser.ConfigParser()
-        if not ini.read(settings.credentials_path):
-            raise typer.BadParameter(f"no credentials at {settings.credentials_path}")
-        host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host  # noqa: S104
-        with Client(
-            f"{host}:{settings.port}",
-            ini["default"]["access_key_id"],
-            ini["default"]["access_key_secret"],
-        ) as client:
-            yield client
+        """Take the group's options (called from its typer callback)."""
+        if config is not None:
+            session.target.config = config
+        if data_dir is not None:
+            session.target.data_dir = data_dir
+        session.close()
 
     def call(self, action: str, version: str = KMS, **params: Any) -> dict[str, Any]:
-        """Call ``action``; a refusal is printed and ends the command with exit code 1."""
-        with self.client() as client:
-            try:
-                return client.call(action, version, **params)
-            except MamoriError as exc:
-                console.print(f"[red]{exc.code}[/red]: {exc.message}")
-                raise typer.Exit(1) from exc
+        """See ``Session.call``."""
+        return session.call(action, version, **params)
+
+
+def fail(message: str, code: int, *, raw: bool = False) -> NoReturn:
+    """Print ``message`` on stderr and exit with ``code``."""
+    errors.print(message if raw else f"mamori: {message}", markup=False, highlight=False)
+    raise typer.Exit(code)
 
 
 def table(title: str, rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
     """Print ``rows`` as a rich table of ``columns``."""
     out = Table(title=title)
     for column in columns:
-        out.add_column(column)
+        out.add_column(column, overflow="fold")
     for row in rows:
-        out.add_row(*(str(row.get(c, "")) for c in columns))
+        out.add_row(*(_cell(row.get(c, "")) for c in columns))
     console.print(out)
 
 
 def print_json(value: Any) -> None:
     """Print ``value`` as JSON (for ``--json``: what a script reads)."""
-    typer.echo(json.dumps(value, indent=2, sort_keys=True))
+    typer.echo(json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False))
+
+
+def show(value: Any, as_json: bool, title: str, rows: Sequence[dict[str, Any]],
+         columns: Sequence[str]) -> None:  # fmt: skip
+    """The output switch every command uses: ``value`` as JSON, or ``rows`` as a table."""
+    if as_json:
+        print_json(value)
+    else:
+        table(title, rows, columns)
+
+
+def without_request_id(answer: dict[str, Any]) -> dict[str, Any]:
+    """An answer as a script wants it: the server's fields but its RequestId."""
+    return {k: v for k, v in answer.items() if k != "RequestId"}
+
+
+def pages(action: str, wrapper: str, item: str, **params: Any) -> list[dict[str, Any]]:
+    """Every item of a paged ``List…`` action."""
+    found: list[dict[str, Any]] = []
+    number = 1
+    while True:
+        page = session.call(action, PageNumber=number, PageSize=100, **params)
+        found += page.get(wrapper, {}).get(item, [])
+        if number * 100 >= int(page.get("TotalCount", 0)):
+            return found
+        number += 1
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)

@@ -3,12 +3,24 @@ come from a source that refreshes them (the official credential chain)."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from mamori.client._base import KMS, CredentialSource, Protocol_, base_url, parse, prepare, verify
+from mamori.client._base import (
+    KMS,
+    CredentialSource,
+    MamoriError,
+    Protocol_,
+    Retry,
+    base_url,
+    parse,
+    prepare,
+    throttled,
+    verify,
+)
 
 
 class AsyncClient:
@@ -26,6 +38,8 @@ class AsyncClient:
         ca_file: Path | None = None,
         timeout: float = 10.0,
         max_connections: int = 100,
+        retry: Retry = Retry(),
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         if credentials is None and not (access_key_id and access_key_secret):
             raise ValueError("give an AccessKey or a credentials source")
@@ -34,7 +48,9 @@ class AsyncClient:
         self._secret = access_key_secret
         self._token = security_token
         self._source = credentials
+        self._retry = retry
         self._http = httpx.AsyncClient(
+            transport=transport,
             base_url=base_url(endpoint, protocol, ca_file),
             verify=verify(ca_file),
             timeout=timeout,
@@ -52,8 +68,20 @@ class AsyncClient:
         await self._http.aclose()
 
     async def call(self, action: str, version: str = KMS, **params: Any) -> dict[str, Any]:
-        """Call ``action``; raises ``MamoriError`` for a refusal, ``httpx.TransportError`` when
-        the server cannot be reached or does not answer in time."""
+        """Call ``action`` (as ``Client.call``: catalogue parameter names, throttled calls
+        repeated as ``retry`` says); raises ``MamoriError`` for a refusal,
+        ``httpx.TransportError`` when the server cannot be reached or does not answer in time."""
+        delays = self._retry.delays()
+        while True:
+            try:
+                return await self._send(action, version, params)
+            except MamoriError as exc:
+                delay = next(delays, None) if throttled(exc) else None
+                if delay is None:
+                    raise
+            await asyncio.sleep(delay)
+
+    async def _send(self, action: str, version: str, params: dict[str, Any]) -> dict[str, Any]:
         ak, secret, token = self._ak, self._secret, self._token
         if self._source is not None:
             credential = await self._source.get_credential_async()

@@ -4,7 +4,10 @@ answer is read. The two clients only send."""
 from __future__ import annotations
 
 import json
+import random
 import ssl
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -26,6 +29,33 @@ class MamoriError(Exception):
         self.message = message
         self.status = status
         self.request_id = request_id
+
+
+@dataclass(frozen=True, slots=True)
+class Retry:
+    """How often and how long to wait before repeating a call the server refused for
+    throttling (``Rejected.Throttling``, ``Throttling…``): "full jitter" exponential backoff,
+    each wait drawn uniformly from 0 … min(``cap``, ``base`` × 2ⁿ). The refusal came before
+    the server did anything, so repeating any action is safe. ``Retry(attempts=1)`` never
+    repeats."""
+
+    attempts: int = 4
+    base: float = 0.1
+    cap: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1 or self.base < 0 or self.cap < 0:
+            raise ValueError("attempts must be at least 1, base and cap not negative")
+
+    def delays(self) -> Iterator[float]:
+        """The waits before the second, third, … attempt."""
+        for n in range(self.attempts - 1):
+            yield random.uniform(0, min(self.cap, self.base * 2**n))
+
+
+def throttled(error: MamoriError) -> bool:
+    """Whether ``error`` is a refusal for throttling, worth repeating after a wait."""
+    return error.code == "Rejected.Throttling" or error.code.startswith("Throttling")
 
 
 class Credential(Protocol):

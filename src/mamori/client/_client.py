@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +14,11 @@ from mamori.client._base import (
     STS,
     MamoriError,
     Protocol_,
+    Retry,
     base_url,
     parse,
     prepare,
+    throttled,
     verify,
 )
 
@@ -35,13 +38,19 @@ class Client:
         protocol: Protocol_ | None = None,
         ca_file: Path | None = None,
         timeout: float = 10.0,
+        retry: Retry = Retry(),
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
         self._host = endpoint
         self._ak = access_key_id
         self._secret = access_key_secret
         self._token = security_token
+        self._retry = retry
         self._http = httpx.Client(
-            base_url=base_url(endpoint, protocol, ca_file), verify=verify(ca_file), timeout=timeout
+            base_url=base_url(endpoint, protocol, ca_file),
+            verify=verify(ca_file),
+            timeout=timeout,
+            transport=transport,
         )
 
     def __enter__(self) -> Client:
@@ -55,7 +64,22 @@ class Client:
         self._http.close()
 
     def call(self, action: str, version: str = KMS, **params: Any) -> dict[str, Any]:
-        """Call ``action``; parameters are sent as strings (booleans as ``true``/``false``)."""
+        """Call ``action`` with parameters named as in the API reference (sent as strings,
+        booleans as ``true``/``false``, None left out); a throttled call is repeated as
+        ``retry`` says. Raises ``MamoriError`` for a refusal, ``httpx.TransportError`` when
+        the server cannot be reached or does not answer in time."""
+        delays = self._retry.delays()
+        while True:
+            try:
+                return self._send(action, version, params)
+            except MamoriError as exc:
+                delay = next(delays, None) if throttled(exc) else None
+                if delay is None:
+                    raise
+            time.sleep(delay)
+
+    def _send(self, action: str, version: str, params: dict[str, Any]) -> dict[str, Any]:
+        # Signed afresh each attempt: a new nonce and date.
         query, headers = prepare(
             self._host, action, version, params, self._ak, self._secret, self._token
         )

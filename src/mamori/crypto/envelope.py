@@ -22,13 +22,17 @@ of the data key needs it.
 Canonical JSON for the context: an object of string values, keys sorted, separators ``,`` and
 ``:``, UTF-8 without ``\\u`` escapes for non-ASCII. A reader refuses any other spelling, so one
 context has exactly one encoding (and two different contexts never share one).
+
+Version 0x02 — the same header fields, then chunked ciphertext for files of any size — is in
+``mamori.crypto.envelope_stream``; both versions are read by ``read_header`` here.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
@@ -54,6 +58,7 @@ __all__ = [
     "header",
     "open_envelope",
     "parse",
+    "read_header",
     "seal",
 ]
 
@@ -77,13 +82,14 @@ def context_json(context: Mapping[str, str] | None) -> bytes:
     return data
 
 
-def header(context: bytes, wrapped_key: bytes) -> bytes:
-    """The header (and GCM additional data) for a canonical context and a wrapped data key."""
+def header(context: bytes, wrapped_key: bytes, version: int = VERSION) -> bytes:
+    """The header (and GCM additional data) for a canonical context and a wrapped data key:
+    version ‖ n ‖ context ‖ k ‖ wrapped key."""
     if not 0 < len(wrapped_key) <= MAX_WRAPPED_KEY_BYTES:
         raise ValueError("the wrapped data key has an impossible length")
     return b"".join(
         (
-            bytes((VERSION,)),
+            bytes((version,)),
             len(context).to_bytes(2, "big"),
             context,
             len(wrapped_key).to_bytes(2, "big"),
@@ -110,26 +116,63 @@ class Envelope:
     sealed: bytes  # ciphertext ‖ tag
 
 
+@dataclass(frozen=True, slots=True)
+class Header:
+    """The fields every version shares, as read; ``raw`` is their bytes (the GCM AAD)."""
+
+    raw: bytes
+    context: dict[str, str]
+    context_bytes: bytes
+    wrapped_key: bytes
+
+
+def read_header(read: Callable[[int], bytes], version: int) -> Header:
+    """Read version ‖ n ‖ context ‖ k ‖ wrapped key of an envelope of ``version`` through
+    ``read`` (a file's ``read``), checking each length before reading what it counts."""
+    start = _exact(read, 3)
+    if start[0] != version:
+        raise MalformedEnvelope("not an envelope of a known version")
+    n = int.from_bytes(start[1:3], "big")
+    if n > MAX_CONTEXT_BYTES:
+        raise MalformedEnvelope("the EncryptionContext length is impossible")
+    context_bytes = _exact(read, n)
+    k_bytes = _exact(read, 2)
+    k = int.from_bytes(k_bytes, "big")
+    if not 0 < k <= MAX_WRAPPED_KEY_BYTES:
+        raise MalformedEnvelope("the wrapped data key length is impossible")
+    wrapped = _exact(read, k)
+    return Header(
+        raw=b"".join((start, context_bytes, k_bytes, wrapped)),
+        context=_read_context(context_bytes),
+        context_bytes=context_bytes,
+        wrapped_key=wrapped,
+    )
+
+
 def parse(blob: bytes) -> Envelope:
     """Take an envelope apart, checking every length before slicing."""
     if len(blob) < OVERHEAD or blob[0] != VERSION:
         raise MalformedEnvelope("not an envelope of a known version")
-    n = int.from_bytes(blob[1:3], "big")
-    if n > MAX_CONTEXT_BYTES or len(blob) < OVERHEAD + n:
-        raise MalformedEnvelope("the EncryptionContext length is impossible")
-    context_bytes = blob[3 : 3 + n]
-    k = int.from_bytes(blob[3 + n : 5 + n], "big")
-    end = 5 + n + k
-    if not 0 < k <= MAX_WRAPPED_KEY_BYTES or len(blob) < end + IV_BYTES + TAG_BYTES:
-        raise MalformedEnvelope("the wrapped data key length is impossible")
+    reader = io.BytesIO(blob)
+    head = read_header(reader.read, VERSION)
+    end = len(head.raw)
+    if len(blob) < end + IV_BYTES + TAG_BYTES:
+        raise MalformedEnvelope("the envelope is truncated")
     return Envelope(
-        head=blob[:end],
-        context=_read_context(context_bytes),
-        context_bytes=context_bytes,
-        wrapped_key=blob[5 + n : end],
+        head=head.raw,
+        context=head.context,
+        context_bytes=head.context_bytes,
+        wrapped_key=head.wrapped_key,
         iv=blob[end : end + IV_BYTES],
         sealed=blob[end + IV_BYTES :],
     )
+
+
+def _exact(read: Callable[[int], bytes], size: int) -> bytes:
+    data = read(size)
+    if len(data) != size:
+        raise MalformedEnvelope("the envelope is truncated")
+    return data
 
 
 def open_envelope(aes: AESGCM, envelope: Envelope) -> bytes:
