@@ -138,19 +138,27 @@ class PopGateway:
         if scope["path"] != "/":
             raise ApiError("InvalidAction.NotFound")
         req = parse_pop_request(method, "/", scope["query_string"], scope["headers"], body)
-        action, principal = self._authenticate(req)
+        action, principal, transport = self._authenticate(req)
         raw = req.params
         account_scope = Scope(self._region, principal.account_id)
         client = scope.get("client")
         origin = Origin(client[0] if client else "", scope.get("scheme") == "https")
         if action.inline:
-            return invoke(action, principal, account_scope, self._services, raw, origin)
+            return invoke(action, principal, account_scope, self._services, raw, origin, transport)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(
-            self._executor, invoke, action, principal, account_scope, self._services, raw, origin
+            self._executor,
+            invoke,
+            action,
+            principal,
+            account_scope,
+            self._services,
+            raw,
+            origin,
+            transport,
         )
 
-    def _authenticate(self, req: PopRequest) -> tuple[Action, Principal]:
+    def _authenticate(self, req: PopRequest) -> tuple[Action, Principal, frozenset[str]]:
         claim = read_claim(req)
         if claim.version not in self._versions:
             raise ApiError("InvalidVersion")
@@ -175,7 +183,7 @@ class PopGateway:
             principal = entry.principal
         if not self._nonces.check_and_remember(claim.access_key_id, claim.nonce, now):
             raise ApiError("SignatureNonceUsed")
-        return action, principal
+        return action, principal, claim.transport_parameters
 
     def _temporary(self, claim: Claim, req: PopRequest, now: float) -> Principal:
         """STS credentials: the token is checked by its own MAC (no AccessKey lookup) and yields
