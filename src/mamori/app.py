@@ -451,7 +451,12 @@ class Node:
     """What a node's worker processes share, made before the first is forked."""
 
     workers: int
-    sockets: tuple[socket.socket, ...]  # HTTP, then HTTPS when it is on
+    # Per worker: its HTTP socket, then its HTTPS one when that is on. Every worker has its own
+    # sockets on the same ports (SO_REUSEPORT), so the kernel spreads new connections evenly;
+    # one shared socket let whichever worker woke first take most of a burst of connections.
+    # A restarted worker gets its predecessor's sockets back, with any connection waiting in
+    # their backlog.
+    sockets: tuple[tuple[socket.socket, ...], ...]
     nonces: NonceTable
     budgets: SharedBudgets
     ring: InvalidationRing | None  # None for one worker: nobody to tell
@@ -464,21 +469,18 @@ def worker_count(settings: Settings) -> int:
 
 def _listen(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.create_server((host, port), family=family, backlog=2048)
-    sock.set_inheritable(True)
-    return sock
+    return socket.create_server((host, port), family=family, backlog=2048, reuse_port=True)
 
 
 def open_node(settings: Settings) -> Node:
     """Bind the listeners and map the shared memory of a node."""
     workers = worker_count(settings)
     run = settings.data_dir / "run"
-    sockets = [_listen(settings.host, settings.port)]
-    if settings.tls_port:
-        sockets.append(_listen(settings.host, settings.tls_port))
+    ports = (settings.port, settings.tls_port) if settings.tls_port else (settings.port,)
+    sockets = tuple(tuple(_listen(settings.host, port) for port in ports) for _ in range(workers))
     return Node(
         workers=workers,
-        sockets=tuple(sockets),
+        sockets=sockets,
         nonces=node_table(run / "nonces.lock", settings.nonce_cache_entries),
         budgets=SharedBudgets(run / "throttle.lock", share=settings.instance_qps_share),
         ring=InvalidationRing(run / "invalidations.lock") if workers > 1 else None,
@@ -502,14 +504,14 @@ def run_node(settings: Settings) -> int:
     _announce(settings, created, tls, node.workers)
     if node.workers == 1:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            runner.run(serve(settings, node, tls, services))
+            runner.run(serve(settings, node, tls, 0, services))
         return 0
     # Workers open their own connections and token sessions: none may cross a fork.
     _close(services)
 
-    def work(_index: int) -> int:
+    def work(index: int) -> int:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            runner.run(serve(settings, node, tls))
+            runner.run(serve(settings, node, tls, index))
         return 0
 
     return Supervisor(node.workers, work).run()
@@ -522,10 +524,10 @@ def _close(services: Services) -> None:
 
 
 async def serve(
-    settings: Settings, node: Node, tls: TlsFiles, services: Services | None = None
+    settings: Settings, node: Node, tls: TlsFiles, index: int, services: Services | None = None
 ) -> None:
-    """Run one worker of the node: the shared gateway on HTTP and HTTPS until SIGTERM or
-    SIGINT."""
+    """Run worker ``index`` of the node: the shared gateway on HTTP and HTTPS until SIGTERM
+    or SIGINT."""
     if services is None:
         services = build_services(settings)
     services.instances.ca_chain_pem = _trust_chain(tls)
@@ -586,7 +588,7 @@ async def serve(
         await asyncio.gather(
             *(
                 server.serve(sockets=[sock])
-                for server, sock in zip(servers, node.sockets, strict=False)
+                for server, sock in zip(servers, node.sockets[index], strict=True)
             )
         )
     finally:
