@@ -155,6 +155,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=2, help="wrk threads (2)")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections (16)")
     parser.add_argument("--store-url", default=None, help="server --store-url (default SQLite)")
+    parser.add_argument(
+        "--workers", type=int, default=0, help="server --workers (default 0: one per core)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temp dir")
     return parser.parse_args(argv)
 

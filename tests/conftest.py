@@ -101,7 +101,15 @@ class ServerProcess:
 
     def start(self, extra_env: dict[str, str] | None = None) -> None:
         """Start the process and wait until /health answers."""
-        env = {**os.environ, "MAMORI_JOBS_INTERVAL": "0.5", **self.env, **(extra_env or {})}
+        # One worker unless a test asks for more: a second process per server would only slow
+        # the suite; tests/test_workers.py runs several.
+        env = {
+            **os.environ,
+            "MAMORI_JOBS_INTERVAL": "0.5",
+            "MAMORI_WORKERS": "1",
+            **self.env,
+            **(extra_env or {}),
+        }
         env.pop("MAMORI_CONFIG", None)
         self.log_path = self.data_dir.parent / f"{self.data_dir.name}.log"
         log = self.log_path.open("ab")

@@ -11,6 +11,7 @@ import os
 import re
 import resource
 import signal
+import socket
 import sys
 import time
 from collections.abc import Iterator
@@ -46,9 +47,9 @@ from mamori.crypto.aead import DecryptionFailed
 from mamori.gateway.console import ConsoleApp, LoggedReveals, WithConsole
 from mamori.gateway.http_limits import bounded
 from mamori.gateway.instance.app import InstanceGateway, TlsListener
-from mamori.gateway.instance.throttle import LocalBudgets
+from mamori.gateway.instance.throttle import SharedBudgets
 from mamori.gateway.pop.app import PopGateway
-from mamori.gateway.pop.nonces import NonceCache
+from mamori.gateway.pop.nonces import ReplayGuard, node_table
 from mamori.gateway.tls import TlsFiles, ensure_tls
 from mamori.hsm import HsmConfig, Token, TokenUnavailable, find_module
 from mamori.iam.aap_services import AapServices, build_aap
@@ -64,12 +65,17 @@ from mamori.iam.principal import ADMIN
 from mamori.iam.roles import Roles
 from mamori.iam.secret_policies import SecretPolicies
 from mamori.iam.sts import LiveRoles, TokenService, load_signing_keys
+from mamori.node.nonce_table import NonceTable
+from mamori.node.ring import InvalidationRing
+from mamori.node.workers import Supervisor
 from mamori.seal import RootKeyProvider
 from mamori.seal.keyfile import KeyFileProvider
 from mamori.seal.keyring import Keyring, rewrap
 from mamori.seal.pkcs11 import Pkcs11RootProvider
 from mamori.store import schema as t
 from mamori.store.database import Database
+from mamori.store.job_lease import JobLease, job_lease
+from mamori.store.nonce_log import NonceLog, purge
 from mamori.store.notify import Listener, is_postgres, sender
 
 log = logging.getLogger("mamori")
@@ -471,21 +477,73 @@ def _connection_limit(wanted: int, listeners: int) -> int:
     return fitted
 
 
-async def _jobs(services: Services, interval: float, stop: asyncio.Event) -> None:
+async def _jobs(services: Services, interval: float, stop: asyncio.Event, lease: JobLease) -> None:
+    """The background jobs, in whichever one process of the deployment holds the lease."""
     loop = asyncio.get_running_loop()
-    while not stop.is_set():
-        try:
-            await loop.run_in_executor(
-                None, run_due, services.keys, int(time.time()), services.secrets
-            )
-        except Exception:
-            log.exception("background job pass failed; retrying next interval")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=interval)
+    postgres = is_postgres(services.db)
+    try:
+        while not stop.is_set():
+            try:
+                if await loop.run_in_executor(None, lease.held):
+                    services.invalidations.poll()
+                    now = int(time.time())
+                    await loop.run_in_executor(None, run_due, services.keys, now, services.secrets)
+                    if postgres:
+                        await loop.run_in_executor(None, purge, services.db, now)
+            except Exception:
+                log.exception("background job pass failed; retrying next interval")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=interval)
+    finally:
+        await loop.run_in_executor(None, lease.release)
 
 
-async def serve(settings: Settings) -> None:
-    """Run the shared gateway on HTTP and HTTPS until SIGTERM or SIGINT."""
+@dataclass(frozen=True, slots=True)
+class Node:
+    """What a node's worker processes share, made before the first is forked."""
+
+    workers: int
+    # Per worker: its HTTP socket, then its HTTPS one when that is on. Every worker has its own
+    # sockets on the same ports (SO_REUSEPORT), so the kernel spreads new connections evenly;
+    # one shared socket let whichever worker woke first take most of a burst of connections.
+    # A restarted worker gets its predecessor's sockets back, with any connection waiting in
+    # their backlog.
+    sockets: tuple[tuple[socket.socket, ...], ...]
+    nonces: NonceTable
+    budgets: SharedBudgets
+    ring: InvalidationRing | None  # None for one worker: nobody to tell
+
+
+def worker_count(settings: Settings) -> int:
+    """``settings.workers``, or the number of cores when it is 0."""
+    return settings.workers or os.cpu_count() or 1
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    return socket.create_server((host, port), family=family, backlog=2048, reuse_port=True)
+
+
+def open_node(settings: Settings) -> Node:
+    """Bind the listeners and map the shared memory of a node."""
+    workers = worker_count(settings)
+    run = settings.data_dir / "run"
+    ports = (settings.port, settings.tls_port) if settings.tls_port else (settings.port,)
+    sockets = tuple(tuple(_listen(settings.host, port) for port in ports) for _ in range(workers))
+    return Node(
+        workers=workers,
+        sockets=sockets,
+        nonces=node_table(run / "nonces.lock", settings.nonce_cache_entries),
+        budgets=SharedBudgets(run / "throttle.lock", share=settings.instance_qps_share),
+        ring=InvalidationRing(run / "invalidations.lock") if workers > 1 else None,
+    )
+
+
+def run_node(settings: Settings) -> int:
+    """Start a node: prepare the store and files once, then serve with ``settings.workers``
+    processes (one: in this process; several: forked and supervised). The exit status."""
+    import uvloop
+
     services = build_services(settings)
     created = bootstrap(services, settings)
     tls = ensure_tls(
@@ -494,9 +552,43 @@ async def serve(settings: Settings) -> None:
         cert_file=settings.tls_cert_file,
         key_file=settings.tls_key_file,
     )
+    node = open_node(settings)
+    _announce(settings, created, tls, node.workers)
+    if node.workers == 1:
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(serve(settings, node, tls, 0, services))
+        return 0
+    # Workers open their own connections and token sessions: none may cross a fork.
+    _close(services)
+
+    def work(index: int) -> int:
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(serve(settings, node, tls, index))
+        return 0
+
+    return Supervisor(node.workers, work).run()
+
+
+def _close(services: Services) -> None:
+    services.db.close()
+    if services.hsm_token is not None:
+        services.hsm_token.close()
+
+
+async def serve(
+    settings: Settings, node: Node, tls: TlsFiles, index: int, services: Services | None = None
+) -> None:
+    """Run worker ``index`` of the node: the shared gateway on HTTP and HTTPS until SIGTERM
+    or SIGINT."""
+    if services is None:
+        services = build_services(settings)
     services.instances.ca_chain_pem = _trust_chain(tls)
-    _announce(settings, created, tls)
+    bus = services.invalidations
+    if node.ring is not None:
+        node.ring.start()
+        bus.share_with(node.ring)
     executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="mamori-api")
+    nonce_log = NonceLog(services.db) if is_postgres(services.db) else None
     gateway = PopGateway(
         catalogue=catalogue(),
         services=services,
@@ -504,10 +596,11 @@ async def serve(settings: Settings) -> None:
         tokens=services.tokens,
         live_roles=services.live_roles,
         region=settings.region,
-        nonces=NonceCache(max_entries=settings.nonce_cache_entries),
+        nonces=ReplayGuard(node.nonces, nonce_log),
         executor=executor,
         max_body_bytes=settings.max_body_bytes,
         host_id=f"kms.{settings.region}.aliyuncs.com",
+        refresh=bus.poll,
     )
     console: ConsoleApp | None = None
     if settings.console:
@@ -528,11 +621,12 @@ async def serve(settings: Settings) -> None:
             services=services,
             authority=services.client_key_authority,
             instances=services.instances,
-            budgets=LocalBudgets(),
+            budgets=node.budgets,
             region=settings.region,
             executor=executor,
             max_body_bytes=settings.max_body_bytes,
             host_names=settings.host_names,
+            refresh=bus.poll,
         ),
         WithConsole(console, gateway),
     )
@@ -559,18 +653,26 @@ async def serve(settings: Settings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, request_stop)
     listener = _share_invalidations(services)
-    jobs = asyncio.create_task(_jobs(services, settings.jobs_interval, stop))
+    jobs = asyncio.create_task(
+        _jobs(services, settings.jobs_interval, stop, job_lease(services.db))
+    )
     try:
-        await asyncio.gather(*(server.serve() for server in servers))
+        await asyncio.gather(
+            *(
+                server.serve(sockets=[sock])
+                for server, sock in zip(servers, node.sockets[index], strict=True)
+            )
+        )
     finally:
         request_stop()
         await jobs
+        if nonce_log is not None:
+            await nonce_log.close()
         if listener is not None:
             listener.stop()
             services.invalidations.connect(None)
-        services.db.close()
-        if services.hsm_token is not None:
-            services.hsm_token.close()
+        bus.share_with(None)
+        _close(services)
         log.info("mamori stopped cleanly")
 
 
@@ -597,7 +699,9 @@ def _share_invalidations(services: Services) -> Listener | None:
     return listener
 
 
-def _announce(settings: Settings, created: tuple[str, str] | None, tls: TlsFiles) -> None:
+def _announce(
+    settings: Settings, created: tuple[str, str] | None, tls: TlsFiles, workers: int
+) -> None:
     out = sys.stdout
     if created is not None:
         out.write(f"Created the administrator's AccessKey in {settings.credentials_path}\n")
@@ -611,5 +715,5 @@ def _announce(settings: Settings, created: tuple[str, str] | None, tls: TlsFiles
         out.write(f" and https://{settings.host}:{settings.tls_port}")
         if tls.ca_file:
             out.write(f" (CA: {tls.ca_file})")
-    out.write("\n")
+    out.write(f"; {workers} worker{'s' if workers > 1 else ''}\n")
     out.flush()

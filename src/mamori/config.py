@@ -38,6 +38,10 @@ class Settings:
     # Open connections each listener serves; lowered at start to fit the process's fd limit.
     max_connections: int = 1000
     nonce_cache_entries: int = 8_000_000
+    # Worker processes of this node (0: one per core), and this node's share of each KMS
+    # instance's QPS (1/N for N nodes behind an even balancer).
+    workers: int = 0
+    instance_qps_share: float = 1.0
     log_level: str = "info"
     seal_provider: str = "file"
     hsm_module: Path | None = None
@@ -163,6 +167,10 @@ def load_settings(
         raise ConfigError("max_header_bytes must be at least 1024 and max_headers at least 16")
     if not 0 < settings.request_read_timeout <= 3600 or settings.max_connections < 1:
         raise ConfigError("request_read_timeout must be in (0, 3600] and max_connections >= 1")
+    if not 0 <= settings.workers <= 256 or settings.nonce_cache_entries < 1:
+        raise ConfigError("workers must be 0 (one per core) to 256, nonce_cache_entries positive")
+    if not 0 < settings.instance_qps_share <= 1:
+        raise ConfigError("instance_qps_share must be in (0, 1]")
     if settings.seal_provider not in _SEAL_PROVIDERS:
         raise ConfigError(f"seal_provider must be one of {', '.join(_SEAL_PROVIDERS)}")
     if settings.seal_provider == "pkcs11" and not settings.hsm_enabled:

@@ -319,7 +319,8 @@ def _aap_requests() -> dict[str | tuple[str, str], dict[str, str]]:
     aap = {"Name": unique("a"), "Policies": '["p"]'}
     return {
         (KMS_VERSION, "CreatePolicy"): policy,
-        (KMS_VERSION, "UpdatePolicy"): policy,
+        # UpdatePolicy cannot move a policy to another instance: it takes no KmsInstance.
+        (KMS_VERSION, "UpdatePolicy"): {k: v for k, v in policy.items() if k != "KmsInstance"},
         (KMS_VERSION, "CreateApplicationAccessPoint"): aap,
         (KMS_VERSION, "UpdateApplicationAccessPoint"): aap,
     }

@@ -5,10 +5,11 @@ Both gateways call ``invoke``; it is the one place where domain exceptions becom
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 
 from mamori.api.catalogue import Action, Args, Call, Result, Services, Touch
 from mamori.api.errors import ApiError, invalid
+from mamori.api.names import check_names
 from mamori.api.unimplemented import refuse_unimplemented
 from mamori.core import tags
 from mamori.core.errors import DomainError
@@ -171,8 +172,11 @@ def invoke(
     services: Services,
     raw: Mapping[str, str],
     origin: Origin,
+    transport: Collection[str] = frozenset(),
 ) -> Result:
-    """Execute ``action``; raises ``ApiError`` for every expected failure."""
+    """Execute ``action``; raises ``ApiError`` for every expected failure. ``transport`` names
+    the parameters the gateway consumed itself (the RPC signature's), which the action need
+    not declare; any other name it does not read is refused (``api/names.py``)."""
     dry_run = _dry_run(raw) and any(p.name == "DryRun" for p in action.params)
     try:
         # No parameter may carry a NUL: PostgreSQL text cannot hold one (it would be a 500).
@@ -180,6 +184,7 @@ def invoke(
             if "\x00" in value:
                 raise invalid(name, "It contains a NUL character.")
         refuse_unimplemented(action, raw)
+        check_names(action, raw, transport)
         args = action.parse(raw)
         try:
             _authorize(action, principal, scope, services, args, origin, dry_run)

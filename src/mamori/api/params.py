@@ -1,5 +1,14 @@
 """Parameter kinds: how a wire parameter (always a string, or a flattened family of strings)
-becomes a typed value, with the documented error when it cannot."""
+becomes a typed value, with the documented error when it cannot.
+
+Map and list parameters reach the server in two spellings, and every one of them is read in
+both: one JSON string (``EncryptionContext={"lang":"ts"}``, what the new SDK's "shrink" fields
+send) or flattened the way RPC-style SDK generations flatten a dict or a list
+(``EncryptionContext.lang=ts``, ``Tags.1.TagKey=k``). A request giving both is refused: which one
+would the ciphertext be bound to? The flattened form is rebuilt into the JSON value it stands for
+and then goes through the very same checks (``shape``), so the injectivity rule of
+``EncryptionContext`` (``mamori.crypto.context.ambiguity``) holds whichever way it was sent.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +18,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar, Final
 
 from mamori.api.errors import invalid, missing
 from mamori.crypto.context import ambiguity
@@ -27,6 +36,9 @@ class Param:
     max_len: int = 4096
     choices: tuple[str, ...] = ()
     pattern: str = ""
+    # Whether ``name.<something>`` wire names belong to this parameter (its flattened form):
+    # the catalogue refuses any other dotted name (``Action.check_names``).
+    flattens: ClassVar[bool] = False
 
     def read(self, raw: Raw) -> Any:
         """The typed value, or None when absent and optional."""
@@ -159,10 +171,84 @@ def load_json(name: str, text: str) -> Any:
     return value
 
 
+# At most this many flattened entries per parameter (a list of 100 tags with two fields each).
+_FLAT_ENTRIES: Final = 1000
+# A flattened list index: 1-based decimal, no sign, no leading zero (``.01`` and ``.1`` must not
+# both stand for the first element, one of them silently overwritten).
+# A list index: canonical digits only, so no two spellings name one entry; nine digits keep
+# int() far from its limit.
+_INDEX: Final = re.compile(r"[1-9][0-9]{0,8}")
+
+
+def flat_entries(raw: Raw, name: str) -> dict[str, str]:
+    """The flattened entries of parameter ``name``: ``name.<rest>`` → {rest: value}."""
+    prefix = name + "."
+    cut = len(prefix)
+    return {key[cut:]: value for key, value in raw.items() if key.startswith(prefix)}
+
+
+def _both_forms(name: str) -> Exception:
+    return invalid(name, f"It is given both as one value and flattened ({name}.…); send one.")
+
+
+def unflatten(name: str, flat: Mapping[str, str]) -> Any:
+    """The JSON value a flattened family stands for: dotted paths become nested objects, and an
+    object whose keys are exactly ``1`` … ``n`` a list (the inverse of the SDKs' flattening)."""
+    root: dict[str, Any] = {}
+    for path, value in flat.items():
+        node = root
+        *parents, leaf = path.split(".")
+        for part in parents:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise invalid(name, f"{name}.{path} is both a value and a container.")
+            node = child
+        if leaf in node:
+            raise invalid(name, f"{name}.{path} is both a value and a container.")
+        node[leaf] = value
+    return _lists(name, root)
+
+
+def _lists(name: str, node: Any) -> Any:
+    if not isinstance(node, dict):
+        return node
+    items = {key: _lists(name, value) for key, value in node.items()}
+    if items and all(_INDEX.fullmatch(key) for key in items):
+        count = len(items)
+        if any(int(key) > count for key in items):
+            raise invalid(name, "Flattened list indexes must run 1, 2, … without a gap.")
+        return [items[str(index)] for index in range(1, count + 1)]
+    if any(key.isdigit() for key in items):
+        # ``.01``, ``.0`` or an index mixed with names: no SDK writes that, and reading it would
+        # guess (two spellings of one index, one silently overwritten).
+        raise invalid(name, "A flattened list index must be 1, 2, … (no leading zero).")
+    return items
+
+
 @dataclass(frozen=True, slots=True)
 class JsonParam(Param):
-    """A parameter holding one JSON document. Every such parameter is read by ``load_json``
-    and then ``shape``d; the security tests walk the catalogue for these."""
+    """A parameter holding one JSON document, or the same document flattened. Every such
+    parameter is read by ``load_json`` (or ``from_flat``) and then ``shape``d; the security
+    tests walk the catalogue for these."""
+
+    flattens: ClassVar[bool] = True
+
+    def read(self, raw: Raw) -> Any:
+        """The typed value from either form; both at once are refused."""
+        flat = flat_entries(raw, self.name)
+        if not flat:
+            return Param.read(self, raw)
+        if self.name in raw:
+            raise _both_forms(self.name)
+        if len(flat) > _FLAT_ENTRIES:
+            raise invalid(self.name, f"At most {_FLAT_ENTRIES} flattened entries are allowed.")
+        if sum(len(k) + len(v) + 2 for k, v in flat.items()) > self.max_len:
+            raise invalid(self.name, f"It is longer than {self.max_len} characters.")
+        return self.shape(self.from_flat(flat))
+
+    def from_flat(self, flat: Mapping[str, str]) -> Any:
+        """The JSON value the flattened entries (``rest`` → value) stand for."""
+        return unflatten(self.name, flat)
 
     def convert(self, text: str) -> Any:
         """Read the document, then check and convert its shape."""
@@ -179,6 +265,11 @@ class JsonMap(JsonParam):
     share its AAD (``mamori.crypto.context.ambiguity``)."""
 
     max_len: int = _MAX_JSON
+
+    def from_flat(self, flat: Mapping[str, str]) -> Any:
+        """``EncryptionContext.<key>=<value>``: everything after the first dot is the key, dots
+        included (the SDKs flatten the key ``a.b`` to ``EncryptionContext.a.b``)."""
+        return dict(flat)
 
     def shape(self, value: Any) -> Any:
         """Check every value is a string and every pair is unambiguous."""
@@ -248,12 +339,11 @@ class JsonFilters(JsonParam):
 
 
 _FLAT_MAX = 100
+
+
 # One spelling per index, so two names never collapse into one entry ('1' and '01'), and only
 # ASCII digits: str.isdigit() passes '²', which int() refuses, and '٣', which it reads as 3.
 # Nine digits at most keep int() far from its limit on an attacker's string.
-_INDEX = re.compile(r"[1-9][0-9]{0,8}")
-
-
 def _index(name: str, text: str, form: str) -> int:
     """The N of a numbered parameter ``name`` (spelled ``form``), else InvalidParameter. The
     names of a request are distinct, so canonical indexes are too: no duplicate to check."""
@@ -264,15 +354,18 @@ def _index(name: str, text: str, form: str) -> int:
 
 @dataclass(frozen=True, slots=True)
 class FlatList(Param):
-    """``Name.1``, ``Name.2``, … → [v1, v2, …] (1-based, in index order)."""
+    """``Name.1``, ``Name.2``, … → [v1, v2, …] (1-based, in index order). Any other
+    ``Name.<x>`` is refused, and so is ``Name`` itself: nothing sent under the name is dropped."""
+
+    flattens: ClassVar[bool] = True
 
     def read(self, raw: Raw) -> Any:
         """Collect the numbered parameters."""
+        if self.name in raw:
+            raise invalid(self.name, f"Send it flattened: {self.name}.1, {self.name}.2, ….")
         items: dict[int, str] = {}
-        prefix = self.name + "."
-        for key, value in raw.items():
-            if key.startswith(prefix):
-                items[_index(self.name, key[len(prefix) :], f"{self.name}.N")] = value
+        for index, value in flat_entries(raw, self.name).items():
+            items[_index(self.name, index, f"{self.name}.N")] = value
         if len(items) > _FLAT_MAX:
             raise invalid(self.name, f"At most {_FLAT_MAX} entries are allowed.")
         if not items:
@@ -284,18 +377,20 @@ class FlatList(Param):
 
 @dataclass(frozen=True, slots=True)
 class FlatTags(Param):
-    """``Tag.N.Key`` / ``Tag.N.Value`` → [(key, value), …]."""
+    """``Tag.N.Key`` / ``Tag.N.Value`` → [(key, value), …]. Any other ``Tag.<x>``, and ``Tag``
+    itself, is refused."""
+
+    flattens: ClassVar[bool] = True
 
     def read(self, raw: Raw) -> Any:
         """Collect the numbered key/value pairs."""
+        if self.name in raw:
+            raise invalid(self.name, f"Send it flattened: {self.name}.1.Key, {self.name}.1.Value.")
         keys: dict[int, str] = {}
         values: dict[int, str] = {}
-        prefix = self.name + "."
         form = f"{self.name}.N.Key or {self.name}.N.Value"
-        for name, value in raw.items():
-            if not name.startswith(prefix):
-                continue
-            index, _, field = name[len(prefix) :].partition(".")
+        for rest, value in flat_entries(raw, self.name).items():
+            index, _, field = rest.partition(".")
             if field not in ("Key", "Value"):
                 raise invalid(self.name, f"Each entry is {form}, N from 1.")
             (keys if field == "Key" else values)[_index(self.name, index, form)] = value

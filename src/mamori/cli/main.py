@@ -7,14 +7,12 @@ them with ``-X importtime`` to prove it).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
-import uvloop
 
 from mamori.cli import aliases, crypto, keys, secrets
 from mamori.cli.aap import app as aap_app
@@ -186,9 +184,12 @@ def server(
     host_name: Annotated[
         list[str] | None, typer.Option("--host-name", help="Extra TLS host name (repeatable)")
     ] = None,
+    workers: Annotated[
+        int | None, typer.Option("--workers", help="Worker processes (0: one per core)")
+    ] = None,
 ) -> None:
     """Start the shared gateway (HTTP and HTTPS) on the configured store."""
-    from mamori.app import serve
+    from mamori.app import run_node
     from mamori.config import ConfigError, load_settings
     from mamori.crypto.aead import DecryptionFailed
     from mamori.hsm import HsmError
@@ -207,6 +208,7 @@ def server(
                 "region": region,
                 "account_id": account_id,
                 "host_names": tuple(host_name) if host_name else None,
+                "workers": workers,
             },
         )
     except ConfigError as exc:
@@ -217,11 +219,15 @@ def server(
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    # uvicorn's loop="uvloop" applies only through Server.run(); we drive serve() ourselves.
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        try:
-            runner.run(serve(settings))
-        except (HsmError, SealError, RootKeyFileError, DecryptionFailed) as exc:
-            # The root of trust did not open: say why in one line (never the PIN) and stop.
-            typer.echo(f"mamori: cannot start: {exc}", err=True)
-            raise typer.Exit(3) from None
+    try:
+        status = run_node(settings)
+    except (HsmError, SealError, RootKeyFileError, DecryptionFailed) as exc:
+        # The root of trust did not open: say why in one line (never the PIN) and stop.
+        typer.echo(f"mamori: cannot start: {exc}", err=True)
+        raise typer.Exit(3) from None
+    except OSError as exc:
+        # Most often a port in use; one line, not a traceback.
+        typer.echo(f"mamori: cannot start: {exc}", err=True)
+        raise typer.Exit(3) from None
+    if status:
+        raise typer.Exit(status)

@@ -5,6 +5,11 @@ handler it registered for that topic runs here at once, and the same message goe
 nodes (``mamori.store.notify``: PostgreSQL LISTEN/NOTIFY), whose handlers run when it arrives.
 Messages carry ids only, never a secret. On SQLite there is one node and nothing is sent.
 
+The worker processes of one node are peers the same way, on either store: a message also goes
+to them (``Peers``: a ring in shared memory), and each worker applies its siblings' messages
+at the start of every request (``poll``), before reading any cache, so a change made through
+one worker is seen by the others on their next request.
+
 A node that lost its listening connection may have missed messages, so when it listens again
 every cache is reset.
 """
@@ -15,12 +20,25 @@ import json
 import logging
 import threading
 from collections.abc import Callable
+from typing import Protocol
 
 log = logging.getLogger("mamori.invalidation")
 
 Handler = Callable[[list[str]], None]
 Reset = Callable[[], None]
 Send = Callable[[str], None]
+
+
+class Peers(Protocol):
+    """The other worker processes of this node."""
+
+    def publish(self, payload: str) -> None:
+        """Hand a message to every other worker."""
+        ...
+
+    def poll(self) -> list[str] | None:
+        """The other workers' messages since the last poll; None: reset every cache."""
+        ...
 
 
 class Invalidations:
@@ -30,6 +48,7 @@ class Invalidations:
         self._handlers: dict[str, Handler] = {}
         self._resets: list[Reset] = []
         self._send: Send | None = None
+        self._peers: Peers | None = None
         self._lock = threading.Lock()
 
     def register(self, topic: str, handler: Handler, reset: Reset) -> None:
@@ -44,14 +63,37 @@ class Invalidations:
         """Send published messages to the other nodes through ``send`` (None: stop)."""
         self._send = send
 
+    def share_with(self, peers: Peers | None) -> None:
+        """Exchange messages with this node's other workers through ``peers`` (None: stop)."""
+        self._peers = peers
+
+    def poll(self) -> None:
+        """Apply what the other workers of this node published since the last call."""
+        peers = self._peers
+        if peers is None:
+            return
+        messages = peers.poll()
+        if messages is None:
+            self.reset()
+            return
+        for payload in messages:
+            self.receive(payload)
+
     def publish(self, topic: str, *args: str) -> None:
-        """Apply a change to this node's caches, then tell the other nodes."""
+        """Apply a change to this node's caches, then tell its other workers and the other
+        nodes."""
         self._handlers[topic](list(args))
-        send = self._send
+        send, peers = self._send, self._peers
+        if send is None and peers is None:
+            return
+        payload = json.dumps([topic, *args], separators=(",", ":"))
+        if peers is not None:
+            # Shared memory under a lock: cannot fail short of a bug, and must not be skipped.
+            peers.publish(payload)
         if send is None:
             return
         try:
-            send(json.dumps([topic, *args], separators=(",", ":")))
+            send(payload)
         except Exception as exc:
             # The change is committed and applied here; other nodes miss it until their views
             # expire or they reconnect. The message names ids only, but keep the log terse.

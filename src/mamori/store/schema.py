@@ -502,3 +502,15 @@ managed_data_key_versions = Table(
     ),
     Index("ix_managed_data_key_versions_order", "account_id", "name", "sequence", unique=True),
 )
+
+# The replay guard across nodes (store/nonce_log.py): a fingerprint of (AccessKeyId, nonce) per
+# accepted request, until its request could no longer be fresh. Nothing in it is secret, and
+# losing it in a PostgreSQL crash loses only replays of requests made before the crash, so on
+# PostgreSQL the table is UNLOGGED (no WAL, several times the insert rate; migration 0011). On
+# SQLite (one node) it stays empty: the node's shared memory is the whole guard.
+nonces = Table(
+    "nonces",
+    metadata,
+    Column("fingerprint", LargeBinary(16), primary_key=True),
+    Column("expires_at", BigInteger, nullable=False),
+)

@@ -109,7 +109,7 @@ def start_server(directory: Path, *args: str) -> Iterator[MamoriServer]:
         began = time.monotonic()
         process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
             [sys.executable, "-m", "mamori.cli", "server", "--data-dir", str(data_dir),
-             "--port", str(port), "--tls-port", str(tls_port),
+             "--port", str(port), "--tls-port", str(tls_port), "--workers", "1",
              "--store-url", f"sqlite:///{data_dir / 'mamori.db'}", *args],
             stdout=log, stderr=subprocess.STDOUT, env=env, cwd=directory,
         )  # fmt: skip

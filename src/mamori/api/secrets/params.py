@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mamori.api.errors import invalid
-from mamori.api.params import JsonParam, Raw, load_json
+from mamori.api.params import JsonParam, Raw, flat_entries, load_json
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,16 +26,28 @@ class JsonObjectText(JsonParam):
 @dataclass(frozen=True, slots=True)
 class CustomData(JsonParam):
     """UpdateSecret's ``ExtendedConfig``: the old SDK sends ``ExtendedConfig.CustomData`` as one
-    JSON string, the new SDK flattens the map to ``ExtendedConfig.CustomData.<key>``."""
+    JSON string, the new SDK flattens the map to ``ExtendedConfig.CustomData.<key>``. Both at
+    once, ``ExtendedConfig`` itself, or any other ``ExtendedConfig.<field>`` is refused:
+    UpdateSecret changes CustomData only, and a field it would drop must not look accepted."""
 
     def read(self, raw: Raw) -> Any:
         """The CustomData object, or None when neither encoding is present."""
         whole = f"{self.name}.CustomData"
-        if raw.get(whole):
+        if self.name in raw:
+            raise invalid(self.name, f"Send {whole} (UpdateSecret changes CustomData only).")
+        flat: dict[str, str] = {}
+        for rest, value in flat_entries(raw, self.name).items():
+            if rest.startswith("CustomData."):
+                flat[rest[len("CustomData.") :]] = value
+            elif rest != "CustomData":
+                raise invalid(f"{self.name}.{rest}"[:64], "UpdateSecret changes CustomData only.")
+        if whole in raw:
+            if flat:
+                raise invalid(whole, f"It is given both as one value and flattened ({whole}.…).")
+            if not raw[whole]:
+                return None
             value = load_json(whole, raw[whole])
             if not isinstance(value, dict):
                 raise invalid(whole, "It must be a JSON object.")
             return value
-        prefix = whole + "."
-        flat = {k[len(prefix) :]: v for k, v in raw.items() if k.startswith(prefix)}
         return flat or None

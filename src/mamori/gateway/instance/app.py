@@ -120,8 +120,11 @@ class InstanceGateway:
         max_body_bytes: int,
         host_names: tuple[str, ...] = (),
         clock: Callable[[], float] = time.time,
+        refresh: Callable[[], None] = lambda: None,
     ) -> None:
         self._services = services
+        # Applies what this node's other workers changed, before any cache is read.
+        self._refresh = refresh
         self._authority = authority
         self._instances = instances
         self._budgets = budgets
@@ -190,6 +193,7 @@ class InstanceGateway:
         return encode(response.message)
 
     async def _handle(self, scope: ASGIScope, body: bytes) -> _Response:
+        self._refresh()
         claim = read_claim("POST", scope["headers"], body)
         if claim.api_name not in APIS:
             raise InstanceApiError("InvalidApiName", name=claim.api_name)

@@ -8,10 +8,9 @@ second) gets served as soon as the budget refills.
 
 Sharing (DESIGN §6): the budget belongs to the instance, not to a process.
 
-* Worker processes of one node must share one bucket per instance. ``Budget`` is the seam: this
-  module's ``LocalBudgets`` keeps buckets in process memory (one process per node today); the
-  worker-process issue replaces it with buckets in shared memory (``multiprocessing.shared_memory``
-  holding (tokens, last refill) per instance under a lock), with the same arithmetic.
+* Worker processes of one node share one bucket per instance: ``SharedBudgets`` keeps the
+  buckets in memory mapped before the workers are forked, under a lock between processes, with
+  the same arithmetic as ``LocalBudgets`` (one process: tests, tools).
 * Several nodes on one PostgreSQL: each node enforces ``qps × share`` where ``share`` is the
   node's fraction (``1 / nodes`` behind a balancer that spreads evenly). Coordinating one global
   bucket per request would put a database round trip on the hot path (DESIGN §9: 63% of the
@@ -20,11 +19,25 @@ Sharing (DESIGN §6): the budget belongs to the instance, not to a process.
 
 from __future__ import annotations
 
+import struct
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Final, Protocol
 
+from mamori.node.shared import ProcessLock, shared_memory
+
 BURST_SECONDS: Final = 0.1
+
+
+def _spend(tokens: float, stamp: float, rate: float, now: float) -> tuple[float, bool]:
+    """Refill ``tokens`` by the time since ``stamp`` at ``rate`` (at most a burst), then spend
+    one if there is one: (tokens left, whether the request may go)."""
+    burst = max(1.0, rate * BURST_SECONDS)
+    tokens = min(burst, tokens + (now - stamp) * rate)
+    if tokens < 1.0:
+        return tokens, False
+    return tokens - 1.0, True
 
 
 class Budget(Protocol):
@@ -64,10 +77,54 @@ class LocalBudgets:
             bucket = self._buckets[instance_id] = _Bucket(rate, now)
         elif bucket.rate != rate:  # the spec changed: start from the new rate
             bucket.rate = rate
-        burst = max(1.0, rate * BURST_SECONDS)
-        bucket.tokens = min(burst, bucket.tokens + (now - bucket.stamp) * rate)
+        bucket.tokens, allowed = _spend(bucket.tokens, bucket.stamp, rate, now)
         bucket.stamp = now
-        if bucket.tokens < 1.0:
-            return False
-        bucket.tokens -= 1.0
-        return True
+        return allowed
+
+
+# One bucket: instance fingerprint (uint64, 0 = free), tokens, last refill (float64 each).
+_SLOT: Final = struct.Struct("<Qdd")
+
+
+class SharedBudgets:
+    """Token buckets shared by the worker processes of a node, one per instance: an
+    open-addressing table of ``slots`` buckets in shared memory (``CLOCK_MONOTONIC`` is one
+    clock for every process). An instance that finds no slot is refused (fail closed); the
+    table is sized far beyond the instances a deployment holds."""
+
+    def __init__(
+        self,
+        lock_path: Path,
+        share: float = 1.0,
+        slots: int = 4096,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not 0 < share <= 1:
+            raise ValueError("share must be in (0, 1]")
+        self._share = share
+        self._clock = clock
+        self._slots = slots
+        self._memory = shared_memory(slots * _SLOT.size)
+        self._lock = ProcessLock(lock_path)
+
+    def take(self, instance_id: str, qps: int) -> bool:
+        """Refill by the time elapsed, then spend one token if there is one."""
+        rate = qps * self._share
+        fingerprint = (hash(instance_id) & 0xFFFF_FFFF_FFFF_FFFF) or 1
+        memory = self._memory
+        with self._lock.held():
+            now = self._clock()
+            index = fingerprint % self._slots
+            for _ in range(self._slots):
+                offset = index * _SLOT.size
+                owner, tokens, stamp = _SLOT.unpack_from(memory, offset)
+                if owner in (0, fingerprint):
+                    break
+                index = (index + 1) % self._slots
+            else:
+                return False
+            if owner != fingerprint:  # a new bucket starts full
+                tokens, stamp = max(1.0, rate * BURST_SECONDS), now
+            tokens, allowed = _spend(tokens, stamp, rate, now)
+            _SLOT.pack_into(memory, offset, fingerprint, tokens, now)
+            return allowed

@@ -21,7 +21,7 @@ from mamori.api.errors import ApiError
 from mamori.core.errors import DomainError
 from mamori.core.refs import Scope
 from mamori.gateway.asgi import ASGIScope, ClientGone, Receive, Send, read_body
-from mamori.gateway.pop.nonces import NonceCache
+from mamori.gateway.pop.nonces import ReplayGuard
 from mamori.gateway.pop.request import PopRequest, parse_pop_request
 from mamori.gateway.pop.signature import (
     Claim,
@@ -58,11 +58,12 @@ class PopGateway:
         tokens: TokenService,
         live_roles: LiveRoles,
         region: str,
-        nonces: NonceCache,
+        nonces: ReplayGuard,
         executor: ThreadPoolExecutor,
         max_body_bytes: int,
         host_id: str,
         clock: Callable[[], float] = time.time,
+        refresh: Callable[[], None] = lambda: None,
     ) -> None:
         self._catalogue = catalogue
         self._versions = catalogue.versions()
@@ -76,6 +77,8 @@ class PopGateway:
         self._max_body = max_body_bytes
         self._host_id = host_id
         self._clock = clock
+        # Applies what this node's other workers changed, before any cache is read.
+        self._refresh = refresh
 
     async def __call__(self, scope: ASGIScope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -124,19 +127,33 @@ class PopGateway:
         if scope["path"] != "/":
             raise ApiError("InvalidAction.NotFound")
         req = parse_pop_request(method, "/", scope["query_string"], scope["headers"], body)
-        action, principal = self._authenticate(req)
+        self._refresh()
+        action, principal, claim, now = self._authenticate(req)
+        if self._nonces.log is not None:
+            await self._nonces.remember_everywhere(
+                claim.access_key_id, claim.nonce, claim.timestamp.timestamp(), now
+            )
+        transport = claim.transport_parameters
         raw = req.params
         account_scope = Scope(self._region, principal.account_id)
         client = scope.get("client")
         origin = Origin(client[0] if client else "", scope.get("scheme") == "https")
         if action.inline:
-            return invoke(action, principal, account_scope, self._services, raw, origin)
+            return invoke(action, principal, account_scope, self._services, raw, origin, transport)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(
-            self._executor, invoke, action, principal, account_scope, self._services, raw, origin
+            self._executor,
+            invoke,
+            action,
+            principal,
+            account_scope,
+            self._services,
+            raw,
+            origin,
+            transport,
         )
 
-    def _authenticate(self, req: PopRequest) -> tuple[Action, Principal]:
+    def _authenticate(self, req: PopRequest) -> tuple[Action, Principal, Claim, float]:
         claim = read_claim(req)
         if claim.version not in self._versions:
             raise ApiError("InvalidVersion")
@@ -159,9 +176,10 @@ class PopGateway:
             if entry.status != ACTIVE:
                 raise ApiError("InvalidAccessKeyId.Inactive")
             principal = entry.principal
-        if not self._nonces.check_and_remember(claim.access_key_id, claim.nonce, now):
-            raise ApiError("SignatureNonceUsed")
-        return action, principal
+        self._nonces.remember_here(
+            claim.access_key_id, claim.nonce, claim.timestamp.timestamp(), now
+        )
+        return action, principal, claim, now
 
     def _temporary(self, claim: Claim, req: PopRequest, now: float) -> Principal:
         """STS credentials: the token is checked by its own MAC (no AccessKey lookup) and yields

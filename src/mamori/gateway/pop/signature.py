@@ -41,6 +41,24 @@ _REQUIRED_SIGNED: Final = frozenset(
         "x-acs-content-sha256",
     }
 )
+# Query names the transport consumes rather than the action (api/names.py refuses the rest).
+# RegionId: every POP API's common parameter, which the old SDK always sends; the region is the
+# server's own (configuration), so it carries no meaning here.
+HEADER_PARAMETERS: Final = frozenset({"RegionId"})
+# The RPC V1 signature's common parameters, as the old SDK and the credentials package send them.
+V1_PARAMETERS: Final = HEADER_PARAMETERS | {
+    "AccessKeyId",
+    "Action",
+    "Format",
+    "SecurityToken",
+    "Signature",
+    "SignatureMethod",
+    "SignatureNonce",
+    "SignatureType",
+    "SignatureVersion",
+    "Timestamp",
+    "Version",
+}
 _TIMESTAMP: Final = re.compile(
     r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})Z"
 )
@@ -74,6 +92,11 @@ class Claim:
     signature: str = field(default="", repr=False)  # hex (ACS3/ACS4) or base64 (V1), as sent
     signed_headers: tuple[str, ...] = ()  # ACS3/ACS4, in Authorization order
     scope: tuple[str, str, str] | None = None  # ACS4: (yyyymmdd, region, product)
+
+    @property
+    def transport_parameters(self) -> frozenset[str]:
+        """The query names this signature style consumes itself."""
+        return V1_PARAMETERS if self.style == HMAC_SHA1 else HEADER_PARAMETERS
 
 
 def _incomplete(detail: str) -> ApiError:

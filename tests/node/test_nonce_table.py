@@ -1,0 +1,95 @@
+"""The node's replay memory: once per AccessKey and nonce while the request could be fresh, in
+bounded shared memory, across processes, failing closed when full."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from mamori.node.nonce_table import BYTES_PER_NONCE, NonceTable, TableFull
+
+T0 = 1_735_787_045.0  # 2025-01-02T03:04:05Z
+WINDOW = 900.0
+SKEW = 60.0
+
+
+@pytest.fixture
+def table(tmp_path: Path) -> NonceTable:
+    return NonceTable(tmp_path / "nonces.lock", 10_000, window=WINDOW, skew=SKEW)
+
+
+def test_replay_is_refused(table: NonceTable) -> None:
+    assert table.check_and_remember("AK1", "n1", T0, T0)
+    assert not table.check_and_remember("AK1", "n1", T0, T0 + 1)
+    assert len(table) == 1
+
+
+def test_nonce_is_per_access_key(table: NonceTable) -> None:
+    assert table.check_and_remember("AK1", "n1", T0, T0)
+    assert table.check_and_remember("AK2", "n1", T0, T0)
+    assert table.check_and_remember("AK1", "n2", T0, T0)
+
+
+@pytest.mark.parametrize("stamp", [-WINDOW, -300.0, 0.0, 300.0, WINDOW])
+def test_a_pair_is_remembered_while_its_request_could_be_fresh(
+    table: NonceTable, stamp: float
+) -> None:
+    """Stamped anywhere within the window, a pair is refused at every instant its request
+    passes the freshness check (|now - ts| <= window), plus the skew."""
+    assert table.check_and_remember("AK", "n", T0 + stamp, T0)
+    for later in range(0, int(stamp + WINDOW + SKEW) + 1, 7):
+        assert not table.check_and_remember("AK", "n", T0 + stamp, T0 + later)
+
+
+def test_an_expired_generation_is_forgotten_in_one_step(table: NonceTable) -> None:
+    assert table.check_and_remember("AK", "n", T0, T0)
+    # Long after the request went stale, the same nonce with a fresh timestamp is new again.
+    later = T0 + 3 * (WINDOW + SKEW)
+    assert table.check_and_remember("AK", "n", later, later)
+
+
+def test_a_full_generation_refuses_and_forgets_nothing(tmp_path: Path) -> None:
+    table = NonceTable(tmp_path / "lock", 32, window=WINDOW, skew=SKEW, width=300.0)
+    accepted = 0
+    with pytest.raises(TableFull):
+        while True:
+            assert table.check_and_remember("AK", str(accepted), T0, T0)
+            accepted += 1
+    assert accepted == int(table.slots * 0.75)
+    for n in range(accepted):  # every accepted pair is still refused
+        assert not table.check_and_remember("AK", str(n), T0, T0)
+
+
+def test_a_timestamp_past_the_window_is_a_programming_error(table: NonceTable) -> None:
+    with pytest.raises(ValueError):
+        table.check_and_remember("AK", "n", T0 + 10 * WINDOW, T0)
+
+
+def test_memory_is_what_the_docs_say(tmp_path: Path) -> None:
+    """docs/configuration.md: 8 generations, each for (width / (window + skew)) of the
+    capacity at 75% load: about 26.7 bytes of shared memory per nonce of capacity."""
+    table = NonceTable(tmp_path / "lock", 8_000_000, window=WINDOW, skew=SKEW)
+    assert table.generations == 8
+    assert pytest.approx(10.67, abs=0.01) == BYTES_PER_NONCE
+    assert table.bytes / 8_000_000 == pytest.approx(26.7, abs=0.1)
+
+
+def test_processes_forked_after_it_share_it(table: NonceTable) -> None:
+    assert table.check_and_remember("AK", "parent", T0, T0)
+    pid = os.fork()
+    if pid == 0:
+        seen = not table.check_and_remember("AK", "parent", T0, T0)
+        fresh = table.check_and_remember("AK", "child", T0, T0)
+        os._exit(0 if seen and fresh else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert not table.check_and_remember("AK", "child", T0, T0)
+
+
+@pytest.mark.parametrize("kwargs", [{"capacity": 0}, {"window": 0}, {"width": 0}, {"skew": -1}])
+def test_bad_configuration(tmp_path: Path, kwargs: dict[str, float]) -> None:
+    arguments: dict[str, float] = {"capacity": 100, **kwargs}
+    with pytest.raises(ValueError):
+        NonceTable(tmp_path / "lock", **arguments)  # type: ignore[arg-type]

@@ -1,0 +1,317 @@
+"""``mamori server --workers N``: worker processes on one listener, sharing what must be shared.
+
+Real processes throughout. A connection's worker is found the way an operator would: the
+server-side socket of the connection, looked up in ``/proc`` among the workers' descriptors. So
+each test addresses a chosen worker, not whichever one the kernel picks.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import os
+import shutil
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from urllib.parse import urlencode
+
+import pytest
+from alibabacloud_kms20160120 import models as km
+from sqlalchemy import create_engine, update
+
+from mamori.client._signing import sign
+from mamori.store import schema as t
+from mamori.store.engine import normalize_url
+from tests.compat.sdk import new_sdk
+from tests.conftest import (
+    ServerProcess,
+    _store_url,
+    create_pg_database,
+    drop_pg_database,
+    free_port,
+)
+
+KMS = "2016-01-20"
+
+
+# -- which worker holds a connection ------------------------------------------------------------
+
+
+def workers_of(master: int) -> list[int]:
+    """The worker pids of a node (the supervisor's children)."""
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    return sorted(int(pid) for pid in children)
+
+
+def _socket_inode(local_port: int, remote_port: int) -> str:
+    """The inode of the server-side socket of the connection from ``local_port``."""
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            local, remote = fields[1], fields[2]
+            if (
+                int(local.rsplit(":", 1)[1], 16) == remote_port
+                and int(remote.rsplit(":", 1)[1], 16) == local_port
+            ):
+                return fields[9]
+    raise AssertionError("no server socket for the connection")
+
+
+def worker_of(conn: http.client.HTTPConnection, master: int, port: int) -> int:
+    """The worker serving ``conn`` (after one request on it)."""
+    assert conn.sock is not None
+    inode = _socket_inode(conn.sock.getsockname()[1], port)
+    for pid in workers_of(master):
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                if os.readlink(fd) == f"socket:[{inode}]":
+                    return pid
+            except OSError:
+                continue
+    raise AssertionError("no worker holds the connection")
+
+
+def connections_on_workers(
+    node: ServerProcess, count: int
+) -> dict[int, http.client.HTTPConnection]:
+    """One open keep-alive connection to each of ``count`` different workers."""
+    assert node.process is not None
+    found: dict[int, http.client.HTTPConnection] = {}
+    for _ in range(200):
+        conn = http.client.HTTPConnection("127.0.0.1", node.port, timeout=10)
+        conn.request("GET", "/health")
+        conn.getresponse().read()
+        pid = worker_of(conn, node.process.pid, node.port)
+        if pid in found:
+            conn.close()
+        else:
+            found[pid] = conn
+        if len(found) == count:
+            return found
+    raise AssertionError(f"could not reach {count} workers")
+
+
+def signed(node: ServerProcess, action: str, **query: str) -> tuple[str, dict[str, str]]:
+    """A signed request (target, headers), made now with a fresh nonce."""
+    headers = sign(
+        host=node.endpoint,
+        action=action,
+        version=KMS,
+        query=query,
+        access_key_id=node.access_key_id,
+        secret=node.access_key_secret,
+    )
+    return "/?" + urlencode(query), headers
+
+
+def send(conn: http.client.HTTPConnection, request: tuple[str, dict[str, str]]) -> tuple[int, str]:
+    """(status, Code or "ok") of one request on ``conn``."""
+    target, headers = request
+    conn.request("POST", target, headers=headers)
+    response = conn.getresponse()
+    body = json.loads(response.read())
+    return response.status, str(body.get("Code", "ok"))
+
+
+# -- fixtures ----------------------------------------------------------------------------------
+
+
+def _node(tmp: Path, backend: str, workers: int, url: str | None = None) -> ServerProcess:
+    store = url or _store_url(backend, tmp)[0]
+    node = ServerProcess(backend, tmp / "data", store, free_port(), free_port())
+    node.env = {"MAMORI_WORKERS": str(workers)}
+    return node
+
+
+@pytest.fixture
+def two_workers(backend: str, tmp_path: Path) -> Iterator[ServerProcess]:
+    url, pg = _store_url(backend, tmp_path)
+    node = _node(tmp_path, backend, 2, url)
+    node.start()
+    for conn in connections_on_workers(node, 2).values():  # both serve, not just the first
+        conn.close()
+    try:
+        yield node
+    finally:
+        if node.process is not None and node.process.poll() is None:
+            node.stop()
+        if pg is not None:
+            drop_pg_database(pg)
+
+
+def _second_node(first: ServerProcess, tmp: Path, workers: int) -> ServerProcess:
+    """Another node on ``first``'s PostgreSQL store, with its root key."""
+    (tmp / "b").mkdir()
+    shutil.copy2(first.data_dir / "root.key", tmp / "b" / "root.key")
+    shutil.copy2(first.data_dir / "admin.credentials", tmp / "b" / "admin.credentials")
+    second = ServerProcess("postgres", tmp / "b", first.store_url, free_port(), free_port())
+    second.env = {"MAMORI_WORKERS": str(workers)}
+    return second
+
+
+@pytest.fixture
+def two_nodes(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[list[ServerProcess]]:
+    workers = getattr(request, "param", 1)
+    pg = create_pg_database()
+    first = ServerProcess("postgres", tmp_path / "a", pg.url, free_port(), free_port())
+    first.env = {"MAMORI_WORKERS": str(workers)}
+    started: list[ServerProcess] = []
+    try:
+        first.start()
+        started.append(first)
+        second = _second_node(first, tmp_path, workers)
+        second.start()
+        started.append(second)
+        yield started
+    finally:
+        for node in started:
+            node.stop()
+        drop_pg_database(pg)
+
+
+# -- replays ----------------------------------------------------------------------------------
+
+
+def test_a_replay_to_another_worker_is_refused(two_workers: ServerProcess) -> None:
+    first, second = connections_on_workers(two_workers, 2).values()
+    request = signed(two_workers, "ListKeys")
+    assert send(first, request) == (200, "ok")
+    assert send(second, request) == (400, "SignatureNonceUsed")
+    assert send(first, request) == (400, "SignatureNonceUsed")
+
+
+def test_a_replay_to_another_node_is_refused(two_nodes: list[ServerProcess]) -> None:
+    a, b = two_nodes
+    request = signed(a, "ListKeys")  # signed for a's Host; b serves any Host
+    to_a = http.client.HTTPConnection("127.0.0.1", a.port, timeout=10)
+    to_b = http.client.HTTPConnection("127.0.0.1", b.port, timeout=10)
+    assert send(to_a, request) == (200, "ok")
+    assert send(to_b, request) == (400, "SignatureNonceUsed")
+    # And the other way round, first on b.
+    request = signed(a, "ListKeys")
+    assert send(to_b, request) == (200, "ok")
+    assert send(to_a, request) == (400, "SignatureNonceUsed")
+
+
+# -- caches follow the bus across workers -------------------------------------------------------
+
+
+def test_a_key_disabled_through_one_worker_is_refused_by_the_other_at_once(
+    two_workers: ServerProcess,
+) -> None:
+    kms = new_sdk(two_workers.endpoint, two_workers.access_key_id, two_workers.access_key_secret)
+    key_id = kms.create_key(km.CreateKeyRequest()).body.key_metadata.key_id
+    a, b = connections_on_workers(two_workers, 2).values()
+    plaintext = base64.b64encode(b"x").decode()
+
+    def encrypt_on(conn: http.client.HTTPConnection) -> tuple[int, str]:
+        return send(conn, signed(two_workers, "Encrypt", KeyId=key_id, Plaintext=plaintext))
+
+    assert encrypt_on(b) == (200, "ok")  # b has the key cached now
+    for _ in range(3):
+        assert send(a, signed(two_workers, "DisableKey", KeyId=key_id)) == (200, "ok")
+        assert encrypt_on(b)[1] == "Rejected.Disabled"  # the very next request
+        assert send(a, signed(two_workers, "EnableKey", KeyId=key_id)) == (200, "ok")
+        assert encrypt_on(b) == (200, "ok")
+
+
+# -- background jobs, once per deployment ------------------------------------------------------
+
+
+@pytest.mark.parametrize("two_nodes", [4], indirect=True)
+def test_jobs_run_once_with_four_workers_on_each_of_two_nodes(
+    two_nodes: list[ServerProcess],
+) -> None:
+    a = two_nodes[0]
+    assert all(len(workers_of(n.process.pid)) == 4 for n in two_nodes if n.process)
+    kms = new_sdk(a.endpoint, a.access_key_id, a.access_key_secret)
+    keys = [
+        kms.create_key(
+            km.CreateKeyRequest(enable_automatic_rotation=True, rotation_interval="7d")
+        ).body.key_metadata.key_id
+        for _ in range(3)
+    ]
+    engine = create_engine(normalize_url(a.store_url))
+    with engine.begin() as conn:
+        conn.execute(
+            update(t.keys)
+            .where(t.keys.c.id.in_(keys))
+            .values(next_rotation_at=int(time.time()) - 1)
+        )
+    engine.dispose()
+
+    def versions(key_id: str) -> int:
+        listing = kms.list_key_versions(km.ListKeyVersionsRequest(key_id=key_id)).body
+        return int(listing.total_count)
+
+    _eventually(lambda: all(versions(k) == 2 for k in keys))
+    time.sleep(2.0)  # four more job intervals: nobody rotates again
+    assert [versions(k) for k in keys] == [2, 2, 2]
+    logs = "".join(n.log_path.read_text() for n in two_nodes)
+    for key_id in keys:
+        assert logs.count(f"rotated key {key_id}") == 1
+
+
+def _eventually(check: Callable[[], bool], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
+
+
+# -- stopping and crashing ---------------------------------------------------------------------
+
+
+def test_sigterm_stops_every_worker_gracefully(two_workers: ServerProcess) -> None:
+    assert two_workers.process is not None
+    workers = workers_of(two_workers.process.pid)
+    assert len(workers) == 2
+    assert two_workers.stop() == 0
+    for pid in workers:
+        assert (
+            not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
+        )
+    assert two_workers.log_path.read_text().count("mamori stopped cleanly") == 2
+
+
+def test_a_killed_worker_is_restarted_while_the_others_serve(two_workers: ServerProcess) -> None:
+    assert two_workers.process is not None
+    master = two_workers.process.pid
+    connections = connections_on_workers(two_workers, 2)
+    victim, survivor = list(connections)
+    failures: dict[int, list[str]] = {victim: [], survivor: []}
+    served: dict[int, int] = {victim: 0, survivor: 0}
+    stop = threading.Event()
+
+    def load(pid: int, conn: http.client.HTTPConnection) -> None:
+        while not stop.is_set():
+            try:
+                status, code = send(conn, signed(two_workers, "ListKeys"))
+            except (OSError, http.client.HTTPException) as exc:
+                failures[pid].append(type(exc).__name__)
+                return  # that connection is gone with its worker
+            if status != 200:
+                failures[pid].append(code)
+                return
+            served[pid] += 1
+
+    threads = [threading.Thread(target=load, args=item) for item in connections.items()]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.5)
+    os.kill(victim, signal.SIGKILL)
+    _eventually(lambda: len(workers_of(master)) == 2 and victim not in workers_of(master))
+    before = served[survivor]
+    time.sleep(0.5)
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert failures[survivor] == []  # the other worker's connection never noticed
+    assert served[survivor] > before
+    assert len(failures[victim]) == 1  # only the killed worker's connection broke
+    # The restarted worker serves too.
+    connections_on_workers(two_workers, 2)
