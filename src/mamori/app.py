@@ -11,6 +11,7 @@ import os
 import re
 import resource
 import signal
+import socket
 import sys
 import time
 from collections.abc import Iterator
@@ -68,6 +69,7 @@ from mamori.seal import RootKeyProvider
 from mamori.seal.keyfile import KeyFileProvider
 from mamori.seal.keyring import Keyring, rewrap
 from mamori.seal.pkcs11 import Pkcs11RootProvider
+from mamori.startup import bind, check_data_dir
 from mamori.store import schema as t
 from mamori.store.database import Database
 from mamori.store.notify import Listener, is_postgres, sender
@@ -377,9 +379,17 @@ def write_credentials(path: Path, access_key_id: str, secret: str) -> None:
 class _Server(uvicorn.Server):
     """A uvicorn server that leaves signals to us, so one SIGTERM stops both listeners."""
 
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.listening = asyncio.Event()
+
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        self.listening.set()
 
     async def shutdown(self, sockets: list[Any] | None = None) -> None:
         # uvicorn closes idle keep-alive connections, but a TLS close then waits up to 30 s for
@@ -485,8 +495,21 @@ async def _jobs(services: Services, interval: float, stop: asyncio.Event) -> Non
 
 
 async def serve(settings: Settings) -> None:
-    """Run the shared gateway on HTTP and HTTPS until SIGTERM or SIGINT."""
-    services = build_services(settings)
+    """Run the shared gateway on HTTP and HTTPS until SIGTERM or SIGINT. A failure to start
+    raises ``StartupFailure`` (or an error ``startup.explain`` names) before anything listens."""
+    check_data_dir(settings.data_dir)
+    ports = [("port", settings.port)] + (
+        [("tls_port", settings.tls_port)] if settings.tls_port else []
+    )
+    sockets: list[socket.socket] = []
+    try:
+        for setting, port in ports:
+            sockets.append(bind(settings.host, port, setting))
+        services = build_services(settings)
+    except BaseException:
+        for sock in sockets:
+            sock.close()
+        raise
     created = bootstrap(services, settings)
     tls = ensure_tls(
         settings.tls_dir,
@@ -495,7 +518,6 @@ async def serve(settings: Settings) -> None:
         key_file=settings.tls_key_file,
     )
     services.instances.ca_chain_pem = _trust_chain(tls)
-    _announce(settings, created, tls)
     executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="mamori-api")
     gateway = PopGateway(
         catalogue=catalogue(),
@@ -561,7 +583,18 @@ async def serve(settings: Settings) -> None:
     listener = _share_invalidations(services)
     jobs = asyncio.create_task(_jobs(services, settings.jobs_interval, stop))
     try:
-        await asyncio.gather(*(server.serve() for server in servers))
+        running = asyncio.gather(
+            *(server.serve(sockets=[sock]) for server, sock in zip(servers, sockets, strict=True))
+        )
+        listening = asyncio.gather(*(server.listening.wait() for server in servers))
+        either: list[asyncio.Future[Any]] = [running, listening]
+        await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+        if listening.done():
+            # Only now: a script that waits for this line finds every listener accepting.
+            _announce(settings, created, tls)
+        else:
+            listening.cancel()
+        await running
     finally:
         request_stop()
         await jobs

@@ -187,13 +187,11 @@ def server(
         list[str] | None, typer.Option("--host-name", help="Extra TLS host name (repeatable)")
     ] = None,
 ) -> None:
-    """Start the shared gateway (HTTP and HTTPS) on the configured store."""
+    """Start the shared gateway (HTTP and HTTPS) on the configured store. A failure to start
+    is one line naming the setting and the cause, with the exit code of docs/operations.md."""
     from mamori.app import serve
-    from mamori.config import ConfigError, load_settings
-    from mamori.crypto.aead import DecryptionFailed
-    from mamori.hsm import HsmError
-    from mamori.seal.keyfile import RootKeyFileError
-    from mamori.seal.pkcs11 import SealError
+    from mamori.config import load_settings
+    from mamori.startup import explain
 
     try:
         settings = load_settings(
@@ -209,19 +207,21 @@ def server(
                 "host_names": tuple(host_name) if host_name else None,
             },
         )
-    except ConfigError as exc:
-        typer.echo(f"mamori: {exc}", err=True)
-        raise typer.Exit(2) from exc
-    # Everything the server writes (database, WAL, keys, credentials) is for its owner alone.
-    os.umask(0o077)
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    # uvicorn's loop="uvloop" applies only through Server.run(); we drive serve() ourselves.
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        try:
+        # Everything the server writes (database, WAL, keys, credentials) is for its owner.
+        os.umask(0o077)
+        logging.basicConfig(
+            level=settings.log_level.upper(),
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )
+        # Alembic's notes on every start ("Context impl SQLiteImpl") tell an operator nothing,
+        # and would stand between a failed start and its one-line reason.
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+        # uvicorn's loop="uvloop" applies only through Server.run(); we drive serve() ourselves.
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             runner.run(serve(settings))
-        except (HsmError, SealError, RootKeyFileError, DecryptionFailed) as exc:
-            # The root of trust did not open: say why in one line (never the PIN) and stop.
-            typer.echo(f"mamori: cannot start: {exc}", err=True)
-            raise typer.Exit(3) from None
+    except Exception as exc:
+        failure = explain(exc)
+        if failure is None:
+            raise
+        typer.echo(f"mamori: cannot start: {failure}", err=True)
+        raise typer.Exit(failure.exit_code) from None
