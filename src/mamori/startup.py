@@ -97,9 +97,7 @@ def explain(exc: BaseException) -> StartupFailure | None:
         return StartupFailure("", str(exc), CONFIG)
     if isinstance(exc, (HsmError, SealError, RootKeyFileError, DecryptionFailed)):
         # The root of trust did not open (never the PIN in these messages).
-        return StartupFailure(
-            "root of trust", str(exc) or "the keyring did not open", ROOT_OF_TRUST
-        )
+        return StartupFailure("", str(exc) or "the keyring did not open", ROOT_OF_TRUST)
     if isinstance(exc, SchemaTooNew):
         return StartupFailure("store_url", str(exc), SCHEMA_TOO_NEW)
     if isinstance(exc, DBAPIError):
