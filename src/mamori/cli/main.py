@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 import uvloop
 
-from mamori.cli import aliases, crypto, keys, secrets
+from mamori.cli import aliases, backup, crypto, keys, secrets
 from mamori.cli.aap import app as aap_app
 from mamori.cli.agent import agent as agent_command
 from mamori.cli.connection import Target
@@ -92,6 +92,8 @@ app.add_typer(instances_app, name="instances")
 app.add_typer(aap_app, name="aap")
 app.add_typer(iam_app, name="iam")
 app.command("agent")(agent_command)
+app.command("backup")(backup.backup)
+app.command("restore")(backup.restore)
 
 reference = typer.Typer(help="Print reference documentation generated from the code.")
 app.add_typer(reference, name="reference")
