@@ -79,8 +79,8 @@ def open_engine(url: str) -> Engine:
 
 
 def _synchronous(conn: Any, level: str) -> None:
-    """WAL with ``NORMAL`` may lose the last commits on power loss (never corrupt); a commit
-    that a file outside the database relies on (a rotated root key) needs ``FULL``. SQLite
+    """WAL with ``NORMAL`` may lose the last commits on power loss (never corrupt); an
+    acknowledged write (``Database.begin``'s default) needs ``FULL``. SQLite
     refuses the change inside a transaction, so it is made here, before BEGIN, and only when
     the connection's level differs."""
     info = conn.connection.info
