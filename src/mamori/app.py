@@ -72,6 +72,7 @@ from mamori.seal import RootKeyProvider
 from mamori.seal.keyfile import KeyFileProvider
 from mamori.seal.keyring import Keyring, rewrap
 from mamori.seal.pkcs11 import Pkcs11RootProvider
+from mamori.startup import bind, check_data_dir
 from mamori.store import schema as t
 from mamori.store.database import Database
 from mamori.store.job_lease import JobLease, job_lease
@@ -383,9 +384,17 @@ def write_credentials(path: Path, access_key_id: str, secret: str) -> None:
 class _Server(uvicorn.Server):
     """A uvicorn server that leaves signals to us, so one SIGTERM stops both listeners."""
 
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.listening = asyncio.Event()
+
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        self.listening.set()
 
     async def shutdown(self, sockets: list[Any] | None = None) -> None:
         # uvicorn closes idle keep-alive connections, but a TLS close then waits up to 30 s for
@@ -513,26 +522,42 @@ class Node:
     budgets: SharedBudgets
     ring: InvalidationRing | None  # None for one worker: nobody to tell
 
+    def close(self) -> None:
+        """Close the listeners (a start that failed after binding them)."""
+        for group in self.sockets:
+            for sock in group:
+                sock.close()
+
 
 def worker_count(settings: Settings) -> int:
     """``settings.workers``, or the number of cores when it is 0."""
     return settings.workers or os.cpu_count() or 1
 
 
-def _listen(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    return socket.create_server((host, port), family=family, backlog=2048, reuse_port=True)
+def _listen(host: str, port: int, setting: str) -> socket.socket:
+    sock = bind(host, port, setting, reuse_port=True)
+    sock.listen(2048)
+    return sock
 
 
 def open_node(settings: Settings) -> Node:
     """Bind the listeners and map the shared memory of a node."""
     workers = worker_count(settings)
     run = settings.data_dir / "run"
-    ports = (settings.port, settings.tls_port) if settings.tls_port else (settings.port,)
-    sockets = tuple(tuple(_listen(settings.host, port) for port in ports) for _ in range(workers))
+    ports = [("port", settings.port)] + (
+        [("tls_port", settings.tls_port)] if settings.tls_port else []
+    )
+    sockets: list[tuple[socket.socket, ...]] = []
+    try:
+        for _ in range(workers):
+            sockets.append(tuple(_listen(settings.host, port, name) for name, port in ports))
+    except BaseException:
+        for sock in (sock for group in sockets for sock in group):
+            sock.close()
+        raise
     return Node(
         workers=workers,
-        sockets=sockets,
+        sockets=tuple(sockets),
         nonces=node_table(run / "nonces.lock", settings.nonce_cache_entries),
         budgets=SharedBudgets(run / "throttle.lock", share=settings.instance_qps_share),
         ring=InvalidationRing(run / "invalidations.lock") if workers > 1 else None,
@@ -544,7 +569,14 @@ def run_node(settings: Settings) -> int:
     processes (one: in this process; several: forked and supervised). The exit status."""
     import uvloop
 
-    services = build_services(settings)
+    check_data_dir(settings.data_dir)
+    # Bound first: a port in use is said before the store is touched (docs/operations.md).
+    node = open_node(settings)
+    try:
+        services = build_services(settings)
+    except BaseException:
+        node.close()
+        raise
     created = bootstrap(services, settings)
     tls = ensure_tls(
         settings.tls_dir,
@@ -552,7 +584,6 @@ def run_node(settings: Settings) -> int:
         cert_file=settings.tls_cert_file,
         key_file=settings.tls_key_file,
     )
-    node = open_node(settings)
     _announce(settings, created, tls, node.workers)
     if node.workers == 1:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:

@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from mamori.cli import aliases, crypto, keys, secrets
+from mamori.cli import aliases, backup, crypto, keys, secrets
 from mamori.cli.aap import app as aap_app
 from mamori.cli.agent import agent as agent_command
 from mamori.cli.connection import Target
@@ -90,6 +90,8 @@ app.add_typer(instances_app, name="instances")
 app.add_typer(aap_app, name="aap")
 app.add_typer(iam_app, name="iam")
 app.command("agent")(agent_command)
+app.command("backup")(backup.backup)
+app.command("restore")(backup.restore)
 
 reference = typer.Typer(help="Print reference documentation generated from the code.")
 app.add_typer(reference, name="reference")
@@ -188,13 +190,11 @@ def server(
         int | None, typer.Option("--workers", help="Worker processes (0: one per core)")
     ] = None,
 ) -> None:
-    """Start the shared gateway (HTTP and HTTPS) on the configured store."""
+    """Start the shared gateway (HTTP and HTTPS) on the configured store. A failure to start
+    is one line naming the setting and the cause, with the exit code of docs/operations.md."""
     from mamori.app import run_node
-    from mamori.config import ConfigError, load_settings
-    from mamori.crypto.aead import DecryptionFailed
-    from mamori.hsm import HsmError
-    from mamori.seal.keyfile import RootKeyFileError
-    from mamori.seal.pkcs11 import SealError
+    from mamori.config import load_settings
+    from mamori.startup import explain
 
     try:
         settings = load_settings(
@@ -211,23 +211,21 @@ def server(
                 "workers": workers,
             },
         )
-    except ConfigError as exc:
-        typer.echo(f"mamori: {exc}", err=True)
-        raise typer.Exit(2) from exc
-    # Everything the server writes (database, WAL, keys, credentials) is for its owner alone.
-    os.umask(0o077)
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    try:
+        # Everything the server writes (database, WAL, keys, credentials) is for its owner.
+        os.umask(0o077)
+        logging.basicConfig(
+            level=settings.log_level.upper(),
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )
+        # Alembic's notes on every start ("Context impl SQLiteImpl") tell an operator nothing,
+        # and would stand between a failed start and its one-line reason.
+        logging.getLogger("alembic").setLevel(logging.WARNING)
         status = run_node(settings)
-    except (HsmError, SealError, RootKeyFileError, DecryptionFailed) as exc:
-        # The root of trust did not open: say why in one line (never the PIN) and stop.
-        typer.echo(f"mamori: cannot start: {exc}", err=True)
-        raise typer.Exit(3) from None
-    except OSError as exc:
-        # Most often a port in use; one line, not a traceback.
-        typer.echo(f"mamori: cannot start: {exc}", err=True)
-        raise typer.Exit(3) from None
+    except Exception as exc:
+        failure = explain(exc)
+        if failure is None:
+            raise
+        typer.echo(f"mamori: cannot start: {failure}", err=True)
+        raise typer.Exit(failure.exit_code) from None
     if status:
         raise typer.Exit(status)

@@ -31,13 +31,15 @@ class Database:
         migrate(self.engine)
 
     @contextmanager
-    def begin(self, *, durable: bool = False) -> Iterator[Connection]:
+    def begin(self, *, durable: bool = True) -> Iterator[Connection]:
         """A write transaction: committed when the block ends, rolled back on any exception.
-        ``durable``: on SQLite, synced to disk at the commit even in WAL mode (for a commit that
-        something outside the database, such as a renamed key file, relies on)."""
+        ``durable`` (the default): on SQLite, the WAL is synced to disk at the commit, so an
+        acknowledged write survives power loss too, as PostgreSQL's default commit does. A key
+        created, acknowledged and then lost would strand every ciphertext made with it; writes
+        are rare next to Encrypt, which writes nothing (docs/operations.md). Pass False only
+        for a high-volume write whose loss on power failure harms nothing."""
         with self.engine.connect() as conn:
-            if durable:
-                conn.execution_options(**{DURABLE: True})
+            conn.execution_options(**{DURABLE: durable})
             with conn.begin():
                 yield conn
 

@@ -7,6 +7,8 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
@@ -31,9 +33,15 @@ def normalize_url(url: str) -> str:
 _QUIET = {"hide_parameters": True}
 
 
+class UnsupportedStoreUrl(ValueError):
+    """The store URL names neither SQLite nor PostgreSQL."""
+
+
 def open_engine(url: str) -> Engine:
     """Create the engine; SQLite gets WAL, foreign keys and a busy timeout."""
     url = normalize_url(url)
+    if not url.startswith(("sqlite:", "sqlite+", "postgresql+psycopg:")):
+        raise UnsupportedStoreUrl("the store URL must be sqlite:///… or postgresql://…")
     if url.startswith("sqlite"):
         db_path = make_url(url).database
         if db_path:
@@ -71,8 +79,8 @@ def open_engine(url: str) -> Engine:
 
 
 def _synchronous(conn: Any, level: str) -> None:
-    """WAL with ``NORMAL`` may lose the last commits on power loss (never corrupt); a commit
-    that a file outside the database relies on (a rotated root key) needs ``FULL``. SQLite
+    """WAL with ``NORMAL`` may lose the last commits on power loss (never corrupt); an
+    acknowledged write (``Database.begin``'s default) needs ``FULL``. SQLite
     refuses the change inside a transaction, so it is made here, before BEGIN, and only when
     the connection's level differs."""
     info = conn.connection.info
@@ -94,10 +102,24 @@ def checkpoint(engine: Engine) -> bool:
     return busy == 0
 
 
+class SchemaTooNew(RuntimeError):
+    """The store was migrated by a newer Mamori: this one does not know its schema."""
+
+
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest Alembic revision."""
+    """Bring the schema to the newest Alembic revision; refuse a schema from a newer Mamori
+    rather than let Alembic fail on a revision it cannot find."""
     cfg = Config()
     cfg.set_main_option("script_location", str(_MIGRATIONS))
+    known = {rev.revision for rev in ScriptDirectory.from_config(cfg).walk_revisions()}
     with engine.begin() as conn:
+        current = MigrationContext.configure(conn).get_current_heads()
+        unknown = [rev for rev in current if rev not in known]
+        if unknown:
+            raise SchemaTooNew(
+                f"the database is at schema revision {unknown[0]}, which this Mamori does not "
+                "know: it was migrated by a newer Mamori (run that version, or restore a backup "
+                "made before the upgrade)"
+            )
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
