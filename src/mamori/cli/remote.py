@@ -2,7 +2,8 @@
 ``connection``), the output switch (a rich table or ``--json``) and the exit codes.
 
 Exit codes: 0 done; 1 the server refused (its code and message on stderr); 2 bad usage or
-connection settings; 3 the server could not be reached; 4 a file failed to decrypt.
+connection settings; 3 the server could not be reached; 4 a file failed to decrypt; 5 a file
+was encrypted under another key than ``decrypt --key`` requires.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ ConfigOpt = Annotated[Path | None, typer.Option("--config", help="The server's m
 DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", help="The server's data dir")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the answer as JSON")]
 
-REFUSED, USAGE, UNREACHABLE, UNDECRYPTABLE = 1, 2, 3, 4
+REFUSED, USAGE, UNREACHABLE, UNDECRYPTABLE, WRONG_KEY = 1, 2, 3, 4, 5
 
 
 class Session:
