@@ -39,6 +39,7 @@ from mamori.cli.remote import (
     fail,
     session,
     show,
+    text,
 )
 from mamori.crypto.envelope_stream import DEFAULT_CHUNK, MAX_CHUNK, MIN_CHUNK
 
@@ -104,7 +105,7 @@ def encrypt(
         except ValueError as exc:  # the context's canonical JSON is too long
             fail(str(exc), USAGE)
     if str(target) != "-":
-        errors.print(f"encrypted {file} → {target}", markup=False, highlight=False)
+        errors.print(text(f"encrypted {file} → {target}"), highlight=False)
 
 
 def decrypt(
@@ -155,7 +156,7 @@ def decrypt(
                 UNDECRYPTABLE,
             )
     where = f" → {target}" if str(target) != "-" else ""
-    errors.print(f"decrypted {file}{where} with key {opened_by}", markup=False, highlight=False)
+    errors.print(text(f"decrypted {file}{where} with key {opened_by}"), highlight=False)
 
 
 def data_key(
