@@ -112,13 +112,17 @@ def https_client(server: ServerProcess) -> httpx.Client:
     )
 
 
+def post_sign_in(client: httpx.Client, access_key_id: str, secret: str) -> httpx.Response:
+    """The sign-in form posted as a browser posts it, with ``client``'s cookies."""
+    return client.post(
+        "/console/sign-in", data={"access_key_id": access_key_id, "access_key_secret": secret}
+    )
+
+
 def sign_in(server: ServerProcess, who: Identity) -> tuple[httpx.Client, str]:
     """A client holding a session of ``who``, and that session's CSRF token."""
     client = https_client(server)
-    answer = client.post(
-        "/console/sign-in",
-        data={"access_key_id": who.access_key_id, "access_key_secret": who.secret},
-    )
+    answer = post_sign_in(client, who.access_key_id, who.secret)
     assert answer.status_code == 303, answer.text
     page = client.get("/console/keys")
     match = CSRF.search(page.text)

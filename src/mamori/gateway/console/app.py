@@ -31,7 +31,8 @@ from mamori.gateway.console.http import (
 )
 from mamori.gateway.console.pages import PREFIX, Page, Route, environment
 from mamori.gateway.console.reveal import LoggedReveals, RevealAudit
-from mamori.gateway.console.sessions import Session, SessionStore
+from mamori.gateway.console.sessions import Session, SessionsFull, SessionStore
+from mamori.gateway.console.throttle import FailedSignIns
 from mamori.iam.access_keys import ACTIVE, AccessKeyService
 from mamori.iam.authorize import Origin
 
@@ -73,6 +74,7 @@ class ConsoleApp:
         self._executor = executor
         self._max_body = max_body_bytes
         self._sessions = sessions or SessionStore()
+        self._failures = FailedSignIns()
         self._reveals: RevealAudit = reveals or LoggedReveals()
         self._templates = environment()
         files = resources.files("mamori.gateway.console") / "static"
@@ -105,7 +107,9 @@ class ConsoleApp:
         if request.method == "POST":
             _same_origin(request)
         if request.path == f"{PREFIX}/sign-in":
-            return auth.sign_in(request, self._templates, self._access_keys, self._sign_in)
+            return auth.sign_in(
+                request, self._templates, self._access_keys, self._failures, self._sign_in
+            )
         session_id = request.cookies.get(COOKIE, "")
         session = self._live(session_id)
         if session is None:
@@ -132,7 +136,14 @@ class ConsoleApp:
         raise Refused(404, "There is no such console page.")
 
     def _sign_in(self, access_key_id: str, principal_arn: str, secure: bool) -> Response:
-        session_id, _ = self._sessions.create(access_key_id, principal_arn)
+        try:
+            session_id, _ = self._sessions.create(access_key_id, principal_arn)
+        except SessionsFull:
+            raise Refused(
+                503,
+                "The console has as many sessions as it can keep; nobody is signed out to make "
+                "room. Try again when some have ended (15 minutes without use ends one).",
+            ) from None
         return auth.signed_in(session_id, secure, COOKIE, int(self._sessions.max_age_seconds))
 
     def _live(self, session_id: str) -> Session | None:

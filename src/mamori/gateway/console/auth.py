@@ -2,12 +2,17 @@
 
 The secret is checked once, here, against the stored one in constant time, and then forgotten:
 the browser keeps only a random session id in an HttpOnly, SameSite=Strict cookie (Secure on
-TLS). Every failure gives the same answer, so the page tells nobody which AccessKey ids exist.
+TLS). Every failure gives the same answer, so the page tells nobody which AccessKey ids exist;
+an unknown id is compared against a random dummy secret, as a known one is against its own.
+Failed sign-ins are limited per address and per AccessKey id (``throttle``): past the limit a
+sign-in is refused (429) without being checked.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
+import secrets
 from collections.abc import Callable
 from typing import Final
 
@@ -15,11 +20,13 @@ import jinja2
 
 from mamori.gateway.console.http import Refused, Request, Response
 from mamori.gateway.console.pages import PREFIX
+from mamori.gateway.console.throttle import FailedSignIns
 from mamori.iam.access_keys import ACTIVE, AccessKeyService
 
 _WRONG: Final = "That AccessKey ID and secret do not sign in: wrong, or not Active."
-# Compared against when the id is unknown, so an unknown id costs what a known one does.
-_DUMMY: Final = b"0" * 30
+# Compared against when the id is unknown, so an unknown id costs what a known one does (a
+# random secret of this process: no presented secret matches it).
+_DUMMY: Final = secrets.token_urlsafe(24)
 MAX_FIELD: Final = 128
 
 SignedIn = Callable[[str, str, bool], Response]
@@ -29,6 +36,7 @@ def sign_in(
     request: Request,
     templates: jinja2.Environment,
     access_keys: AccessKeyService,
+    failures: FailedSignIns,
     on_success: SignedIn,
 ) -> Response:
     """GET: the form. POST: check the AccessKey; a session on success."""
@@ -40,12 +48,29 @@ def sign_in(
         return _form(templates, "Give both the AccessKey ID and its secret.", 400)
     if len(access_key_id) > MAX_FIELD or len(secret) > MAX_FIELD:
         raise Refused(400, "The AccessKey ID or secret is too long.")
+    limited = failures.limited(request.client_ip, access_key_id)
+    if limited is not None:
+        which = "from your address" if limited.by_address else "with this AccessKey ID"
+        response = _form(
+            templates,
+            f"Too many failed sign-ins {which}: try again in {limited.retry_after} seconds.",
+            429,
+        )
+        response.headers.append((b"retry-after", str(limited.retry_after).encode()))
+        return response
     entry = access_keys.lookup(access_key_id)
-    expected = entry.secret.encode() if entry is not None else _DUMMY
-    matches = hmac.compare_digest(expected, secret.encode())
-    if entry is None or not matches or entry.status != ACTIVE:
+    expected = entry.secret if entry is not None else _DUMMY
+    if not _same_secret(expected, secret) or entry is None or entry.status != ACTIVE:
+        failures.failed(request.client_ip, access_key_id)
         return _form(templates, _WRONG, 401)
     return on_success(access_key_id, entry.principal.arn, request.secure)
+
+
+def _same_secret(expected: str, presented: str) -> bool:
+    """Constant time whatever the lengths: the SHA-256 digests are compared."""
+    return hmac.compare_digest(
+        hashlib.sha256(expected.encode()).digest(), hashlib.sha256(presented.encode()).digest()
+    )
 
 
 def _form(templates: jinja2.Environment, error: str, status: int) -> Response:
