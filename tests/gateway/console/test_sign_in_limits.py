@@ -4,6 +4,7 @@ through the console's HTTP interface."""
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Iterator
 
 import httpx
@@ -43,15 +44,8 @@ def own_server(tmp_path: object) -> Iterator[ServerProcess]:
 
 def _from(server: ServerProcess, address: str) -> httpx.Client:
     """A client of the console whose connections come from ``address`` (any 127.x works)."""
-    client = https_client(server)
-    verify = client._transport._pool._ssl_context  # type: ignore[attr-defined]
-    client.close()
-    return httpx.Client(
-        base_url=f"https://{server.tls_endpoint}",
-        verify=verify,
-        transport=httpx.HTTPTransport(local_address=address, verify=verify),
-        timeout=10,
-    )
+    verify = ssl.create_default_context(cafile=str(server.ca_file))
+    return https_client(server, transport=httpx.HTTPTransport(local_address=address, verify=verify))
 
 
 def test_an_access_key_cannot_sign_the_administrator_out(

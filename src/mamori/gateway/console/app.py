@@ -180,15 +180,19 @@ class ConsoleApp:
 
 
 def _same_origin(request: Request) -> None:
-    """A POST that a browser marks as coming from another site is refused whatever it carries
-    (defence in depth under the CSRF token and SameSite=Strict)."""
-    if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
-        raise Refused(403, "Cross-site form posts are refused.")
+    """Every POST (sign-in included) must show that it comes from the console's own pages:
+    ``Sec-Fetch-Site: same-origin``, or an ``Origin`` equal to the console's. A browser sends
+    no ``Sec-Fetch-*`` to a plain-HTTP origin that is not localhost, and under the console's
+    ``Referrer-Policy: same-origin`` its own forms carry their real Origin; a post that carries
+    neither, or says another site or another origin (``null`` included), is refused. Defence in
+    depth under the CSRF tokens and SameSite=Strict."""
+    site = request.headers.get("sec-fetch-site")
     origin = request.headers.get("origin")
-    # Under Referrer-Policy: no-referrer browsers send "Origin: null" for their own forms;
-    # Sec-Fetch-Site (above) still tells same-origin from cross-site there.
-    if origin is None or origin == "null":
-        return
+    if site is not None and site != "same-origin":
+        raise Refused(403, "Cross-site form posts are refused.")
     scheme = "https" if request.secure else "http"
-    if origin != f"{scheme}://{request.headers.get('host', '')}":
+    own = f"{scheme}://{request.headers.get('host', '')}"
+    if origin is not None and origin != own and not (origin == "null" and site is not None):
         raise Refused(403, "Cross-origin form posts are refused.")
+    if site is None and origin != own:
+        raise Refused(403, "Form posts must come from the console's own pages (no Origin says so).")
