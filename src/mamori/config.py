@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import stat
 import tomllib
@@ -49,6 +50,9 @@ class Settings:
     # only when the operator says so, since its session cookie would then cross the wire in clear.
     console: bool = True
     console_http: bool = False
+    # Addresses (or CIDR blocks) of TLS-terminating proxies in front of the console: from
+    # these peers only, X-Forwarded-Proto and X-Forwarded-For are believed (docs/console.md).
+    console_trusted_proxies: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -163,6 +167,13 @@ def load_settings(
         raise ConfigError("max_header_bytes must be at least 1024 and max_headers at least 16")
     if not 0 < settings.request_read_timeout <= 3600 or settings.max_connections < 1:
         raise ConfigError("request_read_timeout must be in (0, 3600] and max_connections >= 1")
+    for proxy in settings.console_trusted_proxies:
+        try:
+            ipaddress.ip_network(proxy, strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"console_trusted_proxies: {proxy!r} is not an IP address or CIDR block"
+            ) from None
     if settings.seal_provider not in _SEAL_PROVIDERS:
         raise ConfigError(f"seal_provider must be one of {', '.join(_SEAL_PROVIDERS)}")
     if settings.seal_provider == "pkcs11" and not settings.hsm_enabled:

@@ -1,14 +1,18 @@
 """The console as an ASGI application: sessions, CSRF, headers, routing; views do the rest.
 
-Every request is checked in this order: static files (public, vendored); the sign-in page;
-then a live session (its AccessKey still Active); for a POST, the Origin and the CSRF token
-bound to the session; then the route. Views run in the API's thread pool, as API actions do.
+Every request is checked in this order: who it is from and whether over TLS (the connection,
+or a trusted proxy's ``X-Forwarded-*``); static files (public, vendored); for a POST, its
+Origin; the sign-in page (its own token); then a live session (its AccessKey still Active);
+for a POST, the CSRF token bound to the session; then the route. Views run in the API's
+thread pool, as API actions do.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 
@@ -25,6 +29,7 @@ from mamori.gateway.console.http import (
     Request,
     Response,
     Send,
+    peer,
     read_request,
     redirect,
     send_response,
@@ -66,6 +71,7 @@ class ConsoleApp:
         max_body_bytes: int,
         sessions: SessionStore | None = None,
         reveals: RevealAudit | None = None,
+        trusted_proxies: Sequence[str] = (),
     ) -> None:
         self._catalogue = catalogue
         self._services = services
@@ -76,6 +82,7 @@ class ConsoleApp:
         self._sessions = sessions or SessionStore()
         self._failures = FailedSignIns()
         self._reveals: RevealAudit = reveals or LoggedReveals()
+        self._proxies = [ipaddress.ip_network(p, strict=False) for p in trusted_proxies]
         self._templates = environment()
         files = resources.files("mamori.gateway.console") / "static"
         self._static = {name: (files / name).read_bytes() for name in _STATIC}
@@ -83,7 +90,8 @@ class ConsoleApp:
     async def __call__(self, scope: ASGIScope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
-        secure = scope.get("scheme") == "https"
+        who = peer(scope, self._proxies)
+        secure = who.secure
         path: str = scope["path"]
         name = path.removeprefix(f"{PREFIX}/static/")
         if name != path and scope["method"] == "GET" and name in self._static:
@@ -91,7 +99,7 @@ class ConsoleApp:
             await send_response(send, response, security_headers(static=True, secure=secure))
             return
         try:
-            request = await read_request(scope, receive, self._max_body)
+            request = await read_request(scope, receive, self._max_body, who)
             loop = asyncio.get_running_loop()
             response = await loop.run_in_executor(self._executor, self._handle, request)
         except Refused as exc:
