@@ -208,3 +208,51 @@ def fresh_server(backend: str, tmp_path: Path) -> Iterator[ServerProcess]:
             proc.stop()
         if pg is not None:
             drop_pg_database(pg)
+
+
+def own_address() -> str | None:
+    """This machine's non-loopback IPv4 address (the one its default route uses), or None."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # no packet is sent for a UDP connect
+        except OSError:
+            return None
+        address = str(probe.getsockname()[0])
+    return None if address.startswith("127.") else address
+
+
+class FirstBytes:
+    """A TCP listener that records the first bytes each connection sends, then hangs up: what
+    a client would have put on the wire to whoever listens at that address."""
+
+    def __init__(self, host: str) -> None:
+        import threading
+
+        self._sock = socket.socket()
+        self._sock.bind((host, 0))
+        self._sock.listen(8)
+        self._sock.settimeout(0.2)
+        self.port = int(self._sock.getsockname()[1])
+        self.received: list[bytes] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.settimeout(2)
+                try:
+                    self.received.append(conn.recv(65536))
+                except OSError:
+                    self.received.append(b"")
+
+    def close(self) -> None:
+        """Stop listening."""
+        self._stop.set()
+        self._thread.join()
+        self._sock.close()

@@ -93,3 +93,11 @@ def test_console_settings_are_booleans_spelled_unambiguously() -> None:
     assert on.console_http is True and on.console is False
     with pytest.raises(ConfigError, match="setting 'console_http' has an invalid value 'maybe'"):
         load_settings(environ={"MAMORI_CONSOLE_HTTP": "maybe"})
+
+
+def test_console_trusted_proxies_are_addresses_or_blocks() -> None:
+    assert load_settings(environ={}).console_trusted_proxies == ()
+    named = load_settings(environ={"MAMORI_CONSOLE_TRUSTED_PROXIES": "10.0.0.5, 192.168.0.0/24"})
+    assert named.console_trusted_proxies == ("10.0.0.5", "192.168.0.0/24")
+    with pytest.raises(ConfigError, match=r"'proxy\.example' is not an IP address or CIDR block"):
+        load_settings(environ={"MAMORI_CONSOLE_TRUSTED_PROXIES": "proxy.example"})

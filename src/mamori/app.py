@@ -644,6 +644,7 @@ async def serve(
             max_body_bytes=settings.max_body_bytes,
             # The hook the audit log will take over (issue: audit); a log line until then.
             reveals=LoggedReveals(),
+            trusted_proxies=settings.console_trusted_proxies,
         )
     # The dedicated gateway shares the TLS port: instance-API requests are told apart by their
     # headers or their kst-… host name (gateway/instance/app.py); the console is at /console.

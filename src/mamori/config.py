@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import stat
 import tomllib
@@ -53,6 +54,9 @@ class Settings:
     # only when the operator says so, since its session cookie would then cross the wire in clear.
     console: bool = True
     console_http: bool = False
+    # Addresses (or CIDR blocks) of TLS-terminating proxies in front of the console: from
+    # these peers only, X-Forwarded-Proto and X-Forwarded-For are believed (docs/console.md).
+    console_trusted_proxies: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -171,6 +175,13 @@ def load_settings(
         raise ConfigError("workers must be 0 (one per core) to 256, nonce_cache_entries positive")
     if not 0 < settings.instance_qps_share <= 1:
         raise ConfigError("instance_qps_share must be in (0, 1]")
+    for proxy in settings.console_trusted_proxies:
+        try:
+            ipaddress.ip_network(proxy, strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"console_trusted_proxies: {proxy!r} is not an IP address or CIDR block"
+            ) from None
     if settings.seal_provider not in _SEAL_PROVIDERS:
         raise ConfigError(f"seal_provider must be one of {', '.join(_SEAL_PROVIDERS)}")
     if settings.seal_provider == "pkcs11" and not settings.hsm_enabled:

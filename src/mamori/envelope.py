@@ -33,6 +33,7 @@ from mamori.crypto.envelope import DecryptionFailed, MalformedEnvelope
 __all__ = [
     "DecryptionFailed",
     "MalformedEnvelope",
+    "WrongKey",
     "decrypt",
     "decrypt_stream",
     "encrypt",
@@ -82,6 +83,14 @@ def encrypt_stream(
         current, index = following, index + 1
 
 
+class WrongKey(Exception):
+    """The envelope's data key was wrapped by ``key_id``, not by the key the caller required."""
+
+    def __init__(self, key_id: str) -> None:
+        super().__init__(key_id)
+        self.key_id = key_id
+
+
 def decrypt_stream(
     client: Client,
     source: BinaryIO,
@@ -89,15 +98,21 @@ def decrypt_stream(
     context: Mapping[str, str] | None = None,
     *,
     progress: Progress | None = None,
-) -> None:
-    """Decrypt a streaming envelope from ``source`` into ``sink``. Each chunk is written once
-    it is authenticated, so when ``DecryptionFailed`` is raised (a changed, cut, reordered or
-    extended file, or another ``context``) ``sink`` holds a prefix that must be discarded.
-    ``progress`` is told how many file bytes each chunk took."""
+    required_key_id: str | None = None,
+) -> str:
+    """Decrypt a streaming envelope from ``source`` into ``sink``; the KeyId (as ``Decrypt``
+    answers it) of the key that opened it. Each chunk is written once it is authenticated, so
+    when ``DecryptionFailed`` is raised (a changed, cut, reordered or extended file, or another
+    ``context``) ``sink`` holds a prefix that must be discarded. With ``required_key_id`` (a
+    KeyId, not an alias), a data key another key wrapped raises ``WrongKey`` before anything is
+    written. ``progress`` is told how many file bytes each chunk took."""
     head = stream.read_stream_header(lambda size: _read_full(source, size))
     if head.context_bytes != fmt.context_json(context):
         raise DecryptionFailed
-    aes = AESGCM(_unwrap(client, head.wrapped_key, head.context))
+    data_key, key_id = _unwrap_naming_the_key(client, head.wrapped_key, head.context)
+    if required_key_id is not None and key_id != required_key_id:
+        raise WrongKey(key_id)
+    aes = AESGCM(data_key)
     full = head.sealed_chunk_size
     index = 0
     current = _read_full(source, full)
@@ -108,7 +123,7 @@ def decrypt_stream(
         if progress is not None:
             progress(len(current))
         if last:
-            return
+            return key_id
         current, index = following, index + 1
 
 
@@ -135,6 +150,12 @@ def _new_data_key(client: Client, key_id: str, context_bytes: bytes) -> tuple[by
 
 
 def _unwrap(client: Client, wrapped: bytes, context: Mapping[str, str]) -> bytes:
+    return _unwrap_naming_the_key(client, wrapped, context)[0]
+
+
+def _unwrap_naming_the_key(
+    client: Client, wrapped: bytes, context: Mapping[str, str]
+) -> tuple[bytes, str]:
     opened = client.call(
         "Decrypt",
         CiphertextBlob=base64.b64encode(wrapped).decode("ascii"),
@@ -146,7 +167,7 @@ def _unwrap(client: Client, wrapped: bytes, context: Mapping[str, str]) -> bytes
         raise DecryptionFailed from None
     if len(data_key) != fmt.DATA_KEY_BYTES:
         raise DecryptionFailed
-    return data_key
+    return data_key, str(opened.get("KeyId", ""))
 
 
 def _read_full(source: BinaryIO, size: int) -> bytes:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli.people import environ, invoke, run
-from tests.conftest import ROOT, ServerProcess, free_port
+from tests.conftest import ROOT, FirstBytes, ServerProcess, free_port, own_address
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 
@@ -115,3 +115,27 @@ def test_plain_http_and_the_server_data_dir(server: ServerProcess) -> None:
     env["MAMORI_PORT"] = str(server.port)
     local = invoke(server, "--data-dir", str(server.data_dir), "aliases", "list", "--json", env=env)
     assert local.exit_code == 0, local.stderr
+
+
+def test_the_data_dir_never_sends_over_plain_http_to_another_host(server: ServerProcess) -> None:
+    # The server's settings name a non-loopback address: --data-dir must not send the
+    # administrator's signed requests there in clear (it uses the HTTPS listener instead).
+    address = own_address()
+    if address is None:
+        pytest.skip("this machine has no non-loopback address")
+    plain, tls = FirstBytes(address), FirstBytes(address)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MAMORI_", "ALIBABA_"))}
+    env.update(MAMORI_HOST=address, MAMORI_PORT=str(plain.port), MAMORI_TLS_PORT=str(tls.port))
+    try:
+        result = run(server, "--data-dir", str(server.data_dir), "iam", "users", "list", env=env)
+    finally:
+        plain.close()
+        tls.close()
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert result.stderr.startswith(f"mamori: cannot reach https://{address}:{tls.port}: ")
+    assert plain.received == []
+    assert tls.received and all(b.startswith(b"\x16\x03") for b in tls.received)
+    # Loopback stays plain HTTP (the server's own machine), and --protocol http is obeyed.
+    env.update(MAMORI_HOST="127.0.0.1", MAMORI_PORT=str(server.port))
+    local = run(server, "--data-dir", str(server.data_dir), "iam", "users", "list", env=env)
+    assert local.returncode == 0, local.stderr

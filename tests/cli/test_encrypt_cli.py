@@ -237,3 +237,39 @@ def test_stdin_to_stdout(server: ServerProcess, alias: str) -> None:
         input=sealed, capture_output=True, env=env, cwd=ROOT, check=True,
     )  # fmt: skip
     assert opened.stdout == b"streamed"
+
+
+def test_decrypt_names_the_key_and_can_require_one(
+    server: ServerProcess, alias: str, tmp_path: Path
+) -> None:
+    key_id = answer(server, "keys", "describe", alias)["KeyMetadata"]["KeyId"]
+    other = f"alias/files-{uuid.uuid4().hex[:8]}"
+    other_id = answer(server, "keys", "create", "--alias", other)["KeyId"]
+    plain = tmp_path / "report.pdf"
+    plain.write_bytes(b"quarterly numbers")
+    sealed = _encrypt(server, alias, plain)
+    plain.unlink()
+
+    # Through the real entry point: which key opened it is said on stderr.
+    opened = run(server, "decrypt", "-f", str(sealed), "--key", alias)
+    assert opened.returncode == 0, opened.stderr
+    assert opened.stderr == f"decrypted {sealed} → {plain} with key {key_id}\n"
+    assert plain.read_bytes() == b"quarterly numbers"
+    by_id = run(server, "decrypt", "-f", str(sealed), "-o", "-", "--key", key_id)
+    assert by_id.returncode == 0 and by_id.stdout == "quarterly numbers"
+    assert by_id.stderr == f"decrypted {sealed} with key {key_id}\n"
+
+    # Another key required: refused with its own exit code, and nothing written.
+    plain.unlink()
+    for required in (other, other_id):
+        refused = run(server, "decrypt", "-f", str(sealed), "--key", required)
+        assert refused.returncode == 5, refused.stderr
+        assert refused.stderr == (
+            f"mamori: {sealed} was encrypted under {key_id}, not under --key {required} "
+            f"({other_id}); nothing was written\n"
+        )
+        assert not plain.exists()
+        assert sorted(p.name for p in tmp_path.iterdir()) == [sealed.name]
+    # A --key the server does not know is the server's refusal (exit 1).
+    missing = run(server, "decrypt", "-f", str(sealed), "--key", "alias/no-such-key-here")
+    assert missing.returncode == 1 and missing.stderr.startswith("Forbidden.KeyNotFound: ")

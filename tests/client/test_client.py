@@ -8,6 +8,7 @@ import json
 import uuid
 from typing import Any
 
+import httpx
 import pytest
 from alibabacloud_credentials.client import Client as CredentialClient
 from alibabacloud_credentials.models import Config as CredentialConfig
@@ -15,7 +16,7 @@ from alibabacloud_credentials.models import Config as CredentialConfig
 import mamori.client
 from mamori.client import AsyncClient, Client, MamoriError
 from mamori.client._base import RAM, STS
-from tests.conftest import ServerProcess
+from tests.conftest import FirstBytes, ServerProcess, own_address
 
 
 def test_public_names_are_pinned() -> None:
@@ -141,3 +142,22 @@ def test_the_async_client_with_sts_credentials_from_the_official_chain(
     ):
         client.call("DescribeRegions")
     assert caught.value.code.startswith("InvalidSecurityToken")
+
+
+def test_without_a_protocol_it_speaks_https_to_any_host_but_loopback(server: ServerProcess) -> None:
+    # On loopback, plain HTTP by default still works (the server's own machine).
+    with Client(server.endpoint, server.access_key_id, server.access_key_secret) as local:
+        assert "Keys" in local.call("ListKeys")
+    address = own_address()
+    if address is None:
+        pytest.skip("this machine has no non-loopback address")
+    listener = FirstBytes(address)
+    try:
+        remote = Client(f"{address}:{listener.port}", "LTAIcapture", "secret", timeout=3)
+        with remote, pytest.raises(httpx.TransportError):
+            remote.call("ListKeys")
+    finally:
+        listener.close()
+    # A TLS ClientHello (record type 0x16), never a plain request carrying the AccessKey id.
+    assert listener.received and all(b.startswith(b"\x16\x03") for b in listener.received)
+    assert not any(b"LTAIcapture" in b for b in listener.received)

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
 import mamori.testing.plugin
@@ -53,3 +54,41 @@ def test_the_example_project_passes_with_the_official_sdk() -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     assert "3 passed" in done.stdout
+
+
+def _listening_addresses(port: int) -> set[str]:
+    """The local addresses TCP sockets listen on at ``port`` (from /proc/net/tcp and tcp6)."""
+    found: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, _, hex_port = local.partition(":")
+            if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+                found.add(address)
+    return found
+
+
+def test_the_developers_mamori_variables_do_not_reach_the_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A developer's shell configured for their real server: all interfaces, an HSM token that
+    # seals the root key, the console on plain HTTP, a config file. None may reach the
+    # throwaway server, which must listen on 127.0.0.1 only.
+    hostile = {
+        "MAMORI_HOST": "0.0.0.0",
+        "MAMORI_SEAL_PROVIDER": "pkcs11",
+        "MAMORI_HSM_MODULE": str(tmp_path / "production-pkcs11.so"),
+        "MAMORI_HSM_TOKEN_LABEL": "production",
+        "MAMORI_HSM_PIN": "1234",
+        "MAMORI_CONSOLE_HTTP": "true",
+        "MAMORI_ACCOUNT_ID": "999999999999",
+        "MAMORI_CONFIG": str(tmp_path / "production.toml"),
+    }
+    for name, value in hostile.items():
+        monkeypatch.setenv(name, value)
+    with start_server(tmp_path / "server") as server:
+        assert _listening_addresses(server.port) == {"0100007F"}  # 127.0.0.1, nothing else
+        assert _listening_addresses(server.tls_port) == {"0100007F"}
+        answer = httpx.get(f"http://{server.endpoint}/console/sign-in", timeout=5)
+        assert answer.status_code == 404  # console_http stayed off
+    assert server.process.returncode == 0

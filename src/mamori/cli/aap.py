@@ -24,7 +24,7 @@ from typing import Annotated, Any
 
 import typer
 
-from mamori.cli.remote import ConfigOpt, DataDirOpt, JsonOpt, Remote, console, table
+from mamori.cli.remote import ConfigOpt, DataDirOpt, JsonOpt, Remote, json_text, say, table
 from mamori.client._client import KMS
 
 app = typer.Typer(help="Manage application access points (AAPs) on a running server.")
@@ -35,7 +35,6 @@ app.add_typer(rules, name="network-rules")
 app.add_typer(policies, name="policies")
 app.add_typer(client_keys, name="client-keys")
 
-_console = console
 _remote = Remote()
 TEMPLATES = {
     "key": "RbacPermission/Template/CryptoServiceKeyUser",
@@ -66,7 +65,7 @@ def _rows(
             if isinstance(answer, dict)
             else answer
         )
-        typer.echo(json.dumps(body, indent=2, ensure_ascii=False))
+        typer.echo(json_text(body, sort_keys=False))
         return
     table(title, rows, columns)
 
@@ -134,14 +133,14 @@ def rules_update(
         SourcePrivateIp=_list(source) if source else None,
         Description=description,
     )
-    _console.print(f"updated network rule {name}")
+    say(f"updated network rule {name}")
 
 
 @rules.command("delete")
 def rules_delete(name: str) -> None:
     """Delete a network rule (no policy may name it)."""
     _call("DeleteNetworkRule", Name=name)
-    _console.print(f"deleted network rule {name}")
+    say(f"deleted network rule {name}")
 
 
 # -- policies ------------------------------------------------------------------------------------
@@ -216,14 +215,14 @@ def policies_update(
         AccessControlRules=json.dumps({"NetworkRules": list(rule)}) if rule else None,
         Description=description,
     )
-    _console.print(f"updated policy {name}")
+    say(f"updated policy {name}")
 
 
 @policies.command("delete")
 def policies_delete(name: str) -> None:
     """Delete an AAP policy (no AAP may name it)."""
     _call("DeletePolicy", Name=name)
-    _console.print(f"deleted policy {name}")
+    say(f"deleted policy {name}")
 
 
 # -- access points -------------------------------------------------------------------------------
@@ -273,14 +272,14 @@ def aap_update(
         Policies=_list(policy) if policy else None,
         Description=description,
     )
-    _console.print(f"updated AAP {name}")
+    say(f"updated AAP {name}")
 
 
 @app.command("delete")
 def aap_delete(name: str) -> None:
     """Delete an AAP and its client keys (applications using them stop at once)."""
     _call("DeleteApplicationAccessPoint", Name=name)
-    _console.print(f"deleted AAP {name} and its client keys")
+    say(f"deleted AAP {name} and its client keys")
 
 
 # -- client keys ---------------------------------------------------------------------------------
@@ -335,12 +334,11 @@ def keys_create(
     _write_private(path, content)
     shown = {k: answer.get(k) for k in ("ClientKeyId", "KeyAlgorithm", "NotBefore", "NotAfter")}
     if as_json:
-        typer.echo(json.dumps({**shown, "ClientKeyFile": str(path)}, indent=2))
+        typer.echo(json_text({**shown, "ClientKeyFile": str(path)}, sort_keys=False))
         return
-    _console.print(f"client key {key_id} for AAP {aap}, valid {shown['NotBefore']} to "
-                   f"{shown['NotAfter']}")  # fmt: skip
-    _console.print(f"ClientKeyContent written to {path} (mode 0600). It is the only copy.")
-    _console.print(
+    say(f"client key {key_id} for AAP {aap}, valid {shown['NotBefore']} to {shown['NotAfter']}")
+    say(f"ClientKeyContent written to {path} (mode 0600). It is the only copy.")
+    say(
         "The password is not stored anywhere: give it to the application apart from the file "
         "(the SDKs read it as ClientKeyPassword, from an environment variable or a "
         f"clientKey_{key_id}_Password.txt file of its own)."
@@ -369,4 +367,4 @@ def keys_show(client_key_id: str, as_json: JsonOpt = False) -> None:
 def keys_delete(client_key_id: str) -> None:
     """Delete a client key: it signs nothing from the next request on."""
     _call("DeleteClientKey", ClientKeyId=client_key_id)
-    _console.print(f"deleted client key {client_key_id}")
+    say(f"deleted client key {client_key_id}")

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from mamori.cli.remote import JsonOpt, console, pages, session, show
+from mamori.cli.remote import JsonOpt, pages, say, session, show
 
 app = typer.Typer(help="Aliases: alias/… names for keys.", no_args_is_help=True)
 
@@ -56,4 +56,4 @@ def _done(alias: str, key: str | None, as_json: bool, what: str) -> None:
     if as_json:
         show({"AliasName": alias, "KeyId": key, "Result": what}, True, "", [], ())
     else:
-        console.print(f"{what} {alias}" + (f" → {key}" if key else ""), highlight=False)
+        say(f"{what} {alias}" + (f" → {key}" if key else ""))

@@ -5,9 +5,11 @@ Credentials, first match wins: ``ALIBABA_CLOUD_ACCESS_KEY_ID``/``_SECRET`` (only
 profile is named), else a profile of Alibaba's credentials file (``--credentials-file``,
 ``ALIBABA_CLOUD_CREDENTIALS_FILE``, ``~/.alibabacloud/credentials``; ``--profile``,
 ``ALIBABA_CLOUD_PROFILE``, ``default``). With ``--data-dir``/``--config`` the server's own
-settings name the credentials (``admin.credentials``) and the HTTP listener instead: an operator
-on the server's machine needs nothing else. Endpoint, protocol and CA: flag, then ``MAMORI_…``
-variable, then the profile's ``mamori_…`` keys, then 127.0.0.1:8443 over HTTPS.
+settings name the credentials (``admin.credentials``) and the HTTP listener instead (its HTTPS
+listener, with the server's own CA, when the server listens on an address that is not
+loopback): an operator on the server's machine needs nothing else. Endpoint, protocol and CA:
+flag, then ``MAMORI_…`` variable, then the profile's ``mamori_…`` keys, then 127.0.0.1:8443
+over HTTPS.
 
 Imports no server code unless ``--data-dir``/``--config`` asks for the server's settings.
 """
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import Literal
 
 from mamori.client import Client
+from mamori.client._base import loopback
 
 DEFAULT_ENDPOINT = "127.0.0.1:8443"
 DEFAULT_CREDENTIALS = Path("~/.alibabacloud/credentials")
@@ -165,10 +168,29 @@ def _from_server_settings(target: Target) -> Resolved:
         raise ConnectionProblem(str(exc)) from None
     profile = read_profile(settings.credentials_path, target.profile or "default")
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host  # noqa: S104
+    host = f"[{host}]" if ":" in host else host
+    protocol = target.protocol or target.environ.get("MAMORI_PROTOCOL") or None
+    if protocol not in (None, "http", "https"):
+        raise ConnectionProblem(f"the protocol must be http or https, not {protocol!r}")
+    endpoint = target.endpoint or f"{host}:{settings.port}"
+    # The plain-HTTP listener only on this machine's loopback; a server listening on another
+    # address is reached on its HTTPS listener (never the admin's key in clear), unless
+    # --protocol http says otherwise.
+    protocol = protocol or ("http" if loopback(endpoint) else "https")
+    if protocol == "https" and target.endpoint is None:
+        if not settings.tls_port:
+            raise ConnectionProblem(
+                f"the server listens on {settings.host}, not loopback, and has no HTTPS "
+                "listener: give --endpoint 127.0.0.1:PORT, or --protocol http to send in clear"
+            )
+        endpoint = f"{host}:{settings.tls_port}"
+    ca_text = target.ca_file or target.environ.get("MAMORI_CA_FILE")
+    own_ca = settings.tls_dir / "ca.pem"
+    ca_file = Path(ca_text) if ca_text else (own_ca if own_ca.is_file() else None)
     return Resolved(
-        endpoint=target.endpoint or f"{host}:{settings.port}",
-        protocol="http",
-        ca_file=None,
+        endpoint=endpoint,
+        protocol="https" if protocol == "https" else "http",
+        ca_file=ca_file if protocol == "https" else None,
         access_key_id=profile["access_key_id"],
         access_key_secret=profile["access_key_secret"],
     )

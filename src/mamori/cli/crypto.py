@@ -30,7 +30,17 @@ from rich.progress import (
 )
 
 from mamori import envelope
-from mamori.cli.remote import UNDECRYPTABLE, USAGE, JsonOpt, errors, fail, session, show
+from mamori.cli.remote import (
+    UNDECRYPTABLE,
+    USAGE,
+    WRONG_KEY,
+    JsonOpt,
+    errors,
+    fail,
+    session,
+    show,
+    text,
+)
 from mamori.crypto.envelope_stream import DEFAULT_CHUNK, MAX_CHUNK, MIN_CHUNK
 
 ContextOpt = Annotated[
@@ -95,23 +105,32 @@ def encrypt(
         except ValueError as exc:  # the context's canonical JSON is too long
             fail(str(exc), USAGE)
     if str(target) != "-":
-        errors.print(f"encrypted {file} → {target}", markup=False, highlight=False)
+        errors.print(text(f"encrypted {file} → {target}"), highlight=False)
 
 
 def decrypt(
     file: Annotated[Path, typer.Option("--file", "-f", help="File to decrypt ('-': stdin)")],
     out: OutOpt = None,
     context: ContextOpt = None,
+    key: Annotated[
+        str | None,
+        typer.Option(
+            "--key", "-k", help="Refuse the file unless this key (id, alias/… or ARN) opens it"
+        ),
+    ] = None,
     progress: ProgressOpt = None,
     force: ForceOpt = False,
 ) -> None:
     """Decrypt a file made by mamori encrypt; --context must repeat the one it was made with.
-    Writes FILE without .mamori unless --out says otherwise.
+    Writes FILE without .mamori unless --out says otherwise, and says which key opened it.
 
-    Example: mamori decrypt --file backup.tar.mamori --context host=db1
+    Example: mamori decrypt --file backup.tar.mamori --key alias/backups --context host=db1
     """
     wanted = parse_context(context)
     target = out if out is not None else _default_out(file, encrypting=False)
+    required = None
+    if key is not None:
+        required = str(session.call("DescribeKey", KeyId=key)["KeyMetadata"]["KeyId"])
     with (
         _source(file) as source,
         _sink(target, force) as sink,
@@ -119,7 +138,15 @@ def decrypt(
         session.guard(),
     ):
         try:
-            envelope.decrypt_stream(session.client(), source, sink, wanted, progress=advance)
+            opened_by = envelope.decrypt_stream(
+                session.client(), source, sink, wanted, progress=advance, required_key_id=required
+            )
+        except envelope.WrongKey as exc:
+            fail(
+                f"{file} was encrypted under {exc.key_id}, not under --key {key} ({required}); "
+                "nothing was written",
+                WRONG_KEY,
+            )
         except envelope.MalformedEnvelope as exc:
             fail(f"{file} is not a file mamori encrypt made ({exc})", UNDECRYPTABLE)
         except envelope.DecryptionFailed:
@@ -128,8 +155,8 @@ def decrypt(
                 "or --context differs from the context it was encrypted with",
                 UNDECRYPTABLE,
             )
-    if str(target) != "-":
-        errors.print(f"decrypted {file} → {target}", markup=False, highlight=False)
+    where = f" → {target}" if str(target) != "-" else ""
+    errors.print(text(f"decrypted {file}{where} with key {opened_by}"), highlight=False)
 
 
 def data_key(

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from mamori.cli.remote import ConfigOpt, DataDirOpt, Remote, console, table
+from mamori.cli.remote import ConfigOpt, DataDirOpt, Remote, console, say, table
 from mamori.client._client import RAM
 
 app = typer.Typer(help="Manage RAM identities and policies on a running server.")
@@ -82,7 +82,7 @@ def users_create(name: str, display_name: str = "", comments: str = "") -> None:
 def users_delete(name: str) -> None:
     """Delete a user (it must have no AccessKeys, groups or policies)."""
     _call("DeleteUser", UserName=name)
-    _console.print(f"deleted user {name}")
+    say(f"deleted user {name}")
 
 
 # -- access keys -----------------------------------------------------------------------------------
@@ -112,21 +112,21 @@ def keys_create(user: UserOpt = None) -> None:
 def keys_disable(access_key_id: str, user: UserOpt = None) -> None:
     """Make an AccessKey Inactive."""
     _call("UpdateAccessKey", UserAccessKeyId=access_key_id, Status="Inactive", UserName=user)
-    _console.print(f"{access_key_id} is Inactive")
+    say(f"{access_key_id} is Inactive")
 
 
 @keys.command("enable")
 def keys_enable(access_key_id: str, user: UserOpt = None) -> None:
     """Make an AccessKey Active again."""
     _call("UpdateAccessKey", UserAccessKeyId=access_key_id, Status="Active", UserName=user)
-    _console.print(f"{access_key_id} is Active")
+    say(f"{access_key_id} is Active")
 
 
 @keys.command("delete")
 def keys_delete(access_key_id: str, user: UserOpt = None) -> None:
     """Delete an AccessKey; it stops working at once."""
     _call("DeleteAccessKey", UserAccessKeyId=access_key_id, UserName=user)
-    _console.print(f"deleted {access_key_id}")
+    say(f"deleted {access_key_id}")
 
 
 # -- groups ----------------------------------------------------------------------------------------
@@ -142,28 +142,28 @@ def groups_list() -> None:
 def groups_create(name: str, comments: str = "") -> None:
     """Create a group."""
     _call("CreateGroup", GroupName=name, Comments=comments or None)
-    _console.print(f"created group {name}")
+    say(f"created group {name}")
 
 
 @groups.command("delete")
 def groups_delete(name: str) -> None:
     """Delete a group (it must have no members or policies)."""
     _call("DeleteGroup", GroupName=name)
-    _console.print(f"deleted group {name}")
+    say(f"deleted group {name}")
 
 
 @groups.command("add-user")
 def groups_add_user(group: str, user: str) -> None:
     """Add a user to a group."""
     _call("AddUserToGroup", GroupName=group, UserName=user)
-    _console.print(f"{user} joined {group}")
+    say(f"{user} joined {group}")
 
 
 @groups.command("remove-user")
 def groups_remove_user(group: str, user: str) -> None:
     """Remove a user from a group."""
     _call("RemoveUserFromGroup", GroupName=group, UserName=user)
-    _console.print(f"{user} left {group}")
+    say(f"{user} left {group}")
 
 
 # -- roles -----------------------------------------------------------------------------------------
@@ -197,7 +197,7 @@ def roles_create(
 def roles_delete(name: str) -> None:
     """Delete a role (it must have no policies attached)."""
     _call("DeleteRole", RoleName=name)
-    _console.print(f"deleted role {name}")
+    say(f"deleted role {name}")
 
 
 # -- policies --------------------------------------------------------------------------------------
@@ -225,7 +225,7 @@ def policies_create(
         PolicyDocument=_document(document),
         Description=description or None,
     )
-    _console.print(f"created policy {name}")
+    say(f"created policy {name}")
 
 
 @policies.command("show")
@@ -233,14 +233,15 @@ def policies_show(name: str, policy_type: TypeOpt = "Custom") -> None:
     """Print a policy's default document."""
     found = _call("GetPolicy", PolicyName=name, PolicyType=policy_type)
     document = found["DefaultPolicyVersion"]["PolicyDocument"]
-    _console.print_json(json.dumps(json.loads(document)))
+    # ensure_ascii: every control character of the document is written as \uXXXX.
+    _console.print_json(json.dumps(json.loads(document), ensure_ascii=True))
 
 
 @policies.command("delete")
 def policies_delete(name: str) -> None:
     """Delete a custom policy (it must be detached everywhere)."""
     _call("DeletePolicy", PolicyName=name)
-    _console.print(f"deleted policy {name}")
+    say(f"deleted policy {name}")
 
 
 def _target(user: str | None, group: str | None, role: str | None) -> tuple[str, dict[str, str]]:
@@ -262,7 +263,7 @@ def policies_attach(
     """Attach a policy to a user, group or role."""
     kind, target = _target(user, group, role)
     _call(f"AttachPolicyTo{kind}", PolicyName=name, PolicyType=policy_type, **target)
-    _console.print(f"attached {name} to {kind.lower()} {next(iter(target.values()))}")
+    say(f"attached {name} to {kind.lower()} {next(iter(target.values()))}")
 
 
 @policies.command("detach")
@@ -276,4 +277,4 @@ def policies_detach(
     """Detach a policy from a user, group or role."""
     kind, target = _target(user, group, role)
     _call(f"DetachPolicyFrom{kind}", PolicyName=name, PolicyType=policy_type, **target)
-    _console.print(f"detached {name} from {kind.lower()} {next(iter(target.values()))}")
+    say(f"detached {name} from {kind.lower()} {next(iter(target.values()))}")

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from mamori.cli.remote import ConfigOpt, DataDirOpt, JsonOpt, Remote, console, print_json, table
+from mamori.cli.remote import ConfigOpt, DataDirOpt, JsonOpt, Remote, print_json, say, table
 
 app = typer.Typer(
     help="KMS instances: where keys and secrets live, with a QPS spec and quotas.",
@@ -140,4 +140,4 @@ def update(
 def release(instance_id: str) -> None:
     """Release an instance; refused while it holds keys or secrets, and for the default one."""
     _remote.call("ReleaseKmsInstance", KmsInstanceId=instance_id)
-    console.print(f"released {instance_id}")
+    say(f"released {instance_id}")

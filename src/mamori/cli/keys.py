@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from mamori.cli.remote import JsonOpt, console, pages, session, show, without_request_id
+from mamori.cli.remote import JsonOpt, pages, say, session, show, without_request_id
 
 app = typer.Typer(help="Customer master keys (CMKs).", no_args_is_help=True)
 
@@ -125,7 +125,7 @@ def _state_change(action: str, key: str, as_json: bool, **params: Any) -> None:
     if as_json:
         show({**without_request_id(answer), "KeyMetadata": meta}, True, "", [], ())
     else:
-        console.print(f"{meta['KeyId']}: {meta['KeyState']}", highlight=False)
+        say(f"{meta['KeyId']}: {meta['KeyState']}")
 
 
 @app.command("enable")

@@ -2,12 +2,14 @@
 ``connection``), the output switch (a rich table or ``--json``) and the exit codes.
 
 Exit codes: 0 done; 1 the server refused (its code and message on stderr); 2 bad usage or
-connection settings; 3 the server could not be reached; 4 a file failed to decrypt.
+connection settings; 3 the server could not be reached; 4 a file failed to decrypt; 5 a file
+was encrypted under another key than ``decrypt --key`` requires.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +19,7 @@ import httpx
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from mamori.cli.connection import ConnectionProblem, Resolved, Target, resolve
 from mamori.client import Client, MamoriError
@@ -28,7 +31,7 @@ ConfigOpt = Annotated[Path | None, typer.Option("--config", help="The server's m
 DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", help="The server's data dir")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the answer as JSON")]
 
-REFUSED, USAGE, UNREACHABLE, UNDECRYPTABLE = 1, 2, 3, 4
+REFUSED, USAGE, UNREACHABLE, UNDECRYPTABLE, WRONG_KEY = 1, 2, 3, 4, 5
 
 
 class Session:
@@ -107,25 +110,65 @@ class Remote:
         return session.call(action, version, **params)
 
 
+# What a terminal would act on rather than show: C0 controls (ESC starts every escape
+# sequence: clear screen, OSC 8 links, OSC 52 clipboard), DEL, C1 controls (U+009B is a CSI
+# of its own), and the bidirectional overrides that reorder what is shown.
+_BIDI = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+_INVISIBLE = re.compile(f"[\x00-\x1f\x7f-\x9f{_BIDI}]")
+# What JSON's own escaping leaves raw (it writes C0 as \\u00XX already).
+_RAW_IN_JSON = re.compile(f"[\x7f-\x9f{_BIDI}]")
+
+
+def _escaped(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def visible(value: Any) -> str:
+    """``value`` as text with every control character written out (``\\x1b``)."""
+    return _INVISIBLE.sub(_escaped, str(value))
+
+
+def text(value: Any) -> Text:
+    """Data from the server (or anyone) as Rich text: never markup, controls made visible."""
+    if isinstance(value, (dict, list)):
+        value = json.dumps(value, ensure_ascii=False)
+    return Text(visible(value))
+
+
+def say(message: str) -> None:
+    """Print a message on stdout as it is (it may hold names and values from the server)."""
+    console.print(text(message), highlight=False)
+
+
 def fail(message: str, code: int, *, raw: bool = False) -> NoReturn:
-    """Print ``message`` on stderr and exit with ``code``."""
-    errors.print(message if raw else f"mamori: {message}", markup=False, highlight=False)
+    """Print ``message`` on stderr and exit with ``code`` (the message may quote the server,
+    so it is shown as text with its control characters made visible)."""
+    errors.print(text(message if raw else f"mamori: {message}"), highlight=False)
     raise typer.Exit(code)
 
 
 def table(title: str, rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
-    """Print ``rows`` as a rich table of ``columns``."""
-    out = Table(title=title)
+    """Print ``rows`` as a rich table of ``columns``; every cell and the title are text."""
+    out = Table(title=text(title))
     for column in columns:
         out.add_column(column, overflow="fold")
     for row in rows:
-        out.add_row(*(_cell(row.get(c, "")) for c in columns))
+        out.add_row(*(text(row.get(c, "")) for c in columns))
     console.print(out)
+
+
+def json_text(value: Any, *, sort_keys: bool = True) -> str:
+    """``value`` as indented JSON whose strings hold no raw control character: JSON escapes
+    C0 itself; C1 controls and bidirectional overrides are written as ``\\uXXXX`` too (the
+    same JSON value, safe on a terminal)."""
+    dumped = json.dumps(value, indent=2, sort_keys=sort_keys, ensure_ascii=False)
+    return _RAW_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", dumped)
 
 
 def print_json(value: Any) -> None:
     """Print ``value`` as JSON (for ``--json``: what a script reads)."""
-    typer.echo(json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False))
+    typer.echo(json_text(value))
 
 
 def show(value: Any, as_json: bool, title: str, rows: Sequence[dict[str, Any]],
@@ -152,9 +195,3 @@ def pages(action: str, wrapper: str, item: str, **params: Any) -> list[dict[str,
         if number * 100 >= int(page.get("TotalCount", 0)):
             return found
         number += 1
-
-
-def _cell(value: Any) -> str:
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, ensure_ascii=False)
-    return str(value)

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from mamori.cli.remote import USAGE, JsonOpt, console, fail, pages, session, show
+from mamori.cli.remote import USAGE, JsonOpt, fail, pages, say, session, show
 
 app = typer.Typer(help="Secrets and their versions.", no_args_is_help=True)
 
@@ -173,7 +173,7 @@ def delete(
         show(done, True, "", [], ())
     else:
         when = done.get("PlannedDeleteTime") or "now"
-        console.print(f"deleted {name} (planned deletion: {when})", highlight=False)
+        say(f"deleted {name} (planned deletion: {when})")
 
 
 @app.command("restore")
@@ -183,4 +183,4 @@ def restore(name: NameArg, as_json: JsonOpt = False) -> None:
     if as_json:
         show(done, True, "", [], ())
     else:
-        console.print(f"restored {name}", highlight=False)
+        say(f"restored {name}")

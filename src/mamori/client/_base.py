@@ -3,6 +3,7 @@ answer is read. The two clients only send."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import random
 import ssl
@@ -80,9 +81,32 @@ class CredentialSource(Protocol):
         ...
 
 
+def endpoint_host(endpoint: str) -> str:
+    """The host of ``HOST:PORT`` (``[v6]:PORT`` or a bare host too), without brackets."""
+    if endpoint.startswith("["):
+        return endpoint[1:].partition("]")[0]
+    if endpoint.count(":") > 1:  # a bare IPv6 address
+        return endpoint
+    return endpoint.rpartition(":")[0] if ":" in endpoint else endpoint
+
+
+def loopback(endpoint: str) -> bool:
+    """Whether ``endpoint`` names this machine's loopback (``localhost``, 127.0.0.0/8, ::1):
+    the only place plain HTTP goes without being asked for."""
+    host = endpoint_host(endpoint).lower().rstrip(".")
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def base_url(endpoint: str, protocol: Protocol_ | None, ca_file: Path | None) -> str:
-    """``scheme://endpoint``; without a protocol, HTTPS exactly when a CA file is given."""
-    scheme = protocol or ("https" if ca_file else "http")
+    """``scheme://endpoint``; without a protocol, plain HTTP only to a loopback address with
+    no CA file given, HTTPS to anything else (an AccessKey's requests and the answers'
+    plaintexts never cross a network in clear unless ``protocol="http"`` says so)."""
+    scheme = protocol or ("http" if loopback(endpoint) and not ca_file else "https")
     return f"{scheme}://{endpoint}"
 
 

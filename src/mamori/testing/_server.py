@@ -23,6 +23,9 @@ import httpx
 # The official SDKs send through HTTP(S)_PROXY and ignore NO_PROXY; the server's own
 # environment must not carry a proxy either (its STS and health checks are local).
 _PROXIES = ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy")
+# Every server setting has a MAMORI_* variable: a developer's shell configured for a real
+# server (MAMORI_HOST=0.0.0.0, MAMORI_HSM_*, MAMORI_CONFIG, …) must configure nothing here.
+_SETTINGS_PREFIX = "MAMORI_"
 START_TIMEOUT = 30.0
 
 
@@ -97,19 +100,25 @@ def free_port() -> int:
 
 @contextmanager
 def start_server(directory: Path, *args: str) -> Iterator[MamoriServer]:
-    """Run ``mamori server`` on SQLite under ``directory`` until the block ends; extra ``args``
-    go to ``mamori server``."""
+    """Run ``mamori server`` on SQLite under ``directory``, on 127.0.0.1 only, until the block
+    ends; extra ``args`` go to ``mamori server``. No ``MAMORI_*`` variable of the caller's
+    environment reaches it: flags in ``args`` are the only way to configure it."""
     directory.mkdir(parents=True, exist_ok=True)
     data_dir = directory / "data"
     port, tls_port = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if k not in _PROXIES and k != "MAMORI_CONFIG"}
-    env.setdefault("MAMORI_LOG_LEVEL", "warning")
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in _PROXIES and not k.upper().startswith(_SETTINGS_PREFIX)
+    }
+    env["MAMORI_LOG_LEVEL"] = "warning"
     log_path = directory / "mamori-server.log"
     with log_path.open("ab") as log:
         began = time.monotonic()
         process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
             [sys.executable, "-m", "mamori.cli", "server", "--data-dir", str(data_dir),
-             "--port", str(port), "--tls-port", str(tls_port), "--workers", "1",
+             "--host", "127.0.0.1", "--port", str(port), "--tls-port", str(tls_port),
+             "--workers", "1",
              "--store-url", f"sqlite:///{data_dir / 'mamori.db'}", *args],
             stdout=log, stderr=subprocess.STDOUT, env=env, cwd=directory,
         )  # fmt: skip

@@ -17,6 +17,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -101,24 +102,41 @@ def crypto_user(admin_ram: RamClient) -> Identity:
 
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+SIGNIN_TOKEN = re.compile(r'name="signin_token" value="([^"]+)"')
 
 
-def https_client(server: ServerProcess) -> httpx.Client:
-    """A plain HTTP client of the HTTPS listener, trusting Mamori's CA."""
+def https_client(server: ServerProcess, **options: Any) -> httpx.Client:
+    """An HTTP client of the HTTPS listener, trusting Mamori's CA, whose posts carry the
+    console's own Origin (as a browser's from the console's pages do)."""
+    base = f"https://{server.tls_endpoint}"
     return httpx.Client(
-        base_url=f"https://{server.tls_endpoint}",
+        base_url=base,
         verify=ssl.create_default_context(cafile=str(server.ca_file)),
         timeout=10,
+        headers={"Origin": base},
+        **options,
+    )
+
+
+def post_sign_in(client: httpx.Client, access_key_id: str, secret: str) -> httpx.Response:
+    """The sign-in form fetched and posted as a browser does, with ``client``'s cookies."""
+    form = client.get("/console/sign-in")
+    match = SIGNIN_TOKEN.search(form.text)
+    assert form.status_code == 200 and match is not None, form.text
+    return client.post(
+        "/console/sign-in",
+        data={
+            "access_key_id": access_key_id,
+            "access_key_secret": secret,
+            "signin_token": match.group(1),
+        },
     )
 
 
 def sign_in(server: ServerProcess, who: Identity) -> tuple[httpx.Client, str]:
     """A client holding a session of ``who``, and that session's CSRF token."""
     client = https_client(server)
-    answer = client.post(
-        "/console/sign-in",
-        data={"access_key_id": who.access_key_id, "access_key_secret": who.secret},
-    )
+    answer = post_sign_in(client, who.access_key_id, who.secret)
     assert answer.status_code == 303, answer.text
     page = client.get("/console/keys")
     match = CSRF.search(page.text)

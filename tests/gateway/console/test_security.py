@@ -4,6 +4,7 @@ status and answer, and that nothing was done."""
 from __future__ import annotations
 
 import re
+import ssl
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,8 +17,10 @@ from alibabacloud_ram20150501.client import Client as RamClient
 from mamori.gateway.console.headers import CONTENT_SECURITY_POLICY
 from tests.conftest import ServerProcess, free_port
 from tests.gateway.console.conftest import (
+    SIGNIN_TOKEN,
     Identity,
     https_client,
+    post_sign_in,
     ram_user,
     sign_in,
 )
@@ -67,7 +70,7 @@ def test_every_kind_of_answer_carries_the_security_headers(
     for answer in answers:
         assert answer.headers["content-security-policy"] == CSP
         assert answer.headers["x-frame-options"] == "DENY"
-        assert answer.headers["referrer-policy"] == "no-referrer"
+        assert answer.headers["referrer-policy"] == "same-origin"
         assert answer.headers["x-content-type-options"] == "nosniff"
         assert answer.headers["strict-transport-security"] == "max-age=31536000"
     assert answers[2].headers["content-type"] == "text/javascript; charset=utf-8"
@@ -79,18 +82,19 @@ def test_sign_in_sets_a_strict_session_cookie_and_keeps_no_secret(
     console_server: ServerProcess, admin: Identity
 ) -> None:
     with https_client(console_server) as client:
-        answer = client.post(
-            "/console/sign-in",
-            data={"access_key_id": admin.access_key_id, "access_key_secret": admin.secret},
-        )
+        answer = post_sign_in(client, admin.access_key_id, admin.secret)
     assert answer.status_code == 303
     assert answer.headers["location"] == "/console/keys"
-    cookie = answer.headers["set-cookie"]
+    cookie, spent = answer.headers.get_list("set-cookie")
     assert re.fullmatch(
         r"mamori_console=[A-Za-z0-9_-]{43}; Path=/console; Max-Age=28800; HttpOnly; "
         r"SameSite=Strict; Secure",
         cookie,
     ), cookie
+    assert (
+        spent
+        == "mamori_signin=; Path=/console/sign-in; Max-Age=0; HttpOnly; SameSite=Strict; Secure"
+    )
     assert admin.secret not in cookie
 
 
@@ -100,12 +104,10 @@ def test_a_wrong_access_key_gets_one_answer_and_no_cookie(
 ) -> None:
     ak = admin.access_key_id if which == "wrong secret" else "LTAI" + "x" * 20
     with https_client(console_server) as client:
-        answer = client.post(
-            "/console/sign-in", data={"access_key_id": ak, "access_key_secret": "y" * 30}
-        )
+        answer = post_sign_in(client, ak, "y" * 30)
     assert answer.status_code == 401
     assert "That AccessKey ID and secret do not sign in: wrong, or not Active." in answer.text
-    assert "set-cookie" not in answer.headers
+    assert "mamori_console" not in answer.headers["set-cookie"]  # only a new sign-in token
 
 
 def test_a_forged_csrf_token_is_refused_and_nothing_is_done(
@@ -238,14 +240,9 @@ def test_plain_http_has_no_console_unless_the_operator_allows_it(
     )
     allowed.start()
     try:
-        with httpx.Client(base_url=f"http://{allowed.endpoint}") as client:
-            answer = client.post(
-                "/console/sign-in",
-                data={
-                    "access_key_id": allowed.access_key_id,
-                    "access_key_secret": allowed.access_key_secret,
-                },
-            )
+        base = f"http://{allowed.endpoint}"
+        with httpx.Client(base_url=base, headers={"Origin": base}) as client:
+            answer = post_sign_in(client, allowed.access_key_id, allowed.access_key_secret)
             assert answer.status_code == 303
             # No Secure attribute (it would never be sent back over HTTP), and no HSTS.
             assert answer.headers["set-cookie"].endswith("HttpOnly; SameSite=Strict")
@@ -253,3 +250,61 @@ def test_plain_http_has_no_console_unless_the_operator_allows_it(
             assert client.get("/console/keys").status_code == 200
     finally:
         allowed.stop()
+
+
+def test_a_sign_in_post_needs_the_token_of_its_own_pre_session_cookie(
+    console_server: ServerProcess, admin: Identity
+) -> None:
+    credentials = {"access_key_id": admin.access_key_id, "access_key_secret": admin.secret}
+    with https_client(console_server) as client:
+        bare = client.post("/console/sign-in", data=credentials)  # no form fetched: no token
+        form = client.get("/console/sign-in")
+        token = SIGNIN_TOKEN.search(form.text)
+        assert token is not None
+        cookie = form.headers["set-cookie"]
+        assert re.fullmatch(
+            r"mamori_signin=([A-Za-z0-9_-]{43}); Path=/console/sign-in; Max-Age=600; HttpOnly; "
+            r"SameSite=Strict; Secure",
+            cookie,
+        ), cookie
+        assert cookie.split(";")[0] == f"mamori_signin={token.group(1)}"
+        forged = client.post("/console/sign-in", data={**credentials, "signin_token": "A" * 43})
+    with https_client(console_server) as other_browser:  # a token without its cookie
+        stolen = other_browser.post(
+            "/console/sign-in", data={**credentials, "signin_token": token.group(1)}
+        )
+    for answer in (bare, forged, stolen):
+        assert answer.status_code == 403
+        assert "This sign-in form has expired or did not come from this console" in answer.text
+        assert "mamori_console" not in answer.headers.get("set-cookie", "")
+
+
+@pytest.mark.parametrize(
+    ("headers", "reason"),
+    [
+        ({}, "Form posts must come from the console&#39;s own pages"),
+        ({"Origin": "null"}, "Cross-origin form posts are refused."),
+        ({"Origin": "https://evil.example"}, "Cross-origin form posts are refused."),
+        ({"Sec-Fetch-Site": "none"}, "Cross-site form posts are refused."),
+        ({"Sec-Fetch-Site": "same-site"}, "Cross-site form posts are refused."),
+    ],
+)
+def test_a_post_that_does_not_show_it_comes_from_the_console_is_refused(
+    console_server: ServerProcess, admin_session: tuple[Any, str], admin_kms: Any,
+    headers: dict[str, str], reason: str,
+) -> None:  # fmt: skip
+    client, csrf = admin_session
+    description = f"no-origin-{len(headers)}-{abs(hash(str(headers)))}"
+    with httpx.Client(
+        base_url=f"https://{console_server.tls_endpoint}",
+        verify=ssl.create_default_context(cafile=str(console_server.ca_file)),
+        cookies=client.cookies,
+        headers=headers,
+    ) as bare:
+        answer = bare.post("/console/keys", data={"csrf": csrf, "Description": description})
+    assert answer.status_code == 403
+    assert reason in answer.text
+    assert description not in _descriptions(admin_kms)
+    # With the console's own Origin, or Sec-Fetch-Site: same-origin, the same post is served.
+    fine = client.post("/console/keys", data={"csrf": csrf, "Description": description})
+    assert fine.status_code == 303

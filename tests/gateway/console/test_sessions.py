@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from mamori.gateway.console.sessions import SessionStore
+import pytest
+
+from mamori.gateway.console.sessions import SessionsFull, SessionStore
+from mamori.gateway.console.throttle import FailedSignIns
 
 
 class Clock:
@@ -41,14 +44,55 @@ def test_sessions_expire_when_idle_and_when_old() -> None:
     assert store.get(idle) is None
 
 
-def test_the_table_is_bounded_dropping_the_least_recently_used() -> None:
-    store = SessionStore(max_sessions=3, clock=Clock())
+def test_the_table_is_bounded_and_full_means_refused_not_evicted() -> None:
+    clock = Clock()
+    store = SessionStore(max_sessions=3, idle_seconds=60, clock=clock)
     ids = [store.create(f"LTAI{i}", "arn")[0] for i in range(3)]
-    assert store.get(ids[0]) is not None  # now the most recently used
+    with pytest.raises(SessionsFull):
+        store.create("LTAI3", "arn")
+    assert len(store) == 3 and all(store.get(s) is not None for s in ids)
+    clock.now += 61  # expired sessions make room
     newest, _ = store.create("LTAI3", "arn")
-    assert len(store) == 3
-    assert store.get(ids[1]) is None
-    assert all(store.get(s) is not None for s in (ids[0], ids[2], newest))
+    assert len(store) == 1 and store.get(newest) is not None
+
+
+def test_one_access_key_holds_a_few_sessions_ending_its_own_oldest() -> None:
+    clock = Clock()
+    store = SessionStore(max_sessions=10, max_per_key=3, clock=clock)
+    other, _ = store.create("LTAIother", "arn")
+    mine = []
+    for _ in range(5):
+        clock.now += 1
+        mine.append(store.create("LTAImine", "arn")[0])
+        assert store.get(other) is not None  # keeps its idle clock going
+    assert [store.get(s) is not None for s in mine] == [False, False, True, True, True]
+    assert len(store) == 4
+
+
+def test_failed_sign_ins_are_counted_in_windows_with_bounded_memory() -> None:
+    clock = Clock()
+    failures = FailedSignIns(
+        address_limit=3, access_key_limit=5, window_seconds=100, max_entries=6, clock=clock
+    )
+    for _ in range(3):
+        assert failures.limited("10.0.0.1", "LTAIa") is None
+        failures.failed("10.0.0.1", "LTAIa")
+    limited = failures.limited("10.0.0.1", "LTAIb")
+    assert limited is not None and limited.by_address and limited.retry_after == 100
+    # An IPv6 /64 is one source; an IPv4-mapped address is the IPv4 address.
+    for host in ("2001:db8::1", "2001:db8::2", "2001:db8::3"):
+        failures.failed(host, "LTAIc")
+    assert failures.limited("2001:db8::ffff", "LTAIz") is not None
+    assert failures.limited("::ffff:10.0.0.1", "LTAIz") is not None
+    for n in range(2):
+        failures.failed(f"10.0.1.{n}", "LTAIa")
+    by_key = failures.limited("10.0.9.9", "LTAIa")
+    assert by_key is not None and not by_key.by_address
+    clock.now += 100
+    assert failures.limited("10.0.0.1", "LTAIa") is None
+    for n in range(50):  # many sources: the memory stays bounded
+        failures.failed(f"10.1.0.{n}", f"LTAI{n}")
+    assert len(failures) == 6
 
 
 def test_ending_by_access_key_and_signing_out() -> None:

@@ -1,14 +1,18 @@
 """The console as an ASGI application: sessions, CSRF, headers, routing; views do the rest.
 
-Every request is checked in this order: static files (public, vendored); the sign-in page;
-then a live session (its AccessKey still Active); for a POST, the Origin and the CSRF token
-bound to the session; then the route. Views run in the API's thread pool, as API actions do.
+Every request is checked in this order: who it is from and whether over TLS (the connection,
+or a trusted proxy's ``X-Forwarded-*``); static files (public, vendored); for a POST, its
+Origin; the sign-in page (its own token); then a live session (its AccessKey still Active);
+for a POST, the CSRF token bound to the session; then the route. Views run in the API's
+thread pool, as API actions do.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 
@@ -25,13 +29,15 @@ from mamori.gateway.console.http import (
     Request,
     Response,
     Send,
+    peer,
     read_request,
     redirect,
     send_response,
 )
 from mamori.gateway.console.pages import PREFIX, Page, Route, environment
 from mamori.gateway.console.reveal import LoggedReveals, RevealAudit
-from mamori.gateway.console.sessions import Session, SessionStore
+from mamori.gateway.console.sessions import Session, SessionsFull, SessionStore
+from mamori.gateway.console.throttle import FailedSignIns
 from mamori.iam.access_keys import ACTIVE, AccessKeyService
 from mamori.iam.authorize import Origin
 
@@ -65,6 +71,7 @@ class ConsoleApp:
         max_body_bytes: int,
         sessions: SessionStore | None = None,
         reveals: RevealAudit | None = None,
+        trusted_proxies: Sequence[str] = (),
     ) -> None:
         self._catalogue = catalogue
         self._services = services
@@ -73,7 +80,9 @@ class ConsoleApp:
         self._executor = executor
         self._max_body = max_body_bytes
         self._sessions = sessions or SessionStore()
+        self._failures = FailedSignIns()
         self._reveals: RevealAudit = reveals or LoggedReveals()
+        self._proxies = [ipaddress.ip_network(p, strict=False) for p in trusted_proxies]
         self._templates = environment()
         files = resources.files("mamori.gateway.console") / "static"
         self._static = {name: (files / name).read_bytes() for name in _STATIC}
@@ -81,7 +90,8 @@ class ConsoleApp:
     async def __call__(self, scope: ASGIScope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
-        secure = scope.get("scheme") == "https"
+        who = peer(scope, self._proxies)
+        secure = who.secure
         path: str = scope["path"]
         name = path.removeprefix(f"{PREFIX}/static/")
         if name != path and scope["method"] == "GET" and name in self._static:
@@ -89,7 +99,7 @@ class ConsoleApp:
             await send_response(send, response, security_headers(static=True, secure=secure))
             return
         try:
-            request = await read_request(scope, receive, self._max_body)
+            request = await read_request(scope, receive, self._max_body, who)
             loop = asyncio.get_running_loop()
             response = await loop.run_in_executor(self._executor, self._handle, request)
         except Refused as exc:
@@ -105,7 +115,9 @@ class ConsoleApp:
         if request.method == "POST":
             _same_origin(request)
         if request.path == f"{PREFIX}/sign-in":
-            return auth.sign_in(request, self._templates, self._access_keys, self._sign_in)
+            return auth.sign_in(
+                request, self._templates, self._access_keys, self._failures, self._sign_in
+            )
         session_id = request.cookies.get(COOKIE, "")
         session = self._live(session_id)
         if session is None:
@@ -132,7 +144,14 @@ class ConsoleApp:
         raise Refused(404, "There is no such console page.")
 
     def _sign_in(self, access_key_id: str, principal_arn: str, secure: bool) -> Response:
-        session_id, _ = self._sessions.create(access_key_id, principal_arn)
+        try:
+            session_id, _ = self._sessions.create(access_key_id, principal_arn)
+        except SessionsFull:
+            raise Refused(
+                503,
+                "The console has as many sessions as it can keep; nobody is signed out to make "
+                "room. Try again when some have ended (15 minutes without use ends one).",
+            ) from None
         return auth.signed_in(session_id, secure, COOKIE, int(self._sessions.max_age_seconds))
 
     def _live(self, session_id: str) -> Session | None:
@@ -169,15 +188,19 @@ class ConsoleApp:
 
 
 def _same_origin(request: Request) -> None:
-    """A POST that a browser marks as coming from another site is refused whatever it carries
-    (defence in depth under the CSRF token and SameSite=Strict)."""
-    if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
-        raise Refused(403, "Cross-site form posts are refused.")
+    """Every POST (sign-in included) must show that it comes from the console's own pages:
+    ``Sec-Fetch-Site: same-origin``, or an ``Origin`` equal to the console's. A browser sends
+    no ``Sec-Fetch-*`` to a plain-HTTP origin that is not localhost, and under the console's
+    ``Referrer-Policy: same-origin`` its own forms carry their real Origin; a post that carries
+    neither, or says another site or another origin (``null`` included), is refused. Defence in
+    depth under the CSRF tokens and SameSite=Strict."""
+    site = request.headers.get("sec-fetch-site")
     origin = request.headers.get("origin")
-    # Under Referrer-Policy: no-referrer browsers send "Origin: null" for their own forms;
-    # Sec-Fetch-Site (above) still tells same-origin from cross-site there.
-    if origin is None or origin == "null":
-        return
+    if site is not None and site != "same-origin":
+        raise Refused(403, "Cross-site form posts are refused.")
     scheme = "https" if request.secure else "http"
-    if origin != f"{scheme}://{request.headers.get('host', '')}":
+    own = f"{scheme}://{request.headers.get('host', '')}"
+    if origin is not None and origin != own and not (origin == "null" and site is not None):
         raise Refused(403, "Cross-origin form posts are refused.")
+    if site is None and origin != own:
+        raise Refused(403, "Form posts must come from the console's own pages (no Origin says so).")

@@ -24,7 +24,11 @@ CONTENT_SECURITY_POLICY: Final = "; ".join(
 _COMMON: Final = (
     (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
     (b"x-frame-options", b"DENY"),
-    (b"referrer-policy", b"no-referrer"),
+    # same-origin, not no-referrer: under no-referrer browsers send "Origin: null" on the
+    # console's own form posts, and the Origin is what tells them from another site's where
+    # browsers send no Sec-Fetch-Site (plain HTTP to a host that is not localhost). Nothing is
+    # sent to other origins, and the console links to none.
+    (b"referrer-policy", b"same-origin"),
     (b"x-content-type-options", b"nosniff"),
     (b"cross-origin-opener-policy", b"same-origin"),
     (b"cross-origin-resource-policy", b"same-origin"),

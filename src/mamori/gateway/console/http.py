@@ -7,7 +7,9 @@ refused before any view sees it, as the API gateway refuses a parameter named tw
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+import contextlib
+import ipaddress
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import parse_qsl
@@ -18,6 +20,7 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 MAX_FIELDS: Final = 64
 FORM: Final = "application/x-www-form-urlencoded"
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class Refused(Exception):
@@ -90,7 +93,49 @@ def parse_cookies(header: str) -> dict[str, str]:
     return cookies
 
 
-async def read_request(scope: ASGIScope, receive: Receive, max_body: int) -> Request:
+@dataclass(frozen=True, slots=True)
+class Peer:
+    """Who the request is from and whether it reached us over TLS, as far as we can tell."""
+
+    client_ip: str
+    secure: bool
+
+
+def _header(scope: ASGIScope, name: bytes) -> list[str]:
+    return [v.decode("latin-1") for k, v in scope["headers"] if k.lower() == name]
+
+
+def peer(scope: ASGIScope, trusted: Sequence[Network]) -> Peer:
+    """The connection's address and scheme; for a connection from a trusted proxy, what its
+    ``X-Forwarded-Proto`` (one header, ``https`` or ``http``) and the last address of its
+    ``X-Forwarded-For`` (the one the proxy appended) say instead. From anyone else, both
+    headers are ignored."""
+    client = scope.get("client")
+    address = client[0] if client else ""
+    secure = scope.get("scheme") == "https"
+    if not trusted or not _within(address, trusted):
+        return Peer(address, secure)
+    proto = _header(scope, b"x-forwarded-proto")
+    if len(proto) == 1 and proto[0].strip().lower() in ("https", "http"):
+        secure = proto[0].strip().lower() == "https"
+    forwarded = ",".join(_header(scope, b"x-forwarded-for")).split(",")
+    last = forwarded[-1].strip()
+    with contextlib.suppress(ValueError):  # none, or not an address: the proxy's own
+        address = str(ipaddress.ip_address(last))
+    return Peer(address, secure)
+
+
+def _within(address: str, networks: Sequence[Network]) -> bool:
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(parsed in network for network in networks)
+
+
+async def read_request(
+    scope: ASGIScope, receive: Receive, max_body: int, who: Peer | None = None
+) -> Request:
     """Parse the ASGI request; bodies only for POST, bounded by ``max_body``."""
     headers: dict[str, str] = {}
     for raw_name, raw_value in scope["headers"]:
@@ -113,7 +158,7 @@ async def read_request(scope: ASGIScope, receive: Receive, max_body: int) -> Req
             form = fields(body.decode("utf-8"), "form")
         except UnicodeDecodeError:
             raise Refused(400, "The form is not UTF-8.") from None
-    client = scope.get("client")
+    who = who or peer(scope, ())
     return Request(
         method=method,
         path=scope["path"],
@@ -121,8 +166,8 @@ async def read_request(scope: ASGIScope, receive: Receive, max_body: int) -> Req
         headers=headers,
         cookies=parse_cookies(headers.get("cookie", "")),
         form=form,
-        secure=scope.get("scheme") == "https",
-        client_ip=client[0] if client else "",
+        secure=who.secure,
+        client_ip=who.client_ip,
     )
 
 

@@ -2,8 +2,11 @@
 
 The cookie's value is 256 random bits. The table is keyed by its SHA-256, so the ids that
 authenticate a browser appear nowhere in the server's memory but in the request being served.
-A session lives 15 minutes without use and 8 hours at most; when the table is full, expired
-sessions go first, then the least recently used. Nothing here knows about HTTP.
+A session lives 15 minutes without use and 8 hours at most. One AccessKey holds at most
+``MAX_SESSIONS_PER_KEY`` sessions (a new one ends that key's oldest); the table holds
+``MAX_SESSIONS``, and when it is full of live sessions a new sign-in is refused
+(``SessionsFull``): no sign-in ever ends another principal's live session. Nothing here knows
+about HTTP.
 """
 
 from __future__ import annotations
@@ -21,6 +24,11 @@ from typing import Final
 IDLE_SECONDS: Final = 15 * 60
 MAX_AGE_SECONDS: Final = 8 * 60 * 60
 MAX_SESSIONS: Final = 1_000
+MAX_SESSIONS_PER_KEY: Final = 10
+
+
+class SessionsFull(Exception):
+    """The table holds ``MAX_SESSIONS`` live sessions: nobody else's is ended to make room."""
 
 
 @dataclass(slots=True)
@@ -56,11 +64,13 @@ class SessionStore:
         idle_seconds: float = IDLE_SECONDS,
         max_age_seconds: float = MAX_AGE_SECONDS,
         max_sessions: int = MAX_SESSIONS,
+        max_per_key: int = MAX_SESSIONS_PER_KEY,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._idle = idle_seconds
         self._max_age = max_age_seconds
         self._max = max_sessions
+        self._max_per_key = max_per_key
         self._clock = clock
         self._sessions: OrderedDict[str, Session] = OrderedDict()
         # Views run in a thread pool: every change to the table happens under this lock.
@@ -72,14 +82,20 @@ class SessionStore:
         return self._max_age
 
     def create(self, access_key_id: str, principal_arn: str) -> tuple[str, Session]:
-        """A new session and the id to hand to the browser (never stored)."""
+        """A new session and the id to hand to the browser (never stored). The AccessKey's
+        own oldest sessions end past ``max_per_key``; ``SessionsFull`` when the table is full
+        of other live sessions."""
         session_id = secrets.token_urlsafe(32)
         now = self._clock()
         session = Session(access_key_id, principal_arn, secrets.token_urlsafe(32), now, now)
         with self._lock:
             self._drop_expired(now)
-            while len(self._sessions) >= self._max:
-                self._sessions.popitem(last=False)
+            own = [k for k, s in self._sessions.items() if s.access_key_id == access_key_id]
+            own.sort(key=lambda k: self._sessions[k].created)
+            while own and len(own) >= self._max_per_key:
+                del self._sessions[own.pop(0)]
+            if len(self._sessions) >= self._max:
+                raise SessionsFull
             self._sessions[_digest(session_id)] = session
         return session_id, session
 
