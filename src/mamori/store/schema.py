@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Float,
     ForeignKey,
     ForeignKeyConstraint,
     Index,
@@ -506,11 +507,25 @@ managed_data_key_versions = Table(
 # The replay guard across nodes (store/nonce_log.py): a fingerprint of (AccessKeyId, nonce) per
 # accepted request, until its request could no longer be fresh. Nothing in it is secret, and
 # losing it in a PostgreSQL crash loses only replays of requests made before the crash, so on
-# PostgreSQL the table is UNLOGGED (no WAL, several times the insert rate; migration 0011). On
+# PostgreSQL the table is UNLOGGED (no WAL, several times the insert rate; migration 0012). On
 # SQLite (one node) it stays empty: the node's shared memory is the whole guard.
 nonces = Table(
     "nonces",
     metadata,
     Column("fingerprint", LargeBinary(16), primary_key=True),
     Column("expires_at", BigInteger, nullable=False),
+)
+
+# Console sessions (gateway/console/stored_sessions.py), here so that every worker process and
+# node sees the same ones. Keyed by the SHA-256 of the cookie's value: the value itself, which
+# authenticates a browser, is stored nowhere; the CSRF token is derived from it, not stored.
+console_sessions = Table(
+    "console_sessions",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("access_key_id", String(64), nullable=False),
+    Column("principal_arn", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("last_seen", Float, nullable=False),
+    Index("ix_console_sessions_key", "access_key_id", "created_at"),
 )

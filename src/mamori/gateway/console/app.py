@@ -36,7 +36,8 @@ from mamori.gateway.console.http import (
 )
 from mamori.gateway.console.pages import PREFIX, Page, Route, environment
 from mamori.gateway.console.reveal import LoggedReveals, RevealAudit
-from mamori.gateway.console.sessions import Session, SessionsFull, SessionStore
+from mamori.gateway.console.sessions import Session, Sessions, SessionsFull
+from mamori.gateway.console.stored_sessions import StoredSessions
 from mamori.gateway.console.throttle import FailedSignIns
 from mamori.iam.access_keys import ACTIVE, AccessKeyService
 from mamori.iam.authorize import Origin
@@ -69,7 +70,7 @@ class ConsoleApp:
         region: str,
         executor: ThreadPoolExecutor,
         max_body_bytes: int,
-        sessions: SessionStore | None = None,
+        sessions: Sessions | None = None,
         reveals: RevealAudit | None = None,
         trusted_proxies: Sequence[str] = (),
     ) -> None:
@@ -79,7 +80,7 @@ class ConsoleApp:
         self._region = region
         self._executor = executor
         self._max_body = max_body_bytes
-        self._sessions = sessions or SessionStore()
+        self._sessions: Sessions = sessions or StoredSessions(services.db)
         self._failures = FailedSignIns()
         self._reveals: RevealAudit = reveals or LoggedReveals()
         self._proxies = [ipaddress.ip_network(p, strict=False) for p in trusted_proxies]
@@ -132,6 +133,13 @@ class ConsoleApp:
         if request.path in (PREFIX, f"{PREFIX}/"):
             return redirect(f"{PREFIX}/keys")
         page = self._page(request, session)
+        try:
+            return self._route(request, page)
+        finally:
+            # A message for the next page lives where that page may be served.
+            self._sessions.keep_flash(session_id, session.flash)
+
+    def _route(self, request: Request, page: Page) -> Response:
         for candidate in _ROUTES:
             if candidate.method != request.method:
                 continue

@@ -19,7 +19,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, Protocol
 
 IDLE_SECONDS: Final = 15 * 60
 MAX_AGE_SECONDS: Final = 8 * 60 * 60
@@ -55,8 +55,38 @@ def _digest(session_id: str) -> str:
     return hashlib.sha256(session_id.encode()).hexdigest()
 
 
+class Sessions(Protocol):
+    """Where the console keeps its sessions: ``SessionStore`` (one process's memory) or
+    ``stored_sessions.StoredSessions`` (the store: every worker and node; the server's)."""
+
+    @property
+    def max_age_seconds(self) -> float:
+        """How long a session can live at most (the cookie's Max-Age)."""
+        ...
+
+    def create(self, access_key_id: str, principal_arn: str) -> tuple[str, Session]:
+        """A new session and the id to hand to the browser."""
+        ...
+
+    def get(self, session_id: str) -> Session | None:
+        """The live session this id names, or None."""
+        ...
+
+    def keep_flash(self, session_id: str, message: str) -> None:
+        """Keep ``message`` for the session's next page."""
+        ...
+
+    def end(self, session_id: str) -> None:
+        """Sign-out."""
+        ...
+
+    def end_for_key(self, access_key_id: str) -> int:
+        """End every session of this AccessKey."""
+        ...
+
+
 class SessionStore:
-    """Sessions of one server process (see docs/console.md on several processes)."""
+    """Sessions of one process's memory (tests; the server keeps them in the store)."""
 
     def __init__(
         self,
@@ -115,6 +145,9 @@ class SessionStore:
             session.last_seen = now
             self._sessions.move_to_end(key)
             return session
+
+    def keep_flash(self, session_id: str, message: str) -> None:
+        """Nothing to do: the session object itself is kept."""
 
     def end(self, session_id: str) -> None:
         """Sign-out: the id stops working at once."""
