@@ -9,10 +9,11 @@ One request, in order (each failure is the ``Error`` protobuf with its code and 
 5. Decode the body: canonical protobuf only (``InvalidParameter`` Body).
 6. Resolve the key or secret (``Forbidden.KeyNotFound`` …) and the instance it lives in; the
    instance the host name names, when it names one, must be that instance.
-7. Take one request from the instance's QPS budget (``Rejected.Throttling``, 429): only
-   authenticated requests spend it, so nobody without a client key can exhaust an instance.
-8. ``authority.authorize``: the AAP's policy must grant the template on the resource, in the
+7. ``authority.authorize``: the AAP's policy must grant the template on the resource, in the
    instance, to the TCP peer address (``Forbidden.NoPermission``, 403).
+8. Take one request from the instance's QPS budget (``Rejected.Throttling``, 429): only
+   requests the instance's policies allow spend it, so no client key can exhaust the budget
+   of an instance it may not use.
 9. The core call; the response protobuf, with ``x-kms-migrationkeyversionid`` wherever a key
    version did the work (the transfer clients read it).
 
@@ -233,7 +234,7 @@ class InstanceGateway:
         self, request: _Request, permission: Permission, resources: tuple[str, ...], home: str
     ) -> None:
         """Steps 6–8 for a resolved resource living in instance ``home`` (empty: the
-        account's default): host-name instance, throttle, AAP policy."""
+        account's default): host-name instance, AAP policy, then the budget."""
         instance = home or self._instances.default_instance(request.scope.account_id).id
         if request.host_instance is not None and request.host_instance != instance:
             # The instance addressed does not hold it: from there, it does not exist.
@@ -244,14 +245,16 @@ class InstanceGateway:
         if qps is None:
             # Addressed by a host name of no instance (or one released since).
             raise InstanceApiError("Forbidden.NoPermission")
-        if not self._budgets.take(instance, qps):
-            raise InstanceApiError("Rejected.Throttling")
         try:
             self._authority.authorize(
                 request.subject, permission, resources, instance, request.peer_ip
             )
         except AccessDenied:
             raise InstanceApiError("Forbidden.NoPermission") from None
+        # Only after the policy allowed it: a refused request never spends the budget of an
+        # instance it may not use (any client key of the account could drain it otherwise).
+        if not self._budgets.take(instance, qps):
+            raise InstanceApiError("Rejected.Throttling")
 
     def key(self, request: _Request, key_id: str, *, by_header: bool = True) -> Target:
         """Resolve and admit the key a request names (or the migration header's version)."""

@@ -1,0 +1,125 @@
+"""Attacks on the dedicated gateway (the instance API on the TLS port, client keys of AAPs),
+replayed against a real server with raw requests signed the way ``alibabacloud-dkms-gcs``
+signs them (``instance_wire.py``). docs/security.md, "Dedicated gateway and agent", lists them.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from alibabacloud_kms20160120 import models as km
+from alibabacloud_kms20160120.client import Client
+
+from mamori.gateway.instance.proto import instance_api_pb2 as pb
+from tests.compat.instance_helpers import call, generic, new_instance
+from tests.compat.instance_sdks import KEY_USER, SECRET_USER, grant, unique
+from tests.compat.sdk import new_sdk
+from tests.conftest import ServerProcess
+from tests.security.instance_wire import (
+    Answer,
+    InstanceWire,
+    flood,
+    paced,
+)
+
+DENIED = (403, "Forbidden.NoPermission")
+KEY_NOT_FOUND = (404, "Forbidden.KeyNotFound")
+SECRET_NOT_FOUND = (404, "Forbidden.ResourceNotFound")
+BAD_BLOB = (400, "InvalidParameter")
+THROTTLED = (429, "Rejected.Throttling")
+
+
+def _key(kms: Client, instance: str, spec: str = "Aliyun_AES_256") -> str:
+    request = km.CreateKeyRequest(key_spec=spec, dkmsinstance_id=instance)
+    return str(kms.create_key(request).body.key_metadata.key_id)
+
+
+def _secret(kms: Client, instance: str) -> str:
+    name = unique("secret")
+    kms.create_secret(
+        km.CreateSecretRequest(
+            secret_name=name, secret_data="value", version_id="v1", dkmsinstance_id=instance
+        )
+    )
+    return name
+
+
+def _versions(kms: Client, key_id: str) -> list[str]:
+    listed = kms.list_key_versions(km.ListKeyVersionsRequest(key_id=key_id)).body
+    return [v.key_version_id for v in listed.key_versions.key_version]
+
+
+def _codes(answers: list[Answer]) -> set[tuple[int, str]]:
+    return {(a.status, a.code) for a in answers}
+
+
+def _in_background(seconds: float, threads: int, work: object) -> tuple[threading.Thread, list]:
+    results: list = []
+
+    def run() -> None:
+        results.extend(flood(seconds, threads, work))  # type: ignore[arg-type]
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, results
+
+
+@pytest.fixture(scope="module")
+def instances(server: ServerProcess) -> tuple[str, str]:
+    """Two instances of the account: the attacker's (A) and the victim's (C)."""
+    client = generic(server)
+    return new_instance(client, Spec=100_000), new_instance(client, Spec=100_000)
+
+
+# -- M1: the instance's budget is spent only by requests it serves ---------------------------
+
+
+def test_refused_requests_do_not_spend_another_instances_budget(
+    server: ServerProcess, kms: Client, instances: tuple[str, str]
+) -> None:
+    attacker_home, _ = instances
+    victim_home = new_instance(generic(server), Spec=10)
+    victims_key = _key(kms, victim_home)
+    legit = InstanceWire.of(server, grant(kms, victim_home, [f"key/{victims_key}"]))
+    own_key = _key(kms, attacker_home)
+    attacker = InstanceWire.of(server, grant(kms, attacker_home, [f"key/{own_key}"]))
+    assert legit.encrypt(victims_key).status == 200
+    time.sleep(0.3)  # the warm-up took the 10 QPS instance's one-token burst
+
+    thread, refused = _in_background(4.0, 4, lambda: attacker.encrypt(victims_key))
+    served = paced(10, 0.25, lambda: legit.encrypt(victims_key))
+    thread.join()
+
+    assert refused and _codes(refused) == {DENIED}
+    assert [a.status for _, a in served] == [200] * 10, _codes([a for _, a in served])
+
+
+def test_unknown_secret_names_do_not_spend_the_default_instances_budget(
+    fresh_server: ServerProcess,
+) -> None:
+    server = fresh_server
+    kms = new_sdk(server.endpoint, server.access_key_id, server.access_key_secret)
+    default = kms.get_default_kms_instance().body.default_kms_instance_id
+    call(generic(server), "UpdateKmsInstance", KmsInstanceId=default, Spec=10)
+    secret = _secret(kms, default)
+    legit = InstanceWire.of(
+        server, grant(kms, default, [f"secret/{secret}"], permissions=(SECRET_USER,))
+    )
+    elsewhere = new_instance(generic(server), Spec=100_000)
+    attacker = InstanceWire.of(server, grant(kms, elsewhere, ["key/*"], permissions=(KEY_USER,)))
+
+    def guess() -> Answer:
+        return attacker.call("GetSecretValue", pb.GetSecretValueRequest(SecretName=unique("no")))
+
+    thread, refused = _in_background(4.0, 4, guess)
+    served = paced(
+        10,
+        0.25,
+        lambda: legit.call("GetSecretValue", pb.GetSecretValueRequest(SecretName=secret)),
+    )
+    thread.join()
+
+    assert refused and _codes(refused) == {DENIED}
+    assert [a.status for _, a in served] == [200] * 10, _codes([a for _, a in served])
