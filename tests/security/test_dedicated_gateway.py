@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
+from dataclasses import dataclass
 
 import pytest
 from alibabacloud_kms20160120 import models as km
 from alibabacloud_kms20160120.client import Client
 
+from mamori.core.instance_crypto import base_blob
 from mamori.gateway.instance.proto import instance_api_pb2 as pb
 from tests.compat.instance_helpers import call, generic, new_instance
 from tests.compat.instance_sdks import KEY_USER, SECRET_USER, grant, unique
@@ -123,3 +126,118 @@ def test_unknown_secret_names_do_not_spend_the_default_instances_budget(
 
     assert refused and _codes(refused) == {DENIED}
     assert [a.status for _, a in served] == [200] * 10, _codes([a for _, a in served])
+
+
+# -- L3: an unauthorized client key cannot tell what exists ---------------------------------
+
+MIGRATION = "x-kms-migrationkeyversionid"
+
+
+@dataclass
+class Probe:
+    """The victim's key (with its version) and secret in instance C; the attacker's client keys:
+    one whose policy names its own key and secret in A, one with ``key/*`` and ``secret/*`` in
+    A, one with ``secret/*`` in the account's default instance."""
+
+    victim_key: str
+    victim_version: str
+    victim_secret: str
+    own_key: str
+    named: InstanceWire
+    wild: InstanceWire
+    wild_default: InstanceWire
+
+
+@pytest.fixture(scope="module")
+def probe(server: ServerProcess, kms: Client, instances: tuple[str, str]) -> Probe:
+    attacker_home, victim_home = instances
+    victim_key = _key(kms, victim_home)
+    own_key, own_secret = _key(kms, attacker_home), _secret(kms, attacker_home)
+    default = kms.get_default_kms_instance().body.default_kms_instance_id
+    return Probe(
+        victim_key,
+        _versions(kms, victim_key)[0],
+        _secret(kms, victim_home),
+        own_key,
+        InstanceWire.of(
+            server, grant(kms, attacker_home, [f"key/{own_key}", f"secret/{own_secret}"])
+        ),
+        InstanceWire.of(server, grant(kms, attacker_home, ["key/*", "secret/*"])),
+        InstanceWire.of(server, grant(kms, default, ["secret/*"], permissions=(SECRET_USER,))),
+    )
+
+
+def _missing_key() -> str:
+    return f"key-{uuid.uuid4()}"
+
+
+def _decrypt(wire: InstanceWire, key_id: str, version: str | None) -> Answer:
+    request = pb.DecryptRequest(KeyId=key_id, CiphertextBlob=b"\x01" * 32, Iv=b"\x02" * 12)
+    headers = {MIGRATION: version} if version else {}
+    return wire.call("Decrypt", request, **headers)
+
+
+def _advance_decrypt(wire: InstanceWire, key_id: str, version: str) -> Answer:
+    sealed = base_blob(version, b"\x02" * 12, b"\x01" * 32, advance=True)
+    return wire.call(
+        "AdvanceDecrypt", pb.AdvanceDecryptRequest(KeyId=key_id, CiphertextBlob=sealed)
+    )
+
+
+def _secret_value(wire: InstanceWire, name: str) -> Answer:
+    return wire.call("GetSecretValue", pb.GetSecretValueRequest(SecretName=name))
+
+
+def _pair(first: Answer, second: Answer) -> tuple[tuple[int, str], tuple[int, str]]:
+    return (first.status, first.code), (second.status, second.code)
+
+
+def test_a_key_no_policy_names_is_refused_alike_whether_it_exists(probe: Probe) -> None:
+    assert probe.named.encrypt(probe.own_key).status == 200
+    assert _pair(probe.named.encrypt(probe.victim_key), probe.named.encrypt(_missing_key())) == (
+        DENIED,
+        DENIED,
+    )
+
+
+def test_a_key_beyond_the_wildcards_instance_is_not_found_like_a_missing_one(
+    probe: Probe,
+) -> None:
+    assert probe.wild.encrypt(probe.own_key).status == 200
+    assert _pair(probe.wild.encrypt(probe.victim_key), probe.wild.encrypt(_missing_key())) == (
+        KEY_NOT_FOUND,
+        KEY_NOT_FOUND,
+    )
+
+
+def test_a_migration_version_tells_nothing_about_a_key_the_caller_may_not_use(
+    probe: Probe,
+) -> None:
+    real, made_up = probe.victim_version, str(uuid.uuid4())
+    named, wild = probe.named, probe.wild
+    # Named by its KeyId: refused before the version is looked at.
+    assert _pair(
+        _decrypt(named, probe.victim_key, real), _decrypt(named, probe.victim_key, made_up)
+    ) == (DENIED, DENIED)
+    assert _pair(
+        _decrypt(wild, probe.victim_key, real), _decrypt(wild, probe.victim_key, made_up)
+    ) == (KEY_NOT_FOUND, KEY_NOT_FOUND)
+    # Named by the version alone (the transfer clients' Decrypt; an Advance blob).
+    for wire in (named, wild):
+        assert _pair(_decrypt(wire, "", real), _decrypt(wire, "", made_up)) == (BAD_BLOB, BAD_BLOB)
+        assert _pair(_advance_decrypt(wire, "", real), _advance_decrypt(wire, "", made_up)) == (
+            BAD_BLOB,
+            BAD_BLOB,
+        )
+
+
+def test_a_secret_of_another_instance_is_not_found_like_a_missing_one(probe: Probe) -> None:
+    missing = unique("missing")
+    assert _pair(
+        _secret_value(probe.named, probe.victim_secret), _secret_value(probe.named, missing)
+    ) == (DENIED, DENIED)
+    for wire in (probe.wild, probe.wild_default):
+        assert _pair(_secret_value(wire, probe.victim_secret), _secret_value(wire, missing)) == (
+            SECRET_NOT_FOUND,
+            SECRET_NOT_FOUND,
+        )

@@ -84,6 +84,28 @@ class _Policy:
             return False
         return any(name.startswith(_KINDS[permission]) for name in self.resources)
 
+    def covers(self, permission: str, names: Sequence[str], instance: str | None) -> bool:
+        """Whether this policy could grant ``permission`` on what a request named, before the
+        name is resolved: the name itself or its kind's wildcard; an alias may lead to any
+        key, so any key grant covers one (``grants`` decides once it is resolved). No names:
+        any resource of the template's kind."""
+        if permission not in self.permissions or instance not in (None, self.instance):
+            return False
+        kinds = _KINDS[permission]
+        if not names:  # a request naming nothing (GenerateRandom, a blob's version alone)
+            return any(name.startswith(kinds) for name in self.resources)
+        for name in names:
+            if not name.startswith(kinds):
+                continue
+            if name in self.resources:
+                return True
+            kind = name.split("/", 1)[0]
+            if kind in ("key", "secret") and f"{kind}/*" in self.resources:
+                return True
+            if kind == "alias" and any(r.startswith("key/") for r in self.resources):
+                return True
+        return False
+
     def admits(self, peer: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
         return any(peer in net for net in self.networks)
 
@@ -203,6 +225,28 @@ class AapAuthority:
         if aap is not None:
             for policy in aap.policies:
                 if policy.grants_some(permission, instance_id) and policy.admits(peer):
+                    return policy.instance
+        raise AccessDenied
+
+    def screen(
+        self,
+        subject: ClientKeySubject,
+        permission: Permission,
+        names: Sequence[str],
+        instance_id: str | None,
+        peer_ip: str,
+    ) -> str:
+        """The instance of the first policy that covers one of ``names`` as the request gave
+        them (``_Policy.covers``), in ``instance_id`` if given, and admits ``peer_ip``; else
+        ``AccessDenied``. Decided from memory before anything is resolved, so a caller with no
+        such policy learns nothing about what exists."""
+        peer = _peer(peer_ip)
+        if peer is None or permission not in _KINDS:
+            raise AccessDenied
+        aap = self._aaps.get_or_load((subject.account_id, subject.aap_name), self._load_aap)
+        if aap is not None:
+            for policy in aap.policies:
+                if policy.covers(permission, names, instance_id) and policy.admits(peer):
                     return policy.instance
         raise AccessDenied
 

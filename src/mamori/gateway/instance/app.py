@@ -7,15 +7,21 @@ One request, in order (each failure is the ``Error`` protobuf with its code and 
 3. The API name is one of the 15 (``InvalidApiName``); the date is within the window.
 4. ``authority.authenticate`` the client key (``Unauthorized``, 401), then verify its signature.
 5. Decode the body: canonical protobuf only (``InvalidParameter`` Body).
-6. Resolve the key or secret (``Forbidden.KeyNotFound`` …) and the instance it lives in; the
-   instance the host name names, when it names one, must be that instance.
-7. ``authority.authorize``: the AAP's policy must grant the template on the resource, in the
-   instance, to the TCP peer address (``Forbidden.NoPermission``, 403).
-8. Take one request from the instance's QPS budget (``Rejected.Throttling``, 429): only
-   requests the instance's policies allow spend it, so no client key can exhaust the budget
-   of an instance it may not use.
-9. The core call; the response protobuf, with ``x-kms-migrationkeyversionid`` wherever a key
-   version did the work (the transfer clients read it).
+6. ``authority.screen`` the names the request gave (``key/<id>``, ``alias/<name>``,
+   ``secret/<name>``), from memory, before anything is resolved: some policy of the AAP must
+   cover them and admit the TCP peer address, else ``Forbidden.NoPermission`` (403) — alike
+   whether the name exists or not.
+7. Resolve the key or secret and the instance it lives in (the one the host name names, when
+   it names one).
+8. ``authority.authorize``: a policy must grant the template on the resource in that instance
+   to the peer. Past the screen, a name that is not there and one the caller's policies do
+   not reach get the same answer: ``Forbidden.KeyNotFound`` / ``Forbidden.ResourceNotFound``
+   (404; ``InvalidParameter`` CiphertextBlob when only a blob's version named the key).
+9. Take one request from the QPS budget (``Rejected.Throttling``, 429) of the resource's
+   instance, or for a name not found, of the caller's own (screened) instance: a request the
+   policies refuse never spends the budget of an instance it may not use.
+10. The core call; the response protobuf, with ``x-kms-migrationkeyversionid`` wherever a key
+    version did the work (the transfer clients read it).
 
 Only the 15 business calls exist here: no management action is reachable with a client key.
 """
@@ -37,10 +43,12 @@ from google.protobuf.message import Message
 from mamori.api.catalogue import Services
 from mamori.api.errors import ERRORS, ApiError
 from mamori.api.secrets.values import value_result
-from mamori.core.errors import DomainError
+from mamori.core.errors import CiphertextInvalid, DomainError, KeyNotFound
 from mamori.core.instance_crypto import Target, random_bytes
 from mamori.core.instances import InstanceService
-from mamori.core.refs import Scope
+from mamori.core.refs import Scope, parse_key_ref
+from mamori.core.secret_rows import SecretNotFound
+from mamori.crypto import blob
 from mamori.gateway.asgi import ASGIScope, ClientGone, Receive, Send, read_body
 from mamori.gateway.instance.errors import InstanceApiError, error_body
 from mamori.gateway.instance.messages import APIS, MalformedBody, decode_request, encode
@@ -230,59 +238,106 @@ class InstanceGateway:
 
     # -- the steps every handler takes -------------------------------------------------------
 
-    def admit(
-        self, request: _Request, permission: Permission, resources: tuple[str, ...], home: str
-    ) -> None:
-        """Steps 6–8 for a resolved resource living in instance ``home`` (empty: the
-        account's default): host-name instance, AAP policy, then the budget."""
+    def screen(self, request: _Request, permission: Permission, names: tuple[str, ...]) -> str:
+        """Step 6, from memory, before anything is resolved: some policy must cover the names
+        the request gave (``authority.screen``); its instance. A client key no policy covers is
+        ``Forbidden.NoPermission`` whether the name exists or not."""
+        try:
+            return self._authority.screen(
+                request.subject, permission, names, request.host_instance, request.peer_ip
+            )
+        except AccessDenied:
+            raise InstanceApiError("Forbidden.NoPermission") from None
+
+    def charge(self, instance: str) -> None:
+        """Step 9: one request from the instance's budget."""
+        qps = self._instances.qps_of(instance)
+        if qps is None:  # a policy for "shared", or an instance released since
+            raise InstanceApiError("Forbidden.NoPermission")
+        if not self._budgets.take(instance, qps):
+            raise InstanceApiError("Rejected.Throttling")
+
+    def authorize(
+        self,
+        request: _Request,
+        permission: Permission,
+        resources: tuple[str, ...],
+        home: str,
+        unseen: DomainError,
+    ) -> str:
+        """Step 8 for a resolved resource living in instance ``home`` (empty: the account's
+        default): the instance the host name addresses, then the AAP policy. A screened caller
+        whose policies do not reach it there gets ``unseen`` — the answer for a name that does
+        not exist — so it cannot tell the two apart. The resource's instance."""
         instance = home or self._instances.default_instance(request.scope.account_id).id
         if request.host_instance is not None and request.host_instance != instance:
             # The instance addressed does not hold it: from there, it does not exist.
-            if permission == SECRET_USER:
-                raise ApiError("Forbidden.ResourceNotFound")
-            raise ApiError("Forbidden.KeyNotFound")
-        qps = self._instances.qps_of(instance)
-        if qps is None:
-            # Addressed by a host name of no instance (or one released since).
-            raise InstanceApiError("Forbidden.NoPermission")
+            raise unseen
         try:
             self._authority.authorize(
                 request.subject, permission, resources, instance, request.peer_ip
             )
         except AccessDenied:
-            raise InstanceApiError("Forbidden.NoPermission") from None
-        # Only after the policy allowed it: a refused request never spends the budget of an
-        # instance it may not use (any client key of the account could drain it otherwise).
-        if not self._budgets.take(instance, qps):
-            raise InstanceApiError("Rejected.Throttling")
+            raise unseen from None
+        return instance
 
     def key(self, request: _Request, key_id: str, *, by_header: bool = True) -> Target:
-        """Resolve and admit the key a request names (or the migration header's version)."""
+        """Screen, resolve, authorize and charge the key a request names (or the migration
+        header's version)."""
+        version = request.migration_version if by_header else None
+        if version is None:
+            return self.reach(request, key_id, None)
+        ops = self._services.instance_crypto
+        return self.reach(
+            request, key_id, lambda: ops.version_target(request.scope, version, key_id)
+        )
+
+    def reach(
+        self, request: _Request, key_id: str, versioned: Callable[[], Target] | None
+    ) -> Target:
+        """Steps 6–9 for a key named by ``key_id`` and/or a version (``versioned`` resolves
+        it: the migration header's, an Advance blob's).
+
+        With a KeyId, the key is authorized before the version is looked at, so a version id
+        tells nothing about a key the caller may not use. Not found, or not reachable by the
+        caller's policies: ``Forbidden.KeyNotFound`` (``InvalidParameter`` CiphertextBlob when
+        only a version named it), charged to the caller's own (screened) instance; the key's
+        instance pays once the key is authorized."""
         if len(key_id) > _MAX_NAME:
             raise ApiError("InvalidParameter", name="KeyId", detail="")
         ops = self._services.instance_crypto
-        if by_header and request.migration_version is not None:
-            target = ops.version_target(request.scope, request.migration_version, key_id)
-        else:
-            target = ops.key_target(request.scope, key_id)
-        self.admit(request, KEY_USER, target.resources, target.record.dkms_instance_id)
+        if not key_id and versioned is None:
+            ops.key_target(request.scope, key_id)  # InvalidParameter KeyId: it is required
+        names = (_given_key_name(request.scope, key_id),) if key_id else ()
+        screened = self.screen(request, KEY_USER, names)
+        charged = False
+        try:
+            if key_id:
+                target = ops.key_target(request.scope, key_id)
+                home = target.record.dkms_instance_id
+                unseen: DomainError = KeyNotFound()
+                self.charge(self.authorize(request, KEY_USER, target.resources, home, unseen))
+                charged = True
+                if versioned is not None:
+                    target = versioned()
+            else:
+                assert versioned is not None
+                target = versioned()
+                home = target.record.dkms_instance_id
+                unseen = CiphertextInvalid()
+                self.charge(self.authorize(request, KEY_USER, target.resources, home, unseen))
+                charged = True
+        except (KeyNotFound, CiphertextInvalid):
+            if not charged:
+                self.charge(screened)
+            raise
         return target
 
     def admit_any(self, request: _Request) -> None:
         """GenerateRandom names no resource: a policy granting ``CryptoServiceKeyUser`` on some
         key to the peer will do, in the instance the host name addresses if it names one, else
         in that policy's instance; that instance's budget pays for it."""
-        try:
-            instance = self._authority.authorize_any(
-                request.subject, KEY_USER, request.host_instance, request.peer_ip
-            )
-        except AccessDenied:
-            raise InstanceApiError("Forbidden.NoPermission") from None
-        qps = self._instances.qps_of(instance)
-        if qps is None:  # a policy for "shared", or an instance released since
-            raise InstanceApiError("Forbidden.NoPermission")
-        if not self._budgets.take(instance, qps):
-            raise InstanceApiError("Rejected.Throttling")
+        self.charge(self.screen(request, KEY_USER, ()))
 
     @property
     def services(self) -> Services:
@@ -338,8 +393,15 @@ def _decrypt(gw: InstanceGateway, request: _Request, req: Any) -> _Response:
 
 def _advance_decrypt(gw: InstanceGateway, request: _Request, req: Any) -> _Response:
     ops = gw.services.instance_crypto
-    target, parsed = ops.advance_target(request.scope, req.CiphertextBlob, req.KeyId)
-    gw.admit(request, KEY_USER, target.resources, target.record.dkms_instance_id)
+    blobs: list[blob.Blob] = []
+
+    def versioned() -> Target:
+        target, parsed = ops.advance_target(request.scope, req.CiphertextBlob, req.KeyId)
+        blobs.append(parsed)
+        return target
+
+    target = gw.reach(request, req.KeyId, versioned)
+    parsed = blobs[0]
     opened = ops.decrypt(
         target, req.CiphertextBlob, req.Algorithm, req.Aad, req.Iv, req.PaddingMode, parsed
     )
@@ -447,6 +509,17 @@ def _public_key(gw: InstanceGateway, request: _Request, req: Any) -> _Response:
     return _Response(pb.GetPublicKeyResponse(KeyId=target.record.id, PublicKey=pem), version_id)
 
 
+def _given_key_name(scope: Scope, key_id: str) -> str:
+    """The policy-form name a KeyId gives before it is resolved: ``key/<id>`` (also from an
+    ARN) or ``alias/<name>``; anything else as ``key/<text>``, which only ``key/*`` covers."""
+    ref = parse_key_ref(scope, key_id)
+    if ref is not None and ref.alias is not None:
+        return ref.alias
+    if ref is not None and ref.key_id is not None:
+        return f"key/{ref.key_id}"
+    return f"key/{key_id}"
+
+
 def _random(gw: InstanceGateway, request: _Request, req: Any) -> _Response:
     # Checked first: a bad Length spends no budget.
     data = random_bytes(req.Length)
@@ -461,9 +534,15 @@ def _secret_value(gw: InstanceGateway, request: _Request, req: Any) -> _Response
     if len(name) > 192 or len(req.VersionId) > 64 or len(req.VersionStage) > 64:
         raise ApiError("InvalidParameter", name="SecretName", detail="")
     secrets = gw.services.secrets
-    # Authorized against the instance holding the secret before anything about it is told (an
-    # unknown secret is authorized against the default instance, then not found).
-    gw.admit(request, SECRET_USER, (f"secret/{name}",), secrets.instance_of(request.scope, name))
+    # Screened on the name before anything about it is told; a secret that is not there, or
+    # not where the caller's policies reach, is not found (the caller's own instance pays).
+    names = (f"secret/{name}",)
+    screened = gw.screen(request, SECRET_USER, names)
+    home = secrets.instance_of(request.scope, name)
+    if home is None:
+        gw.charge(screened)
+        raise SecretNotFound
+    gw.charge(gw.authorize(request, SECRET_USER, names, home, SecretNotFound()))
     secret, value = secrets.read(
         request.scope, name, req.VersionId or None, req.VersionStage or None
     )
