@@ -132,8 +132,11 @@ class InstanceWire:
         error = pb.Error.FromString(payload)
         return Answer(response.status, error.ErrorCode, payload)
 
-    def encrypt(self, key_id: str, plaintext: bytes = b"x", **fields: Any) -> Answer:
-        return self.call("Encrypt", pb.EncryptRequest(KeyId=key_id, Plaintext=plaintext, **fields))
+    def encrypt(
+        self, key_id: str, plaintext: bytes = b"x", client_key_id: str | None = None
+    ) -> Answer:
+        request = pb.EncryptRequest(KeyId=key_id, Plaintext=plaintext)
+        return self.call("Encrypt", request, client_key_id=client_key_id)
 
 
 def flood(seconds: float, threads: int, work: Callable[[], Any]) -> list[Any]:

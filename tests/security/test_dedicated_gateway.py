@@ -24,6 +24,7 @@ from tests.security.instance_wire import (
     Answer,
     InstanceWire,
     flood,
+    median_ms,
     paced,
 )
 
@@ -241,3 +242,75 @@ def test_a_secret_of_another_instance_is_not_found_like_a_missing_one(probe: Pro
             SECRET_NOT_FOUND,
             SECRET_NOT_FOUND,
         )
+
+
+# -- M2: what a request names is looked up in the store off the event loop ------------------
+
+
+@dataclass
+class Flooded:
+    home: str
+    key_id: str
+    legit: InstanceWire
+    wild: InstanceWire
+
+
+@pytest.fixture(scope="module")
+def flooded(server: ServerProcess, kms: Client, instances: tuple[str, str]) -> Flooded:
+    home = instances[0]
+    key_id = _key(kms, home)
+    legit = InstanceWire.of(server, grant(kms, home, [f"key/{key_id}"]))
+    wild = InstanceWire.of(server, grant(kms, home, ["key/*"], permissions=(KEY_USER,)))
+    return Flooded(home, key_id, legit, wild)
+
+
+def _latency_under(flooded: Flooded, work: object, seconds: float = 3.0) -> tuple[float, list]:
+    """The legitimate client's median Encrypt latency (ms) while 4 threads run ``work``."""
+    thread, results = _in_background(seconds, FLOOD_THREADS, work)
+    time.sleep(0.5)
+    served = paced(
+        int((seconds - 1.0) / 0.025), 0.025, lambda: flooded.legit.encrypt(flooded.key_id)
+    )
+    thread.join()
+    assert {a.status for _, a in served} == {200}
+    return median_ms([latency for latency, _ in served]), results
+
+
+FLOOD_THREADS = 8
+STRANGER = f"KAAP.{uuid.uuid4()}"
+
+
+def _floods(flooded: Flooded, server: ServerProcess) -> dict[str, tuple[object, tuple[int, str]]]:
+    stranger = InstanceWire(server, STRANGER, None)  # no private key: a garbage signature
+    sealed = lambda: base_blob(str(uuid.uuid4()), b"\x02" * 12, b"\x01" * 32, advance=True)  # noqa: E731
+    return {
+        "unknown client keys": (
+            lambda: stranger.encrypt(flooded.key_id, client_key_id=f"KAAP.{uuid.uuid4()}"),
+            (401, "Unauthorized"),
+        ),
+        "unknown key ids": (lambda: flooded.wild.encrypt(_missing_key()), KEY_NOT_FOUND),
+        "unknown blob versions": (
+            lambda: flooded.wild.call(
+                "AdvanceDecrypt", pb.AdvanceDecryptRequest(CiphertextBlob=sealed())
+            ),
+            BAD_BLOB,
+        ),
+    }
+
+
+@pytest.mark.parametrize(
+    "kind", ["unknown client keys", "unknown key ids", "unknown blob versions"]
+)
+def test_a_flood_of_unknown_names_does_not_stall_other_requests(
+    server: ServerProcess, flooded: Flooded, kind: str
+) -> None:
+    # The yardstick: the same load made of requests that are served from memory (the
+    # attacker's own Encrypts). What an unknown name adds must not be a store query on the
+    # event loop that every other request waits behind.
+    assert flooded.wild.encrypt(flooded.key_id).status == 200
+    control, _ = _latency_under(flooded, lambda: flooded.wild.encrypt(flooded.key_id))
+    work, refusal = _floods(flooded, server)[kind]
+    under_flood, refused = _latency_under(flooded, work)
+    print(f"{kind}: legitimate Encrypt median {under_flood:.1f} ms; control {control:.1f} ms")
+    assert refused and _codes(refused) == {refusal}
+    assert under_flood <= 2 * control + 2.0, (under_flood, control)

@@ -70,6 +70,7 @@ from mamori.iam.client_key_authority import (
     ClientKeySubject,
     Permission,
 )
+from mamori.store.database import StoreNeeded, memory_only
 
 log = logging.getLogger("mamori.gateway.instance")
 
@@ -91,7 +92,7 @@ def is_instance_request(scope: ASGIScope) -> bool:
     return False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Request:
     """One authenticated request, as the handlers see it."""
 
@@ -101,6 +102,9 @@ class _Request:
     host_instance: str | None
     migration_version: str | None
     api: str
+    # The budget was charged: a handler run again in the executor after a cache miss on the
+    # event loop (``StoreNeeded``) does not pay twice.
+    charged: bool = False
 
 
 class _Response:
@@ -204,8 +208,17 @@ class InstanceGateway:
             raise InstanceApiError("InvalidApiName", name=claim.api_name)
         now = datetime.fromtimestamp(self._clock(), UTC)
         check_freshness(claim, now)
+        loop = asyncio.get_running_loop()
         try:
-            subject = self._authority.authenticate(claim.client_key_id, now)
+            try:
+                with memory_only():
+                    subject = self._authority.authenticate(claim.client_key_id, now)
+            except StoreNeeded:
+                # Not cached either way: the store is read off the event loop, so a flood of
+                # made-up ids never stalls the requests being served.
+                subject = await loop.run_in_executor(
+                    self._executor, self._authority.authenticate, claim.client_key_id, now
+                )
         except ClientKeyRefused:
             raise InstanceApiError("Unauthorized") from None
         verify(claim, subject.public_key)
@@ -224,8 +237,13 @@ class InstanceGateway:
         )
         handler, inline = _HANDLERS[claim.api_name]
         if inline:
-            return self._run(handler, request, message)
-        loop = asyncio.get_running_loop()
+            # From memory on the event loop; a cache miss anywhere (a key, alias, version, AAP
+            # not cached) runs the handler again in the executor, where the store may be read.
+            try:
+                with memory_only():
+                    return self._run(handler, request, message)
+            except StoreNeeded:
+                pass
         return await loop.run_in_executor(self._executor, self._run, handler, request, message)
 
     def _run(self, handler: Handler, request: _Request, message: Any) -> _Response:
@@ -249,13 +267,16 @@ class InstanceGateway:
         except AccessDenied:
             raise InstanceApiError("Forbidden.NoPermission") from None
 
-    def charge(self, instance: str) -> None:
-        """Step 9: one request from the instance's budget."""
+    def charge(self, request: _Request, instance: str) -> None:
+        """Step 9: one request from the instance's budget (once per request)."""
         qps = self._instances.qps_of(instance)
         if qps is None:  # a policy for "shared", or an instance released since
             raise InstanceApiError("Forbidden.NoPermission")
+        if request.charged:
+            return
         if not self._budgets.take(instance, qps):
             raise InstanceApiError("Rejected.Throttling")
+        request.charged = True
 
     def authorize(
         self,
@@ -310,34 +331,30 @@ class InstanceGateway:
             ops.key_target(request.scope, key_id)  # InvalidParameter KeyId: it is required
         names = (_given_key_name(request.scope, key_id),) if key_id else ()
         screened = self.screen(request, KEY_USER, names)
-        charged = False
         try:
             if key_id:
                 target = ops.key_target(request.scope, key_id)
-                home = target.record.dkms_instance_id
-                unseen: DomainError = KeyNotFound()
-                self.charge(self.authorize(request, KEY_USER, target.resources, home, unseen))
-                charged = True
+                self._admit_key(request, target, KeyNotFound())
                 if versioned is not None:
                     target = versioned()
             else:
                 assert versioned is not None
                 target = versioned()
-                home = target.record.dkms_instance_id
-                unseen = CiphertextInvalid()
-                self.charge(self.authorize(request, KEY_USER, target.resources, home, unseen))
-                charged = True
+                self._admit_key(request, target, CiphertextInvalid())
         except (KeyNotFound, CiphertextInvalid):
-            if not charged:
-                self.charge(screened)
+            self.charge(request, screened)  # unless the key's instance paid already
             raise
         return target
+
+    def _admit_key(self, request: _Request, target: Target, unseen: DomainError) -> None:
+        home = target.record.dkms_instance_id
+        self.charge(request, self.authorize(request, KEY_USER, target.resources, home, unseen))
 
     def admit_any(self, request: _Request) -> None:
         """GenerateRandom names no resource: a policy granting ``CryptoServiceKeyUser`` on some
         key to the peer will do, in the instance the host name addresses if it names one, else
         in that policy's instance; that instance's budget pays for it."""
-        self.charge(self.screen(request, KEY_USER, ()))
+        self.charge(request, self.screen(request, KEY_USER, ()))
 
     @property
     def services(self) -> Services:
@@ -540,9 +557,9 @@ def _secret_value(gw: InstanceGateway, request: _Request, req: Any) -> _Response
     screened = gw.screen(request, SECRET_USER, names)
     home = secrets.instance_of(request.scope, name)
     if home is None:
-        gw.charge(screened)
+        gw.charge(request, screened)
         raise SecretNotFound
-    gw.charge(gw.authorize(request, SECRET_USER, names, home, SecretNotFound()))
+    gw.charge(request, gw.authorize(request, SECRET_USER, names, home, SecretNotFound()))
     secret, value = secrets.read(
         request.scope, name, req.VersionId or None, req.VersionStage or None
     )
