@@ -17,9 +17,11 @@ One request, in order (each failure is the ``Error`` protobuf with its code and 
    to the peer. Past the screen, a name that is not there and one the caller's policies do
    not reach get the same answer: ``Forbidden.KeyNotFound`` / ``Forbidden.ResourceNotFound``
    (404; ``InvalidParameter`` CiphertextBlob when only a blob's version named the key).
-9. Take one request from the QPS budget (``Rejected.Throttling``, 429) of the resource's
-   instance, or for a name not found, of the caller's own (screened) instance: a request the
-   policies refuse never spends the budget of an instance it may not use.
+9. Take the request's cost (``costs.py``: 1, more for RSA key pairs and private-key work) from
+   the QPS budget (``Rejected.Throttling``, 429) of the resource's instance, or for a name not
+   found, of the caller's own (screened) instance: a request the policies refuse never spends
+   the budget of an instance it may not use. An RSA key pair also needs one of the instance's
+   generation slots (429 when they are all busy).
 10. The core call; the response protobuf, with ``x-kms-migrationkeyversionid`` wherever a key
     version did the work (the transfer clients read it).
 
@@ -50,6 +52,7 @@ from mamori.core.refs import Scope, parse_key_ref
 from mamori.core.secret_rows import SecretNotFound
 from mamori.crypto import blob
 from mamori.gateway.asgi import ASGIScope, ClientGone, Receive, Send, read_body
+from mamori.gateway.instance.costs import SLOTTED_PAIRS, PairSlots, cost_of
 from mamori.gateway.instance.errors import InstanceApiError, error_body
 from mamori.gateway.instance.messages import APIS, MalformedBody, decode_request, encode
 from mamori.gateway.instance.proto import instance_api_pb2 as pb
@@ -105,6 +108,12 @@ class _Request:
     # The budget was charged: a handler run again in the executor after a cache miss on the
     # event loop (``StoreNeeded``) does not pay twice.
     charged: bool = False
+    # The key pair a GenerateDataKeyPair* call asks for (its cost and slot depend on it).
+    pair_spec: str | None = None
+    # What the request costs of the budget once its key is known (``costs.cost_of``).
+    cost: int = 1
+    # The instance whose key-pair slot the request holds (released when it is done).
+    slot: str | None = None
 
 
 class _Response:
@@ -138,6 +147,7 @@ class InstanceGateway:
         self._authority = authority
         self._instances = instances
         self._budgets = budgets
+        self._pair_slots = PairSlots()
         self._region = region
         self._executor = executor
         self._max_body = max_body_bytes
@@ -253,6 +263,10 @@ class InstanceGateway:
             if exc.code not in ERRORS:
                 raise
             raise ApiError(exc.code, **exc.fields) from None
+        finally:
+            if request.slot is not None:
+                self._pair_slots.release(request.slot)
+                request.slot = None
 
     # -- the steps every handler takes -------------------------------------------------------
 
@@ -274,9 +288,17 @@ class InstanceGateway:
             raise InstanceApiError("Forbidden.NoPermission")
         if request.charged:
             return
-        if not self._budgets.take(instance, qps):
+        slotted = request.cost > 1 and request.pair_spec in SLOTTED_PAIRS
+        if slotted and not self._pair_slots.acquire(instance):
+            # The instance already generates as many RSA key pairs as it may at once.
+            raise InstanceApiError("Rejected.Throttling")
+        if not self._budgets.take(instance, qps, request.cost):
+            if slotted:
+                self._pair_slots.release(instance)
             raise InstanceApiError("Rejected.Throttling")
         request.charged = True
+        if slotted:
+            request.slot = instance
 
     def authorize(
         self,
@@ -348,6 +370,7 @@ class InstanceGateway:
 
     def _admit_key(self, request: _Request, target: Target, unseen: DomainError) -> None:
         home = target.record.dkms_instance_id
+        request.cost = cost_of(request.api, target.record.spec, request.pair_spec)
         self.charge(request, self.authorize(request, KEY_USER, target.resources, home, unseen))
 
     def admit_any(self, request: _Request) -> None:
@@ -472,6 +495,7 @@ _PAIRS: Final[dict[str, tuple[type[Message], bool, bool]]] = {
 
 def _data_key_pair(gw: InstanceGateway, request: _Request, req: Any) -> _Response:
     response_type, advance, with_plaintext = _PAIRS[request.api]
+    request.pair_spec = req.KeyPairSpec or "RSA_2048"  # the SDKs' default, as in the core
     target = gw.key(request, req.KeyId, by_header=False)
     algorithm = getattr(req, "Algorithm", "")
     pair = gw.services.instance_crypto.generate_data_key_pair(

@@ -3,8 +3,9 @@ request is refused at once with ``Rejected.Throttling`` (never queued into a tim
 
 The limiter is a token bucket per instance: ``rate`` tokens a second, at most ``burst`` of them
 saved (a tenth of a second's worth, so a one-second window never serves more than 110% of the
-spec). A refused request takes no token, so a client retrying (the SDKs retry this code after a
-second) gets served as soon as the budget refills.
+spec). A request spends its cost in tokens (``costs.py``: 1 for an Encrypt, more for what
+takes more CPU, such as RSA key pairs). A refused request takes no token, so a client retrying
+(the SDKs retry this code after a second) gets served as soon as the budget refills.
 
 Sharing (DESIGN §6): the budget belongs to the instance, not to a process.
 
@@ -28,10 +29,11 @@ BURST_SECONDS: Final = 0.1
 
 
 class Budget(Protocol):
-    """Takes one request from an instance's budget."""
+    """Takes a request's cost from an instance's budget."""
 
-    def take(self, instance_id: str, qps: int) -> bool:
-        """True if the instance may serve one more request now at ``qps``; False to refuse."""
+    def take(self, instance_id: str, qps: int, cost: int = 1) -> bool:
+        """True if the instance may serve one more request costing ``cost`` (in Encrypts,
+        ``costs.py``) now at ``qps``; False to refuse."""
         ...
 
 
@@ -55,8 +57,12 @@ class LocalBudgets:
         self._clock = clock
         self._buckets: dict[str, _Bucket] = {}
 
-    def take(self, instance_id: str, qps: int) -> bool:
-        """Refill by the time elapsed, then spend one token if there is one."""
+    def take(self, instance_id: str, qps: int, cost: int = 1) -> bool:
+        """Refill by the time elapsed; then, if there is a token, spend ``cost`` of them. A
+        cost above the tokens saved (an RSA key pair can cost more than a tenth of a second's
+        budget) leaves the bucket in debt: the instance serves nothing more until the refill
+        has paid it, so over any second it serves at most its spec plus the burst plus one
+        request's cost."""
         now = self._clock()
         rate = qps * self._share
         bucket = self._buckets.get(instance_id)
@@ -69,5 +75,5 @@ class LocalBudgets:
         bucket.stamp = now
         if bucket.tokens < 1.0:
             return False
-        bucket.tokens -= 1.0
+        bucket.tokens -= cost
         return True
