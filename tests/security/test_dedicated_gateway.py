@@ -360,3 +360,50 @@ def test_a_key_pair_flood_does_not_starve_another_tenant(
     assert _codes(pairs) <= {(200, ""), THROTTLED}
     assert THROTTLED in _codes(pairs), "16 concurrent RSA_4096 pairs were never throttled"
     assert p99 <= PAIR_FLOOD_P99_MS, p99
+
+
+# -- L4: no blob its own Decrypt refuses ----------------------------------------------------
+
+BLOCK_MODES = [
+    (spec, f"{family}_{mode}", padding)
+    for spec, family in (("Aliyun_AES_256", "AES"), ("Aliyun_SM4", "SM4"))
+    for mode in ("ECB", "CBC")
+    for padding in ("NO_PADDING", "PKCS7_PADDING")
+] + [("Aliyun_AES_256", "AES_GCM", ""), ("Aliyun_SM4", "SM4_GCM", "")]
+
+
+@pytest.fixture(scope="module")
+def block_keys(server: ServerProcess, kms: Client, instances: tuple[str, str]) -> dict[str, str]:
+    home = instances[0]
+    return {spec: _key(kms, home, spec) for spec in ("Aliyun_AES_256", "Aliyun_SM4")}
+
+
+@pytest.mark.parametrize(("spec", "algorithm", "padding"), BLOCK_MODES)
+def test_an_empty_plaintext_is_refused_or_round_trips(
+    server: ServerProcess, kms: Client, instances: tuple[str, str], block_keys: dict[str, str],
+    spec: str, algorithm: str, padding: str,
+) -> None:  # fmt: skip
+    key_id = block_keys[spec]
+    wire = InstanceWire.of(server, grant(kms, instances[0], [f"key/{key_id}"]))
+    sealed = wire.call(
+        "Encrypt",
+        pb.EncryptRequest(KeyId=key_id, Plaintext=b"", Algorithm=algorithm, PaddingMode=padding),
+    )
+    if padding == "NO_PADDING":
+        # Zero blocks would make an empty ciphertext, which Decrypt (rightly) refuses.
+        assert (sealed.status, sealed.code) == BAD_BLOB, sealed
+        error = pb.Error.FromString(sealed.body)
+        assert "Plaintext" in error.ErrorMessage
+        return
+    made = sealed.message(pb.EncryptResponse)
+    opened = wire.call(
+        "Decrypt",
+        pb.DecryptRequest(
+            KeyId=key_id,
+            CiphertextBlob=made.CiphertextBlob,
+            Iv=made.Iv,
+            Algorithm=algorithm,
+            PaddingMode=padding,
+        ),
+    )
+    assert opened.message(pb.DecryptResponse).Plaintext == b""

@@ -219,7 +219,9 @@ class InstanceCrypto:
         try:
             iv_used, ciphertext = mode.encrypt(plaintext, padding_mode, iv or None)
         except ValueError:
-            raise InvalidInput("Plaintext", "NO_PADDING takes whole 16-byte blocks.") from None
+            raise InvalidInput(
+                "Plaintext", "NO_PADDING takes one or more whole 16-byte blocks."
+            ) from None
         return Sealed(record.id, version.version_id, algorithm, padding_mode, iv_used, ciphertext)
 
     def _asymmetric_encrypt(
