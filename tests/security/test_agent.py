@@ -4,14 +4,18 @@ them."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import socket
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 
+from mamori import envelope
+from mamori.client import Client
 from tests.agent.conftest import AgentProcess, admin, agents
 from tests.conftest import ServerProcess
 
@@ -21,7 +25,7 @@ Agents = Callable[..., AgentProcess]
 
 
 def code_of(response: httpx.Response) -> tuple[int, str]:
-    return response.status_code, str(response.json()["Code"])
+    return response.status_code, str(response.json().get("Code"))
 
 
 def rss_mb(pid: int) -> float:
@@ -86,3 +90,46 @@ def test_half_sent_heads_do_not_lock_out_a_caller_with_the_token(
     finally:
         for sock in held:
             sock.close()
+
+
+# -- L1 / L2: the envelope endpoints keep to the configured keys and their limits -----------
+
+
+def _key(client: Client) -> str:
+    return str(client.call("CreateKey", Description="agent security")["KeyMetadata"]["KeyId"])
+
+
+def _kms(server: ServerProcess) -> Client:
+    return Client(
+        server.tls_endpoint,
+        server.access_key_id,
+        server.access_key_secret,
+        ca_file=server.ca_file,
+    )
+
+
+def _decrypt(agent: AgentProcess, blob: bytes, context: dict[str, str]) -> httpx.Response:
+    body = {"CiphertextBlob": base64.b64encode(blob).decode(), "EncryptionContext": context}
+    return agent.post("/v1/envelope/decrypt", body)
+
+
+def test_decrypt_opens_only_envelopes_of_the_configured_keys(
+    agents: Agents, server: ServerProcess, admin: Client
+) -> None:
+    """The agent's credentials may Decrypt every key of the account; its configuration lists
+    one key, by an alias. An envelope of another key is refused, one of the listed key opens."""
+    listed, other = _key(admin), _key(admin)
+    alias = f"alias/agent-{uuid.uuid4().hex[:8]}"
+    admin.call("CreateAlias", AliasName=alias, KeyId=listed)
+    agent = agents(server, f'[[Envelope.Keys]]\nKeyId = "{alias}"\n')
+    context = {"file": "a"}
+    with _kms(server) as kms:
+        of_listed = envelope.encrypt(kms, listed, b"listed", context)
+        of_other = envelope.encrypt(kms, other, b"not listed", context)
+    refused = _decrypt(agent, of_other, context)
+    assert code_of(refused) == (403, "Forbidden.EnvelopeNotEnabled"), refused.text
+    opened = _decrypt(agent, of_listed, context)
+    assert opened.status_code == 200, opened.text
+    assert base64.b64decode(opened.json()["Plaintext"]) == b"listed"
+    # Refused again from the cache's side too: nothing of the other key was kept.
+    assert code_of(_decrypt(agent, of_other, context)) == (403, "Forbidden.EnvelopeNotEnabled")

@@ -162,7 +162,10 @@ async def _serve(config: AgentConfig, token: str, upstream: Upstream, account: s
         serve_stale=config.ignore_transient_errors,
     )
     data_keys = DataKeys(
-        upstream, size=config.envelope_cache_size, decrypt_max_age=config.envelope_max_age_seconds
+        upstream,
+        keys=config.envelope_keys,
+        size=config.envelope_cache_size,
+        decrypt_max_age=config.envelope_max_age_seconds,
     )
     app = AgentApp(config=config, token=token, secrets=secrets, data_keys=data_keys)
     protocol = _protocol(config)
