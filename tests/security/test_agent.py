@@ -133,3 +133,21 @@ def test_decrypt_opens_only_envelopes_of_the_configured_keys(
     assert base64.b64decode(opened.json()["Plaintext"]) == b"listed"
     # Refused again from the cache's side too: nothing of the other key was kept.
     assert code_of(_decrypt(agent, of_other, context)) == (403, "Forbidden.EnvelopeNotEnabled")
+
+
+def test_a_keys_max_age_bounds_its_decryption_cache(
+    agents: Agents, server: ServerProcess, admin: Client
+) -> None:
+    """[Envelope] MaxAgeSeconds stays at its default (300 s); the key's own is 2 s. Two seconds
+    after the key is disabled, the agent no longer opens its envelopes from the cache."""
+    key_id = _key(admin)
+    agent = agents(server, f'[[Envelope.Keys]]\nKeyId = "{key_id}"\nMaxAgeSeconds = 2\n')
+    context = {"file": "b"}
+    body = {"KeyId": key_id, "Plaintext": base64.b64encode(b"aged").decode()}
+    sealed = agent.post("/v1/envelope/encrypt", {**body, "EncryptionContext": context})
+    blob = base64.b64decode(sealed.json()["CiphertextBlob"])
+    assert _decrypt(agent, blob, context).status_code == 200
+    admin.call("DisableKey", KeyId=key_id)
+    time.sleep(2.5)
+    after = _decrypt(agent, blob, context)
+    assert code_of(after) == (409, "Rejected.Disabled"), after.text

@@ -4,9 +4,9 @@ Encryption takes a data key from ``GenerateDataKey`` per (KeyId, EncryptionConte
 it until one of its key's limits is reached — age (``MaxAgeSeconds``), messages
 (``MaxMessages``) or bytes (``MaxBytes``) — the limits of the AWS Encryption SDK's caching
 materials manager. Decryption asks ``Decrypt`` once per wrapped data key and keeps the
-plaintext key for ``MaxAgeSeconds``. The two caches are separate on purpose: a data key made
-for encryption never serves a decryption, so a caller allowed ``kms:GenerateDataKey`` but not
-``kms:Decrypt`` cannot decrypt through the agent.
+plaintext key for the owning key's ``MaxAgeSeconds``. The two caches are separate on purpose: a
+data key made for encryption never serves a decryption, so a caller allowed
+``kms:GenerateDataKey`` but not ``kms:Decrypt`` cannot decrypt through the agent.
 
 Decryption opens only envelopes whose data key was wrapped by a configured key: the key is
 known from ``Decrypt``'s answer (a wrapped key names only a key version), and configured
@@ -45,6 +45,7 @@ class _EncryptionKey:
 class _DecryptionKey:
     aes: AESGCM
     created: float
+    max_age: float  # the owning key's MaxAgeSeconds
 
 
 class KeyNotEnabled(Exception):
@@ -73,12 +74,10 @@ class DataKeys:
         *,
         keys: tuple[EnvelopeKey, ...],
         size: int,
-        decrypt_max_age: float,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._upstream = upstream
         self._size = size
-        self._decrypt_max_age = decrypt_max_age
         self._clock = clock
         # Configured keys by key id (plain ids and key ARNs at once; aliases once resolved),
         # and the aliases to resolve, with their limits.
@@ -152,7 +151,7 @@ class DataKeys:
             raise fmt.DecryptionFailed
         slot = (parsed.wrapped_key, parsed.context_bytes)
         entry = self._decrypting.get(slot)
-        if entry is not None and self._clock() - entry.created < self._decrypt_max_age:
+        if entry is not None and self._clock() - entry.created < entry.max_age:
             self._decrypting.move_to_end(slot)
             self.counters.decrypt_key_reuses += 1
         else:
@@ -170,7 +169,7 @@ class DataKeys:
             raise KeyNotEnabled
         if len(plain) != fmt.DATA_KEY_BYTES:
             raise fmt.DecryptionFailed
-        entry = _DecryptionKey(AESGCM(plain), self._clock())
+        entry = _DecryptionKey(AESGCM(plain), self._clock(), key.max_age_seconds)
         self._decrypting[slot] = entry
         while len(self._decrypting) > self._size:
             self._decrypting.popitem(last=False)

@@ -161,12 +161,7 @@ async def _serve(config: AgentConfig, token: str, upstream: Upstream, account: s
         ttl=config.ttl_seconds,
         serve_stale=config.ignore_transient_errors,
     )
-    data_keys = DataKeys(
-        upstream,
-        keys=config.envelope_keys,
-        size=config.envelope_cache_size,
-        decrypt_max_age=config.envelope_max_age_seconds,
-    )
+    data_keys = DataKeys(upstream, keys=config.envelope_keys, size=config.envelope_cache_size)
     app = AgentApp(config=config, token=token, secrets=secrets, data_keys=data_keys)
     protocol = _protocol(config)
     sock = _listen(config.http_port)
