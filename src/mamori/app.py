@@ -45,13 +45,13 @@ from mamori.core.secret_views import SecretViews
 from mamori.core.secrets import SecretService
 from mamori.crypto.aead import DecryptionFailed
 from mamori.gateway.console import ConsoleApp, LoggedReveals, WithConsole
-from mamori.gateway.http_limits import bounded
 from mamori.gateway.instance.app import InstanceGateway, TlsListener
 from mamori.gateway.instance.throttle import SharedBudgets
 from mamori.gateway.pop.app import PopGateway
 from mamori.gateway.pop.nonces import ReplayGuard, node_table
 from mamori.gateway.tls import TlsFiles, ensure_tls
 from mamori.hsm import HsmConfig, Token, TokenUnavailable, find_module
+from mamori.http.limits import bounded
 from mamori.iam.aap_services import AapServices, build_aap
 from mamori.iam.access_keys import AccessKeyService, new_pair
 from mamori.iam.accounts import AccountService
@@ -423,7 +423,7 @@ def _uvicorn_config(
     max_connections: int,
 ) -> uvicorn.Config:
     # httptools, with the request head bounded before it is parsed, each request read within a
-    # deadline, and a JSON 503 past max_connections (gateway/http_limits.py).
+    # deadline, and a JSON 503 past max_connections (mamori/http/limits.py).
     refusals = {
         408: ApiError("RequestTimeout", seconds=f"{settings.request_read_timeout:g}"),
         431: ApiError(

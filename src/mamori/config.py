@@ -34,7 +34,7 @@ class Settings:
     # The request line and headers together, and how many header fields (issue 9, item 3).
     max_header_bytes: int = 16 * 1024
     max_headers: int = 100
-    # Seconds to read a request whole, from its first byte (slowloris); see gateway/http_limits.
+    # Seconds to read a request whole, from its first byte (slowloris); see mamori/http/limits.
     request_read_timeout: float = 20.0
     # Open connections each listener serves; lowered at start to fit the process's fd limit.
     max_connections: int = 1000

@@ -240,7 +240,7 @@ def test_an_unknown_key_is_remembered_until_a_change(services: Services) -> None
     aap = services.aap
     setup_aap(aap)
     with pytest.raises(ClientKeyRefused):
-        aap.authority.authenticate("KAAP.made-up", at(NOW))
+        aap.authority.authenticate("KAAP.00000000-0000-4000-8000-000000000000", at(NOW))
     key, _ = aap.client_keys.create(ACCOUNT, "app", PASSWORD)
     assert aap.authority.authenticate(key.key_id, at(NOW)).client_key_id == key.key_id
 
@@ -266,3 +266,52 @@ def test_a_call_naming_no_resource_is_authorized_in_a_granting_policys_instance(
     with pytest.raises(AccessDenied):
         authority.authorize_any(secrets, KEY_USER, None, "127.0.0.1")
     assert authority.authorize_any(secrets, SECRET_USER, None, "127.0.0.1") == INSTANCE
+
+
+def test_an_ill_formed_id_is_refused_without_the_store(services: Services) -> None:
+    from mamori.store.database import memory_only
+
+    with memory_only(), pytest.raises(ClientKeyRefused):  # StoreNeeded if it read the store
+        services.aap.authority.authenticate("KAAP.made-up", at(NOW))
+
+
+def test_unknown_ids_never_evict_a_live_key(services: Services) -> None:
+    """Made-up ids are remembered apart: a flood of them past the cache's size leaves the live
+    key cached (no store read on its next request)."""
+    import uuid
+
+    from mamori.iam.aap_authority import AapAuthority
+    from mamori.store.database import memory_only
+
+    subject = setup_aap(services.aap)
+    authority = AapAuthority(services.db, 4, Invalidations())
+    assert authority.authenticate(subject.client_key_id, at(NOW)) == subject
+    for _ in range(10):
+        with pytest.raises(ClientKeyRefused):
+            authority.authenticate(f"KAAP.{uuid.uuid4()}", at(NOW))
+    with memory_only():
+        assert authority.authenticate(subject.client_key_id, at(NOW)) == subject
+
+
+def test_screening_covers_the_names_as_given(services: Services) -> None:
+    aap = services.aap
+    authority = services.client_key_authority
+    named = setup_aap(aap, resources=("key/key-1", "alias/alias/app"), name="named")
+    wild = setup_aap(aap, resources=("key/*",), instance=OTHER_INSTANCE, name="wild")
+
+    def screened(subject: ClientKeySubject, *names: str, peer: str = "127.0.0.1") -> str | None:
+        try:
+            return authority.screen(subject, KEY_USER, names, None, peer)
+        except AccessDenied:
+            return None
+
+    assert screened(named, "key/key-1") == INSTANCE
+    assert screened(named, "key/key-2") is None
+    assert screened(named, "alias/alias/other") == INSTANCE  # an alias may lead to key-1
+    assert screened(named, "key/key-1", peer="127.0.0.2") is None
+    assert screened(wild, "key/anything") == OTHER_INSTANCE
+    assert screened(wild) == OTHER_INSTANCE  # no name: any key grant
+    with pytest.raises(AccessDenied):
+        authority.screen(named, SECRET_USER, ("secret/db",), None, "127.0.0.1")
+    with pytest.raises(AccessDenied):
+        authority.screen(wild, KEY_USER, ("key/x",), INSTANCE, "127.0.0.1")

@@ -19,7 +19,7 @@ from typing import Any, Final
 from urllib.parse import parse_qsl
 
 from mamori.agent.config import AgentConfig
-from mamori.agent.data_keys import DataKeys
+from mamori.agent.data_keys import DataKeys, KeyNotEnabled
 from mamori.agent.errors import AgentError
 from mamori.agent.responses import render_error, render_json
 from mamori.agent.secret_cache import Key, SecretCache
@@ -212,6 +212,10 @@ class AgentApp:
             plaintext = await self._data_keys.decrypt(blob, context)
         except (fmt.MalformedEnvelope, fmt.DecryptionFailed):
             raise AgentError("InvalidCiphertext") from None
+        except KeyNotEnabled:
+            raise AgentError(
+                "Forbidden.EnvelopeNotEnabled", what="the key of this envelope"
+            ) from None
         return render_json({"Plaintext": base64.b64encode(plaintext).decode()})
 
     def stats(self) -> dict[str, Any]:

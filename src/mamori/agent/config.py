@@ -58,6 +58,8 @@ class AgentConfig:
     token_file: Path | None = None
     token_file_mode: int = 0o600
     start_degraded: bool = False
+    max_header_bytes: int = 16 * 1024
+    request_read_timeout_seconds: float = 10.0
     cache_size: int = 1000
     ttl_seconds: int = 300
     endpoint: str = "127.0.0.1:8443"
@@ -206,6 +208,10 @@ SETTINGS: Final[tuple[Setting, ...]] = (
     Setting("Server", "TokenFile", "token_file", _path, "a file path (empty: none)"),
     Setting("Server", "TokenFileMode", "token_file_mode", _mode, '"0600" or "0640"'),
     Setting("Server", "StartDegraded", "start_degraded", _bool, "true or false"),
+    Setting("Server", "MaxHeaderBytes", "max_header_bytes", _int(1024, 1 << 20),
+            "an integer 1024–1048576"),
+    Setting("Server", "RequestReadTimeoutSeconds", "request_read_timeout_seconds",
+            _number(1, 300), "a number of seconds 1–300"),
     Setting("Cache", "CacheSize", "cache_size", _int(1, 10_000), "an integer 1–10000",
             "cache_size"),
     Setting("Cache", "TTLSeconds", "ttl_seconds", _int(0, 3600),

@@ -4,9 +4,15 @@ Encryption takes a data key from ``GenerateDataKey`` per (KeyId, EncryptionConte
 it until one of its key's limits is reached — age (``MaxAgeSeconds``), messages
 (``MaxMessages``) or bytes (``MaxBytes``) — the limits of the AWS Encryption SDK's caching
 materials manager. Decryption asks ``Decrypt`` once per wrapped data key and keeps the
-plaintext key for ``MaxAgeSeconds``. The two caches are separate on purpose: a data key made
-for encryption never serves a decryption, so a caller allowed ``kms:GenerateDataKey`` but not
-``kms:Decrypt`` cannot decrypt through the agent.
+plaintext key for the owning key's ``MaxAgeSeconds``. The two caches are separate on purpose: a
+data key made for encryption never serves a decryption, so a caller allowed
+``kms:GenerateDataKey`` but not ``kms:Decrypt`` cannot decrypt through the agent.
+
+Decryption opens only envelopes whose data key was wrapped by a configured key: the key is
+known from ``Decrypt``'s answer (a wrapped key names only a key version), and configured
+aliases and alias ARNs are resolved to key ids with ``DescribeKey`` on first need, and again
+when an envelope's key is not among them (an alias may have been pointed elsewhere); any other
+key's envelope is ``KeyNotEnabled`` and its data key is dropped, never cached.
 
 Keys live only in memory, as ``AESGCM`` objects, in bounded LRU maps.
 """
@@ -22,7 +28,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from mamori.agent.config import EnvelopeKey
 from mamori.agent.single_flight import SingleFlight
-from mamori.agent.upstream import Upstream
+from mamori.agent.upstream import Upstream, UpstreamError
 from mamori.crypto import envelope as fmt
 
 
@@ -39,6 +45,11 @@ class _EncryptionKey:
 class _DecryptionKey:
     aes: AESGCM
     created: float
+    max_age: float  # the owning key's MaxAgeSeconds
+
+
+class KeyNotEnabled(Exception):
+    """The envelope's data key was wrapped by a key that is not in ``[[Envelope.Keys]]``."""
 
 
 @dataclass(slots=True)
@@ -61,14 +72,24 @@ class DataKeys:
         self,
         upstream: Upstream,
         *,
+        keys: tuple[EnvelopeKey, ...],
         size: int,
-        decrypt_max_age: float,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._upstream = upstream
         self._size = size
-        self._decrypt_max_age = decrypt_max_age
         self._clock = clock
+        # Configured keys by key id (plain ids and key ARNs at once; aliases once resolved),
+        # and the aliases to resolve, with their limits.
+        self._by_id: dict[str, EnvelopeKey] = {}
+        self._aliases: list[EnvelopeKey] = []
+        for key in keys:
+            key_id = _plain_key_id(key.key_id)
+            if key_id is None:
+                self._aliases.append(key)
+            else:
+                self._by_id.setdefault(key_id, key)
+        self._resolve_once: SingleFlight[str, None] = SingleFlight()
         self._encrypting: OrderedDict[tuple[str, bytes], _EncryptionKey] = OrderedDict()
         self._decrypting: OrderedDict[tuple[bytes, bytes], _DecryptionKey] = OrderedDict()
         self._generate_once: SingleFlight[tuple[str, bytes], None] = SingleFlight()
@@ -130,7 +151,7 @@ class DataKeys:
             raise fmt.DecryptionFailed
         slot = (parsed.wrapped_key, parsed.context_bytes)
         entry = self._decrypting.get(slot)
-        if entry is not None and self._clock() - entry.created < self._decrypt_max_age:
+        if entry is not None and self._clock() - entry.created < entry.max_age:
             self._decrypting.move_to_end(slot)
             self.counters.decrypt_key_reuses += 1
         else:
@@ -140,14 +161,36 @@ class DataKeys:
     async def _unwrap(self, slot: tuple[bytes, bytes]) -> _DecryptionKey:
         self.counters.decrypt_calls += 1
         wrapped, context = slot
-        plain = await self._upstream.decrypt_data_key(wrapped, context.decode("utf-8") or None)
+        plain, key_id = await self._upstream.decrypt_data_key(
+            wrapped, context.decode("utf-8") or None
+        )
+        key = await self._configured(key_id)
+        if key is None:
+            raise KeyNotEnabled
         if len(plain) != fmt.DATA_KEY_BYTES:
             raise fmt.DecryptionFailed
-        entry = _DecryptionKey(AESGCM(plain), self._clock())
+        entry = _DecryptionKey(AESGCM(plain), self._clock(), key.max_age_seconds)
         self._decrypting[slot] = entry
         while len(self._decrypting) > self._size:
             self._decrypting.popitem(last=False)
         return entry
+
+    async def _configured(self, key_id: str) -> EnvelopeKey | None:
+        """The configured key (with its limits) whose id is ``key_id``, resolving the
+        configured aliases when it is not known yet."""
+        key = self._by_id.get(key_id)
+        if key is None and self._aliases:
+            await self._resolve_once.run("aliases", self._resolve_aliases)
+            key = self._by_id.get(key_id)
+        return key
+
+    async def _resolve_aliases(self) -> None:
+        for alias in self._aliases:
+            try:
+                target = await self._upstream.key_id_of(alias.key_id)
+            except UpstreamError:
+                continue  # deleted or not describable: it opens nothing
+            self._by_id.setdefault(target, alias)
 
     def sizes(self) -> tuple[int, int]:
         """How many data keys are cached for encryption and for decryption."""
@@ -157,3 +200,12 @@ class DataKeys:
         """Forget every data key (at shutdown)."""
         self._encrypting.clear()
         self._decrypting.clear()
+
+
+def _plain_key_id(configured: str) -> str | None:
+    """The key id a configured ``KeyId`` names by itself (a key id, or a key's ARN); None for
+    an alias or an alias ARN, which only the server can resolve."""
+    if configured.startswith("acs:"):
+        resource = configured.split(":", 4)[-1]
+        return resource[4:] if resource.startswith("key/") else None
+    return None if configured.startswith("alias/") else configured

@@ -17,7 +17,10 @@ ERRORS: Final[dict[str, tuple[int, str]]] = {
                                           "the agent's configuration."),
     "NotFound": (404, "No such route."),
     "MethodNotAllowed": (405, "This route does not accept {method}."),
+    "RequestTimeout": (408, "The request was not received whole within {seconds} seconds."),
     "RequestTooLarge": (413, "The request body is larger than {limit} bytes."),
+    "RequestHeaderFieldsTooLarge": (431, "The request line and headers are larger than "
+                                         "{limit} bytes or {count} fields."),
     "ConnectionLimitExceeded": (429, "The agent's connection limit (MaxConn) is reached."),
     "InternalFailure": (500, "The agent failed to process the request."),
 }  # fmt: skip

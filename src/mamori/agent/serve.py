@@ -20,11 +20,13 @@ import uvicorn
 from mamori.agent.app import AgentApp
 from mamori.agent.config import AgentConfig
 from mamori.agent.data_keys import DataKeys
-from mamori.agent.responses import render_secret
+from mamori.agent.errors import AgentError
+from mamori.agent.responses import render_error, render_secret
 from mamori.agent.secret_cache import Key, SecretCache
 from mamori.agent.token import resolve_token
 from mamori.agent.upstream import PopUpstream, Upstream, UpstreamError
 from mamori.client import CredentialSource
+from mamori.http.limits import BoundedHttpToolsProtocol, bounded
 
 log = logging.getLogger("mamori.agent")
 
@@ -93,6 +95,32 @@ def _listen(port: int) -> socket.socket:
     return sock
 
 
+MAX_HEADERS = 100
+
+
+def _protocol(config: AgentConfig) -> type[BoundedHttpToolsProtocol]:
+    """httptools with the request head bounded (``MaxHeaderBytes``, 100 fields: 431), each
+    request read whole within ``RequestReadTimeoutSeconds`` (408), both then closed; the
+    connection limit stays the app's (``MaxConn``, 429), over whole heads only."""
+
+    def refusal(status: int) -> bytes:
+        error = {
+            408: AgentError("RequestTimeout", seconds=f"{config.request_read_timeout_seconds:g}"),
+            431: AgentError(
+                "RequestHeaderFieldsTooLarge", limit=config.max_header_bytes, count=MAX_HEADERS
+            ),
+        }.get(status, AgentError("ConnectionLimitExceeded"))
+        return render_error(config.response_type, error.code, error.message)
+
+    return bounded(
+        config.max_header_bytes,
+        MAX_HEADERS,
+        config.request_read_timeout_seconds,
+        refusal,
+        count_partial_heads=False,
+    )
+
+
 async def _check(upstream: Upstream, config: AgentConfig) -> str:
     try:
         return await upstream.check()
@@ -133,16 +161,15 @@ async def _serve(config: AgentConfig, token: str, upstream: Upstream, account: s
         ttl=config.ttl_seconds,
         serve_stale=config.ignore_transient_errors,
     )
-    data_keys = DataKeys(
-        upstream, size=config.envelope_cache_size, decrypt_max_age=config.envelope_max_age_seconds
-    )
+    data_keys = DataKeys(upstream, keys=config.envelope_keys, size=config.envelope_cache_size)
     app = AgentApp(config=config, token=token, secrets=secrets, data_keys=data_keys)
+    protocol = _protocol(config)
     sock = _listen(config.http_port)
     server = _Server(
         uvicorn.Config(
             app,
             loop="none",
-            http="httptools",
+            http=protocol,
             lifespan="off",
             access_log=False,
             log_level=config.log_level,
@@ -152,7 +179,9 @@ async def _serve(config: AgentConfig, token: str, upstream: Upstream, account: s
             timeout_graceful_shutdown=10,
         )
     )
-    app.connections = lambda: len(server.server_state.connections)
+    # MaxConn counts connections that sent a whole request head: half-sent heads cannot lock
+    # callers out, and the read deadline closes them.
+    app.connections = lambda: len(protocol.admitted)
 
     def stop(*_: Any) -> None:
         server.should_exit = True

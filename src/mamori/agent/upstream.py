@@ -3,7 +3,7 @@
 ``Upstream`` is the seam. ``PopUpstream`` speaks the shared gateway's KMS OpenAPI (ACS3
 signatures, RAM credentials from the official credential chain) through ``mamori.client``. A
 client-key transport for the dedicated gateway (the KMS instance API: protobuf, RSA client-key
-signatures) is a second class with the same four methods, chosen in ``serve.build_upstream``;
+signatures) is a second class with the same methods, chosen in ``serve.build_upstream``;
 nothing else in the agent changes.
 """
 
@@ -52,8 +52,12 @@ class Upstream(Protocol):
         """A new 256-bit data key of ``key_id``: (plaintext, wrapped), bound to ``context``."""
         ...
 
-    async def decrypt_data_key(self, wrapped: bytes, context: str | None) -> bytes:
-        """The plaintext of a wrapped data key."""
+    async def decrypt_data_key(self, wrapped: bytes, context: str | None) -> tuple[bytes, str]:
+        """The plaintext of a wrapped data key, and the id of the key that wrapped it."""
+        ...
+
+    async def key_id_of(self, key: str) -> str:
+        """The id of the key an alias or ARN names (DescribeKey)."""
         ...
 
     async def check(self) -> str:
@@ -125,14 +129,20 @@ class PopUpstream:
         )
         return _b64(body, "Plaintext"), _b64(body, "CiphertextBlob")
 
-    async def decrypt_data_key(self, wrapped: bytes, context: str | None) -> bytes:
-        """Decrypt of a data key's CiphertextBlob."""
+    async def decrypt_data_key(self, wrapped: bytes, context: str | None) -> tuple[bytes, str]:
+        """Decrypt of a data key's CiphertextBlob: the plaintext and the answer's KeyId."""
         body = await self._call(
             "Decrypt",
             CiphertextBlob=base64.b64encode(wrapped).decode("ascii"),
             EncryptionContext=context,
         )
-        return _b64(body, "Plaintext")
+        return _b64(body, "Plaintext"), _text(body, "KeyId")
+
+    async def key_id_of(self, key: str) -> str:
+        """DescribeKey's KeyMetadata.KeyId."""
+        body = await self._call("DescribeKey", KeyId=key)
+        metadata = body.get("KeyMetadata")
+        return _text(metadata if isinstance(metadata, dict) else {}, "KeyId")
 
     async def check(self) -> str:
         """GetCallerIdentity: any answer but an authentication failure proves the server and
@@ -158,3 +168,10 @@ def _b64(body: dict[str, Any], name: str) -> bytes:
         raise UpstreamError(
             "InvalidResponse", f"the answer has no valid {name}", 502, True
         ) from None
+
+
+def _text(body: dict[str, Any], name: str) -> str:
+    value = body.get(name)
+    if not isinstance(value, str) or not value:
+        raise UpstreamError("InvalidResponse", f"the answer has no {name}", 502, True)
+    return value

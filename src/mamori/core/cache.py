@@ -62,6 +62,18 @@ class LruCache(Generic[K, V]):
                 self._store(key, value)
         return value
 
+    @property
+    def generation(self) -> int:
+        """Bumped by every removal; pass it to ``put_since`` to store what a load read."""
+        return self._generation
+
+    def put_since(self, key: K, value: V, generation: int) -> None:
+        """``put``, unless a removal happened since ``generation`` was read (the value may
+        then be stale, as in ``get_or_load``)."""
+        with self._lock:
+            if generation == self._generation:
+                self._store(key, value)
+
     def put(self, key: K, value: V) -> None:
         """Insert or replace, evicting the least recently used entry past the bound."""
         with self._lock:

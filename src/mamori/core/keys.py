@@ -147,6 +147,9 @@ class KeyService:
         self._versions: LruCache[str, UsableVersion] = LruCache(cache_size)
         # key id -> its first version's id: the instance API's plain Encrypt/Decrypt use it.
         self._initial: LruCache[str, str] = LruCache(cache_size)
+        # version id -> its key's id (never changes while both exist): the migration header
+        # and Advance blobs name a key by a version.
+        self._owners: LruCache[str, str] = LruCache(cache_size)
         self._bus = bus or Invalidations()
         self._bus.register("key", lambda args: self._forget_key(args[0]), self._forget_all)
         self._bus.register(
@@ -238,12 +241,16 @@ class KeyService:
         return self._initial.get_or_load(key_id, load)
 
     def key_of_version(self, version_id: str) -> str | None:
-        """The key a version belongs to, even when its material is gone (error paths only)."""
-        with self._db.read() as conn:
-            found = conn.execute(
-                select(t.key_versions.c.key_id).where(t.key_versions.c.id == version_id)
-            ).scalar_one_or_none()
-        return None if found is None else str(found)
+        """The key a version belongs to, even when its material is gone."""
+
+        def load(k: str) -> str | None:
+            with self._db.read() as conn:
+                found = conn.execute(
+                    select(t.key_versions.c.key_id).where(t.key_versions.c.id == k)
+                ).scalar_one_or_none()
+            return None if found is None else str(found)
+
+        return self._owners.get_or_load(version_id, load)
 
     def invalidate(self, key_id: str) -> None:
         """Forget everything cached about one key (after a committed change), on every node."""
@@ -256,12 +263,14 @@ class KeyService:
     def _forget_key(self, key_id: str) -> None:
         self._records.discard(key_id)
         self._initial.discard(key_id)
+        self._owners.discard_where(lambda _k, owner: owner == key_id)
         self._aliases.discard_where(lambda _k, target: target == key_id)
         self._versions.discard_where(lambda _k, v: v.key_id == key_id)
 
     def _forget_all(self) -> None:
         self._records.clear()
         self._initial.clear()
+        self._owners.clear()
         self._aliases.clear()
         self._versions.clear()
 

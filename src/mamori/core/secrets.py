@@ -374,11 +374,12 @@ class SecretService:
         view = self._views.get(scope.account_id, name)
         return None if view is None else view.secret.encryption_key_id
 
-    def instance_of(self, scope: Scope, name: str) -> str:
-        """The KMS instance holding the secret, from its cached view ("" when there is no such
-        secret): the dedicated gateway authorizes a client key against it."""
+    def instance_of(self, scope: Scope, name: str) -> str | None:
+        """The KMS instance holding the secret, from its cached view (None when there is no
+        such secret; "" for the account's default): the dedicated gateway authorizes a client
+        key against it."""
         view = self._views.get(scope.account_id, name)
-        return "" if view is None else view.secret.dkms_instance_id
+        return None if view is None else view.secret.dkms_instance_id
 
     def key_check(self, scope: Scope, name: str) -> None:
         """What GetSecretValue's DryRun checks: the secret is live and its key usable."""

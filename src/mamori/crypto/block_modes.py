@@ -75,13 +75,14 @@ class BlockModeKey:
         return Cipher(block, mode)
 
     def encrypt(self, plaintext: bytes, padding_mode: str, iv: bytes | None) -> tuple[bytes, bytes]:
-        """(iv, ciphertext). ``iv`` None draws a random one (CBC); NO_PADDING needs whole
-        blocks (``ValueError`` otherwise, before anything is encrypted)."""
+        """(iv, ciphertext). ``iv`` None draws a random one (CBC); NO_PADDING needs one or
+        more whole blocks (``ValueError`` otherwise, before anything is encrypted): zero
+        blocks would be an empty ciphertext, which ``decrypt`` refuses."""
         if padding_mode == PKCS7:
             padder = padding.PKCS7(BLOCK_BYTES * 8).padder()
             plaintext = padder.update(plaintext) + padder.finalize()
-        elif len(plaintext) % BLOCK_BYTES:
-            raise ValueError("NO_PADDING takes whole 16-byte blocks")
+        elif not plaintext or len(plaintext) % BLOCK_BYTES:
+            raise ValueError("NO_PADDING takes one or more whole 16-byte blocks")
         if self.iv_bytes == 0:
             if iv:
                 raise ValueError("ECB takes no IV")

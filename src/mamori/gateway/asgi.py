@@ -33,7 +33,7 @@ async def read_body(
         chunks.append(chunk)
         if not message.get("more_body", False):
             if message["type"] == "http.disconnect":
-                # The client left, or the read deadline cut it off (gateway/http_limits.py):
+                # The client left, or the read deadline cut it off (mamori/http/limits.py):
                 # what arrived of the body is not a request.
                 raise ClientGone
             return b"".join(chunks)

@@ -1,17 +1,18 @@
 """The AAP decision the dedicated gateway asks for (``ClientKeyAuthority``), served from memory.
 
-Two bounded caches: client keys by id (the subject and its validity, or "no such key"), and
-AAPs by (account, name) (their policies compiled: templates, resources, instance, networks).
-Every committed change to an AAP, policy, network rule or client key publishes the account on
-the invalidation bus (topic ``aap``), and every node drops that account's entries, so a change
-holds from the next request on everywhere. Writes are rare: dropping a whole account's entries
-keeps the rule simple and exact.
-"""
+Bounded caches: client keys by id (the subject and its validity), unknown client key ids apart
+(so a flood of made-up ids never evicts a live key), and AAPs by (account, name) (their
+policies compiled: templates, resources, instance, networks). Every committed change to an AAP,
+policy, network rule or client key publishes the account on the invalidation bus (topic
+``aap``), and every node drops that account's entries, so a change holds from the next request
+on everywhere. Writes are rare: dropping a whole account's entries keeps the rule simple and
+exact."""
 
 from __future__ import annotations
 
 import ipaddress
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -51,11 +52,11 @@ class _LiveKey:
     not_after: int
 
 
-@dataclass(frozen=True, slots=True)
-class _NoKey:
-    """A cached "no such client key": unknown ids do not reach the store twice."""
-
-    account_id: str = ""
+# What Alibaba issues and ``crypto/client_key.new_key_id`` makes: anything else is refused
+# before the store is asked.
+_CLIENT_KEY_ID: Final = re.compile(
+    r"KAAP\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +85,28 @@ class _Policy:
             return False
         return any(name.startswith(_KINDS[permission]) for name in self.resources)
 
+    def covers(self, permission: str, names: Sequence[str], instance: str | None) -> bool:
+        """Whether this policy could grant ``permission`` on what a request named, before the
+        name is resolved: the name itself or its kind's wildcard; an alias may lead to any
+        key, so any key grant covers one (``grants`` decides once it is resolved). No names:
+        any resource of the template's kind."""
+        if permission not in self.permissions or instance not in (None, self.instance):
+            return False
+        kinds = _KINDS[permission]
+        if not names:  # a request naming nothing (GenerateRandom, a blob's version alone)
+            return any(name.startswith(kinds) for name in self.resources)
+        for name in names:
+            if not name.startswith(kinds):
+                continue
+            if name in self.resources:
+                return True
+            kind = name.split("/", 1)[0]
+            if kind in ("key", "secret") and f"{kind}/*" in self.resources:
+                return True
+            if kind == "alias" and any(r.startswith("key/") for r in self.resources):
+                return True
+        return False
+
     def admits(self, peer: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
         return any(peer in net for net in self.networks)
 
@@ -110,7 +133,10 @@ class AapAuthority:
 
     def __init__(self, db: Database, cache_size: int, bus: Invalidations) -> None:
         self._db = db
-        self._keys: LruCache[str, _LiveKey | _NoKey] = LruCache(cache_size)
+        self._keys: LruCache[str, _LiveKey] = LruCache(cache_size)
+        # "No such client key", apart: a flood of unknown ids evicts only other unknown ids,
+        # never a live key (which would then cost a store read on its next request).
+        self._unknown: LruCache[str, bool] = LruCache(cache_size)
         self._aaps: LruCache[tuple[str, str], _Aap] = LruCache(cache_size)
         self._bus = bus
         bus.register(TOPIC, self._forget, self.forget_all)
@@ -121,31 +147,39 @@ class AapAuthority:
 
     def _forget(self, args: list[str]) -> None:
         account = args[0]
-        self._keys.discard_where(
-            lambda _k, v: isinstance(v, _NoKey) or v.subject.account_id == account
-        )
+        self._keys.discard_where(lambda _k, v: v.subject.account_id == account)
+        self._unknown.clear()  # the id may have been created since
         self._aaps.discard_where(lambda k, _v: k[0] == account)
 
     def forget_all(self) -> None:
         """Forget everything (after invalidation messages may have been missed)."""
         self._keys.clear()
+        self._unknown.clear()
         self._aaps.clear()
 
     # -- authentication --------------------------------------------------------------------
 
     def authenticate(self, client_key_id: str, now: datetime) -> ClientKeySubject:
-        """The subject of a live client key at ``now``, else ``ClientKeyRefused``."""
-        if len(client_key_id) > 64:
+        """The subject of a live client key at ``now``, else ``ClientKeyRefused``. An id that
+        is not ``KAAP.<uuid>`` is refused before any lookup; on a miss of both caches the store
+        is read (``StoreNeeded`` under ``memory_only``: the gateway asks again off the loop)."""
+        if _CLIENT_KEY_ID.fullmatch(client_key_id) is None:
             raise ClientKeyRefused
-        entry = self._keys.get_or_load(client_key_id, self._load_key)
-        if not isinstance(entry, _LiveKey):
-            raise ClientKeyRefused
+        entry = self._keys.get(client_key_id)
+        if entry is None:
+            if self._unknown.get(client_key_id):
+                raise ClientKeyRefused
+            since = self._unknown.generation
+            entry = self._keys.get_or_load(client_key_id, self._load_key)
+            if entry is None:
+                self._unknown.put_since(client_key_id, True, since)
+                raise ClientKeyRefused
         moment = now.timestamp()
         if not entry.not_before <= moment <= entry.not_after:
             raise ClientKeyRefused
         return entry.subject
 
-    def _load_key(self, key_id: str) -> _LiveKey | _NoKey:
+    def _load_key(self, key_id: str) -> _LiveKey | None:
         keys = t.aap_client_keys.c
         with self._db.read() as conn:
             row = conn.execute(
@@ -158,10 +192,10 @@ class AapAuthority:
                 ).where(keys.id == key_id)
             ).first()
         if row is None:
-            return _NoKey()
+            return None
         public = x509.load_der_x509_certificate(bytes(row.certificate)).public_key()
         if not isinstance(public, RSAPublicKey):
-            return _NoKey()
+            return None
         subject = ClientKeySubject(key_id, row.account_id, row.aap_name, public)
         return _LiveKey(subject, int(row.not_before), int(row.not_after))
 
@@ -203,6 +237,28 @@ class AapAuthority:
         if aap is not None:
             for policy in aap.policies:
                 if policy.grants_some(permission, instance_id) and policy.admits(peer):
+                    return policy.instance
+        raise AccessDenied
+
+    def screen(
+        self,
+        subject: ClientKeySubject,
+        permission: Permission,
+        names: Sequence[str],
+        instance_id: str | None,
+        peer_ip: str,
+    ) -> str:
+        """The instance of the first policy that covers one of ``names`` as the request gave
+        them (``_Policy.covers``), in ``instance_id`` if given, and admits ``peer_ip``; else
+        ``AccessDenied``. Decided from memory before anything is resolved, so a caller with no
+        such policy learns nothing about what exists."""
+        peer = _peer(peer_ip)
+        if peer is None or permission not in _KINDS:
+            raise AccessDenied
+        aap = self._aaps.get_or_load((subject.account_id, subject.aap_name), self._load_aap)
+        if aap is not None:
+            for policy in aap.policies:
+                if policy.covers(permission, names, instance_id) and policy.admits(peer):
                     return policy.instance
         raise AccessDenied
 

@@ -76,6 +76,22 @@ class ClientKeyAuthority(Protocol):
         it."""
         ...
 
+    def screen(
+        self,
+        subject: ClientKeySubject,
+        permission: Permission,
+        names: Sequence[str],
+        instance_id: str | None,
+        peer_ip: str,
+    ) -> str:
+        """Before a name is resolved: the KMS instance of the first policy of the subject's AAP
+        that has ``permission``, names one of ``names`` as the request gave them (itself or its
+        kind's wildcard; for an alias, any key; no names: any resource of its kind), in
+        ``instance_id`` when the request addressed one, and admits ``peer_ip``; else raise
+        ``AccessDenied``. A caller no policy covers is refused alike whether the name exists
+        or not."""
+        ...
+
     def authorize_any(
         self,
         subject: ClientKeySubject,

@@ -52,3 +52,29 @@ def test_a_node_share_divides_the_rate() -> None:
     assert 500 * 4 * 0.9 <= served <= 500 * 4 * 1.1
     with pytest.raises(ValueError):
         LocalBudgets(share=0)
+
+
+def test_a_costly_request_spends_its_cost_and_leaves_the_bucket_in_debt() -> None:
+    clock = _Clock()
+    budgets = LocalBudgets(clock=clock)
+    assert budgets.take("kst-a", 1000, cost=1700)  # a burst of 100 tokens pays it in debt
+    assert not budgets.take("kst-a", 1000)
+    clock.now += 1.6  # 1,600 tokens refilled: still 1 short of the debt's end
+    assert not budgets.take("kst-a", 1000)
+    clock.now += 0.002
+    assert budgets.take("kst-a", 1000)
+
+
+def test_pair_slots_bound_concurrent_generations_per_instance() -> None:
+    from mamori.gateway.instance.costs import PairSlots, cost_of
+
+    slots = PairSlots(limit=1)
+    assert slots.acquire("kst-a")
+    assert not slots.acquire("kst-a")
+    assert slots.acquire("kst-b")
+    slots.release("kst-a")
+    assert slots.acquire("kst-a")
+    assert cost_of("GenerateDataKeyPair", "Aliyun_AES_256", "RSA_4096") == 1700
+    assert cost_of("Sign", "RSA_4096", None) == 7
+    assert cost_of("Verify", "RSA_4096", None) == 1
+    assert cost_of("Encrypt", "Aliyun_AES_256", None) == 1

@@ -7,14 +7,23 @@ One request, in order (each failure is the ``Error`` protobuf with its code and 
 3. The API name is one of the 15 (``InvalidApiName``); the date is within the window.
 4. ``authority.authenticate`` the client key (``Unauthorized``, 401), then verify its signature.
 5. Decode the body: canonical protobuf only (``InvalidParameter`` Body).
-6. Resolve the key or secret (``Forbidden.KeyNotFound`` …) and the instance it lives in; the
-   instance the host name names, when it names one, must be that instance.
-7. Take one request from the instance's QPS budget (``Rejected.Throttling``, 429): only
-   authenticated requests spend it, so nobody without a client key can exhaust an instance.
-8. ``authority.authorize``: the AAP's policy must grant the template on the resource, in the
-   instance, to the TCP peer address (``Forbidden.NoPermission``, 403).
-9. The core call; the response protobuf, with ``x-kms-migrationkeyversionid`` wherever a key
-   version did the work (the transfer clients read it).
+6. ``authority.screen`` the names the request gave (``key/<id>``, ``alias/<name>``,
+   ``secret/<name>``), from memory, before anything is resolved: some policy of the AAP must
+   cover them and admit the TCP peer address, else ``Forbidden.NoPermission`` (403) — alike
+   whether the name exists or not.
+7. Resolve the key or secret and the instance it lives in (the one the host name names, when
+   it names one).
+8. ``authority.authorize``: a policy must grant the template on the resource in that instance
+   to the peer. Past the screen, a name that is not there and one the caller's policies do
+   not reach get the same answer: ``Forbidden.KeyNotFound`` / ``Forbidden.ResourceNotFound``
+   (404; ``InvalidParameter`` CiphertextBlob when only a blob's version named the key).
+9. Take the request's cost (``costs.py``: 1, more for RSA key pairs and private-key work) from
+   the QPS budget (``Rejected.Throttling``, 429) of the resource's instance, or for a name not
+   found, of the caller's own (screened) instance: a request the policies refuse never spends
+   the budget of an instance it may not use. An RSA key pair also needs one of the instance's
+   generation slots (429 when they are all busy).
+10. The core call; the response protobuf, with ``x-kms-migrationkeyversionid`` wherever a key
+    version did the work (the transfer clients read it).
 
 Only the 15 business calls exist here: no management action is reachable with a client key.
 """
@@ -36,11 +45,14 @@ from google.protobuf.message import Message
 from mamori.api.catalogue import Services
 from mamori.api.errors import ERRORS, ApiError
 from mamori.api.secrets.values import value_result
-from mamori.core.errors import DomainError
+from mamori.core.errors import CiphertextInvalid, DomainError, KeyNotFound
 from mamori.core.instance_crypto import Target, random_bytes
 from mamori.core.instances import InstanceService
-from mamori.core.refs import Scope
+from mamori.core.refs import Scope, parse_key_ref
+from mamori.core.secret_rows import SecretNotFound
+from mamori.crypto import blob
 from mamori.gateway.asgi import ASGIScope, ClientGone, Receive, Send, read_body
+from mamori.gateway.instance.costs import SLOTTED_PAIRS, PairSlots, cost_of
 from mamori.gateway.instance.errors import InstanceApiError, error_body
 from mamori.gateway.instance.messages import APIS, MalformedBody, decode_request, encode
 from mamori.gateway.instance.proto import instance_api_pb2 as pb
@@ -61,6 +73,7 @@ from mamori.iam.client_key_authority import (
     ClientKeySubject,
     Permission,
 )
+from mamori.store.database import StoreNeeded, memory_only
 
 log = logging.getLogger("mamori.gateway.instance")
 
@@ -82,7 +95,7 @@ def is_instance_request(scope: ASGIScope) -> bool:
     return False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Request:
     """One authenticated request, as the handlers see it."""
 
@@ -92,6 +105,15 @@ class _Request:
     host_instance: str | None
     migration_version: str | None
     api: str
+    # The budget was charged: a handler run again in the executor after a cache miss on the
+    # event loop (``StoreNeeded``) does not pay twice.
+    charged: bool = False
+    # The key pair a GenerateDataKeyPair* call asks for (its cost and slot depend on it).
+    pair_spec: str | None = None
+    # What the request costs of the budget once its key is known (``costs.cost_of``).
+    cost: int = 1
+    # The instance whose key-pair slot the request holds (released when it is done).
+    slot: str | None = None
 
 
 class _Response:
@@ -128,6 +150,7 @@ class InstanceGateway:
         self._authority = authority
         self._instances = instances
         self._budgets = budgets
+        self._pair_slots = PairSlots()
         self._region = region
         self._executor = executor
         self._max_body = max_body_bytes
@@ -199,8 +222,17 @@ class InstanceGateway:
             raise InstanceApiError("InvalidApiName", name=claim.api_name)
         now = datetime.fromtimestamp(self._clock(), UTC)
         check_freshness(claim, now)
+        loop = asyncio.get_running_loop()
         try:
-            subject = self._authority.authenticate(claim.client_key_id, now)
+            try:
+                with memory_only():
+                    subject = self._authority.authenticate(claim.client_key_id, now)
+            except StoreNeeded:
+                # Not cached either way: the store is read off the event loop, so a flood of
+                # made-up ids never stalls the requests being served.
+                subject = await loop.run_in_executor(
+                    self._executor, self._authority.authenticate, claim.client_key_id, now
+                )
         except ClientKeyRefused:
             raise InstanceApiError("Unauthorized") from None
         verify(claim, subject.public_key)
@@ -219,8 +251,13 @@ class InstanceGateway:
         )
         handler, inline = _HANDLERS[claim.api_name]
         if inline:
-            return self._run(handler, request, message)
-        loop = asyncio.get_running_loop()
+            # From memory on the event loop; a cache miss anywhere (a key, alias, version, AAP
+            # not cached) runs the handler again in the executor, where the store may be read.
+            try:
+                with memory_only():
+                    return self._run(handler, request, message)
+            except StoreNeeded:
+                pass
         return await loop.run_in_executor(self._executor, self._run, handler, request, message)
 
     def _run(self, handler: Handler, request: _Request, message: Any) -> _Response:
@@ -230,60 +267,121 @@ class InstanceGateway:
             if exc.code not in ERRORS:
                 raise
             raise ApiError(exc.code, **exc.fields) from None
+        finally:
+            if request.slot is not None:
+                self._pair_slots.release(request.slot)
+                request.slot = None
 
     # -- the steps every handler takes -------------------------------------------------------
 
-    def admit(
-        self, request: _Request, permission: Permission, resources: tuple[str, ...], home: str
-    ) -> None:
-        """Steps 6–8 for a resolved resource living in instance ``home`` (empty: the
-        account's default): host-name instance, throttle, AAP policy."""
+    def screen(self, request: _Request, permission: Permission, names: tuple[str, ...]) -> str:
+        """Step 6, from memory, before anything is resolved: some policy must cover the names
+        the request gave (``authority.screen``); its instance. A client key no policy covers is
+        ``Forbidden.NoPermission`` whether the name exists or not."""
+        try:
+            return self._authority.screen(
+                request.subject, permission, names, request.host_instance, request.peer_ip
+            )
+        except AccessDenied:
+            raise InstanceApiError("Forbidden.NoPermission") from None
+
+    def charge(self, request: _Request, instance: str) -> None:
+        """Step 9: one request from the instance's budget (once per request)."""
+        qps = self._instances.qps_of(instance)
+        if qps is None:  # a policy for "shared", or an instance released since
+            raise InstanceApiError("Forbidden.NoPermission")
+        if request.charged:
+            return
+        slotted = request.cost > 1 and request.pair_spec in SLOTTED_PAIRS
+        if slotted and not self._pair_slots.acquire(instance):
+            # The instance already generates as many RSA key pairs as it may at once.
+            raise InstanceApiError("Rejected.Throttling")
+        if not self._budgets.take(instance, qps, request.cost):
+            if slotted:
+                self._pair_slots.release(instance)
+            raise InstanceApiError("Rejected.Throttling")
+        request.charged = True
+        if slotted:
+            request.slot = instance
+
+    def authorize(
+        self,
+        request: _Request,
+        permission: Permission,
+        resources: tuple[str, ...],
+        home: str,
+        unseen: DomainError,
+    ) -> str:
+        """Step 8 for a resolved resource living in instance ``home`` (empty: the account's
+        default): the instance the host name addresses, then the AAP policy. A screened caller
+        whose policies do not reach it there gets ``unseen`` — the answer for a name that does
+        not exist — so it cannot tell the two apart. The resource's instance."""
         instance = home or self._instances.default_instance(request.scope.account_id).id
         if request.host_instance is not None and request.host_instance != instance:
             # The instance addressed does not hold it: from there, it does not exist.
-            if permission == SECRET_USER:
-                raise ApiError("Forbidden.ResourceNotFound")
-            raise ApiError("Forbidden.KeyNotFound")
-        qps = self._instances.qps_of(instance)
-        if qps is None:
-            # Addressed by a host name of no instance (or one released since).
-            raise InstanceApiError("Forbidden.NoPermission")
-        if not self._budgets.take(instance, qps):
-            raise InstanceApiError("Rejected.Throttling")
+            raise unseen
         try:
             self._authority.authorize(
                 request.subject, permission, resources, instance, request.peer_ip
             )
         except AccessDenied:
-            raise InstanceApiError("Forbidden.NoPermission") from None
+            raise unseen from None
+        return instance
 
     def key(self, request: _Request, key_id: str, *, by_header: bool = True) -> Target:
-        """Resolve and admit the key a request names (or the migration header's version)."""
+        """Screen, resolve, authorize and charge the key a request names (or the migration
+        header's version)."""
+        version = request.migration_version if by_header else None
+        if version is None:
+            return self.reach(request, key_id, None)
+        ops = self._services.instance_crypto
+        return self.reach(
+            request, key_id, lambda: ops.version_target(request.scope, version, key_id)
+        )
+
+    def reach(
+        self, request: _Request, key_id: str, versioned: Callable[[], Target] | None
+    ) -> Target:
+        """Steps 6–9 for a key named by ``key_id`` and/or a version (``versioned`` resolves
+        it: the migration header's, an Advance blob's).
+
+        With a KeyId, the key is authorized before the version is looked at, so a version id
+        tells nothing about a key the caller may not use. Not found, or not reachable by the
+        caller's policies: ``Forbidden.KeyNotFound`` (``InvalidParameter`` CiphertextBlob when
+        only a version named it), charged to the caller's own (screened) instance; the key's
+        instance pays once the key is authorized."""
         if len(key_id) > _MAX_NAME:
             raise ApiError("InvalidParameter", name="KeyId", detail="")
         ops = self._services.instance_crypto
-        if by_header and request.migration_version is not None:
-            target = ops.version_target(request.scope, request.migration_version, key_id)
-        else:
-            target = ops.key_target(request.scope, key_id)
-        self.admit(request, KEY_USER, target.resources, target.record.dkms_instance_id)
+        if not key_id and versioned is None:
+            ops.key_target(request.scope, key_id)  # InvalidParameter KeyId: it is required
+        names = (_given_key_name(request.scope, key_id),) if key_id else ()
+        screened = self.screen(request, KEY_USER, names)
+        try:
+            if key_id:
+                target = ops.key_target(request.scope, key_id)
+                self._admit_key(request, target, KeyNotFound())
+                if versioned is not None:
+                    target = versioned()
+            else:
+                assert versioned is not None
+                target = versioned()
+                self._admit_key(request, target, CiphertextInvalid())
+        except (KeyNotFound, CiphertextInvalid):
+            self.charge(request, screened)  # unless the key's instance paid already
+            raise
         return target
+
+    def _admit_key(self, request: _Request, target: Target, unseen: DomainError) -> None:
+        home = target.record.dkms_instance_id
+        request.cost = cost_of(request.api, target.record.spec, request.pair_spec)
+        self.charge(request, self.authorize(request, KEY_USER, target.resources, home, unseen))
 
     def admit_any(self, request: _Request) -> None:
         """GenerateRandom names no resource: a policy granting ``CryptoServiceKeyUser`` on some
         key to the peer will do, in the instance the host name addresses if it names one, else
         in that policy's instance; that instance's budget pays for it."""
-        try:
-            instance = self._authority.authorize_any(
-                request.subject, KEY_USER, request.host_instance, request.peer_ip
-            )
-        except AccessDenied:
-            raise InstanceApiError("Forbidden.NoPermission") from None
-        qps = self._instances.qps_of(instance)
-        if qps is None:  # a policy for "shared", or an instance released since
-            raise InstanceApiError("Forbidden.NoPermission")
-        if not self._budgets.take(instance, qps):
-            raise InstanceApiError("Rejected.Throttling")
+        self.charge(request, self.screen(request, KEY_USER, ()))
 
     @property
     def services(self) -> Services:
@@ -339,8 +437,15 @@ def _decrypt(gw: InstanceGateway, request: _Request, req: Any) -> _Response:
 
 def _advance_decrypt(gw: InstanceGateway, request: _Request, req: Any) -> _Response:
     ops = gw.services.instance_crypto
-    target, parsed = ops.advance_target(request.scope, req.CiphertextBlob, req.KeyId)
-    gw.admit(request, KEY_USER, target.resources, target.record.dkms_instance_id)
+    blobs: list[blob.Blob] = []
+
+    def versioned() -> Target:
+        target, parsed = ops.advance_target(request.scope, req.CiphertextBlob, req.KeyId)
+        blobs.append(parsed)
+        return target
+
+    target = gw.reach(request, req.KeyId, versioned)
+    parsed = blobs[0]
     opened = ops.decrypt(
         target, req.CiphertextBlob, req.Algorithm, req.Aad, req.Iv, req.PaddingMode, parsed
     )
@@ -394,6 +499,7 @@ _PAIRS: Final[dict[str, tuple[type[Message], bool, bool]]] = {
 
 def _data_key_pair(gw: InstanceGateway, request: _Request, req: Any) -> _Response:
     response_type, advance, with_plaintext = _PAIRS[request.api]
+    request.pair_spec = req.KeyPairSpec or "RSA_2048"  # the SDKs' default, as in the core
     target = gw.key(request, req.KeyId, by_header=False)
     algorithm = getattr(req, "Algorithm", "")
     pair = gw.services.instance_crypto.generate_data_key_pair(
@@ -448,6 +554,17 @@ def _public_key(gw: InstanceGateway, request: _Request, req: Any) -> _Response:
     return _Response(pb.GetPublicKeyResponse(KeyId=target.record.id, PublicKey=pem), version_id)
 
 
+def _given_key_name(scope: Scope, key_id: str) -> str:
+    """The policy-form name a KeyId gives before it is resolved: ``key/<id>`` (also from an
+    ARN) or ``alias/<name>``; anything else as ``key/<text>``, which only ``key/*`` covers."""
+    ref = parse_key_ref(scope, key_id)
+    if ref is not None and ref.alias is not None:
+        return ref.alias
+    if ref is not None and ref.key_id is not None:
+        return f"key/{ref.key_id}"
+    return f"key/{key_id}"
+
+
 def _random(gw: InstanceGateway, request: _Request, req: Any) -> _Response:
     # Checked first: a bad Length spends no budget.
     data = random_bytes(req.Length)
@@ -462,9 +579,15 @@ def _secret_value(gw: InstanceGateway, request: _Request, req: Any) -> _Response
     if len(name) > 192 or len(req.VersionId) > 64 or len(req.VersionStage) > 64:
         raise ApiError("InvalidParameter", name="SecretName", detail="")
     secrets = gw.services.secrets
-    # Authorized against the instance holding the secret before anything about it is told (an
-    # unknown secret is authorized against the default instance, then not found).
-    gw.admit(request, SECRET_USER, (f"secret/{name}",), secrets.instance_of(request.scope, name))
+    # Screened on the name before anything about it is told; a secret that is not there, or
+    # not where the caller's policies reach, is not found (the caller's own instance pays).
+    names = (f"secret/{name}",)
+    screened = gw.screen(request, SECRET_USER, names)
+    home = secrets.instance_of(request.scope, name)
+    if home is None:
+        gw.charge(request, screened)
+        raise SecretNotFound
+    gw.charge(request, gw.authorize(request, SECRET_USER, names, home, SecretNotFound()))
     secret, value = secrets.read(
         request.scope, name, req.VersionId or None, req.VersionStage or None
     )

@@ -3,8 +3,9 @@ request is refused at once with ``Rejected.Throttling`` (never queued into a tim
 
 The limiter is a token bucket per instance: ``rate`` tokens a second, at most ``burst`` of them
 saved (a tenth of a second's worth, so a one-second window never serves more than 110% of the
-spec). A refused request takes no token, so a client retrying (the SDKs retry this code after a
-second) gets served as soon as the budget refills.
+spec). A request spends its cost in tokens (``costs.py``: 1 for an Encrypt, more for what
+takes more CPU, such as RSA key pairs). A refused request takes no token, so a client retrying
+(the SDKs retry this code after a second) gets served as soon as the budget refills.
 
 Sharing (DESIGN §6): the budget belongs to the instance, not to a process.
 
@@ -30,21 +31,25 @@ from mamori.node.shared import ProcessLock, shared_memory
 BURST_SECONDS: Final = 0.1
 
 
-def _spend(tokens: float, stamp: float, rate: float, now: float) -> tuple[float, bool]:
-    """Refill ``tokens`` by the time since ``stamp`` at ``rate`` (at most a burst), then spend
-    one if there is one: (tokens left, whether the request may go)."""
+def _spend(
+    tokens: float, stamp: float, rate: float, now: float, cost: int = 1
+) -> tuple[float, bool]:
+    """Refill ``tokens`` by the time since ``stamp`` at ``rate`` (at most a burst), then, if a
+    token is there, spend ``cost`` (an expensive call may leave a debt the refill pays back):
+    (tokens left, whether the request may go)."""
     burst = max(1.0, rate * BURST_SECONDS)
     tokens = min(burst, tokens + (now - stamp) * rate)
     if tokens < 1.0:
         return tokens, False
-    return tokens - 1.0, True
+    return tokens - cost, True
 
 
 class Budget(Protocol):
-    """Takes one request from an instance's budget."""
+    """Takes a request's cost from an instance's budget."""
 
-    def take(self, instance_id: str, qps: int) -> bool:
-        """True if the instance may serve one more request now at ``qps``; False to refuse."""
+    def take(self, instance_id: str, qps: int, cost: int = 1) -> bool:
+        """True if the instance may serve one more request costing ``cost`` (in Encrypts,
+        ``costs.py``) now at ``qps``; False to refuse."""
         ...
 
 
@@ -68,8 +73,12 @@ class LocalBudgets:
         self._clock = clock
         self._buckets: dict[str, _Bucket] = {}
 
-    def take(self, instance_id: str, qps: int) -> bool:
-        """Refill by the time elapsed, then spend one token if there is one."""
+    def take(self, instance_id: str, qps: int, cost: int = 1) -> bool:
+        """Refill by the time elapsed; then, if there is a token, spend ``cost`` of them. A
+        cost above the tokens saved (an RSA key pair can cost more than a tenth of a second's
+        budget) leaves the bucket in debt: the instance serves nothing more until the refill
+        has paid it, so over any second it serves at most its spec plus the burst plus one
+        request's cost."""
         now = self._clock()
         rate = qps * self._share
         bucket = self._buckets.get(instance_id)
@@ -77,7 +86,7 @@ class LocalBudgets:
             bucket = self._buckets[instance_id] = _Bucket(rate, now)
         elif bucket.rate != rate:  # the spec changed: start from the new rate
             bucket.rate = rate
-        bucket.tokens, allowed = _spend(bucket.tokens, bucket.stamp, rate, now)
+        bucket.tokens, allowed = _spend(bucket.tokens, bucket.stamp, rate, now, cost)
         bucket.stamp = now
         return allowed
 
@@ -107,8 +116,8 @@ class SharedBudgets:
         self._memory = shared_memory(slots * _SLOT.size)
         self._lock = ProcessLock(lock_path)
 
-    def take(self, instance_id: str, qps: int) -> bool:
-        """Refill by the time elapsed, then spend one token if there is one."""
+    def take(self, instance_id: str, qps: int, cost: int = 1) -> bool:
+        """Refill by the time elapsed, then spend ``cost`` if a token is there."""
         rate = qps * self._share
         fingerprint = (hash(instance_id) & 0xFFFF_FFFF_FFFF_FFFF) or 1
         memory = self._memory
@@ -125,6 +134,6 @@ class SharedBudgets:
                 return False
             if owner != fingerprint:  # a new bucket starts full
                 tokens, stamp = max(1.0, rate * BURST_SECONDS), now
-            tokens, allowed = _spend(tokens, stamp, rate, now)
+            tokens, allowed = _spend(tokens, stamp, rate, now, cost)
             _SLOT.pack_into(memory, offset, fingerprint, tokens, now)
             return allowed

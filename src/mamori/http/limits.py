@@ -25,7 +25,12 @@ response the application is writing is never cut: the connection closes once it 
 Past ``limit_concurrency`` open connections on the listener (or running requests), a request
 gets the JSON 503 ``ServiceUnavailableTemporary`` and the connection is closed: uvicorn's own
 check answers ``text/plain`` the SDKs cannot read, and counts the asking connection, serving
-one fewer than configured.
+one fewer than configured. With ``count_partial_heads`` off (the agent), only connections that
+have sent a whole request head count (``admitted``): half-sent heads cannot lock callers out,
+and the read deadline closes them.
+
+Used by the server's listeners (``mamori.app``) and by ``mamori agent``; it imports nothing of
+Mamori.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from http import HTTPStatus
-from typing import Any
+from typing import Any, ClassVar
 
 import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -65,6 +70,11 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     max_headers: int = 100
     read_timeout: float = 20.0
     refusal_body: Callable[[int], bytes] = staticmethod(lambda status: b"")
+    # False: only connections that sent a whole head count toward the limit (``admitted``).
+    count_partial_heads: bool = True
+    # The listener's connections that have sent a whole request head (one set per ``bounded``
+    # class, so per listener); kept only when ``count_partial_heads`` is off.
+    admitted: ClassVar[set[BoundedHttpToolsProtocol]] = set()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -86,6 +96,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         if self._read_timer is not None:
             self._read_timer.cancel()
             self._read_timer = None
+        self.admitted.discard(self)
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -142,9 +153,13 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         # limit already bounds how many a head can carry (a header takes at least 4 bytes).
         if len(self.headers) > self.max_headers:
             raise HeadTooLarge
+        if not self.count_partial_heads:
+            self.admitted.add(self)
         limit = self._max_connections
-        if limit is not None and (len(self.connections) > limit or len(self.tasks) >= limit):
-            raise OverCapacity
+        if limit is not None:
+            open_ = len(self.connections) if self.count_partial_heads else len(self.admitted)
+            if open_ > limit or len(self.tasks) >= limit:
+                raise OverCapacity
         self._head_open = False
         super().on_headers_complete()
 
@@ -202,10 +217,12 @@ def bounded(
     max_headers: int,
     read_timeout: float,
     refusal_body: Callable[[int], bytes],
-) -> type[asyncio.Protocol]:
+    *,
+    count_partial_heads: bool = True,
+) -> type[BoundedHttpToolsProtocol]:
     """A ``BoundedHttpToolsProtocol`` class with these limits, for ``uvicorn.Config(http=…)``
     (whose ``limit_concurrency`` it enforces); ``refusal_body`` renders the JSON error body of
-    a 408, 431 or 503."""
+    a 408, 431 or 503. Use one class per listener: its ``admitted`` set is the listener's."""
     return type(
         "BoundedHttpToolsProtocol",
         (BoundedHttpToolsProtocol,),
@@ -214,5 +231,7 @@ def bounded(
             "max_headers": max_headers,
             "read_timeout": read_timeout,
             "refusal_body": staticmethod(refusal_body),
+            "count_partial_heads": count_partial_heads,
+            "admitted": set(),
         },
     )
