@@ -10,6 +10,7 @@ exact."""
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import re
@@ -117,6 +118,7 @@ class _Aap:
     policies: tuple[_Policy, ...]
 
 
+@functools.lru_cache(maxsize=4096)  # parsed twice a request (screen, authorize): 1.5 µs each
 def _peer(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
         peer = ipaddress.ip_address(text)
