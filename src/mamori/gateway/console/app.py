@@ -19,16 +19,14 @@ from importlib import resources
 from mamori.api.catalogue import Catalogue, Services
 from mamori.api.errors import ApiError
 from mamori.core.refs import Scope
+from mamori.gateway.asgi import ASGIScope, Receive, Send
 from mamori.gateway.console import auth, identities, instances, keys, secrets
 from mamori.gateway.console.calls import Caller
 from mamori.gateway.console.headers import security_headers
 from mamori.gateway.console.http import (
-    ASGIScope,
-    Receive,
     Refused,
     Request,
     Response,
-    Send,
     peer,
     read_request,
     redirect,

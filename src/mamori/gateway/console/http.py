@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Final
 from urllib.parse import parse_qsl
 
-ASGIScope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+from mamori.gateway.asgi import ASGIScope, Receive, Send
 
 MAX_FIELDS: Final = 64
 FORM: Final = "application/x-www-form-urlencoded"

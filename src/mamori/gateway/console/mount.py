@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mamori.gateway.console.http import ASGIScope, Receive, Send
+from mamori.gateway.asgi import ASGIScope, Receive, Send
 from mamori.gateway.console.pages import PREFIX
 
 _OFF = (

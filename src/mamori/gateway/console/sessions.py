@@ -19,7 +19,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Final, Protocol
+from typing import Any, Final, Protocol
 
 IDLE_SECONDS: Final = 15 * 60
 MAX_AGE_SECONDS: Final = 8 * 60 * 60
@@ -51,7 +51,8 @@ class Session:
         return f"Session(principal_arn={self.principal_arn!r})"
 
 
-def _digest(session_id: str) -> str:
+def digest(session_id: str) -> str:
+    """The key a session is kept under: the SHA-256 of the cookie's value."""
     return hashlib.sha256(session_id.encode()).hexdigest()
 
 
@@ -85,8 +86,8 @@ class Sessions(Protocol):
         ...
 
 
-class SessionStore:
-    """Sessions of one process's memory (tests; the server keeps them in the store)."""
+class SessionRules:
+    """The limits both session stores keep: lifetimes, the table's size, sessions per key."""
 
     def __init__(
         self,
@@ -102,14 +103,25 @@ class SessionStore:
         self._max = max_sessions
         self._max_per_key = max_per_key
         self._clock = clock
-        self._sessions: OrderedDict[str, Session] = OrderedDict()
-        # Views run in a thread pool: every change to the table happens under this lock.
-        self._lock = threading.Lock()
 
     @property
     def max_age_seconds(self) -> float:
         """How long a session can live at most (the cookie's Max-Age)."""
         return self._max_age
+
+    def expired(self, created: float, last_seen: float, now: float) -> bool:
+        """Idle too long, or alive too long."""
+        return now - last_seen > self._idle or now - created > self._max_age
+
+
+class SessionStore(SessionRules):
+    """Sessions of one process's memory (tests; the server keeps them in the store)."""
+
+    def __init__(self, **rules: Any) -> None:
+        super().__init__(**rules)
+        self._sessions: OrderedDict[str, Session] = OrderedDict()
+        # Views run in a thread pool: every change to the table happens under this lock.
+        self._lock = threading.Lock()
 
     def create(self, access_key_id: str, principal_arn: str) -> tuple[str, Session]:
         """A new session and the id to hand to the browser (never stored). The AccessKey's
@@ -126,14 +138,14 @@ class SessionStore:
                 del self._sessions[own.pop(0)]
             if len(self._sessions) >= self._max:
                 raise SessionsFull
-            self._sessions[_digest(session_id)] = session
+            self._sessions[digest(session_id)] = session
         return session_id, session
 
     def get(self, session_id: str) -> Session | None:
         """The live session this id names (its idle clock restarted), or None."""
         if not session_id or len(session_id) > 128:
             return None
-        key = _digest(session_id)
+        key = digest(session_id)
         now = self._clock()
         with self._lock:
             session = self._sessions.get(key)
@@ -152,7 +164,7 @@ class SessionStore:
     def end(self, session_id: str) -> None:
         """Sign-out: the id stops working at once."""
         with self._lock:
-            self._sessions.pop(_digest(session_id), None)
+            self._sessions.pop(digest(session_id), None)
 
     def end_for_key(self, access_key_id: str) -> int:
         """End every session signed in with this AccessKey; how many there were."""
@@ -166,7 +178,7 @@ class SessionStore:
         return len(self._sessions)
 
     def _expired(self, session: Session, now: float) -> bool:
-        return now - session.last_seen > self._idle or now - session.created > self._max_age
+        return self.expired(session.created, session.last_seen, now)
 
     def _drop_expired(self, now: float) -> None:
         for key in [k for k, s in self._sessions.items() if self._expired(s, now)]:

@@ -13,24 +13,15 @@ is a courtesy and stays in the process that set it.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 import threading
-import time
 from collections import OrderedDict
-from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import delete, func, insert, or_, select, update
 
-from mamori.gateway.console.sessions import (
-    IDLE_SECONDS,
-    MAX_AGE_SECONDS,
-    MAX_SESSIONS,
-    MAX_SESSIONS_PER_KEY,
-    Session,
-    SessionsFull,
-)
+from mamori.gateway.console.sessions import Session, SessionRules, SessionsFull, digest
 from mamori.store import schema as t
 from mamori.store.database import Database
 
@@ -39,41 +30,19 @@ _TOUCH_SECONDS = 30.0
 _FLASHES_KEPT = 1_000
 
 
-def _digest(session_id: str) -> str:
-    return hashlib.sha256(session_id.encode()).hexdigest()
-
-
 def _csrf(session_id: str) -> str:
     return hmac.new(session_id.encode(), b"mamori console csrf", "sha256").hexdigest()
 
 
-class StoredSessions:
+class StoredSessions(SessionRules):
     """The console's sessions, shared through the store (same interface as ``SessionStore``)."""
 
-    def __init__(
-        self,
-        db: Database,
-        *,
-        idle_seconds: float = IDLE_SECONDS,
-        max_age_seconds: float = MAX_AGE_SECONDS,
-        max_sessions: int = MAX_SESSIONS,
-        max_per_key: int = MAX_SESSIONS_PER_KEY,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
+    def __init__(self, db: Database, **rules: Any) -> None:
+        super().__init__(**rules)
         self._db = db
-        self._idle = idle_seconds
-        self._max_age = max_age_seconds
-        self._max = max_sessions
-        self._max_per_key = max_per_key
-        self._clock = clock
         # This process's flash messages by digest, bounded (oldest dropped).
         self._flashes: OrderedDict[str, str] = OrderedDict()
         self._lock = threading.Lock()
-
-    @property
-    def max_age_seconds(self) -> float:
-        """How long a session can live at most (the cookie's Max-Age)."""
-        return self._max_age
 
     def create(self, access_key_id: str, principal_arn: str) -> tuple[str, Session]:
         """A new session and the id to hand to the browser (never stored)."""
@@ -100,7 +69,7 @@ class StoredSessions:
                 raise SessionsFull
             conn.execute(
                 insert(t.console_sessions).values(
-                    digest=_digest(session_id),
+                    digest=digest(session_id),
                     access_key_id=access_key_id,
                     principal_arn=principal_arn,
                     created_at=now,
@@ -113,14 +82,14 @@ class StoredSessions:
         """The live session this id names (its idle clock restarted), or None."""
         if not session_id or len(session_id) > 128:
             return None
-        key = _digest(session_id)
+        key = digest(session_id)
         now = self._clock()
         c = t.console_sessions.c
         with self._db.read() as conn:
             row = conn.execute(select(t.console_sessions).where(c.digest == key)).first()
         if row is None:
             return None
-        if now - row.last_seen > self._idle or now - row.created_at > self._max_age:
+        if self.expired(row.created_at, row.last_seen, now):
             self.end(session_id)
             return None
         if now - row.last_seen > _TOUCH_SECONDS:
@@ -139,7 +108,7 @@ class StoredSessions:
         """Remember a message for the session's next page (in this process only)."""
         if not message:
             return
-        key = _digest(session_id)
+        key = digest(session_id)
         with self._lock:
             self._flashes[key] = message
             self._flashes.move_to_end(key)
@@ -150,7 +119,7 @@ class StoredSessions:
         """Sign-out: the id stops working at once, on every worker and node."""
         with self._db.begin() as conn:
             conn.execute(
-                delete(t.console_sessions).where(t.console_sessions.c.digest == _digest(session_id))
+                delete(t.console_sessions).where(t.console_sessions.c.digest == digest(session_id))
             )
 
     def end_for_key(self, access_key_id: str) -> int:
