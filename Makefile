@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.run-installed
 DEV_STAMP := $(VENV)/.dev-installed
 
-.PHONY: run test lint typecheck unit bench bench-hsm softhsm chromium clean proto
+.PHONY: run test lint typecheck unit bench bench-hsm softhsm chromium wrk clean proto
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,10 +54,16 @@ unit: $(DEV_STAMP) softhsm chromium
 
 test: lint typecheck unit
 
-bench: $(DEV_STAMP)
+# The benchmarks replay prepared requests with wrk (Debian's package), installed when absent.
+wrk:
+	@command -v wrk >/dev/null || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get install -y wrk || { $$SUDO apt-get update && $$SUDO apt-get install -y wrk; }; }
+
+bench: $(DEV_STAMP) wrk
 	$(BIN)/python benchmarks/encrypt.py
 
-bench-hsm: $(DEV_STAMP) softhsm
+bench-hsm: $(DEV_STAMP) softhsm wrk
 	$(BIN)/python benchmarks/hsm_encrypt.py
 
 clean:
