@@ -526,3 +526,48 @@ def test_list_secrets_and_list_keys_reveal_no_tags_or_descriptions_of_denied_res
     assert {r["KeyId"] for r in rows} == {ids["A"]}
     listed = {r["KeyId"] for r in _pages(user, "ListKeys", {}, "Keys.Key")}
     assert {ids["A"], ids["B"]} <= listed  # ids stay listed account-wide, as on AWS and Alibaba
+
+
+# -- tags given at creation: the rights of TagResource too ----------------------------------------
+# A policy may key on kms:tag/… (ABAC). Were CreateKey's and CreateSecret's Tags free, a user
+# allowed only to create could mint a resource carrying the very tag that unlocks it elsewhere.
+# As AWS KMS does, creating with tags needs kms:TagResource as well.
+
+_GUARD = json.dumps([{"TagKey": "team", "TagValue": "payments"}])
+
+
+def test_create_key_with_tags_needs_tag_resource(
+    kms: Client, ram: RamClient, user: RamUser
+) -> None:
+    grant(ram, user.name, doc(allow("kms:CreateKey")))
+    refused(lambda: user.kms.create_key(km.CreateKeyRequest(tags=_GUARD)), "kms:TagResource")
+    # Without tags the same user creates keys as before.
+    assert user.kms.create_key(km.CreateKeyRequest()).body.key_metadata.key_id
+    grant(ram, user.name, doc(allow("kms:TagResource", "acs:kms:*:*:key/*")))
+    made = user.kms.create_key(km.CreateKeyRequest(tags=_GUARD)).body.key_metadata.key_id
+    assert _tags(kms, made) == {"team": "payments"}
+
+
+def test_create_secret_with_tags_needs_tag_resource_on_that_secret(
+    kms: Client, ram: RamClient, user: RamUser
+) -> None:
+    name = unique("tagged")
+    grant(ram, user.name, doc(allow(["kms:CreateSecret", "kms:DescribeSecret"])))
+
+    def create(secret: str) -> object:
+        request = km.CreateSecretRequest(
+            secret_name=secret, version_id="v1", secret_data="x", tags=_GUARD
+        )
+        return user.kms.create_secret(request)
+
+    refused(lambda: create(name), "kms:TagResource")
+    # Nothing was made by the refused call.
+    expect_error(
+        "Forbidden.ResourceNotFound",
+        404,
+        lambda: kms.describe_secret(km.DescribeSecretRequest(secret_name=name)),
+    )
+    grant(ram, user.name, doc(allow("kms:TagResource", f"acs:kms:*:*:secret/{name}")))
+    create(name)
+    other = unique("tagged")
+    refused(lambda: create(other), "kms:TagResource")

@@ -59,10 +59,18 @@ def key_resource(services: Services, scope: Scope, args: Args) -> str:
     return scope.key_arn(ref.key_id or "")
 
 
+# What creating a key or secret with Tags needs besides the create action itself.
+TAG_RESOURCE = "kms:TagResource"
+
+
 def _create_key_resources(services: Services, scope: Scope, args: Args) -> Iterator[Touch]:
-    """CreateKey: the account (as before instances), and the KMS instance the key goes in."""
+    """CreateKey: the account (as before instances), and the KMS instance the key goes in.
+    Tags need ``kms:TagResource`` too (as in AWS KMS): a policy may key on ``kms:tag/…``, and
+    a right to create is no right to mint a key carrying the tag that unlocks it."""
     yield Touch(account_resource(services, scope, args), "")
     yield placement_touch(services, scope, args["DKMSInstanceId"])
+    if args["Tags"]:
+        yield Touch(scope.key_arn("*"), "", TAG_RESOURCE)
 
 
 def _interval(args: Args) -> int | None:

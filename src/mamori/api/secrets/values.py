@@ -23,7 +23,7 @@ from mamori.api.catalogue import (
 from mamori.api.dispatch import readable, require, require_touch
 from mamori.api.errors import ApiError, invalid
 from mamori.api.instances.views import placement_touch
-from mamori.api.kms.keys import key_resource
+from mamori.api.kms.keys import TAG_RESOURCE, key_resource
 from mamori.api.params import Bool, Int, JsonFilters, JsonStrList, JsonTags, Param, Str
 from mamori.api.render import page
 from mamori.api.secrets.params import CustomData, JsonObjectText
@@ -100,8 +100,12 @@ def _secret_and_key(ram_action: str) -> Callable[[Services, Scope, Args], Iterat
 
 def _create_secret_resources(services: Services, scope: Scope, args: Args) -> Iterator[Touch]:
     """CreateSecret: the secret, and the EncryptionKeyId it names (which the first value is
-    sealed under; the account's default key when none is named)."""
-    yield Touch(secret_resource(services, scope, args), f"SecretName {args['SecretName']}")
+    sealed under; the account's default key when none is named). Tags need
+    ``kms:TagResource`` on the secret too, as for CreateKey."""
+    secret = Touch(secret_resource(services, scope, args), f"SecretName {args['SecretName']}")
+    yield secret
+    if args["Tags"]:
+        yield Touch(secret.arn, secret.named, TAG_RESOURCE)
     yield placement_touch(services, scope, args["DKMSInstanceId"])
     key: str | None = args["EncryptionKeyId"]
     if key:
