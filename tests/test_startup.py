@@ -91,6 +91,21 @@ def test_a_port_in_use_names_the_port_and_nothing_claims_to_listen(
     assert done.returncode == 6
 
 
+def test_a_port_another_mamori_serves_is_in_use_too(tmp_path: Path) -> None:
+    # Workers bind with SO_REUSEPORT, which would let a second server of the same user share the
+    # port, each taking half the connections; it must be refused like any busy port.
+    with socket.socket() as other:
+        other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        taken = other.getsockname()[1]
+        done = _start(tmp_path, "--port", str(taken), "--tls-port", "0")
+    assert _one_line(done) == (
+        f"mamori: cannot start: port: 127.0.0.1:{taken} is already in use by another process"
+    )
+    assert done.returncode == 6
+
+
 def test_a_host_that_is_not_ours_names_host(tmp_path: Path) -> None:
     done = _start(tmp_path, "--host", "192.0.2.1", "--port", str(free_port()), "--tls-port", "0")
     assert _one_line(done) == (

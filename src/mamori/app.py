@@ -547,6 +547,11 @@ def open_node(settings: Settings) -> Node:
     ports = [("port", settings.port)] + (
         [("tls_port", settings.tls_port)] if settings.tls_port else []
     )
+    # SO_REUSEPORT would also let a second server of the same user bind these ports and take
+    # half the connections. A plain bind first fails while anything listens there; closed at
+    # once, it leaves only the instant between it and the workers' binds.
+    for name, port in ports:
+        bind(settings.host, port, name).close()
     sockets: list[tuple[socket.socket, ...]] = []
     try:
         for _ in range(workers):
