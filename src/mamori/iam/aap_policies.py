@@ -17,11 +17,8 @@ from sqlalchemy import Connection, delete, func, insert, select, update
 
 from mamori.core.errors import InvalidInput
 from mamori.iam.aap_names import (
-    MAX_PER_ACCOUNT,
     MAX_RULES_PER_POLICY,
     SHARED_SCOPE,
-    AapLimitExceeded,
-    AapNameTaken,
     AapNotFound,
     check_instance,
     check_name,
@@ -30,8 +27,14 @@ from mamori.iam.aap_names import (
     check_resources,
     json_list,
 )
+from mamori.iam.aap_rows import claim_name, named, refuse_if_named
 from mamori.store import schema as t
 from mamori.store.database import Database
+
+
+def _named(account: str, name: str) -> Any:
+    return named(t.aap_policies, account, name)
+
 
 InstanceExists = Callable[[str, str], bool]
 """(account id, instance id) → whether that KMS instance exists in the account."""
@@ -57,11 +60,6 @@ class AapPolicy:
         return json.dumps(
             {"NetworkRules": list(self.network_rules)}, separators=(",", ":"), ensure_ascii=False
         )
-
-
-def _named(account: str, name: str) -> Any:
-    policies = t.aap_policies.c
-    return (policies.account_id == account) & (policies.name == name)
 
 
 def rules_of(conn: Connection, account: str, names: Sequence[str]) -> dict[str, tuple[str, ...]]:
@@ -163,15 +161,7 @@ class AapPolicies:
             raise InvalidInput("KmsInstance", "No KMS instance has this id.")
         now = int(self._clock())
         with self._db.begin() as conn:
-            if conn.execute(select(t.aap_policies.c.name).where(_named(account, name))).first():
-                raise AapNameTaken
-            count = conn.execute(
-                select(func.count())
-                .select_from(t.aap_policies)
-                .where(t.aap_policies.c.account_id == account)
-            ).scalar_one()
-            if count >= MAX_PER_ACCOUNT:
-                raise AapLimitExceeded("policies")
+            claim_name(conn, t.aap_policies, account, name, "policies")
             _check_rules_exist(conn, account, rules)
             conn.execute(
                 insert(t.aap_policies).values(
@@ -263,20 +253,13 @@ class AapPolicies:
             if found is None:
                 raise AapNotFound
             links = t.aap_access_point_policies.c
-            users = (
-                conn.execute(
-                    select(links.aap_name)
-                    .where(links.account_id == account, links.policy_name == name)
-                    .order_by(links.aap_name)
-                    .limit(3)
-                )
-                .scalars()
-                .all()
+            refuse_if_named(
+                conn,
+                links.policy_name,
+                links.aap_name,
+                account,
+                name,
+                "The policy is still attached to the AAP {}: detach it first.",
             )
-            if users:
-                raise InvalidInput(
-                    "Name",
-                    f"The policy is still attached to the AAP {', '.join(users)}: detach it first.",
-                )
             conn.execute(delete(t.aap_policies).where(_named(account, name)))
         self._changed(account)

@@ -15,17 +15,19 @@ from sqlalchemy import Connection, delete, func, insert, select, update
 from mamori.core.errors import InvalidInput
 from mamori.iam.aap_names import (
     AUTHENTICATION_METHOD,
-    MAX_PER_ACCOUNT,
     MAX_POLICIES_PER_AAP,
-    AapLimitExceeded,
-    AapNameTaken,
     AapNotFound,
     check_name,
     check_names,
     json_list,
 )
+from mamori.iam.aap_rows import claim_name, named
 from mamori.store import schema as t
 from mamori.store.database import Database
+
+
+def _named(account: str, name: str) -> Any:
+    return named(t.aap_access_points, account, name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,11 +46,6 @@ class AccessPoint:
     def policies_json(self) -> str:
         """``Policies`` as the API shows it."""
         return json_list(self.policies)
-
-
-def _named(account: str, name: str) -> Any:
-    points = t.aap_access_points.c
-    return (points.account_id == account) & (points.name == name)
 
 
 def policies_of(conn: Connection, account: str, names: Sequence[str]) -> dict[str, tuple[str, ...]]:
@@ -123,17 +120,7 @@ class AccessPoints:
         chosen = _check_policies(policies)
         now = int(self._clock())
         with self._db.begin() as conn:
-            if conn.execute(
-                select(t.aap_access_points.c.name).where(_named(account, name))
-            ).first():
-                raise AapNameTaken
-            count = conn.execute(
-                select(func.count())
-                .select_from(t.aap_access_points)
-                .where(t.aap_access_points.c.account_id == account)
-            ).scalar_one()
-            if count >= MAX_PER_ACCOUNT:
-                raise AapLimitExceeded("application access points")
+            claim_name(conn, t.aap_access_points, account, name, "application access points")
             _check_policies_exist(conn, account, chosen)
             conn.execute(
                 insert(t.aap_access_points).values(

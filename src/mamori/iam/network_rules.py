@@ -18,17 +18,20 @@ from sqlalchemy import Connection, delete, func, insert, select, update
 
 from mamori.core.errors import InvalidInput
 from mamori.iam.aap_names import (
-    MAX_PER_ACCOUNT,
     MAX_SOURCES_PER_RULE,
     NETWORK_TYPE,
-    AapLimitExceeded,
-    AapNameTaken,
     AapNotFound,
     check_name,
     json_list,
 )
+from mamori.iam.aap_rows import claim_name, named, refuse_if_named
 from mamori.store import schema as t
 from mamori.store.database import Database
+
+
+def _named(account: str, name: str) -> Any:
+    return named(t.aap_network_rules, account, name)
+
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 _MAX_ENTRY = 64  # the longest IPv6 CIDR spelling is 43 characters
@@ -88,11 +91,6 @@ def _rule(row: Any) -> NetworkRule:
     )
 
 
-def _named(account: str, name: str) -> Any:
-    rules = t.aap_network_rules.c
-    return (rules.account_id == account) & (rules.name == name)
-
-
 def lock_rule(conn: Connection, account: str, name: str) -> NetworkRule:
     """The rule, its row locked for this transaction, else ``AapNotFound``."""
     row = conn.execute(
@@ -129,17 +127,7 @@ class NetworkRules:
         checked = parse_sources(sources)
         now = int(self._clock())
         with self._db.begin() as conn:
-            if conn.execute(
-                select(t.aap_network_rules.c.name).where(_named(account, name))
-            ).first():
-                raise AapNameTaken
-            count = conn.execute(
-                select(func.count())
-                .select_from(t.aap_network_rules)
-                .where(t.aap_network_rules.c.account_id == account)
-            ).scalar_one()
-            if count >= MAX_PER_ACCOUNT:
-                raise AapLimitExceeded("network rules")
+            claim_name(conn, t.aap_network_rules, account, name, "network rules")
             conn.execute(
                 insert(t.aap_network_rules).values(
                     account_id=account,
@@ -201,21 +189,14 @@ class NetworkRules:
         with self._db.begin() as conn:
             lock_rule(conn, account, name)
             links = t.aap_policy_rules.c
-            users = (
-                conn.execute(
-                    select(links.policy_name)
-                    .where(links.account_id == account, links.rule_name == name)
-                    .order_by(links.policy_name)
-                    .limit(3)
-                )
-                .scalars()
-                .all()
+            refuse_if_named(
+                conn,
+                links.rule_name,
+                links.policy_name,
+                account,
+                name,
+                "The network rule is still named by the policy {}: "
+                "take it out of the policy first.",
             )
-            if users:
-                raise InvalidInput(
-                    "Name",
-                    f"The network rule is still named by the policy {', '.join(users)}: "
-                    "take it out of the policy first.",
-                )
             conn.execute(delete(t.aap_network_rules).where(_named(account, name)))
         self._changed(account)
