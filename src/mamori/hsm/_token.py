@@ -204,14 +204,21 @@ class Token:
             try:
                 if spec.family is Family.RSA:
                     pair = self._session.generate_keypair(
-                        KeyType.RSA, spec.rsa_bits, id=label.encode(), label=label, **templates
+                        KeyType.RSA,
+                        spec.rsa_bits,
+                        id=label.encode(),
+                        label=label,
+                        store=store,
+                        **templates,
                     )
                 else:
                     curve = encode_named_curve_parameters(CURVES[spec.name])
                     params = self._session.create_domain_parameters(
                         KeyType.EC, {Attribute.EC_PARAMS: curve}, local=True
                     )
-                    pair = params.generate_keypair(id=label.encode(), label=label, **templates)
+                    pair = params.generate_keypair(
+                        id=label.encode(), label=label, store=store, **templates
+                    )
             except p11.PKCS11Error as exc:
                 self._fail(exc, f"generate an {spec.name} key pair")
         return pair[0], pair[1]
