@@ -1,11 +1,12 @@
-"""Signed AsymmetricSign throughput (RSA_2048 and EC_P256) against a real ``mamori server``, with
-Encrypt and ``GET /health`` measured in the same run as baselines.
+"""Signed AsymmetricSign throughput (RSA_2048 and EC_P256, in software and in an HSM) against a
+real ``mamori server``, with Encrypt and ``GET /health`` measured in the same run as baselines.
 
 One run:
 
-1. starts ``mamori server`` on a temporary data directory (SQLite unless ``--store-url``) and
-   creates an ``Aliyun_AES_256``, an ``RSA_2048`` and an ``EC_P256`` key with the official new
-   SDK;
+1. creates a private SoftHSM2 token (``benchmarks/hsm_encrypt.py``'s ``make_token``; skipped
+   with a note when SoftHSM2 is not installed), starts ``mamori server`` with it on a temporary
+   data directory (SQLite unless ``--store-url``) and creates an ``Aliyun_AES_256`` key, and an
+   ``RSA_2048`` and an ``EC_P256`` key with each ProtectionLevel, with the official new SDK;
 2. captures one Encrypt and one AsymmetricSign per key exactly as the SDK puts them on the wire,
    then precomputes ``--requests`` requests for each, signed with the SDK's own ACS3 signer,
    each with its own nonce and a fresh SHA-256 digest (``benchmarks/encrypt.py`` does the
@@ -16,7 +17,8 @@ One run:
    sampled Encrypts decrypt to a plaintext sent and that sampled signatures verify with
    ``cryptography`` against GetPublicKey's PEM.
 
-Run: ``.venv/bin/python benchmarks/sign.py`` (``--help`` for the knobs). Needs ``wrk``.
+Run: ``.venv/bin/python benchmarks/sign.py`` (``--help`` for the knobs). Needs ``wrk``, and
+``softhsm2`` for the HSM rows.
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ import base64
 import hashlib
 import os
 import platform
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -48,6 +52,9 @@ from encrypt import (
     replay,
     run_script,
 )
+from hsm_encrypt import make_token
+
+from mamori.hsm import find_module
 
 POOL = 256
 # Alibaba's shared gateway allows 200 asymmetric requests/s; the issue's aim is ten times that.
@@ -58,11 +65,12 @@ PLAINTEXT_BYTES = 1024
 DIGESTS = [hashlib.sha256(os.urandom(16)).digest() for _ in range(POOL)]
 
 
-def sign_workload(client: Client, spec: str, algorithm: str) -> Workload:
-    """A ``spec`` key; AsymmetricSigns of ``POOL`` distinct SHA-256 digests with ``algorithm``.
-    A sampled signature must verify against GetPublicKey's PEM; the digest of a sample is
-    unknown, so it is checked against the whole digest pool."""
-    meta = client.create_key(kms_models.CreateKeyRequest(key_spec=spec)).body.key_metadata
+def sign_workload(client: Client, spec: str, algorithm: str, level: str = "SOFTWARE") -> Workload:
+    """A ``spec`` key with ProtectionLevel ``level``; AsymmetricSigns of ``POOL`` distinct
+    SHA-256 digests with ``algorithm``. A sampled signature must verify against GetPublicKey's
+    PEM; the digest of a sample is unknown, so it is checked against the whole digest pool."""
+    request = kms_models.CreateKeyRequest(key_spec=spec, protection_level=level)
+    meta = client.create_key(request).body.key_metadata
     key, version = str(meta.key_id), str(meta.primary_key_version)
     digests = [base64.b64encode(d).decode() for d in DIGESTS]
 
@@ -140,6 +148,11 @@ def print_table(results: list[WrkResult], baseline: WrkResult) -> None:
     for r in results:
         if r is not baseline and r.name != "/health":
             print(f"{r.name}/Encrypt: {r.rps / baseline.rps:.2f}x")
+    by_name = {r.name: r for r in results}
+    for r in results:
+        software = by_name.get(r.name.removesuffix(" HSM"))
+        if r.name.endswith(" HSM") and software is not None:
+            print(f"{r.name}/{software.name}: {r.rps / software.rps:.2f}x")
     for r in results:
         if r.name.startswith("AsymmetricSign"):
             verdict = "met" if r.rps >= AIM else "NOT met"
@@ -163,25 +176,32 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_script("sign.py", parse_args(argv), benchmark)
+    args = parse_args(argv)
+    if shutil.which("softhsm2-util") is None or find_module() is None:
+        print("SoftHSM2 is not installed: no HSM rows (apt-get install -y softhsm2)")
+        args.hsm = False
+        return run_script("sign.py", args, benchmark)
+    args.hsm = True
+    token_dir = Path(tempfile.mkdtemp(prefix="mamori-bench-token-"))
+    try:
+        # The server inherits the environment: that is how it finds the private token.
+        os.environ.update(make_token(token_dir))
+        return run_script("sign.py", args, benchmark)
+    finally:
+        shutil.rmtree(token_dir, ignore_errors=True)
 
 
 def benchmark(args: argparse.Namespace, server: Server, workdir: Path) -> int:
     ak, secret = read_credentials(server.data_dir)
     client = new_sdk(server.endpoint, ak, secret)
     # make_load captures each call and checks that the generator rebuilds it byte for byte.
-    loads = [
-        make_load("Encrypt (1 KiB)", encrypt_workload(client, PLAINTEXT_BYTES), ak, secret),
-        make_load(
-            "AsymmetricSign RSA_2048",
-            sign_workload(client, "RSA_2048", "RSA_PKCS1_SHA_256"),
-            ak,
-            secret,
-        ),
-        make_load(
-            "AsymmetricSign EC_P256", sign_workload(client, "EC_P256", "ECDSA_SHA_256"), ak, secret
-        ),
-    ]
+    loads = [make_load("Encrypt (1 KiB)", encrypt_workload(client, PLAINTEXT_BYTES), ak, secret)]
+    levels = ("SOFTWARE", "HSM") if args.hsm else ("SOFTWARE",)
+    for spec, algorithm in (("RSA_2048", "RSA_PKCS1_SHA_256"), ("EC_P256", "ECDSA_SHA_256")):
+        for level in levels:
+            name = f"AsymmetricSign {spec}" + (" HSM" if level == "HSM" else "")
+            workload = sign_workload(client, spec, algorithm, level)
+            loads.append(make_load(name, workload, ak, secret))
     print(
         f"mamori {server.endpoint} (pid {server.process.pid}); "
         f"{os.cpu_count()} CPUs, Python {platform.python_version()}"

@@ -33,12 +33,14 @@ def token(softhsm: SoftHsm) -> Iterator[Token]:
     opened.close()
 
 
-def token_labels(softhsm: SoftHsm, prefix: str) -> set[str]:
-    """Labels of the secret keys in the session token that start with ``prefix`` (read through
-    a second session, which shares the ``token`` fixture's login)."""
+def token_labels(
+    softhsm: SoftHsm, prefix: str, kind: ObjectClass = ObjectClass.SECRET_KEY
+) -> set[str]:
+    """Labels of the ``kind`` objects in the session token that start with ``prefix`` (read
+    through a second session: the private ones need the ``token`` fixture's login)."""
     session = pkcs11.lib(str(softhsm.module)).get_token(token_label=softhsm.label).open()
     try:
-        found = session.get_objects({Attribute.CLASS: ObjectClass.SECRET_KEY})
+        found = session.get_objects({Attribute.CLASS: kind})
         return {str(o.label) for o in found if str(o.label).startswith(prefix)}
     finally:
         session.close()

@@ -85,27 +85,41 @@ _PROBE = textwrap.dedent(
     from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
     from pkcs11 import exceptions as p11
 
-    module, token_label, pin, label = sys.argv[1:5]
+    module, token_label, pin, label, kind = sys.argv[1:6]
+    classes = {
+        "secret": ObjectClass.SECRET_KEY,
+        "private": ObjectClass.PRIVATE_KEY,
+        "public": ObjectClass.PUBLIC_KEY,
+    }
     session = pkcs11.lib(module).get_token(token_label=token_label).open(user_pin=pin, rw=True)
-    found = list(session.get_objects({Attribute.LABEL: label}))
+    found = list(session.get_objects({Attribute.LABEL: label, Attribute.CLASS: classes[kind]}))
     out = {"count": len(found)}
-    if found:
+    if found and kind != "public":
         key = found[0]
+        out["id"] = bytes(key[Attribute.ID]).decode()
         out["extractable"] = key[Attribute.EXTRACTABLE]
         out["sensitive"] = key[Attribute.SENSITIVE]
         out["never_extractable"] = key[Attribute.NEVER_EXTRACTABLE]
         out["always_sensitive"] = key[Attribute.ALWAYS_SENSITIVE]
         out["token"] = key[Attribute.TOKEN]
-        out["bits"] = key[Attribute.VALUE_LEN] * 8
-        try:
-            key[Attribute.VALUE]
-            out["value"] = "READABLE"
-        except p11.PKCS11Error as exc:
-            out["value"] = type(exc).__name__
+        if kind == "secret":
+            out["bits"] = key[Attribute.VALUE_LEN] * 8
+        # The secret itself: CKA_VALUE, or an RSA key's private exponent and primes.
+        secret = [Attribute.VALUE]
+        if key[Attribute.KEY_TYPE] == KeyType.RSA:
+            secret = [Attribute.PRIVATE_EXPONENT, Attribute.PRIME_1, Attribute.PRIME_2]
+        refusals = set()
+        for attribute in secret:
+            try:
+                key[attribute]
+                refusals.add("READABLE")
+            except p11.PKCS11Error as exc:
+                refusals.add(type(exc).__name__)
+        out["value"] = "/".join(sorted(refusals))
         # The other way out of a token: wrap it under a key we control. Must be refused too.
         wrapper = session.generate_key(KeyType.AES, 256, label="probe-wrapper", store=False)
         try:
-            wrapper.wrap_key(key, mechanism=Mechanism.AES_KEY_WRAP)
+            wrapper.wrap_key(key, mechanism=Mechanism.AES_KEY_WRAP_PAD)
             out["wrap"] = "WRAPPED"
         except p11.PKCS11Error as exc:
             out["wrap"] = type(exc).__name__
@@ -114,11 +128,12 @@ _PROBE = textwrap.dedent(
 )
 
 
-def probe(token: SoftHsm, label: str) -> dict[str, Any]:
+def probe(token: SoftHsm, label: str, kind: str = "secret") -> dict[str, Any]:
     """Open ``token`` with python-pkcs11 in a separate process (SoftHSM2 reads its config once
-    per process) and report what the object labelled ``label`` lets anyone read."""
+    per process) and report what the object labelled ``label`` of ``kind`` (``secret``,
+    ``private`` or ``public``) lets anyone read."""
     result = subprocess.run(
-        [sys.executable, "-c", _PROBE, str(token.module), token.label, token.pin, label],
+        [sys.executable, "-c", _PROBE, str(token.module), token.label, token.pin, label, kind],
         check=True,
         capture_output=True,
         text=True,

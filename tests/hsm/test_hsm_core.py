@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pkcs11 import ObjectClass
 
 from mamori.app import build_services, open_keyring
 from mamori.config import Settings
@@ -71,3 +72,26 @@ def test_a_failed_create_leaves_no_token_key(keys: KeyService, softhsm: SoftHsm)
     with pytest.raises(InvalidInput):
         keys.create(SCOPE, "tester", NewKey(protection_level="HSM", tags=[("acs:bad", "v")]))
     assert token_labels(softhsm, "mamori/key/") == before
+
+
+def _all_labels(softhsm: SoftHsm, prefix: str) -> set[str]:
+    """Labels of every key object (secret, private or public) starting with ``prefix``."""
+    kinds = (ObjectClass.SECRET_KEY, ObjectClass.PRIVATE_KEY, ObjectClass.PUBLIC_KEY)
+    return set().union(*(token_labels(softhsm, prefix, kind) for kind in kinds))
+
+
+@pytest.mark.parametrize("spec", ["RSA_2048", "EC_P256K", "HMAC_SHA_512"])
+def test_asymmetric_and_hmac_token_objects_are_undone_and_deleted(
+    keys: KeyService, clock: FakeClock, softhsm: SoftHsm, spec: str
+) -> None:
+    before = _all_labels(softhsm, "mamori/key/")
+    with pytest.raises(InvalidInput):
+        keys.create(SCOPE, "t", NewKey(spec=spec, protection_level="HSM", tags=[("acs:x", "v")]))
+    assert _all_labels(softhsm, "mamori/key/") == before
+
+    key = keys.create(SCOPE, "tester", NewKey(spec=spec, protection_level="HSM"))
+    label = f"mamori/key/{key.id}/{key.primary_version_id}"
+    assert _all_labels(softhsm, label) == {label}
+    keys.schedule_deletion(SCOPE, key.id, 7)
+    assert run_due(keys, int(clock.now + 8 * DAY)).deleted == [key.id]
+    assert _all_labels(softhsm, "mamori/key/") == before

@@ -132,7 +132,7 @@ class AsymmetricService:
     ) -> VersionResult:
         """AsymmetricSign over a precomputed digest."""
         version = self.check_sign(scope, key, version_id, algorithm, digest)
-        value = version.private_key.sign(algorithm, digest)
+        value = version.private_key_for(algorithm).sign(algorithm, digest)
         return VersionResult(version.key_id, version.version_id, value)
 
     def verify(
@@ -146,7 +146,8 @@ class AsymmetricService:
     ) -> tuple[UsableVersion, bool]:
         """AsymmetricVerify: whether the signature is valid (a bad one is ``False``)."""
         version = self.check_sign(scope, key, version_id, algorithm, digest)
-        return version, version.private_key.public.verify(algorithm, digest, signature)
+        public = version.private_key_for(algorithm).public
+        return version, public.verify(algorithm, digest, signature)
 
     def check_encrypt(
         self, scope: Scope, key: str, version_id: str, algorithm: str
@@ -159,7 +160,7 @@ class AsymmetricService:
     ) -> VersionResult:
         """AsymmetricEncrypt with the version's public key."""
         version = self.check_encrypt(scope, key, version_id, algorithm)
-        public = version.private_key.public
+        public = version.private_key_for(algorithm).public
         limit = max_plaintext(public.spec, algorithm)
         if len(plaintext) > limit:
             raise InvalidInput("Plaintext", f"{algorithm} takes at most {limit} bytes here.")
@@ -173,7 +174,7 @@ class AsymmetricService:
         """AsymmetricDecrypt; any failure is the one opaque CiphertextBlob error."""
         version = self.check_encrypt(scope, key, version_id, algorithm)
         try:
-            plaintext = version.private_key.decrypt(algorithm, ciphertext)
+            plaintext = version.private_key_for(algorithm).decrypt(algorithm, ciphertext)
         except DecryptionFailed as exc:
             raise CiphertextInvalid from exc
         return VersionResult(version.key_id, version.version_id, plaintext)

@@ -1,4 +1,5 @@
-"""Key versions whose AES key lives in a PKCS#11 token (``ProtectionLevel=HSM``).
+"""Key versions whose key lives in a PKCS#11 token (``ProtectionLevel=HSM``): AES keys, RSA and
+EC key pairs, and HMAC keys.
 
 The store keeps only a reference for such a version: ``pkcs11:`` and the token object's label,
 never material. The label is derived from the key and version ids, so the token object and the
@@ -8,11 +9,14 @@ store row name each other.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from typing import Final
 
 from mamori.core.errors import DomainError, UnsupportedProtectionLevel
 from mamori.crypto.aead import Aead
-from mamori.crypto.specs import Cipher, KeySpec
+from mamori.crypto.asymmetric import AsymmetricKey
+from mamori.crypto.mac import Mac
+from mamori.crypto.specs import Cipher, Family, KeySpec, KeyUsage
 from mamori.hsm import HsmError, Token
 
 REFERENCE_PREFIX: Final = b"pkcs11:"
@@ -22,6 +26,15 @@ class HsmUnavailable(DomainError):
     """The token holding the key cannot be used right now (absent, logged out, failing)."""
 
     code = "ServiceUnavailableTemporary"
+
+
+@contextlib.contextmanager
+def _device() -> Iterator[None]:
+    """Token failures surface as ``HsmUnavailable`` (503), not a 500."""
+    try:
+        yield
+    except HsmError as exc:
+        raise HsmUnavailable from exc
 
 
 def version_label(key_id: str, version_id: str) -> str:
@@ -35,39 +48,59 @@ class HsmVersions:
     def __init__(self, token: Token | None) -> None:
         self._token = token
 
-    def check(self, spec: KeySpec) -> None:
-        """Refuse HSM for a spec the token cannot hold, or when no token is configured."""
-        # SoftHSM2 (and PKCS#11 generally) has no SM4-GCM: only AES specs go to the token.
-        if self._token is None or spec.cipher is not Cipher.AES_GCM:
+    def check(self, spec: KeySpec, usage: KeyUsage) -> None:
+        """Refuse HSM for a spec (and usage) the token cannot hold or run any algorithm of, or
+        when no token is configured: at creation, never at first use."""
+        if self._token is None:
+            raise UnsupportedProtectionLevel
+        if spec.symmetric:
+            # PKCS#11 has no SM4-GCM mechanism (SoftHSM2 has no SM4 at all).
+            if spec.cipher is not Cipher.AES_GCM:
+                raise UnsupportedProtectionLevel
+            return
+        with _device():
+            offered = self._token.capabilities().algorithms(spec, usage)
+        if not offered:
             raise UnsupportedProtectionLevel
 
-    def generate(self, key_id: str, version_id: str, spec: KeySpec) -> bytes:
+    def generate(self, key_id: str, version_id: str, spec: KeySpec, usage: KeyUsage) -> bytes:
         """Make the version's key in the token; returns the reference the store keeps."""
-        self.check(spec)
+        self.check(spec, usage)
         assert self._token is not None
         label = version_label(key_id, version_id)
-        try:
-            self._token.generate_aes(label, spec.material_bytes * 8)
-        except HsmError as exc:
-            raise HsmUnavailable from exc
+        with _device():
+            if spec.symmetric:
+                self._token.generate_aes(label, spec.material_bytes * 8)
+            elif spec.family is Family.HMAC:
+                self._token.generate_hmac(label, spec)
+            else:
+                self._token.generate_pair(label, spec, usage)
         return REFERENCE_PREFIX + label.encode("ascii")
 
-    def open(self, reference: bytes, key_id: str, version_id: str) -> Aead:
+    def open(
+        self, reference: bytes, key_id: str, version_id: str, spec: KeySpec, usage: KeyUsage
+    ) -> Aead | AsymmetricKey | Mac:
         """The token key a stored reference names, checked against the version it belongs to."""
-        if self._token is None or reference != REFERENCE_PREFIX + version_label(
-            key_id, version_id
-        ).encode("ascii"):
+        label = version_label(key_id, version_id)
+        if self._token is None or reference != REFERENCE_PREFIX + label.encode("ascii"):
             raise HsmUnavailable
-        try:
-            aead = self._token.aead(version_label(key_id, version_id))
-        except HsmError as exc:
-            raise HsmUnavailable from exc
-        if aead is None:
+        handle: Aead | AsymmetricKey | Mac | None
+        with _device():
+            if spec.symmetric:
+                aead = self._token.aead(label)
+                handle = None if aead is None else _DomainAead(aead)
+            elif spec.family is Family.HMAC:
+                mac = self._token.mac(label, spec)
+                handle = None if mac is None else _DomainMac(mac)
+            else:
+                pair = self._token.private_key(label, spec, usage)
+                handle = None if pair is None else _DomainKey(pair)
+        if handle is None:
             raise HsmUnavailable
-        return _DomainAead(aead)
+        return handle
 
     def discard(self, key_id: str, version_id: str) -> None:
-        """Destroy a version's token key; best effort (used to undo and after deletion)."""
+        """Destroy a version's token objects; best effort (used to undo and after deletion)."""
         if self._token is None:
             return
         # A leftover token object is orphaned, not dangerous: nothing references it.
@@ -76,7 +109,7 @@ class HsmVersions:
 
 
 class _DomainAead:
-    """A token key whose device failures surface as ``HsmUnavailable`` (503), not a 500."""
+    """A token AES key whose device failures are ``HsmUnavailable``."""
 
     __slots__ = ("_aead",)
 
@@ -85,14 +118,50 @@ class _DomainAead:
 
     def seal(self, plaintext: bytes, aad: bytes, iv: bytes | None = None) -> tuple[bytes, bytes]:
         """Encrypt on the token."""
-        try:
+        with _device():
             return self._aead.seal(plaintext, aad, iv)
-        except HsmError as exc:
-            raise HsmUnavailable from exc
 
     def open(self, iv: bytes, sealed: bytes, aad: bytes) -> bytes:
         """Decrypt on the token."""
-        try:
+        with _device():
             return self._aead.open(iv, sealed, aad)
-        except HsmError as exc:
-            raise HsmUnavailable from exc
+
+
+class _DomainKey(AsymmetricKey):
+    """A token key pair whose device failures are ``HsmUnavailable``."""
+
+    __slots__ = ("_key", "public", "spec")
+
+    def __init__(self, key: AsymmetricKey) -> None:
+        self._key = key
+        self.spec = key.spec
+        self.public = key.public
+
+    def offers(self, algorithm: str) -> bool:
+        """Whether the token runs ``algorithm``."""
+        return self._key.offers(algorithm)
+
+    def sign(self, algorithm: str, digest: bytes) -> bytes:
+        """Sign on the token."""
+        with _device():
+            return self._key.sign(algorithm, digest)
+
+    def decrypt(self, algorithm: str, ciphertext: bytes) -> bytes:
+        """Decrypt on the token."""
+        with _device():
+            return self._key.decrypt(algorithm, ciphertext)
+
+
+class _DomainMac(Mac):
+    """A token HMAC key whose device failures are ``HsmUnavailable``."""
+
+    __slots__ = ("_mac", "algorithm")
+
+    def __init__(self, mac: Mac) -> None:
+        self._mac = mac
+        self.algorithm = mac.algorithm
+
+    def mac(self, message: bytes) -> bytes:
+        """The MAC, computed on the token."""
+        with _device():
+            return self._mac.mac(message)

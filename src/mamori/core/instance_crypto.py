@@ -237,7 +237,7 @@ class InstanceCrypto:
         algorithm = algorithm or spec.encryption[0]
         _check_asymmetric(spec, algorithm, aad, iv, padding_mode)
         version = self._version(target, advance=False)
-        public = version.private_key.public
+        public = version.private_key_for(algorithm).public
         limit = asymmetric.max_plaintext(spec, algorithm)
         if len(plaintext) > limit:
             raise InvalidInput("Plaintext", f"{algorithm} takes at most {limit} bytes here.")
@@ -266,7 +266,7 @@ class InstanceCrypto:
             _check_asymmetric(spec, algorithm, aad, iv, padding_mode)
             version = self._version(target, advance=False)
             try:
-                plaintext = version.private_key.decrypt(algorithm, ciphertext)
+                plaintext = version.private_key_for(algorithm).decrypt(algorithm, ciphertext)
             except DecryptionFailed as exc:
                 raise CiphertextInvalid from exc
             return Opened(record.id, version.version_id, algorithm, "", plaintext)
@@ -374,7 +374,8 @@ class InstanceCrypto:
         """(version id, algorithm, signature) over a RAW message or a DIGEST."""
         spec, algorithm, version = self._signing(target, algorithm)
         to_sign = _digest(spec, algorithm, message_type, message, digest)
-        return version.version_id, algorithm, version.private_key.sign(algorithm, to_sign)
+        signature = version.private_key_for(algorithm).sign(algorithm, to_sign)
+        return version.version_id, algorithm, signature
 
     def verify(
         self,
@@ -388,7 +389,7 @@ class InstanceCrypto:
         """(version id, algorithm, whether ``signature`` is valid)."""
         spec, algorithm, version = self._signing(target, algorithm)
         to_check = _digest(spec, algorithm, message_type, message, digest)
-        valid = version.private_key.public.verify(algorithm, to_check, signature)
+        valid = version.private_key_for(algorithm).public.verify(algorithm, to_check, signature)
         return version.version_id, algorithm, valid
 
     def public_key(self, target: Target) -> tuple[str, str]:

@@ -35,8 +35,8 @@ from mamori.core.model import KeyRecord, KeyState, KeyVersion
 from mamori.core.refs import KeyRef, Scope, parse_key_ref
 from mamori.crypto import asymmetric
 from mamori.crypto.aead import Aead, AeadKey
-from mamori.crypto.asymmetric import PrivateKey
-from mamori.crypto.mac import MacKey
+from mamori.crypto.asymmetric import AsymmetricKey, PrivateKey
+from mamori.crypto.mac import Mac, MacKey
 from mamori.crypto.material import KeyMaterial
 from mamori.crypto.specs import DEFAULT_SPEC, SPECS, Family, KeySpec, KeyUsage
 from mamori.seal.keyring import Keyring
@@ -70,32 +70,42 @@ class NewKey:
 @dataclass(frozen=True, slots=True)
 class UsableVersion:
     """A key version ready for cryptography: its key's id and the object built from its
-    material (an AEAD, a private key or an HMAC key, by the key's spec)."""
+    material (an AEAD, a private key or an HMAC key, by the key's spec; in memory, or in a
+    PKCS#11 token)."""
 
     key_id: str
     version_id: str
-    handle: Aead | PrivateKey | MacKey
+    handle: Aead | AsymmetricKey | Mac
     # Made before migration 0008: its blobs' AAD is the context alone, not ``blob.aad``.
     legacy_aad: bool = False
 
     @property
     def aead(self) -> Aead:
         """The AEAD of a symmetric key version (in memory, or in a PKCS#11 token)."""
-        if isinstance(self.handle, PrivateKey | MacKey):
+        if isinstance(self.handle, AsymmetricKey | Mac):
             raise Unsupported("the key is not a symmetric encryption key")
         return self.handle
 
     @property
-    def private_key(self) -> PrivateKey:
+    def private_key(self) -> AsymmetricKey:
         """The private key of an asymmetric key version."""
-        if not isinstance(self.handle, PrivateKey):
+        if not isinstance(self.handle, AsymmetricKey):
             raise Unsupported("the key is not an asymmetric key")
         return self.handle
 
+    def private_key_for(self, algorithm: str) -> AsymmetricKey:
+        """The private key, for an algorithm its spec allows (checked by the caller) and that
+        its home runs: an HSM key's token may lack some (refused like any other algorithm the
+        key does not offer)."""
+        key = self.private_key
+        if not key.offers(algorithm):
+            raise Unsupported(f"the HSM holding this {key.spec.name} key cannot run {algorithm}")
+        return key
+
     @property
-    def mac_key(self) -> MacKey:
+    def mac_key(self) -> Mac:
         """The HMAC key of an HMAC key version."""
-        if not isinstance(self.handle, MacKey):
+        if not isinstance(self.handle, Mac):
             raise Unsupported("the key is not an HMAC key")
         return self.handle
 
@@ -207,6 +217,7 @@ class KeyService:
                     t.key_versions.c.wrapped_material,
                     t.key_versions.c.bound_aad,
                     t.keys.c.spec,
+                    t.keys.c.usage,
                     t.keys.c.protection_level,
                 )
                 .join(t.keys, t.keys.c.id == t.key_versions.c.key_id)
@@ -216,8 +227,10 @@ class KeyService:
             return None  # no such version, or its imported material was deleted
         legacy = not row.bound_aad
         if row.protection_level == "HSM":
-            aead = self._hsm.open(row.wrapped_material, row.key_id, version_id)
-            return UsableVersion(row.key_id, version_id, aead, legacy)
+            handle = self._hsm.open(
+                row.wrapped_material, row.key_id, version_id, SPECS[row.spec], KeyUsage(row.usage)
+            )
+            return UsableVersion(row.key_id, version_id, handle, legacy)
         material = self._keyring.unwrap(row.wrapped_material, _binding(row.key_id, version_id))
         return UsableVersion(row.key_id, version_id, _handle(SPECS[row.spec], material), legacy)
 
@@ -300,7 +313,7 @@ class KeyService:
             # generated there.
             if external:
                 raise UnsupportedProtectionLevel
-            self._hsm.check(spec)
+            self._hsm.check(spec, KeyUsage(usage))
         interval = None
         if new.rotation_enabled:
             # As UpdateRotationPolicy: asymmetric and HMAC keys have no automatic rotation.
@@ -339,7 +352,7 @@ class KeyService:
         stored = (
             None
             if external
-            else self._new_material(new.protection_level, spec.name, key_id, version_id)
+            else self._new_material(new.protection_level, spec.name, usage, key_id, version_id)
         )
         try:
             with self._db.begin() as conn:
@@ -355,11 +368,13 @@ class KeyService:
             raise
         return KeyRecord(**row)
 
-    def _new_material(self, protection: str, spec: str, key_id: str, version_id: str) -> bytes:
+    def _new_material(
+        self, protection: str, spec: str, usage: str, key_id: str, version_id: str
+    ) -> bytes:
         """A new version's stored form: its material wrapped by the keyring, or (HSM) a reference
-        to a key just generated in the token."""
+        to a key just generated in the token (a key pair made for ``usage``)."""
         if protection == "HSM":
-            return self._hsm.generate(key_id, version_id, SPECS[spec])
+            return self._hsm.generate(key_id, version_id, SPECS[spec], KeyUsage(usage))
         material = new_material(SPECS[spec])
         return self._keyring.wrap(material.reveal(), _binding(key_id, version_id))
 
@@ -513,7 +528,9 @@ class KeyService:
                 t.keys.c.state == KeyState.ENABLED,
                 t.keys.c.rotation_enabled.is_(True),
             ]
-        stored = self._new_material(record.protection_level, record.spec, record.id, version_id)
+        stored = self._new_material(
+            record.protection_level, record.spec, record.usage, record.id, version_id
+        )
         try:
             with self._db.begin() as conn:
                 if not conn.execute(update(t.keys).where(*where).values(**values)).rowcount:

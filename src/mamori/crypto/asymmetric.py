@@ -11,6 +11,7 @@ RSA_PSS_SHA_256; verification accepts any salt length.
 from __future__ import annotations
 
 import base64
+from abc import ABC, abstractmethod
 from typing import Final, NoReturn
 
 from cryptography.exceptions import InvalidSignature
@@ -161,9 +162,33 @@ class PublicKey:
         return self._key.encrypt(plaintext, oaep(algorithm))
 
 
-class PrivateKey:
-    """One asymmetric key version, loaded once and cached: parsing an RSA key costs more than
-    signing with it."""
+class AsymmetricKey(ABC):
+    """The private half of an asymmetric key version, wherever it lives: in this process
+    (``PrivateKey``) or in a PKCS#11 token (``mamori.hsm``). Its public half is always here:
+    verifying and encrypting need nothing secret."""
+
+    __slots__ = ()
+
+    spec: KeySpec
+    public: PublicKey
+
+    def offers(self, algorithm: str) -> bool:
+        """Whether this key can run ``algorithm`` of its spec (a token may lack some)."""
+        return True
+
+    @abstractmethod
+    def sign(self, algorithm: str, digest: bytes) -> bytes:
+        """Sign a digest (the message itself for Ed25519); the caller checked its length.
+        Signatures have one format wherever the key lives (see the module docstring)."""
+
+    @abstractmethod
+    def decrypt(self, algorithm: str, ciphertext: bytes) -> bytes:
+        """RSA-OAEP or SM2PKE decryption; ``DecryptionFailed`` for any failure."""
+
+
+class PrivateKey(AsymmetricKey):
+    """One asymmetric key version in memory, loaded once and cached: parsing an RSA key costs
+    more than signing with it."""
 
     __slots__ = ("_key", "_sm2", "public", "spec")
 

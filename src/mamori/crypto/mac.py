@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+from secrets import compare_digest
 from typing import Final, NoReturn
 
 from cryptography.exceptions import InvalidSignature
@@ -18,8 +20,25 @@ _HASHES: Final[dict[str, type[hashes.HashAlgorithm]]] = {
 }
 
 
-class MacKey:
-    """One HMAC key version; its algorithm is fixed by its spec."""
+class Mac(ABC):
+    """An HMAC key version, wherever it lives: in this process (``MacKey``) or in a PKCS#11
+    token (``mamori.hsm``). Its algorithm is fixed by its spec."""
+
+    __slots__ = ()
+
+    algorithm: str
+
+    @abstractmethod
+    def mac(self, message: bytes) -> bytes:
+        """The HMAC of ``message``."""
+
+    def verify(self, message: bytes, tag: bytes) -> bool:
+        """Whether ``tag`` is the HMAC of ``message``, compared in constant time."""
+        return compare_digest(self.mac(message), tag)
+
+
+class MacKey(Mac):
+    """One HMAC key version in memory."""
 
     __slots__ = ("_hash", "_raw", "algorithm")
 

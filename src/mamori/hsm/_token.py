@@ -1,4 +1,5 @@
-"""One logged-in PKCS#11 session and the AES keys that live in it.
+"""One logged-in PKCS#11 session: making, finding and destroying the keys that live in it
+(AES, RSA and EC pairs, HMAC), and the probe of what it can run.
 
 python-pkcs11 sessions are not thread-safe, and the API runs handlers on worker threads, so every
 call into the token goes through one lock. A token operation takes ~20 µs on SoftHSM2; a real
@@ -8,30 +9,32 @@ HSM's latency dominates long before the lock does.
 from __future__ import annotations
 
 import contextlib
-import os
+import hashlib
 import threading
-from collections.abc import Callable
 from typing import Any, Final, NoReturn
 
 import pkcs11
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from pkcs11 import Attribute, KeyType, Mechanism, MechanismFlag, ObjectClass
 from pkcs11 import exceptions as p11
-from pkcs11.mechanisms import GCMParams
+from pkcs11.util.ec import encode_ec_public_key, encode_named_curve_parameters
 
-from mamori.crypto.aead import IV_BYTES, TAG_BYTES, DecryptionFailed
+from mamori.crypto.aead import DecryptionFailed
+from mamori.crypto.asymmetric import PublicKey, UnsupportedKey
+from mamori.crypto.specs import SPECS, Family, KeySpec, KeyUsage
+from mamori.hsm._capabilities import Capabilities
 from mamori.hsm._config import HsmConfig
-from mamori.hsm._errors import HsmError, TokenUnavailable
-
-# Errors that mean the token itself is gone or unusable, as opposed to a bad ciphertext.
-_GONE: Final = (
-    p11.DeviceError,
-    p11.DeviceMemory,
-    p11.DeviceRemoved,
-    p11.SessionClosed,
-    p11.SessionHandleInvalid,
-    p11.TokenNotPresent,
-    p11.TokenNotRecognised,
-    p11.UserNotLoggedIn,
+from mamori.hsm._errors import GONE, HsmError, TokenUnavailable
+from mamori.hsm._keys import TokenAead, TokenMac, TokenPrivateKey
+from mamori.hsm._mechanisms import (
+    CURVES,
+    DECRYPT,
+    HMAC,
+    SIGN,
+    hmac_template,
+    private_template,
+    public_template,
 )
 
 # Generated inside the token and never leaving it: not extractable, sensitive (no CKA_VALUE
@@ -59,6 +62,9 @@ class Token:
         self._session = session
         self._description = description
         self._lock = threading.Lock()
+        # Taken around the one-time probe, which itself takes ``_lock`` for each token call.
+        self._probe_lock = threading.Lock()
+        self._capabilities: Capabilities | None = None
 
     @classmethod
     def open(cls, config: HsmConfig) -> Token:
@@ -119,6 +125,63 @@ class Token:
                 self._fail(exc, "find a key")
             return TokenAead(key, self._lock, self._fail)
 
+    def capabilities(self) -> Capabilities:
+        """What this token runs, probed on the first call and then remembered: a token's
+        mechanisms do not change while Mamori has it open."""
+        with self._probe_lock:
+            if self._capabilities is None:
+                self._capabilities = self._probe()
+            return self._capabilities
+
+    def generate_pair(self, label: str, spec: KeySpec, usage: KeyUsage) -> None:
+        """A new non-extractable RSA or EC key pair for ``usage``, both halves stored in the
+        token as ``label``."""
+        sign = usage is KeyUsage.SIGN_VERIFY
+        self._pair(label, spec, sign=sign, decrypt=not sign, store=True)
+
+    def generate_hmac(self, label: str, spec: KeySpec) -> None:
+        """A new non-extractable HMAC key of ``spec`` (a generic secret as long as the hash's
+        output, as software HMAC keys are), stored in the token as ``label``."""
+        with self._lock:
+            try:
+                self._session.generate_key(
+                    KeyType.GENERIC_SECRET,
+                    spec.material_bytes * 8,
+                    id=label.encode(),
+                    label=label,
+                    store=True,
+                    template=hmac_template(),
+                )
+            except p11.PKCS11Error as exc:
+                self._fail(exc, f"generate an {spec.name} key")
+
+    def private_key(self, label: str, spec: KeySpec, usage: KeyUsage) -> TokenPrivateKey | None:
+        """The key pair stored as ``label``, or None when the token has none."""
+        offered = self.capabilities().algorithms(spec, usage)
+        with self._lock:
+            try:
+                private = self._session.get_key(ObjectClass.PRIVATE_KEY, label=label)
+                public = self._session.get_key(ObjectClass.PUBLIC_KEY, label=label)
+                der = _public_der(spec, public)
+            except p11.NoSuchKey:
+                return None
+            except p11.PKCS11Error as exc:
+                self._fail(exc, "find a key pair")
+        return TokenPrivateKey(spec, private, _public(spec, der), offered, self._lock, self._fail)
+
+    def mac(self, label: str, spec: KeySpec) -> TokenMac | None:
+        """The HMAC key stored as ``label``, or None when the token has none."""
+        with self._lock:
+            try:
+                key = self._session.get_key(
+                    ObjectClass.SECRET_KEY, KeyType.GENERIC_SECRET, label=label
+                )
+            except p11.NoSuchKey:
+                return None
+            except p11.PKCS11Error as exc:
+                self._fail(exc, "find a key")
+        return TokenMac(spec.mac[0], key, self._lock, self._fail)
+
     def destroy(self, label: str) -> None:
         """Delete every object labelled ``label`` from the token (absent: nothing to do)."""
         with self._lock:
@@ -128,58 +191,134 @@ class Token:
             except p11.PKCS11Error as exc:
                 self._fail(exc, "destroy a key")
 
+    def _pair(
+        self, label: str, spec: KeySpec, *, sign: bool, decrypt: bool, store: bool
+    ) -> tuple[Any, Any]:
+        """(public, private) objects of a new key pair; ``store=False`` makes session objects,
+        gone with the session (the probe's)."""
+        templates = {
+            "public_template": public_template(sign=sign, decrypt=decrypt, store=store),
+            "private_template": private_template(sign=sign, decrypt=decrypt, store=store),
+        }
+        with self._lock:
+            try:
+                if spec.family is Family.RSA:
+                    pair = self._session.generate_keypair(
+                        KeyType.RSA,
+                        spec.rsa_bits,
+                        id=label.encode(),
+                        label=label,
+                        store=store,
+                        **templates,
+                    )
+                else:
+                    curve = encode_named_curve_parameters(CURVES[spec.name])
+                    params = self._session.create_domain_parameters(
+                        KeyType.EC, {Attribute.EC_PARAMS: curve}, local=True
+                    )
+                    pair = params.generate_keypair(
+                        id=label.encode(), label=label, store=store, **templates
+                    )
+            except p11.PKCS11Error as exc:
+                self._fail(exc, f"generate an {spec.name} key pair")
+        return pair[0], pair[1]
+
+    def _probe(self) -> Capabilities:
+        with self._lock:
+            try:
+                slot = self._session.token.slot
+                mechanisms = set(slot.get_mechanisms())
+                rsa_bits = None
+                if Mechanism.RSA_PKCS_KEY_PAIR_GEN in mechanisms:
+                    info = slot.get_mechanism_info(Mechanism.RSA_PKCS_KEY_PAIR_GEN)
+                    rsa_bits = (int(info.min_key_length), int(info.max_key_length))
+            except p11.PKCS11Error as exc:
+                self._fail(exc, "list its mechanisms")
+        rsa_algorithms: frozenset[str] = frozenset()
+        if rsa_bits is not None and rsa_bits[0] <= _PROBE_RSA.rsa_bits <= rsa_bits[1]:
+            rsa_algorithms = self._try(_PROBE_RSA, mechanisms)
+        curves = frozenset(
+            name
+            for name in CURVES
+            if Mechanism.EC_KEY_PAIR_GEN in mechanisms and self._try(SPECS[name], mechanisms)
+        )
+        hmac = frozenset(
+            name
+            for name, mechanism in HMAC.items()
+            if mechanism in mechanisms and Mechanism.GENERIC_SECRET_KEY_GEN in mechanisms
+        )
+        return Capabilities(rsa_bits, rsa_algorithms, curves, hmac)
+
+    def _try(self, spec: KeySpec, mechanisms: set[Mechanism]) -> frozenset[str]:
+        """The algorithms of ``spec`` that work on a session key pair made for the purpose."""
+        listed = [a for a in (*spec.signing, *spec.encryption) if _MECHANISMS[a][0] in mechanisms]
+        if not listed:
+            return frozenset()
+        try:
+            public, private = self._pair(
+                _PROBE_LABEL,
+                spec,
+                sign=bool(spec.signing),
+                decrypt=bool(spec.encryption),
+                store=False,
+            )
+        except TokenUnavailable:
+            raise
+        except HsmError:
+            return frozenset()  # for example a curve the token does not know
+        try:
+            with self._lock:
+                der = _public_der(spec, public)
+            key = TokenPrivateKey(
+                spec, private, _public(spec, der), frozenset(listed), self._lock, self._fail
+            )
+            return frozenset(a for a in listed if _works(key, a))
+        finally:
+            with self._lock, contextlib.suppress(p11.PKCS11Error):
+                private.destroy()
+                public.destroy()
+
     def _fail(self, exc: p11.PKCS11Error, doing: str) -> NoReturn:
-        if isinstance(exc, _GONE):
+        if isinstance(exc, GONE):
             raise TokenUnavailable(f"{self._description} is unavailable") from exc
         raise HsmError(f"{self._description} could not {doing}: {type(exc).__name__}") from exc
 
 
-_Fail = Callable[[p11.PKCS11Error, str], NoReturn]
+_PROBE_RSA: Final = SPECS["RSA_2048"]
+_PROBE_LABEL: Final = "mamori/probe"
+_PROBE_DATA: Final = b"mamori capability probe"
+_MECHANISMS: Final = {**SIGN, **DECRYPT}
+_DER: Final = serialization.Encoding.DER
+_SPKI: Final = serialization.PublicFormat.SubjectPublicKeyInfo
 
 
-class TokenAead:
-    """AES-GCM with a key that stays in the token. Same contract as ``crypto.aead.AeadKey``,
-    and the same bytes: a blob sealed here opens with the key's software twin and back."""
+def _public_der(spec: KeySpec, public: Any) -> bytes:
+    """SubjectPublicKeyInfo DER of a token public key object (call with the lock held)."""
+    if spec.family is Family.RSA:
+        numbers = rsa.RSAPublicNumbers(
+            int.from_bytes(public[Attribute.PUBLIC_EXPONENT], "big"),
+            int.from_bytes(public[Attribute.MODULUS], "big"),
+        )
+        return numbers.public_key().public_bytes(_DER, _SPKI)
+    return bytes(encode_ec_public_key(public))
 
-    __slots__ = ("_fail", "_key", "_lock")
 
-    def __init__(self, key: Any, lock: threading.Lock, fail: _Fail) -> None:
-        self._key = key
-        self._lock = lock
-        self._fail = fail
+def _public(spec: KeySpec, der: bytes) -> PublicKey:
+    try:
+        return PublicKey(spec, der)
+    except UnsupportedKey as exc:
+        raise HsmError(f"the token's public key is not an {spec.name} key") from exc
 
-    def __repr__(self) -> str:
-        return "<TokenAead AES-GCM, in token>"
 
-    def __reduce__(self) -> NoReturn:
-        raise TypeError("TokenAead cannot be pickled")
-
-    def seal(self, plaintext: bytes, aad: bytes, iv: bytes | None = None) -> tuple[bytes, bytes]:
-        """Encrypt on the token; returns (iv, ciphertext ‖ tag)."""
-        iv = iv or os.urandom(IV_BYTES)
-        params = GCMParams(iv, aad or None, TAG_BYTES * 8)
-        with self._lock:
-            try:
-                sealed = self._key.encrypt(
-                    plaintext, mechanism=Mechanism.AES_GCM, mechanism_param=params
-                )
-            except p11.PKCS11Error as exc:
-                self._fail(exc, "encrypt")
-        return iv, bytes(sealed)
-
-    def open(self, iv: bytes, sealed: bytes, aad: bytes) -> bytes:
-        """Decrypt on the token; ``DecryptionFailed`` for a bad tag, IV or ciphertext."""
-        if len(iv) != IV_BYTES or len(sealed) < TAG_BYTES:
-            raise DecryptionFailed
-        params = GCMParams(iv, aad or None, TAG_BYTES * 8)
-        with self._lock:
-            try:
-                return bytes(
-                    self._key.decrypt(sealed, mechanism=Mechanism.AES_GCM, mechanism_param=params)
-                )
-            except _GONE as exc:
-                self._fail(exc, "decrypt")
-            except p11.PKCS11Error as exc:
-                # SoftHSM2 reports a bad tag as CKR_GENERAL_ERROR, others as
-                # CKR_ENCRYPTED_DATA_INVALID: either way the caller learns only "does not open".
-                raise DecryptionFailed from exc
+def _works(key: TokenPrivateKey, algorithm: str) -> bool:
+    """Whether ``algorithm`` runs on the token and agrees with ``cryptography``."""
+    try:
+        if algorithm in SIGN:
+            digest = hashlib.sha256(_PROBE_DATA).digest()
+            return key.public.verify(algorithm, digest, key.sign(algorithm, digest))
+        ciphertext = key.public.encrypt(algorithm, _PROBE_DATA)
+        return key.decrypt(algorithm, ciphertext) == _PROBE_DATA
+    except TokenUnavailable:
+        raise
+    except (HsmError, DecryptionFailed):
+        return False
