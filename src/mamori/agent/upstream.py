@@ -20,16 +20,14 @@ from typing import Any, Protocol, TypeVar
 import aiohttp
 import httpx
 from alibabacloud_credentials.exceptions import CredentialException
-from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 from Tea.exceptions import TeaException
 
 from mamori.agent.config import AgentConfig
 from mamori.client import AsyncClient, AsyncInstanceClient, CredentialSource, MamoriError
+from mamori.client import _instance_shapes as shapes
 from mamori.client._base import STS
-from mamori.crypto.blob import ADVANCE_PREFIX
 from mamori.crypto.client_key import LoadedClientKey
-from mamori.crypto.context import ambiguity, context_aad
 from mamori.wire import instance as api
 
 # Authentication failures: the server did not accept who we are (as opposed to what we asked).
@@ -204,11 +202,9 @@ def _untrusted(exc: BaseException) -> bool:
 class InstanceUpstream:
     """The dedicated gateway (KMS instance API, a client key).
 
-    Secrets come from ``GetSecretValue``, rendered as the shared gateway's JSON (what the
-    official transfer clients rebuild). Data keys come from ``AdvanceGenerateDataKey`` and go
-    back through ``AdvanceDecrypt``: their blobs are the shared gateway's blob behind a 3-byte
-    prefix, and the EncryptionContext becomes the ``Aad`` the official SDK derives from it
-    (``mamori.crypto.context``), so an envelope sealed through either gateway opens through the
+    Secrets come from ``GetSecretValue``, data keys from ``AdvanceGenerateDataKey`` and back
+    through ``AdvanceDecrypt``, all in the shared gateway's shapes (``mamori.client``'s
+    ``_instance_shapes``), so an envelope sealed through either gateway opens through the
     other. The instance API has no DescribeKey: an alias is resolved to the KeyId a one-byte
     ``GenerateDataKey`` answers with (the byte is dropped).
     """
@@ -233,24 +229,25 @@ class InstanceUpstream:
         answer = await self._call(
             api.GET_SECRET_VALUE, SecretName=name, VersionId=version_id, VersionStage=version_stage
         )
-        body = MessageToDict(answer, preserving_proto_field_name=True)
-        body["VersionStages"] = {"VersionStage": list(answer.VersionStages)}
-        return body
+        return shapes.secret_value_json(answer)
 
     async def generate_data_key(self, key_id: str, context: str | None) -> tuple[bytes, bytes]:
         """AdvanceGenerateDataKey of 32 bytes; the wrapped key in the shared gateway's form."""
         answer = await self._call(
             api.ADVANCE_GENERATE_DATA_KEY, KeyId=key_id, NumberOfBytes=32, Aad=_aad(context)
         )
-        wrapped = answer.CiphertextBlob
-        if not wrapped.startswith(ADVANCE_PREFIX) or len(answer.Plaintext) != 32:
+        try:
+            wrapped = shapes.shared_blob(answer.CiphertextBlob)
+        except ValueError:
+            wrapped = b""
+        if not wrapped or len(answer.Plaintext) != 32:
             raise UpstreamError("InvalidResponse", "the data key answer is malformed", 502, True)
-        return answer.Plaintext, wrapped[len(ADVANCE_PREFIX) :]
+        return answer.Plaintext, wrapped
 
     async def decrypt_data_key(self, wrapped: bytes, context: str | None) -> tuple[bytes, str]:
         """AdvanceDecrypt of a wrapped data key: the plaintext and the answer's KeyId."""
         answer = await self._call(
-            api.ADVANCE_DECRYPT, CiphertextBlob=ADVANCE_PREFIX + wrapped, Aad=_aad(context)
+            api.ADVANCE_DECRYPT, CiphertextBlob=shapes.advance_blob(wrapped), Aad=_aad(context)
         )
         if not answer.KeyId:
             raise UpstreamError("InvalidResponse", "the answer has no KeyId", 502, True)
@@ -280,21 +277,16 @@ class InstanceUpstream:
 
 
 def _aad(context: str | None) -> bytes:
-    """The Aad for an EncryptionContext (canonical JSON), as the official SDK derives it; a
-    context that could share its Aad with another is refused, as the shared gateway does."""
-    if not context:
-        return b""
-    pairs = json.loads(context)
-    for key, value in pairs.items():
-        why = ambiguity(key, value)
-        if why:
-            raise UpstreamError(
-                "InvalidParameter",
-                f"The specified parameter EncryptionContext is not valid. {why}",
-                400,
-                False,
-            )
-    return context_aad(pairs)
+    """The Aad for an EncryptionContext given as canonical JSON."""
+    try:
+        return shapes.aad_of(json.loads(context) if context else None)
+    except ValueError as exc:
+        raise UpstreamError(
+            "InvalidParameter",
+            f"The specified parameter EncryptionContext is not valid. {exc}",
+            400,
+            False,
+        ) from None
 
 
 def _b64(body: dict[str, Any], name: str) -> bytes:
