@@ -263,3 +263,22 @@ def test_stale_values_while_the_dedicated_gateway_is_down(
     assert answer.status_code == 200 and answer.headers["x-mamori-cache"] == "stale"
     assert answer.json()["SecretData"] == SECRET_VALUE
     assert code_of(strict.get(f"/v1/{world.secret}")) == (502, "ConnectionError")
+
+
+def test_flags_name_the_client_key(world: Dedicated, tmp_path: Path) -> None:
+    def check(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            agent_command(*args, "--check"),
+            env=dict(os.environ), cwd=ROOT, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+
+    done = check("--client-key-file", str(world.key_file),
+                 "--client-key-password-file", str(world.password_file))  # fmt: skip
+    assert (done.returncode, done.stdout.strip()) == (0, "mamori agent: configuration is valid")
+    done = check("--client-key-file", str(tmp_path / "missing.json"),
+                 "--client-key-password-file", str(world.password_file))  # fmt: skip
+    assert done.returncode == 2
+    assert "missing.json does not exist" in done.stderr
+    done = check("--client-key-file", str(world.key_file))
+    assert done.returncode == 2
+    assert "ClientKeyFile needs PasswordFromEnvVariable or PasswordFromFilePath" in done.stderr

@@ -390,6 +390,9 @@ def _check_together(config: AgentConfig, where: str) -> None:
 
 def _check_client_key(config: AgentConfig, where: str) -> None:
     """A client key selects the dedicated gateway: HTTPS, a password source, no RAM role."""
+    for path in (config.client_key_file, config.client_key_password_file):
+        if path is not None and not path.is_file():
+            raise AgentConfigError(f"{where}: the file {path} does not exist")
     password_given = bool(config.client_key_password_env or config.client_key_password_file)
     if config.client_key_file is None:
         if password_given:
