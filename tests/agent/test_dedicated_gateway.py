@@ -15,14 +15,17 @@ from pathlib import Path
 
 import httpx
 import pytest
+from alibabacloud_kms20160120 import models as km
 from cryptography.hazmat.primitives import serialization
 
 from mamori import envelope
 from mamori.client import Client
 from mamori.crypto.client_key import issue_client_key, new_key_id
 from tests.agent.conftest import AgentProcess, agent_command, agent_env
+from tests.compat.instance_sdks import grant, unique
+from tests.compat.sdk import new_sdk
 from tests.conftest import ROOT, ServerProcess, free_port
-from tests.dedicated_access import SECRET_VALUE, Dedicated, dedicated_access
+from tests.dedicated_access import SECRET_VALUE, Dedicated, dedicated_access, save_client_key
 
 Agents = Callable[..., AgentProcess]
 
@@ -282,3 +285,36 @@ def test_flags_name_the_client_key(world: Dedicated, tmp_path: Path) -> None:
     done = check("--client-key-file", str(world.key_file))
     assert done.returncode == 2
     assert "ClientKeyFile needs PasswordFromEnvVariable or PasswordFromFilePath" in done.stderr
+
+
+def test_an_alias_as_envelope_key(
+    agents: Agents, server: ServerProcess, world: Dedicated, tmp_path: Path
+) -> None:
+    """The instance API has no DescribeKey: the agent learns which key an alias names from a
+    one-byte GenerateDataKey, and then opens the envelopes that key's data keys sealed. A
+    wrapped data key names only a key version, so decrypting needs a policy on the key itself:
+    the alias alone opens nothing."""
+    alias = f"alias/{unique('agent')}"
+    kms = new_sdk(server.endpoint, server.access_key_id, server.access_key_secret)
+    kms.create_alias(km.CreateAliasRequest(alias_name=alias, key_id=world.key_id))
+    started = []
+    for resources in ([alias], [alias, f"key/{world.key_id}"]):
+        directory = tmp_path / str(len(resources))
+        directory.mkdir()
+        key_file, password_file = save_client_key(grant(kms, world.instance, resources), directory)
+        agent = agents(
+            server,
+            f'[Credentials]\nClientKeyFile = "{key_file}"\n'
+            f'PasswordFromFilePath = "{password_file}"\n[[Envelope.Keys]]\nKeyId = "{alias}"\n',
+            env=no_ram_credentials(server, directory),
+        )
+        sealed = agent.post("/v1/envelope/encrypt", {"KeyId": alias, "Plaintext": b64(b"aliased")})
+        assert sealed.status_code == 200, sealed.text
+        blob = sealed.json()["CiphertextBlob"]
+        started.append((agent, blob))
+    (alias_only, blob), (with_key, _) = started
+    refused = alias_only.post("/v1/envelope/decrypt", {"CiphertextBlob": blob})
+    assert code_of(refused) == (400, "InvalidParameter")  # the key unseen: the blob is invalid
+    opened = with_key.post("/v1/envelope/decrypt", {"CiphertextBlob": blob})
+    assert opened.status_code == 200, opened.text
+    assert base64.b64decode(opened.json()["Plaintext"]) == b"aliased"
