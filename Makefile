@@ -31,9 +31,10 @@ typecheck: $(DEV_STAMP)
 
 # The HSM tests need SoftHSM2 (a software PKCS#11 token); install the Debian package when absent.
 # The tests make their own tokens under a private SOFTHSM2_CONF, never the system token dir.
-# The dedicated gateway's messages: regenerate the checked-in modules after editing the .proto
-# (a test regenerates them the same way and fails when the checked-in copies differ).
-PROTOS := src/mamori/gateway/instance/proto/instance_api.proto
+# The instance API's messages (mamori.wire: the dedicated gateway and the client share them):
+# regenerate the checked-in modules after editing the .proto (a test regenerates them the same
+# way and fails when the checked-in copies differ).
+PROTOS := src/mamori/wire/instance_api.proto
 proto: $(DEV_STAMP)
 	$(BIN)/python -m grpc_tools.protoc -I src --python_out=src --pyi_out=src $(PROTOS)
 

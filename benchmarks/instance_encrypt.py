@@ -64,8 +64,8 @@ from encrypt import (
 )
 
 from mamori.crypto.client_key import load_client_key_content
-from mamori.gateway.instance.proto import instance_api_pb2 as pb
 from mamori.gateway.instance.signature import string_to_sign
+from mamori.wire import instance_api_pb2 as pb
 
 PASSWORD = "Bench-client-key-1"
 # The instance's spec during the throughput runs: far above anything 2 cores serve.

@@ -10,6 +10,9 @@ sealed by one opens with the other.
         blob = envelope.encrypt(kms, "alias/app", b"data", {"file": "a.txt"})
         assert envelope.decrypt(kms, blob, {"file": "a.txt"}) == b"data"
 
+``client`` is a ``Client`` (the shared gateway, an AccessKey) or an ``InstanceClient`` (the
+dedicated gateway, a client key: ``AdvanceGenerateDataKey`` / ``AdvanceDecrypt`` with the
+context as the official SDK's ``Aad``); an envelope sealed through one opens through the other.
 Each call here costs one KMS call; the agent's endpoints share cached data keys instead.
 ``encrypt_stream`` / ``decrypt_stream`` do the same for files of any size in constant memory
 (format: ``mamori.crypto.envelope_stream``; ``mamori encrypt --file``). Imports no server code.
@@ -25,10 +28,12 @@ from typing import BinaryIO
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from mamori.client import Client
+from mamori.client import Client, InstanceClient
+from mamori.client import _instance_shapes as shapes
 from mamori.crypto import envelope as fmt
 from mamori.crypto import envelope_stream as stream
 from mamori.crypto.envelope import DecryptionFailed, MalformedEnvelope
+from mamori.wire import instance as api
 
 __all__ = [
     "DecryptionFailed",
@@ -41,10 +46,12 @@ __all__ = [
 ]
 
 Progress = Callable[[int], None]
+# Either gateway's client.
+Kms = Client | InstanceClient
 
 
 def encrypt(
-    client: Client, key_id: str, plaintext: bytes, context: Mapping[str, str] | None = None
+    client: Kms, key_id: str, plaintext: bytes, context: Mapping[str, str] | None = None
 ) -> bytes:
     """Encrypt ``plaintext`` under a new data key of ``key_id``, bound to ``context``."""
     context_bytes = fmt.context_json(context)
@@ -53,7 +60,7 @@ def encrypt(
 
 
 def encrypt_stream(
-    client: Client,
+    client: Kms,
     key_id: str,
     source: BinaryIO,
     sink: BinaryIO,
@@ -92,7 +99,7 @@ class WrongKey(Exception):
 
 
 def decrypt_stream(
-    client: Client,
+    client: Kms,
     source: BinaryIO,
     sink: BinaryIO,
     context: Mapping[str, str] | None = None,
@@ -127,7 +134,7 @@ def decrypt_stream(
         current, index = following, index + 1
 
 
-def decrypt(client: Client, blob: bytes, context: Mapping[str, str] | None = None) -> bytes:
+def decrypt(client: Kms, blob: bytes, context: Mapping[str, str] | None = None) -> bytes:
     """Decrypt an envelope. ``context`` must equal the one it was sealed with: any other,
     like any change to the bytes, raises ``DecryptionFailed``; bytes that are not an envelope
     raise ``MalformedEnvelope``."""
@@ -137,8 +144,18 @@ def decrypt(client: Client, blob: bytes, context: Mapping[str, str] | None = Non
     return fmt.open_envelope(AESGCM(_unwrap(client, parsed.wrapped_key, parsed.context)), parsed)
 
 
-def _new_data_key(client: Client, key_id: str, context_bytes: bytes) -> tuple[bytes, bytes]:
-    """(plaintext, wrapped) of a new 256-bit data key bound to the canonical context."""
+def _new_data_key(client: Kms, key_id: str, context_bytes: bytes) -> tuple[bytes, bytes]:
+    """(plaintext, wrapped) of a new 256-bit data key bound to the canonical context; the
+    wrapped key in the shared gateway's form, whichever gateway made it."""
+    if isinstance(client, InstanceClient):
+        context = json.loads(context_bytes) if context_bytes else None
+        made_here = client.call(
+            api.ADVANCE_GENERATE_DATA_KEY,
+            KeyId=key_id,
+            NumberOfBytes=fmt.DATA_KEY_BYTES,
+            Aad=shapes.aad_of(context),
+        )
+        return made_here.Plaintext, shapes.shared_blob(made_here.CiphertextBlob)
     made = client.call(
         "GenerateDataKey",
         KeyId=key_id,
@@ -149,13 +166,22 @@ def _new_data_key(client: Client, key_id: str, context_bytes: bytes) -> tuple[by
     return base64.b64decode(made["Plaintext"], validate=True), wrapped
 
 
-def _unwrap(client: Client, wrapped: bytes, context: Mapping[str, str]) -> bytes:
+def _unwrap(client: Kms, wrapped: bytes, context: Mapping[str, str]) -> bytes:
     return _unwrap_naming_the_key(client, wrapped, context)[0]
 
 
 def _unwrap_naming_the_key(
-    client: Client, wrapped: bytes, context: Mapping[str, str]
+    client: Kms, wrapped: bytes, context: Mapping[str, str]
 ) -> tuple[bytes, str]:
+    if isinstance(client, InstanceClient):
+        answer = client.call(
+            api.ADVANCE_DECRYPT,
+            CiphertextBlob=shapes.advance_blob(wrapped),
+            Aad=shapes.aad_of(context),
+        )
+        if len(answer.Plaintext) != fmt.DATA_KEY_BYTES:
+            raise DecryptionFailed
+        return answer.Plaintext, answer.KeyId
     opened = client.call(
         "Decrypt",
         CiphertextBlob=base64.b64encode(wrapped).decode("ascii"),

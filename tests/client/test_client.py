@@ -25,11 +25,16 @@ def test_public_names_are_pinned() -> None:
         == sorted(mamori.client.__all__)
         == [
             "AsyncClient",
+            "AsyncInstanceClient",
             "Client",
+            "ClientKeyError",
             "Credential",
             "CredentialSource",
+            "InstanceClient",
             "MamoriError",
             "Retry",
+            "client_key_password",
+            "load_client_key",
         ]
     )
 

@@ -24,8 +24,8 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from google.protobuf.message import Message
 
 from mamori.crypto.client_key import load_client_key_content
-from mamori.gateway.instance.proto import instance_api_pb2 as pb
 from mamori.gateway.instance.signature import string_to_sign
+from mamori.wire import instance_api_pb2 as pb
 from tests.compat.instance_sdks import Access
 from tests.conftest import ServerProcess
 

@@ -15,7 +15,7 @@ from alibabacloud_kms20160120 import models as km
 from alibabacloud_kms20160120.client import Client
 
 from mamori.core.instance_crypto import base_blob
-from mamori.gateway.instance.proto import instance_api_pb2 as pb
+from mamori.wire import instance_api_pb2 as pb
 from tests.compat.instance_helpers import call, generic, new_instance
 from tests.compat.instance_sdks import KEY_USER, SECRET_USER, grant, unique
 from tests.compat.sdk import new_sdk

@@ -71,6 +71,9 @@ class AgentConfig:
     role_session_name: str = "mamori-agent"
     role_duration_seconds: int = 3600
     sts_endpoint: str = ""
+    client_key_file: Path | None = None
+    client_key_password_env: str = ""
+    client_key_password_file: Path | None = None
     log_level: str = "info"
     envelope_max_age_seconds: float = 300.0
     envelope_max_messages: int = 10_000
@@ -230,6 +233,14 @@ SETTINGS: Final[tuple[Setting, ...]] = (
             "an integer 900–43200"),
     Setting("Credentials", "StsEndpoint", "sts_endpoint", _text(r"|(https?://)?" + _ENDPOINT),
             "[http(s)://]host:port (empty: the KMS endpoint)"),
+    # The dedicated gateway: the names of the official Secrets Manager client's
+    # cache_client_dkms_config_info (clientKeyFile, passwordFromEnvVariable, passwordFromFilePath).
+    Setting("Credentials", "ClientKeyFile", "client_key_file", _file,
+            "the path of a ClientKeyContent file (empty: none)"),
+    Setting("Credentials", "PasswordFromEnvVariable", "client_key_password_env",
+            _text(r"|[A-Za-z_][A-Za-z0-9_]{0,127}"), "an environment variable name"),
+    Setting("Credentials", "PasswordFromFilePath", "client_key_password_file", _file,
+            "the path of a readable file (empty: none)"),
     Setting("Log", "Level", "log_level", _choice("debug", "info", "warning", "error"),
             "debug, info, warning or error", "log_level"),
     Setting("Envelope", "MaxAgeSeconds", "envelope_max_age_seconds", _number(1, 86400),
@@ -374,3 +385,34 @@ def _check_together(config: AgentConfig, where: str) -> None:
         raise AgentConfigError(f"{where}: the CA file {config.ca_file} does not exist")
     if config.ca_file is not None and config.protocol != "https":
         raise AgentConfigError(f"{where}: a CA file needs the https protocol")
+    _check_client_key(config, where)
+
+
+def _check_client_key(config: AgentConfig, where: str) -> None:
+    """A client key selects the dedicated gateway: HTTPS, a password source, no RAM role."""
+    for path in (config.client_key_file, config.client_key_password_file):
+        if path is not None and not path.is_file():
+            raise AgentConfigError(f"{where}: the file {path} does not exist")
+    password_given = bool(config.client_key_password_env or config.client_key_password_file)
+    if config.client_key_file is None:
+        if password_given:
+            raise AgentConfigError(
+                f"{where}: [Credentials] PasswordFromEnvVariable and PasswordFromFilePath need a "
+                "ClientKeyFile"
+            )
+        return
+    if not password_given:
+        raise AgentConfigError(
+            f"{where}: [Credentials] ClientKeyFile needs PasswordFromEnvVariable or "
+            "PasswordFromFilePath (the client key's password)"
+        )
+    if config.protocol != "https":
+        raise AgentConfigError(
+            f"{where}: the dedicated gateway (ClientKeyFile) speaks https only: set [KMS] "
+            "Protocol to https"
+        )
+    if config.role_arn:
+        raise AgentConfigError(
+            f"{where}: [Credentials] RoleArn and ClientKeyFile are two ways to authenticate; "
+            "keep one"
+        )

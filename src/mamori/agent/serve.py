@@ -24,8 +24,8 @@ from mamori.agent.errors import AgentError
 from mamori.agent.responses import render_error, render_secret
 from mamori.agent.secret_cache import Key, SecretCache
 from mamori.agent.token import resolve_token
-from mamori.agent.upstream import PopUpstream, Upstream, UpstreamError
-from mamori.client import CredentialSource
+from mamori.agent.upstream import InstanceUpstream, PopUpstream, Upstream, UpstreamError
+from mamori.client import ClientKeyError, CredentialSource, client_key_password, load_client_key
 from mamori.http.limits import BoundedHttpToolsProtocol, bounded
 
 log = logging.getLogger("mamori.agent")
@@ -64,10 +64,22 @@ def build_credentials(config: AgentConfig) -> CredentialSource:
     return role_source
 
 
-def build_upstream(config: AgentConfig, credentials: CredentialSource) -> Upstream:
-    """The shared gateway's KMS API. A client-key transport for the dedicated gateway plugs
-    in here, chosen by its own settings (``upstream.Upstream`` is the interface)."""
-    return PopUpstream(config, credentials)
+def build_upstream(config: AgentConfig, environ: Mapping[str, str]) -> Upstream:
+    """The dedicated gateway's instance API when ``ClientKeyFile`` is set (the key opened with
+    its password now: ``StartupError`` when it cannot be), else the shared gateway's KMS API
+    with the official credential chain."""
+    if config.client_key_file is None:
+        return PopUpstream(config, build_credentials(config))
+    try:
+        password = client_key_password(
+            env_variable=config.client_key_password_env,
+            file=config.client_key_password_file,
+            environ=environ,
+        )
+        key = load_client_key(config.client_key_file, password)
+    except ClientKeyError as exc:
+        raise StartupError(f"the client key cannot be used: {exc}") from None
+    return InstanceUpstream(config, key)
 
 
 class _Server(uvicorn.Server):
@@ -140,7 +152,7 @@ async def _check(upstream: Upstream, config: AgentConfig) -> str:
 async def run(config: AgentConfig, environ: Mapping[str, str]) -> None:
     """Serve until SIGTERM or SIGINT."""
     token = resolve_token(config, environ)
-    upstream = build_upstream(config, build_credentials(config))
+    upstream = build_upstream(config, environ)
     try:
         account = await _check(upstream, config)
         await _serve(config, token, upstream, account)
@@ -190,11 +202,12 @@ async def _serve(config: AgentConfig, token: str, upstream: Upstream, account: s
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop)
     log.info(
-        "mamori agent listening on http://%s:%d (KMS at %s://%s)",
+        "mamori agent listening on http://%s:%d (KMS at %s://%s, %s)",
         LISTEN_HOST,
         config.http_port,
         config.protocol,
         config.endpoint,
+        "the dedicated gateway with a client key" if config.client_key_file else "RAM credentials",
     )
     try:
         await server.serve(sockets=[sock])

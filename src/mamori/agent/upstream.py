@@ -1,26 +1,34 @@
 """Where the agent gets secrets and data keys: the KMS API of a Mamori server.
 
-``Upstream`` is the seam. ``PopUpstream`` speaks the shared gateway's KMS OpenAPI (ACS3
-signatures, RAM credentials from the official credential chain) through ``mamori.client``. A
-client-key transport for the dedicated gateway (the KMS instance API: protobuf, RSA client-key
-signatures) is a second class with the same methods, chosen in ``serve.build_upstream``;
-nothing else in the agent changes.
+``Upstream`` is the seam, with two implementations chosen in ``serve.build_upstream``:
+``PopUpstream`` speaks the shared gateway's KMS OpenAPI (ACS3 signatures, RAM credentials from
+the official credential chain), ``InstanceUpstream`` the dedicated gateway's instance API
+(protobuf, a client key's RSA signatures). Both go through ``mamori.client``; nothing else in
+the agent knows which one it has.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any, Protocol
+import contextlib
+import json
+import ssl
+from collections.abc import Iterator
+from typing import Any, Protocol, TypeVar
 
 import aiohttp
 import httpx
 from alibabacloud_credentials.exceptions import CredentialException
+from google.protobuf.message import Message
 from Tea.exceptions import TeaException
 
 from mamori.agent.config import AgentConfig
-from mamori.client import AsyncClient, CredentialSource, MamoriError
+from mamori.client import AsyncClient, AsyncInstanceClient, CredentialSource, MamoriError
+from mamori.client import _instance_shapes as shapes
 from mamori.client._base import STS
+from mamori.crypto.client_key import LoadedClientKey
+from mamori.wire import instance as api
 
 # Authentication failures: the server did not accept who we are (as opposed to what we asked).
 _AUTHENTICATION = ("InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidSecurityToken",
@@ -85,19 +93,10 @@ class PopUpstream:
 
     async def _call(self, action: str, version: str | None = None, **params: Any) -> dict[str, Any]:
         try:
-            if version is None:
-                return await self._client.call(action, **params)
-            return await self._client.call(action, version, **params)
-        except MamoriError as exc:
-            if exc.code == "InvalidResponse":
-                raise UpstreamError("InvalidResponse", "the server's answer is not KMS JSON",
-                                    502, True) from None  # fmt: skip
-            transient = exc.status >= 500 or exc.code.startswith("Rejected.Throttling")
-            raise UpstreamError(exc.code, exc.message, exc.status, transient) from None
-        except httpx.TimeoutException:
-            raise UpstreamError("TimeoutError", "KMS did not answer in time", 504, True) from None
-        except httpx.TransportError:
-            raise UpstreamError("ConnectionError", "KMS is not reachable", 502, True) from None
+            with _refusals():
+                if version is None:
+                    return await self._client.call(action, **params)
+                return await self._client.call(action, version, **params)
         except CredentialException as exc:
             # The chain says why in its message (an STS refusal carries "http_code: 4xx"); the
             # agent's answer does not repeat it, the start-up check does.
@@ -159,6 +158,135 @@ class PopUpstream:
     async def aclose(self) -> None:
         """Close pooled connections."""
         await self._client.aclose()
+
+
+R = TypeVar("R", bound=Message)
+
+
+@contextlib.contextmanager
+def _refusals() -> Iterator[None]:
+    """A ``mamori.client`` failure as the ``UpstreamError`` the agent answers with."""
+    try:
+        yield
+    except MamoriError as exc:
+        if exc.code == "InvalidResponse":
+            raise UpstreamError("InvalidResponse", "the server's answer is not KMS's",
+                                502, True) from None  # fmt: skip
+        transient = exc.status >= 500 or exc.code.startswith("Rejected.Throttling")
+        raise UpstreamError(exc.code, exc.message, exc.status, transient) from None
+    except httpx.TimeoutException:
+        raise UpstreamError("TimeoutError", "KMS did not answer in time", 504, True) from None
+    except httpx.TransportError as exc:
+        if _untrusted(exc):
+            raise UpstreamError(
+                "CertificateNotTrusted",
+                "the server's certificate is not signed by the CA file (or a system root)",
+                502,
+                False,
+            ) from None
+        raise UpstreamError("ConnectionError", "KMS is not reachable", 502, True) from None
+
+
+def _untrusted(exc: BaseException) -> bool:
+    """Whether a transport failure was the server's certificate failing verification."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            return False
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+class InstanceUpstream:
+    """The dedicated gateway (KMS instance API, a client key).
+
+    Secrets come from ``GetSecretValue``, data keys from ``AdvanceGenerateDataKey`` and back
+    through ``AdvanceDecrypt``, all in the shared gateway's shapes (``mamori.client``'s
+    ``_instance_shapes``), so an envelope sealed through either gateway opens through the
+    other. The instance API has no DescribeKey: an alias is resolved to the KeyId a one-byte
+    ``GenerateDataKey`` answers with (the byte is dropped).
+    """
+
+    def __init__(self, config: AgentConfig, client_key: LoadedClientKey) -> None:
+        self._client = AsyncInstanceClient(
+            config.endpoint,
+            client_key,
+            ca_file=config.ca_file,
+            timeout=config.timeout_seconds,
+            max_connections=64,
+        )
+
+    async def _call(self, which: api.Api[Any, R], **fields: Any) -> R:
+        with _refusals():
+            return await self._client.call(which, **fields)
+
+    async def get_secret_value(
+        self, name: str, version_id: str | None, version_stage: str | None
+    ) -> dict[str, Any]:
+        """GetSecretValue, as the shared gateway's JSON body."""
+        answer = await self._call(
+            api.GET_SECRET_VALUE, SecretName=name, VersionId=version_id, VersionStage=version_stage
+        )
+        return shapes.secret_value_json(answer)
+
+    async def generate_data_key(self, key_id: str, context: str | None) -> tuple[bytes, bytes]:
+        """AdvanceGenerateDataKey of 32 bytes; the wrapped key in the shared gateway's form."""
+        answer = await self._call(
+            api.ADVANCE_GENERATE_DATA_KEY, KeyId=key_id, NumberOfBytes=32, Aad=_aad(context)
+        )
+        try:
+            wrapped = shapes.shared_blob(answer.CiphertextBlob)
+        except ValueError:
+            wrapped = b""
+        if not wrapped or len(answer.Plaintext) != 32:
+            raise UpstreamError("InvalidResponse", "the data key answer is malformed", 502, True)
+        return answer.Plaintext, wrapped
+
+    async def decrypt_data_key(self, wrapped: bytes, context: str | None) -> tuple[bytes, str]:
+        """AdvanceDecrypt of a wrapped data key: the plaintext and the answer's KeyId."""
+        answer = await self._call(
+            api.ADVANCE_DECRYPT, CiphertextBlob=shapes.advance_blob(wrapped), Aad=_aad(context)
+        )
+        if not answer.KeyId:
+            raise UpstreamError("InvalidResponse", "the answer has no KeyId", 502, True)
+        return answer.Plaintext, answer.KeyId
+
+    async def key_id_of(self, key: str) -> str:
+        """The KeyId a one-byte GenerateDataKey of ``key`` answers with."""
+        answer = await self._call(api.GENERATE_DATA_KEY, KeyId=key, NumberOfBytes=1)
+        if not answer.KeyId:
+            raise UpstreamError("InvalidResponse", "the answer has no KeyId", 502, True)
+        return answer.KeyId
+
+    async def check(self) -> str:
+        """GenerateRandom: an answer, or ``Forbidden.NoPermission`` (the key was recognised and
+        its signature verified, its policies only grant no key), proves the server and the
+        client key; anything else fails. The account is not known to a client key ("")."""
+        try:
+            await self._call(api.GENERATE_RANDOM, Length=1)
+        except UpstreamError as exc:
+            if exc.code != "Forbidden.NoPermission":
+                raise
+        return ""
+
+    async def aclose(self) -> None:
+        """Close pooled connections."""
+        await self._client.aclose()
+
+
+def _aad(context: str | None) -> bytes:
+    """The Aad for an EncryptionContext given as canonical JSON."""
+    try:
+        return shapes.aad_of(json.loads(context) if context else None)
+    except ValueError as exc:
+        raise UpstreamError(
+            "InvalidParameter",
+            f"The specified parameter EncryptionContext is not valid. {exc}",
+            400,
+            False,
+        ) from None
 
 
 def _b64(body: dict[str, Any], name: str) -> bytes:

@@ -28,6 +28,20 @@ def agent(
     ca_file: Annotated[
         Path | None, typer.Option("--ca-file", help="CA certificate to trust ([KMS] CaFile)")
     ] = None,
+    client_key_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--client-key-file",
+            help="Use the dedicated gateway with this client key ([Credentials] ClientKeyFile)",
+        ),
+    ] = None,
+    client_key_password_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--client-key-password-file",
+            help="The client key's password file ([Credentials] PasswordFromFilePath)",
+        ),
+    ] = None,
     token_file: Annotated[
         Path | None,
         typer.Option("--token-file", help="Generate the SSRF token into this file (TokenFile)"),
@@ -63,6 +77,8 @@ def agent(
                 "endpoint": endpoint,
                 "protocol": protocol,
                 "ca_file": ca_file,
+                "client_key_file": client_key_file,
+                "client_key_password_file": client_key_password_file,
                 "token_file": token_file,
                 "start_degraded": start_degraded,
             },

@@ -11,6 +11,11 @@ loopback): an operator on the server's machine needs nothing else. Endpoint, pro
 flag, then ``MAMORI_…`` variable, then the profile's ``mamori_…`` keys, then 127.0.0.1:8443
 over HTTPS.
 
+With a client key (``--client-key-file`` or ``MAMORI_CLIENT_KEY_FILE``) the commands that the
+dedicated gateway can serve speak its instance API instead, HTTPS only, and no AccessKey is
+looked for: the password from ``MAMORI_CLIENT_KEY_PASSWORD``, else the file
+``--client-key-password-file`` / ``MAMORI_CLIENT_KEY_PASSWORD_FILE``.
+
 Imports no server code unless ``--data-dir``/``--config`` asks for the server's settings.
 """
 
@@ -23,11 +28,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from mamori.client import Client
+from mamori.client import (
+    Client,
+    ClientKeyError,
+    InstanceClient,
+    client_key_password,
+    load_client_key,
+)
 from mamori.client._base import loopback
+from mamori.crypto.client_key import LoadedClientKey
 
 DEFAULT_ENDPOINT = "127.0.0.1:8443"
 DEFAULT_CREDENTIALS = Path("~/.alibabacloud/credentials")
+PASSWORD_VARIABLE = "MAMORI_CLIENT_KEY_PASSWORD"  # noqa: S105 - a variable name, not a password
 
 
 class ConnectionProblem(Exception):
@@ -45,6 +58,8 @@ class Target:
     ca_file: Path | None = None
     data_dir: Path | None = None
     config: Path | None = None
+    client_key_file: Path | None = None
+    client_key_password_file: Path | None = None
     environ: dict[str, str] = field(default_factory=lambda: dict(os.environ))
 
 
@@ -58,6 +73,13 @@ class Resolved:
     access_key_id: str
     access_key_secret: str = field(repr=False)
     security_token: str | None = field(default=None, repr=False)
+    # Set when the dedicated gateway is to be used (then there is no AccessKey).
+    client_key: LoadedClientKey | None = field(default=None, repr=False)
+
+    def instance_client(self) -> InstanceClient:
+        """A client of this server's dedicated gateway (``client_key`` must be set)."""
+        assert self.client_key is not None
+        return InstanceClient(self.endpoint, self.client_key, ca_file=self.ca_file)
 
     def client(self) -> Client:
         """A client of this server."""
@@ -76,6 +98,9 @@ def resolve(target: Target) -> Resolved:
     if target.data_dir is not None or target.config is not None:
         return _from_server_settings(target)
     env = target.environ
+    key_text = target.client_key_file or env.get("MAMORI_CLIENT_KEY_FILE")
+    if key_text:
+        return _with_client_key(target, Path(key_text).expanduser())
     profile_name = target.profile or env.get("ALIBABA_CLOUD_PROFILE") or None
     profile: dict[str, str] = {}
     if profile_name is None and env.get("ALIBABA_CLOUD_ACCESS_KEY_ID"):
@@ -90,6 +115,22 @@ def resolve(target: Target) -> Resolved:
         profile = read_profile(_credentials_path(target), profile_name or "default")
         ak, secret = profile["access_key_id"], profile["access_key_secret"]
         token = None
+    endpoint, protocol, ca_file = _place(target, profile)
+    return Resolved(
+        endpoint=endpoint,
+        protocol=protocol,
+        ca_file=ca_file,
+        access_key_id=ak,
+        access_key_secret=secret,
+        security_token=token,
+    )
+
+
+def _place(
+    target: Target, profile: dict[str, str]
+) -> tuple[str, Literal["http", "https"], Path | None]:
+    """Endpoint, protocol and CA file: flag, then variable, then the profile, then defaults."""
+    env = target.environ
     ca_text = target.ca_file or env.get("MAMORI_CA_FILE") or profile.get("mamori_ca_file")
     ca_file = Path(ca_text).expanduser() if ca_text else None
     if ca_file is not None and not ca_file.is_file():
@@ -106,13 +147,32 @@ def resolve(target: Target) -> Resolved:
     )
     if "://" in endpoint or "/" in endpoint:
         raise ConnectionProblem(f"the endpoint is HOST:PORT without a scheme, not {endpoint!r}")
+    return endpoint, "http" if protocol == "http" else "https", ca_file
+
+
+def _with_client_key(target: Target, key_file: Path) -> Resolved:
+    """The dedicated gateway with the client key in ``key_file`` (HTTPS only)."""
+    env = target.environ
+    password_text = target.client_key_password_file or env.get("MAMORI_CLIENT_KEY_PASSWORD_FILE")
+    try:
+        password = client_key_password(
+            env_variable=PASSWORD_VARIABLE,
+            file=Path(password_text).expanduser() if password_text else None,
+            environ=env,
+        )
+        key = load_client_key(key_file, password)
+    except ClientKeyError as exc:
+        raise ConnectionProblem(str(exc)) from None
+    endpoint, protocol, ca_file = _place(target, {})
+    if protocol != "https":
+        raise ConnectionProblem("the dedicated gateway (a client key) speaks https only")
     return Resolved(
         endpoint=endpoint,
-        protocol="http" if protocol == "http" else "https",
+        protocol=protocol,
         ca_file=ca_file,
-        access_key_id=ak,
-        access_key_secret=secret,
-        security_token=token,
+        access_key_id="",
+        access_key_secret="",
+        client_key=key,
     )
 
 

@@ -10,6 +10,7 @@ chunk is authenticated and the end of the file is proven, so a failure leaves no
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import sys
@@ -17,7 +18,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, BinaryIO
+from typing import Annotated, Any, BinaryIO
 
 import typer
 from rich.progress import (
@@ -41,7 +42,10 @@ from mamori.cli.remote import (
     show,
     text,
 )
+from mamori.client import InstanceClient
+from mamori.client import _instance_shapes as shapes
 from mamori.crypto.envelope_stream import DEFAULT_CHUNK, MAX_CHUNK, MIN_CHUNK
+from mamori.wire import instance as api
 
 ContextOpt = Annotated[
     list[str] | None,
@@ -100,7 +104,7 @@ def encrypt(
         session.guard(),
     ):
         try:
-            envelope.encrypt_stream(session.client(), key, source, sink, wanted,
+            envelope.encrypt_stream(session.kms(), key, source, sink, wanted,
                                     chunk_size=chunk_size, progress=advance)  # fmt: skip
         except ValueError as exc:  # the context's canonical JSON is too long
             fail(str(exc), USAGE)
@@ -129,7 +133,12 @@ def decrypt(
     wanted = parse_context(context)
     target = out if out is not None else _default_out(file, encrypting=False)
     required = None
-    if key is not None:
+    if key is not None and session.instance() is not None:
+        # The dedicated gateway has no DescribeKey to resolve an alias or an ARN with.
+        if key.startswith(("alias/", "acs:")):
+            fail("with a client key, --key takes a key id (the gateway cannot resolve it)", USAGE)
+        required = key
+    elif key is not None:
         required = str(session.call("DescribeKey", KeyId=key)["KeyMetadata"]["KeyId"])
     with (
         _source(file) as source,
@@ -139,7 +148,7 @@ def decrypt(
     ):
         try:
             opened_by = envelope.decrypt_stream(
-                session.client(), source, sink, wanted, progress=advance, required_key_id=required
+                session.kms(), source, sink, wanted, progress=advance, required_key_id=required
             )
         except envelope.WrongKey as exc:
             fail(
@@ -175,16 +184,42 @@ def data_key(
     Example: mamori data-key alias/app --show-plaintext --json
     """
     wanted = parse_context(context)
-    made = session.call(
-        "GenerateDataKey" if show_plaintext else "GenerateDataKeyWithoutPlaintext",
-        KeyId=key,
-        NumberOfBytes=number_of_bytes,
-        EncryptionContext=json.dumps(wanted) if wanted else None,
-    )
+    instance = session.instance()
+    if instance is not None:
+        made = _instance_data_key(instance, key, number_of_bytes, wanted)
+        if not show_plaintext:
+            del made["Plaintext"]
+    else:
+        made = session.call(
+            "GenerateDataKey" if show_plaintext else "GenerateDataKeyWithoutPlaintext",
+            KeyId=key,
+            NumberOfBytes=number_of_bytes,
+            EncryptionContext=json.dumps(wanted) if wanted else None,
+        )
     columns = ("KeyId", "KeyVersionId", "CiphertextBlob") + (
         ("Plaintext",) if show_plaintext else ()
     )
     show(made, as_json, "Data key", [made], columns)
+
+
+def _instance_data_key(
+    kms: InstanceClient, key: str, size: int, context: dict[str, str]
+) -> dict[str, Any]:
+    """AdvanceGenerateDataKey through the dedicated gateway, answered as the shared gateway's
+    GenerateDataKey (its CiphertextBlob opens there too)."""
+    try:
+        aad = shapes.aad_of(context)
+    except ValueError as exc:
+        fail(f"--context: {exc}", USAGE)
+    with session.guard():
+        made = kms.call(api.ADVANCE_GENERATE_DATA_KEY, KeyId=key, NumberOfBytes=size, Aad=aad)
+    return {
+        "KeyId": made.KeyId,
+        "KeyVersionId": made.KeyVersionId,
+        "CiphertextBlob": base64.b64encode(shapes.shared_blob(made.CiphertextBlob)).decode(),
+        "Plaintext": base64.b64encode(made.Plaintext).decode(),
+        "RequestId": made.RequestId,
+    }
 
 
 def _default_out(file: Path, *, encrypting: bool) -> Path:

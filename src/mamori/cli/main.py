@@ -62,6 +62,22 @@ def main(
     config: Annotated[
         Path | None, typer.Option("--config", help="…of the server this mamori.toml configures")
     ] = None,
+    client_key_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--client-key-file",
+            help="Speak the dedicated gateway with this client key (ClientKeyContent JSON) "
+            "[MAMORI_CLIENT_KEY_FILE]",
+        ),
+    ] = None,
+    client_key_password_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--client-key-password-file",
+            help="File holding the client key's password [MAMORI_CLIENT_KEY_PASSWORD, "
+            "MAMORI_CLIENT_KEY_PASSWORD_FILE]",
+        ),
+    ] = None,
 ) -> None:
     """Mamori: a self-hosted KMS that speaks the Alibaba Cloud KMS API.
 
@@ -76,6 +92,8 @@ def main(
             ca_file=ca_file,
             data_dir=data_dir,
             config=config,
+            client_key_file=client_key_file,
+            client_key_password_file=client_key_password_file,
         )
     )
 

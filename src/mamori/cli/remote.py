@@ -22,7 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from mamori.cli.connection import ConnectionProblem, Resolved, Target, resolve
-from mamori.client import Client, MamoriError
+from mamori.client import Client, InstanceClient, MamoriError
 from mamori.client._base import KMS
 
 console = Console()
@@ -40,6 +40,7 @@ class Session:
     def __init__(self) -> None:
         self.target = Target()
         self._client: Client | None = None
+        self._instance: InstanceClient | None = None
         self._resolved: Resolved | None = None
 
     def reset(self, target: Target) -> None:
@@ -51,7 +52,9 @@ class Session:
         """Close the client, if one was made."""
         if self._client is not None:
             self._client.close()
-        self._client, self._resolved = None, None
+        if self._instance is not None:
+            self._instance.close()
+        self._client, self._instance, self._resolved = None, None, None
 
     def resolved(self) -> Resolved:
         """The resolved settings; exit 2 with the reason when they are unusable."""
@@ -63,10 +66,27 @@ class Session:
         return self._resolved
 
     def client(self) -> Client:
-        """The client of this run."""
+        """The client of this run (the shared gateway, an AccessKey); exit 2 when the run was
+        given a client key, which the commands the dedicated gateway cannot serve do not take."""
         if self._client is None:
+            if self.resolved().client_key is not None:
+                fail(
+                    "this command needs an AccessKey: with a client key mamori speaks the "
+                    "dedicated gateway, which serves encrypt, decrypt, data-key and secrets get",
+                    USAGE,
+                )
             self._client = self.resolved().client()
         return self._client
+
+    def instance(self) -> InstanceClient | None:
+        """The dedicated gateway's client when the run was given a client key, else None."""
+        if self._instance is None and self.resolved().client_key is not None:
+            self._instance = self.resolved().instance_client()
+        return self._instance
+
+    def kms(self) -> Client | InstanceClient:
+        """Whichever gateway's client this run uses."""
+        return self.instance() or self.client()
 
     def call(self, action: str, version: str = KMS, **params: Any) -> dict[str, Any]:
         """Call ``action``; a refusal exits 1 with the server's code and message, an unreachable

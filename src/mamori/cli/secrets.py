@@ -15,6 +15,8 @@ from typing import Annotated, Any
 import typer
 
 from mamori.cli.remote import USAGE, JsonOpt, fail, pages, say, session, show
+from mamori.client import _instance_shapes as shapes
+from mamori.wire import instance as api
 
 app = typer.Typer(help="Secrets and their versions.", no_args_is_help=True)
 
@@ -127,7 +129,17 @@ def get(
 
     Example: mamori secrets get db-password --reveal --json | jq -r .SecretData
     """
-    got = session.call("GetSecretValue", SecretName=name, VersionId=version_id, VersionStage=stage)
+    instance = session.instance()
+    if instance is not None:
+        with session.guard():
+            answer = instance.call(
+                api.GET_SECRET_VALUE, SecretName=name, VersionId=version_id, VersionStage=stage
+            )
+        got = shapes.secret_value_json(answer)
+    else:
+        got = session.call(
+            "GetSecretValue", SecretName=name, VersionId=version_id, VersionStage=stage
+        )
     if not reveal:
         got["SecretData"] = HIDDEN
     show(got, as_json, name, [got], ("SecretName", "VersionId", "SecretDataType", "SecretData"))

@@ -1,9 +1,31 @@
-"""Mamori's own client: signs requests (ACS3-HMAC-SHA256) and calls any action of a Mamori
-server, repeating throttled calls with jittered backoff. It imports no server code, so it can
-be installed and used on its own."""
+"""Mamori's own client, for both gateways, importing no server code (it can be installed and
+used on its own):
+
+* ``Client`` / ``AsyncClient``: the shared gateway (KMS OpenAPI), ACS3-HMAC-SHA256 signatures
+  with an AccessKey or the official credential chain; any action by name.
+* ``InstanceClient`` / ``AsyncInstanceClient``: the dedicated gateway (KMS instance API),
+  protobuf bodies signed with a client key (``load_client_key``, ``client_key_password``); the
+  APIs of ``mamori.wire.instance``.
+
+Both repeat throttled calls with jittered backoff (``Retry``) and raise ``MamoriError`` with the
+server's code for a refusal."""
 
 from mamori.client._async import AsyncClient
 from mamori.client._base import Credential, CredentialSource, MamoriError, Retry
 from mamori.client._client import Client
+from mamori.client._client_key import ClientKeyError, client_key_password, load_client_key
+from mamori.client._instance import AsyncInstanceClient, InstanceClient
 
-__all__ = ["AsyncClient", "Client", "Credential", "CredentialSource", "MamoriError", "Retry"]
+__all__ = [
+    "AsyncClient",
+    "AsyncInstanceClient",
+    "Client",
+    "ClientKeyError",
+    "Credential",
+    "CredentialSource",
+    "InstanceClient",
+    "MamoriError",
+    "Retry",
+    "client_key_password",
+    "load_client_key",
+]

@@ -86,7 +86,7 @@ def _raw(server: ServerProcess, headers: dict[str, str], body: bytes = b"") -> t
 
 
 def _error(payload: bytes) -> tuple[int, str, str]:
-    from mamori.gateway.instance.proto import instance_api_pb2 as pb
+    from mamori.wire import instance_api_pb2 as pb
 
     error = pb.Error.FromString(payload)
     return error.StatusCode, error.ErrorCode, error.ErrorMessage

@@ -17,7 +17,7 @@ from google.protobuf.message import Message
 
 from mamori.gateway.instance import messages
 from mamori.gateway.instance.messages import MalformedBody, decode_request, encode
-from mamori.gateway.instance.proto import instance_api_pb2 as pb
+from mamori.wire import instance_api_pb2 as pb
 from tests.gateway.instance.dkms import b64, run_sdk, unb64
 
 Fields = dict[str, Any]

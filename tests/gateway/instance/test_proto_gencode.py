@@ -13,7 +13,7 @@ from grpc_tools import protoc
 import mamori
 
 SRC = Path(mamori.__file__).resolve().parent.parent
-PROTO_DIR = SRC / "mamori" / "gateway" / "instance" / "proto"
+PROTO_DIR = SRC / "mamori" / "wire"
 
 
 def test_generated_modules_match_the_proto(tmp_path: Path) -> None:

@@ -18,8 +18,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from mamori.crypto.client_key import IssuedClientKey, issue_client_key, new_key_id
 from mamori.gateway.instance.errors import InstanceApiError, error_body
 from mamori.gateway.instance.messages import decode_request, encode
-from mamori.gateway.instance.proto import instance_api_pb2 as pb
 from mamori.gateway.instance.signature import check_freshness, read_claim, verify
+from mamori.wire import instance_api_pb2 as pb
 from tests.gateway.instance.dkms import b64, run_sdk, unb64
 
 PASSWORD = "Wire-Test-Password_1"

@@ -55,7 +55,6 @@ from mamori.gateway.asgi import ASGIScope, ClientGone, Receive, Send, read_body
 from mamori.gateway.instance.costs import SLOTTED_PAIRS, PairSlots, cost_of
 from mamori.gateway.instance.errors import InstanceApiError, error_body
 from mamori.gateway.instance.messages import APIS, MalformedBody, decode_request, encode
-from mamori.gateway.instance.proto import instance_api_pb2 as pb
 from mamori.gateway.instance.signature import (
     MIGRATION_KEY_VERSION_HEADER,
     check_freshness,
@@ -74,6 +73,7 @@ from mamori.iam.client_key_authority import (
     Permission,
 )
 from mamori.store.database import StoreNeeded, memory_only
+from mamori.wire import instance_api_pb2 as pb
 
 log = logging.getLogger("mamori.gateway.instance")
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Final
 
-from mamori.gateway.instance.proto import instance_api_pb2 as pb
+from mamori.wire import instance_api_pb2 as pb
 
 # (code, HTTP status, message template) — spec §A.4; the statuses of 401/403/404 come from the
 # SDKs' mapping tables and Alibaba's docs, not from a real instance.

@@ -1,13 +1,7 @@
 """The instance API's request signature: read the claim a request makes, then verify it.
 
-String to sign, exactly as ``alibabacloud-dkms-gcs`` builds it (``openapi_util.client``)::
-
-    METHOD "\\n" content-sha256 "\\n" content-type "\\n" date "\\n"
-    { name ":" strip(value) "\\n" }   for every header named x-kms-*, in ascending name order
-    "/"                               the SDK's canonical resource is always "/"
-
-signed with RSASSA-PKCS1-v1_5 / SHA-256 under the client key and sent base64-encoded as
-``authorization: Bearer <signature>`` (Alibaba's docs write ``TOKEN``; both are accepted).
+The string to sign and the headers are ``mamori.wire.instance``'s (the client signs the same
+string). ``Bearer`` is what every SDK sends; Alibaba's docs write ``TOKEN``; both are accepted.
 The docs also show a newline before the "/"; no SDK emits it, and only the SDKs' form is
 accepted (one canonical form, never a retry with another spelling).
 
@@ -38,15 +32,29 @@ from mamori.gateway.instance.errors import (
     invalid_param,
     missing_header,
 )
-from mamori.gateway.instance.messages import API_VERSION
+from mamori.wire.instance import (
+    API_VERSION,
+    CLIENT_KEY_ID_HEADER,
+    MIGRATION_KEY_VERSION_HEADER,
+    SIGNATURE_METHOD,
+    SIGNED_PREFIX,
+    string_to_sign,
+)
 
-SIGNATURE_METHOD: Final = "RSA_PKCS1_SHA_256"
-# Sic: three c's. It is the header every SDK sends.
-CLIENT_KEY_ID_HEADER: Final = "x-kms-acccesskeyid"
-MIGRATION_KEY_VERSION_HEADER: Final = "x-kms-migrationkeyversionid"
+__all__ = [
+    "CLIENT_KEY_ID_HEADER",
+    "MIGRATION_KEY_VERSION_HEADER",
+    "SIGNATURE_METHOD",
+    "Claim",
+    "check_freshness",
+    "parse_date",
+    "read_claim",
+    "string_to_sign",
+    "verify",
+]
+
 DEFAULT_WINDOW: Final = timedelta(minutes=15)
 
-_SIGNED_PREFIX: Final = "x-kms-"
 _SCHEMES: Final = frozenset({"Bearer", "TOKEN"})
 # Headers whose value feeds the signature or the claim: each may appear once only.
 _SINGLE: Final = frozenset({"authorization", "content-sha256", "content-type", "date"})
@@ -98,18 +106,6 @@ class Claim:
         return None
 
 
-def string_to_sign(
-    method: str,
-    content_sha256: str,
-    content_type: str,
-    date: str,
-    kms_headers: Iterable[tuple[str, str]],
-) -> str:
-    """The SDK's string to sign; ``kms_headers`` are (lower-case name, value) pairs."""
-    canonical = "".join(f"{name}:{value.strip()}\n" for name, value in sorted(kms_headers))
-    return f"{method}\n{content_sha256}\n{content_type}\n{date}\n{canonical}/"
-
-
 def parse_date(value: str) -> datetime:
     """Parse the ``date`` header (RFC 1123, GMT) strictly, else ``InvalidParam`` Date."""
     match = _DATE.fullmatch(value)
@@ -140,7 +136,7 @@ def _header_map(headers: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
         # HTTP header bytes are latin-1; the SDK signs the same code points as UTF-8.
         name = raw_name.decode("latin-1").lower()
         value = raw_value.decode("latin-1")
-        if name in found and (name in _SINGLE or name.startswith(_SIGNED_PREFIX)):
+        if name in found and (name in _SINGLE or name.startswith(SIGNED_PREFIX)):
             # Two values for one signed header: whichever one we picked, the other was signed.
             raise invalid_param(name)
         found[name] = value

@@ -1,1 +1,0 @@
-"""The instance API's ``.proto`` and protoc's output for it (``make proto`` regenerates it)."""
