@@ -29,8 +29,6 @@ lint: $(DEV_STAMP)
 typecheck: $(DEV_STAMP)
 	$(BIN)/mypy
 
-# The HSM tests need SoftHSM2 (a software PKCS#11 token); install the Debian package when absent.
-# The tests make their own tokens under a private SOFTHSM2_CONF, never the system token dir.
 # The instance API's messages (mamori.wire: the dedicated gateway and the client share them):
 # regenerate the checked-in modules after editing the .proto (a test regenerates them the same
 # way and fails when the checked-in copies differ).
@@ -38,6 +36,8 @@ PROTOS := src/mamori/wire/instance_api.proto
 proto: $(DEV_STAMP)
 	$(BIN)/python -m grpc_tools.protoc -I src --python_out=src --pyi_out=src $(PROTOS)
 
+# The HSM tests need SoftHSM2 (a software PKCS#11 token); install the Debian package when absent.
+# The tests make their own tokens under a private SOFTHSM2_CONF, never the system token dir.
 softhsm:
 	@command -v softhsm2-util >/dev/null || { \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
