@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 from sqlalchemy import insert, select, update
@@ -44,13 +44,13 @@ from mamori.core.rds_secrets import RDS, RdsSecrets
 from mamori.core.secret_views import SecretViews
 from mamori.core.secrets import SecretService
 from mamori.crypto.aead import DecryptionFailed
-from mamori.gateway.console import ConsoleApp, LoggedReveals, WithConsole
+from mamori.gateway.console.mount import WithConsole
 from mamori.gateway.instance.app import InstanceGateway, TlsListener
 from mamori.gateway.instance.throttle import SharedBudgets
 from mamori.gateway.pop.app import PopGateway
 from mamori.gateway.pop.nonces import ReplayGuard, node_table
 from mamori.gateway.tls import TlsFiles, ensure_tls
-from mamori.hsm import HsmConfig, Token, TokenUnavailable, find_module
+from mamori.hsm import HsmConfig, TokenUnavailable, find_module
 from mamori.http.limits import bounded
 from mamori.iam.aap_services import AapServices, build_aap
 from mamori.iam.access_keys import AccessKeyService, new_pair
@@ -78,6 +78,10 @@ from mamori.store.database import Database
 from mamori.store.job_lease import JobLease, job_lease
 from mamori.store.nonce_log import NonceLog, purge
 from mamori.store.notify import Listener, is_postgres, sender
+
+if TYPE_CHECKING:
+    from mamori.gateway.console import ConsoleApp
+    from mamori.hsm import Token
 
 log = logging.getLogger("mamori")
 
@@ -126,6 +130,8 @@ def open_token(settings: Settings) -> Token | None:
     module = settings.hsm_module or find_module()
     if module is None:
         raise TokenUnavailable("no PKCS#11 module: set hsm.module (SoftHSM2 was not found)")
+    from mamori.hsm import Token
+
     return Token.open(HsmConfig(module, settings.hsm_token_label, settings.hsm_pin))
 
 
@@ -635,6 +641,9 @@ async def serve(
     )
     console: ConsoleApp | None = None
     if settings.console:
+        # Jinja2 and the pages load only for a console that is on.
+        from mamori.gateway.console import ConsoleApp, LoggedReveals
+
         console = ConsoleApp(
             catalogue=catalogue(),
             services=services,

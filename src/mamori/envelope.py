@@ -21,14 +21,16 @@ import base64
 import binascii
 import json
 from collections.abc import Callable, Mapping
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from mamori.client import Client
 from mamori.crypto import envelope as fmt
 from mamori.crypto import envelope_stream as stream
 from mamori.crypto.envelope import DecryptionFailed, MalformedEnvelope
+
+if TYPE_CHECKING:
+    from mamori.client import Client
 
 __all__ = [
     "DecryptionFailed",

@@ -21,10 +21,12 @@ import os
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from mamori.client import Client
 from mamori.client._base import loopback
+
+if TYPE_CHECKING:
+    from mamori.client import Client
 
 DEFAULT_ENDPOINT = "127.0.0.1:8443"
 DEFAULT_CREDENTIALS = Path("~/.alibabacloud/credentials")
@@ -61,6 +63,8 @@ class Resolved:
 
     def client(self) -> Client:
         """A client of this server."""
+        from mamori.client import Client  # httpx loads with the first client, not with `mamori`
+
         return Client(
             self.endpoint,
             self.access_key_id,

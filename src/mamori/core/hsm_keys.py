@@ -8,12 +8,15 @@ store row name each other.
 from __future__ import annotations
 
 import contextlib
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from mamori.core.errors import DomainError, UnsupportedProtectionLevel
 from mamori.crypto.aead import Aead
 from mamori.crypto.specs import Cipher, KeySpec
-from mamori.hsm import HsmError, Token
+from mamori.hsm import HsmError
+
+if TYPE_CHECKING:
+    from mamori.hsm import Token
 
 REFERENCE_PREFIX: Final = b"pkcs11:"
 

@@ -32,7 +32,8 @@ from mamori.gateway.console.http import (
     redirect,
     send_response,
 )
-from mamori.gateway.console.pages import PREFIX, Page, Route, environment
+from mamori.gateway.console.mount import PREFIX
+from mamori.gateway.console.pages import Page, Route, environment
 from mamori.gateway.console.reveal import LoggedReveals, RevealAudit
 from mamori.gateway.console.sessions import Session, Sessions, SessionsFull
 from mamori.gateway.console.stored_sessions import StoredSessions

@@ -24,7 +24,7 @@ from typing import Final
 import jinja2
 
 from mamori.gateway.console.http import Refused, Request, Response
-from mamori.gateway.console.pages import PREFIX
+from mamori.gateway.console.mount import PREFIX
 from mamori.gateway.console.throttle import FailedSignIns
 from mamori.iam.access_keys import ACTIVE, AccessKeyService
 

@@ -8,7 +8,8 @@ from typing import Any, Final
 
 from mamori.api.errors import ApiError
 from mamori.gateway.console.http import Response
-from mamori.gateway.console.pages import PREFIX, Page, route
+from mamori.gateway.console.mount import PREFIX
+from mamori.gateway.console.pages import Page, route
 
 RAM: Final = f"{PREFIX}/ram"
 # RAM's ListX pages by marker; the console shows the first MAX_ITEMS and says when there is more.

@@ -7,7 +7,8 @@ from typing import Any, Final
 
 from mamori.api.errors import ApiError
 from mamori.gateway.console.http import Response
-from mamori.gateway.console.pages import PREFIX, Page, route
+from mamori.gateway.console.mount import PREFIX
+from mamori.gateway.console.pages import Page, route
 
 # The ListKeys filters the list page offers (the API's own filter keys and values).
 FILTERS: Final = {

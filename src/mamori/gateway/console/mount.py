@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from mamori.gateway.asgi import ASGIScope, Receive, Send
-from mamori.gateway.console.pages import PREFIX
+
+# Where the console lives on a listener.
+PREFIX = "/console"
 
 _OFF = (
     b"The console is not served on this listener: it is on the HTTPS listener "
