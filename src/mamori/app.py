@@ -45,6 +45,7 @@ from mamori.core.secret_views import SecretViews
 from mamori.core.secrets import SecretService
 from mamori.crypto.aead import DecryptionFailed
 from mamori.gateway.console.mount import WithConsole
+from mamori.gateway.console.throttle import FailedSignIns
 from mamori.gateway.instance.app import InstanceGateway, TlsListener
 from mamori.gateway.instance.throttle import SharedBudgets
 from mamori.gateway.pop.app import PopGateway
@@ -526,6 +527,7 @@ class Node:
     sockets: tuple[tuple[socket.socket, ...], ...]
     nonces: NonceTable
     budgets: SharedBudgets
+    sign_ins: FailedSignIns  # the console's failed sign-ins, counted for the whole node
     ring: InvalidationRing | None  # None for one worker: nobody to tell
 
     def close(self) -> None:
@@ -566,6 +568,7 @@ def open_node(settings: Settings) -> Node:
         sockets=tuple(sockets),
         nonces=node_table(run / "nonces.lock", settings.nonce_cache_entries),
         budgets=SharedBudgets(run / "throttle.lock", share=settings.instance_qps_share),
+        sign_ins=FailedSignIns(run / "sign-ins.lock"),
         ring=InvalidationRing(run / "invalidations.lock") if workers > 1 else None,
     )
 
@@ -651,6 +654,7 @@ async def serve(
             region=settings.region,
             executor=executor,
             max_body_bytes=settings.max_body_bytes,
+            failures=node.sign_ins,
             # The hook the audit log will take over (issue: audit); a log line until then.
             reveals=LoggedReveals(),
             trusted_proxies=settings.console_trusted_proxies,

@@ -69,6 +69,7 @@ class ConsoleApp:
         region: str,
         executor: ThreadPoolExecutor,
         max_body_bytes: int,
+        failures: FailedSignIns,
         sessions: Sessions | None = None,
         reveals: RevealAudit | None = None,
         trusted_proxies: Sequence[str] = (),
@@ -80,7 +81,7 @@ class ConsoleApp:
         self._executor = executor
         self._max_body = max_body_bytes
         self._sessions: Sessions = sessions or StoredSessions(services.db)
-        self._failures = FailedSignIns()
+        self._failures = failures
         self._reveals: RevealAudit = reveals or LoggedReveals()
         self._proxies = [ipaddress.ip_network(p, strict=False) for p in trusted_proxies]
         self._templates = environment()
