@@ -44,7 +44,7 @@ from mamori.core.rds_secrets import RDS, RdsSecrets
 from mamori.core.secret_views import SecretViews
 from mamori.core.secrets import SecretService
 from mamori.crypto.aead import DecryptionFailed
-from mamori.gateway.console.mount import WithConsole
+from mamori.gateway.console.mount import LazyConsole, WithConsole
 from mamori.gateway.console.throttle import FailedSignIns
 from mamori.gateway.instance.app import InstanceGateway, TlsListener
 from mamori.gateway.instance.throttle import SharedBudgets
@@ -642,23 +642,27 @@ async def serve(
         host_id=f"kms.{settings.region}.aliyuncs.com",
         refresh=bus.poll,
     )
-    console: ConsoleApp | None = None
+    console: LazyConsole | None = None
     if settings.console:
-        # Jinja2 and the pages load only for a console that is on.
-        from mamori.gateway.console import ConsoleApp, LoggedReveals
 
-        console = ConsoleApp(
-            catalogue=catalogue(),
-            services=services,
-            access_keys=services.access_keys,
-            region=settings.region,
-            executor=executor,
-            max_body_bytes=settings.max_body_bytes,
-            failures=node.sign_ins,
-            # The hook the audit log will take over (issue: audit); a log line until then.
-            reveals=LoggedReveals(),
-            trusted_proxies=settings.console_trusted_proxies,
-        )
+        def build_console() -> ConsoleApp:
+            # Jinja2 and the pages load with the console's first request, not with the server.
+            from mamori.gateway.console import ConsoleApp, LoggedReveals
+
+            return ConsoleApp(
+                catalogue=catalogue(),
+                services=services,
+                access_keys=services.access_keys,
+                region=settings.region,
+                executor=executor,
+                max_body_bytes=settings.max_body_bytes,
+                failures=node.sign_ins,
+                # The hook the audit log will take over (issue: audit); a log line until then.
+                reveals=LoggedReveals(),
+                trusted_proxies=settings.console_trusted_proxies,
+            )
+
+        console = LazyConsole(build_console, executor)
     # The dedicated gateway shares the TLS port: instance-API requests are told apart by their
     # headers or their kst-… host name (gateway/instance/app.py); the console is at /console.
     tls_app = TlsListener(
