@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 from sqlalchemy import insert, select, update
@@ -44,13 +44,14 @@ from mamori.core.rds_secrets import RDS, RdsSecrets
 from mamori.core.secret_views import SecretViews
 from mamori.core.secrets import SecretService
 from mamori.crypto.aead import DecryptionFailed
-from mamori.gateway.console import ConsoleApp, LoggedReveals, WithConsole
+from mamori.gateway.console.mount import LazyConsole, WithConsole
+from mamori.gateway.console.throttle import FailedSignIns
 from mamori.gateway.instance.app import InstanceGateway, TlsListener
 from mamori.gateway.instance.throttle import SharedBudgets
 from mamori.gateway.pop.app import PopGateway
 from mamori.gateway.pop.nonces import ReplayGuard, node_table
 from mamori.gateway.tls import TlsFiles, ensure_tls
-from mamori.hsm import HsmConfig, Token, TokenUnavailable, find_module
+from mamori.hsm import HsmConfig, TokenUnavailable, find_module
 from mamori.http.limits import bounded
 from mamori.iam.aap_services import AapServices, build_aap
 from mamori.iam.access_keys import AccessKeyService, new_pair
@@ -78,6 +79,10 @@ from mamori.store.database import Database
 from mamori.store.job_lease import JobLease, job_lease
 from mamori.store.nonce_log import NonceLog, purge
 from mamori.store.notify import Listener, is_postgres, sender
+
+if TYPE_CHECKING:
+    from mamori.gateway.console import ConsoleApp
+    from mamori.hsm import Token
 
 log = logging.getLogger("mamori")
 
@@ -126,6 +131,8 @@ def open_token(settings: Settings) -> Token | None:
     module = settings.hsm_module or find_module()
     if module is None:
         raise TokenUnavailable("no PKCS#11 module: set hsm.module (SoftHSM2 was not found)")
+    from mamori.hsm import Token
+
     return Token.open(HsmConfig(module, settings.hsm_token_label, settings.hsm_pin))
 
 
@@ -520,6 +527,7 @@ class Node:
     sockets: tuple[tuple[socket.socket, ...], ...]
     nonces: NonceTable
     budgets: SharedBudgets
+    sign_ins: FailedSignIns  # the console's failed sign-ins, counted for the whole node
     ring: InvalidationRing | None  # None for one worker: nobody to tell
 
     def close(self) -> None:
@@ -565,6 +573,7 @@ def open_node(settings: Settings) -> Node:
         sockets=tuple(sockets),
         nonces=node_table(run / "nonces.lock", settings.nonce_cache_entries),
         budgets=SharedBudgets(run / "throttle.lock", share=settings.instance_qps_share),
+        sign_ins=FailedSignIns(run / "sign-ins.lock"),
         ring=InvalidationRing(run / "invalidations.lock") if workers > 1 else None,
     )
 
@@ -638,19 +647,27 @@ async def serve(
         host_id=f"kms.{settings.region}.aliyuncs.com",
         refresh=bus.poll,
     )
-    console: ConsoleApp | None = None
+    console: LazyConsole | None = None
     if settings.console:
-        console = ConsoleApp(
-            catalogue=catalogue(),
-            services=services,
-            access_keys=services.access_keys,
-            region=settings.region,
-            executor=executor,
-            max_body_bytes=settings.max_body_bytes,
-            # The hook the audit log will take over (issue: audit); a log line until then.
-            reveals=LoggedReveals(),
-            trusted_proxies=settings.console_trusted_proxies,
-        )
+
+        def build_console() -> ConsoleApp:
+            # Jinja2 and the pages load with the console's first request, not with the server.
+            from mamori.gateway.console import ConsoleApp, LoggedReveals
+
+            return ConsoleApp(
+                catalogue=catalogue(),
+                services=services,
+                access_keys=services.access_keys,
+                region=settings.region,
+                executor=executor,
+                max_body_bytes=settings.max_body_bytes,
+                failures=node.sign_ins,
+                # The hook the audit log will take over (issue: audit); a log line until then.
+                reveals=LoggedReveals(),
+                trusted_proxies=settings.console_trusted_proxies,
+            )
+
+        console = LazyConsole(build_console, executor)
     # The dedicated gateway shares the TLS port: instance-API requests are told apart by their
     # headers or their kst-… host name (gateway/instance/app.py); the console is at /console.
     tls_app = TlsListener(

@@ -24,16 +24,21 @@ import base64
 import binascii
 import json
 from collections.abc import Callable, Mapping
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from mamori.client import Client, InstanceClient
 from mamori.client import _instance_shapes as shapes
 from mamori.crypto import envelope as fmt
 from mamori.crypto import envelope_stream as stream
 from mamori.crypto.envelope import DecryptionFailed, MalformedEnvelope
 from mamori.wire import instance as api
+
+if TYPE_CHECKING:
+    from mamori.client import Client, InstanceClient
+
+    # Either gateway's client.
+    Kms = Client | InstanceClient
 
 __all__ = [
     "DecryptionFailed",
@@ -46,8 +51,6 @@ __all__ = [
 ]
 
 Progress = Callable[[int], None]
-# Either gateway's client.
-Kms = Client | InstanceClient
 
 
 def encrypt(
@@ -147,6 +150,8 @@ def decrypt(client: Kms, blob: bytes, context: Mapping[str, str] | None = None) 
 def _new_data_key(client: Kms, key_id: str, context_bytes: bytes) -> tuple[bytes, bytes]:
     """(plaintext, wrapped) of a new 256-bit data key bound to the canonical context; the
     wrapped key in the shared gateway's form, whichever gateway made it."""
+    from mamori.client import InstanceClient  # loaded on first use, as httpx is
+
     if isinstance(client, InstanceClient):
         context = json.loads(context_bytes) if context_bytes else None
         made_here = client.call(
@@ -173,6 +178,8 @@ def _unwrap(client: Kms, wrapped: bytes, context: Mapping[str, str]) -> bytes:
 def _unwrap_naming_the_key(
     client: Kms, wrapped: bytes, context: Mapping[str, str]
 ) -> tuple[bytes, str]:
+    from mamori.client import InstanceClient  # loaded on first use, as httpx is
+
     if isinstance(client, InstanceClient):
         answer = client.call(
             api.ADVANCE_DECRYPT,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,10 +12,12 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
-from sqlalchemy import insert, select
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine, insert, select
 
 from mamori.store import schema as t
 from mamori.store.database import Database
+from mamori.store.engine import SchemaTooNew
 from mamori.store.schema import metadata
 from tests.conftest import ROOT, create_pg_database, drop_pg_database
 
@@ -39,6 +42,57 @@ def test_migrated_schema_matches_the_declared_tables(database: Database) -> None
     with database.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
     assert diff == []
+
+
+def _sqlite_ddl(path: Path) -> dict[tuple[str, str], str]:
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute("SELECT type, name, sql FROM sqlite_master").fetchall()
+    # Alembic and SQLAlchemy quote and indent alike but not identically: compare the words.
+    return {(k, n): " ".join((ddl or "").replace('"', "").split()) for k, n, ddl in rows}
+
+
+def test_a_fresh_sqlite_store_gets_the_migrated_schema_without_alembic(tmp_path: Path) -> None:
+    # A fresh SQLite store is made from the declared tables (no Alembic on the start path):
+    # statement for statement the schema the migrations build, stamped with their head, so
+    # every later migration finds what it would have found.
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    assert ScriptDirectory.from_config(cfg).get_current_head() == t.REVISION
+    migrated = create_engine(f"sqlite:///{tmp_path / 'migrated.db'}")
+    with migrated.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+    migrated.dispose()
+    fresh = Database(f"sqlite:///{tmp_path / 'fresh.db'}")
+    fresh.migrate()
+    fresh.migrate()  # at REVISION: nothing to do
+    with fresh.engine.connect() as conn:
+        assert MigrationContext.configure(conn).get_current_heads() == (t.REVISION,)
+    fresh.close()
+    assert _sqlite_ddl(tmp_path / "fresh.db") == _sqlite_ddl(tmp_path / "migrated.db")
+
+
+def test_a_store_at_an_older_revision_is_still_migrated(database: Database) -> None:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with database.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0012")
+    database.migrate()
+    with database.engine.connect() as conn:
+        assert MigrationContext.configure(conn).get_current_heads() == (t.REVISION,)
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+    assert diff == []
+
+
+def test_a_store_from_a_newer_mamori_is_refused(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'm.db'}")
+    db.migrate()
+    with db.engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE alembic_version SET version_num = '9999'")
+    with pytest.raises(SchemaTooNew, match="revision 9999"):
+        db.migrate()
+    db.close()
 
 
 def test_versions_existing_before_0008_keep_context_only_aad(database: Database) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -32,18 +33,81 @@ def test_the_plugin_is_registered_and_only_adds_its_fixtures(
     assert hooks == []
 
 
-def test_the_server_answers_within_a_second(tmp_path: Path) -> None:
-    times = []
-    for attempt in range(2):
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (/proc/PID/stat, fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_the_server_answers_within_a_second(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As installed: pip compiles the bytecode of what it installs, while this checkout (run with
+    # PYTHONDONTWRITEBYTECODE) would compile Mamori's ~240 modules on every start (0.14 s, and
+    # 0.80 s rather than 0.66 s of wall time, measured). A cache of our own, filled by the first
+    # start, stands in for the installed bytecode.
+    monkeypatch.delenv("PYTHONDONTWRITEBYTECODE", raising=False)
+    monkeypatch.setenv("PYTHONPYCACHEPREFIX", str(tmp_path / "bytecode"))
+    with start_server(tmp_path / "warm-up"):
+        pass
+    walls, cpus = [], []
+    for attempt in range(3):
         with start_server(tmp_path / str(attempt)) as server:
-            times.append(server.start_seconds)
+            walls.append(server.start_seconds)
+            # Read at once: the server is idle after its first answer, so this is the work it
+            # did to get there.
+            cpus.append(_cpu_seconds(server.process.pid))
             assert server.credentials is not None
             assert server.credentials.credentials_file.stat().st_mode & 0o077 == 0
         assert server.process.returncode == 0
-    print(f"mamori_server start to first answer: {times}")
-    # Measured 0.93-1.0 s on a quiet 2-core machine (about half of it importing the server);
-    # the bound leaves room for a machine loaded by other work, where it has taken 2 s.
-    assert min(times) < 3.0
+    wall, cpu = statistics.median(walls), statistics.median(cpus)
+    print(f"mamori_server start to first answer: wall {walls} (median {wall:.3f} s), "
+          f"CPU {cpus} (median {cpu:.3f} s)")  # fmt: skip
+    # The floor is 1 s on an idle machine, where the wall time is the CPU time plus a few ms of
+    # I/O. On a loaded one the wall time says little (two cores shared with other work have
+    # made it 2.6 s), and even the CPU time grows, by up to a fifth at a load of 6 (caches and
+    # cores shared): other work only ever adds to a start, so the least of the three is the
+    # measure of the start itself, and the median is bounded with that much room. Measured
+    # with bytecode, medians of 5 starts at a load of 2: 1.04 s of CPU before the start
+    # stopped importing what it does not use, 0.75 s after (0.90 s and 0.66 s of wall time);
+    # at a load of 6: 1.15 s and 0.87 s.
+    assert min(cpus) < 1.0
+    assert cpu < 1.2
+    assert wall < 5.0
+
+
+def test_the_server_start_imports_only_what_it_uses(tmp_path: Path) -> None:
+    # What an idle start of `mamori server` on a fresh SQLite store loads: the command line,
+    # the server, and the schema. Alembic (with Mako and Pygments), the PostgreSQL and MySQL
+    # drivers, python-pkcs11, asn1crypto and httpx load only when used.
+    probe = f"""
+import sys
+import mamori.cli.main, mamori.app
+from mamori.store.database import Database
+db = Database("sqlite:///{tmp_path / "m.db"}")
+db.migrate()
+db.migrate()
+db.close()
+print(" ".join(sorted(m for m in {list(_UNUSED_AT_START)!r} if m in sys.modules)))
+"""
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=60, check=True)  # fmt: skip
+    assert done.stdout.split() == []
+
+
+_UNUSED_AT_START = (
+    "alembic",
+    "mako",
+    "pygments",
+    "psycopg",
+    "pymysql",
+    "pkcs11",
+    "asn1crypto",
+    "httpx",
+    "jinja2",
+    "mamori.gateway.console.app",
+    "sqlalchemy.dialects.postgresql",
+)
 
 
 def test_the_example_project_passes_with_the_official_sdk() -> None:

@@ -25,7 +25,7 @@ from typing import Annotated, Any
 import typer
 
 from mamori.cli.remote import ConfigOpt, DataDirOpt, JsonOpt, Remote, json_text, say, table
-from mamori.client._client import KMS
+from mamori.client._base import KMS
 
 app = typer.Typer(help="Manage application access points (AAPs) on a running server.")
 rules = typer.Typer(help="Network rules: the addresses client-key requests may come from.")

@@ -26,17 +26,14 @@ import os
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from mamori.client import (
-    Client,
-    ClientKeyError,
-    InstanceClient,
-    client_key_password,
-    load_client_key,
-)
 from mamori.client._base import loopback
+from mamori.client._client_key import ClientKeyError, client_key_password, load_client_key
 from mamori.crypto.client_key import LoadedClientKey
+
+if TYPE_CHECKING:
+    from mamori.client import Client, InstanceClient
 
 DEFAULT_ENDPOINT = "127.0.0.1:8443"
 DEFAULT_CREDENTIALS = Path("~/.alibabacloud/credentials")
@@ -79,10 +76,14 @@ class Resolved:
     def instance_client(self) -> InstanceClient:
         """A client of this server's dedicated gateway (``client_key`` must be set)."""
         assert self.client_key is not None
+        from mamori.client import InstanceClient  # httpx loads with the first client
+
         return InstanceClient(self.endpoint, self.client_key, ca_file=self.ca_file)
 
     def client(self) -> Client:
         """A client of this server."""
+        from mamori.client import Client  # httpx loads with the first client, not with `mamori`
+
         return Client(
             self.endpoint,
             self.access_key_id,

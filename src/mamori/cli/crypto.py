@@ -18,7 +18,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, BinaryIO
+from typing import TYPE_CHECKING, Annotated, Any, BinaryIO
 
 import typer
 from rich.progress import (
@@ -42,10 +42,12 @@ from mamori.cli.remote import (
     show,
     text,
 )
-from mamori.client import InstanceClient
 from mamori.client import _instance_shapes as shapes
 from mamori.crypto.envelope_stream import DEFAULT_CHUNK, MAX_CHUNK, MIN_CHUNK
 from mamori.wire import instance as api
+
+if TYPE_CHECKING:
+    from mamori.client import InstanceClient
 
 ContextOpt = Annotated[
     list[str] | None,

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from mamori.cli.remote import ConfigOpt, DataDirOpt, Remote, console, say, table
-from mamori.client._client import RAM
+from mamori.client._base import RAM
 
 app = typer.Typer(help="Manage RAM identities and policies on a running server.")
 users = typer.Typer(help="RAM users.")

@@ -13,17 +13,18 @@ import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
-import httpx
 import typer
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from mamori.cli.connection import ConnectionProblem, Resolved, Target, resolve
-from mamori.client import Client, InstanceClient, MamoriError
-from mamori.client._base import KMS
+from mamori.client._base import KMS, MamoriError
+
+if TYPE_CHECKING:
+    from mamori.client import Client, InstanceClient
 
 console = Console()
 errors = Console(stderr=True, soft_wrap=True)
@@ -101,7 +102,11 @@ class Session:
             yield
         except MamoriError as exc:
             fail(f"{exc.code}: {exc.message}", REFUSED, raw=True)
-        except httpx.TransportError as exc:
+        except Exception as exc:
+            import httpx  # loaded with the client that raised, if one did
+
+            if not isinstance(exc, httpx.TransportError):
+                raise
             where = self.resolved()
             fail(
                 f"cannot reach {where.protocol}://{where.endpoint}: {exc.__class__.__name__}"

@@ -8,13 +8,23 @@ used on its own):
   APIs of ``mamori.wire.instance``.
 
 Both repeat throttled calls with jittered backoff (``Retry``) and raise ``MamoriError`` with the
-server's code for a refusal."""
+server's code for a refusal.
 
-from mamori.client._async import AsyncClient
+The clients load on first use (PEP 562), and httpx with them: commands of ``mamori`` that call
+no server (``mamori server`` among them) start without it."""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
 from mamori.client._base import Credential, CredentialSource, MamoriError, Retry
-from mamori.client._client import Client
-from mamori.client._client_key import ClientKeyError, client_key_password, load_client_key
-from mamori.client._instance import AsyncInstanceClient, InstanceClient
+
+if TYPE_CHECKING:
+    from mamori.client._async import AsyncClient
+    from mamori.client._client import Client
+    from mamori.client._client_key import ClientKeyError, client_key_password, load_client_key
+    from mamori.client._instance import AsyncInstanceClient, InstanceClient
 
 __all__ = [
     "AsyncClient",
@@ -29,3 +39,21 @@ __all__ = [
     "client_key_password",
     "load_client_key",
 ]
+
+# What loads on first use, and the module it comes from.
+_LAZY = {
+    "Client": "_client",
+    "AsyncClient": "_async",
+    "InstanceClient": "_instance",
+    "AsyncInstanceClient": "_instance",
+    "ClientKeyError": "_client_key",
+    "client_key_password": "_client_key",
+    "load_client_key": "_client_key",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"mamori.client.{module}"), name)

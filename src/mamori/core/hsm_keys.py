@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from mamori.core.errors import DomainError, UnsupportedProtectionLevel
 from mamori.crypto.aead import Aead
 from mamori.crypto.asymmetric import AsymmetricKey
 from mamori.crypto.mac import Mac
 from mamori.crypto.specs import Cipher, Family, KeySpec, KeyUsage
-from mamori.hsm import HsmError, Token
+from mamori.hsm import HsmError
+
+if TYPE_CHECKING:
+    from mamori.hsm import Token
 
 REFERENCE_PREFIX: Final = b"pkcs11:"
 

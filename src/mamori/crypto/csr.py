@@ -13,10 +13,6 @@ import ipaddress
 import re
 from typing import Final
 
-from asn1crypto import csr as asn1_csr
-from asn1crypto import keys as asn1_keys
-from asn1crypto import pem as asn1_pem
-from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -119,6 +115,12 @@ def build(spec_family: str, material: KeyMaterial, subject: x509.Name, names: li
 
 
 def _build_sm2(material: KeyMaterial, subject: x509.Name, names: list[str]) -> str:
+    # asn1crypto loads here, for SM2 CSRs only, not with every server start.
+    from asn1crypto import csr as asn1_csr
+    from asn1crypto import keys as asn1_keys
+    from asn1crypto import pem as asn1_pem
+    from asn1crypto import x509 as asn1_x509
+
     private = sm2.Sm2PrivateKey(material)
     attributes = []
     if names:

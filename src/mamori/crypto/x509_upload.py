@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
 
-from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -78,6 +77,8 @@ def _load_all(field: str, text: str) -> list[tuple[x509.Certificate, bytes]]:
 
 def spki(der: bytes) -> bytes:
     """The SubjectPublicKeyInfo DER of a DER certificate."""
+    from asn1crypto import x509 as asn1_x509  # here: not loaded with every server start
+
     return bytes(
         asn1_x509.Certificate.load(der)["tbs_certificate"]["subject_public_key_info"].dump()
     )

@@ -19,7 +19,7 @@ from mamori.crypto.aead import IV_BYTES, TAG_BYTES, DecryptionFailed
 from mamori.crypto.asymmetric import AsymmetricKey, PublicKey
 from mamori.crypto.mac import Mac
 from mamori.crypto.specs import KeySpec
-from mamori.hsm._errors import GONE, Fail
+from mamori.hsm._failures import GONE, Fail
 from mamori.hsm._mechanisms import DECRYPT, HMAC, SIGN, sign_input, signature
 
 

@@ -25,7 +25,8 @@ from mamori.crypto.asymmetric import PublicKey, UnsupportedKey
 from mamori.crypto.specs import SPECS, Family, KeySpec, KeyUsage
 from mamori.hsm._capabilities import Capabilities
 from mamori.hsm._config import HsmConfig
-from mamori.hsm._errors import GONE, HsmError, TokenUnavailable
+from mamori.hsm._errors import HsmError, TokenUnavailable
+from mamori.hsm._failures import GONE
 from mamori.hsm._keys import TokenAead, TokenMac, TokenPrivateKey
 from mamori.hsm._mechanisms import (
     CURVES,

@@ -7,7 +7,10 @@ and Mamori starts only when the token opens.
 
 from __future__ import annotations
 
-from mamori.hsm import Token, TokenAead
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mamori.hsm import Token, TokenAead
 
 ROOT_KEY_BITS = 256
 

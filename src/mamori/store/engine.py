@@ -5,12 +5,22 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import (
+    Column,
+    Connection,
+    Engine,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    create_engine,
+    event,
+    inspect,
+    select,
+)
 from sqlalchemy.engine import make_url
+
+from mamori.store.schema import REVISION, metadata
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
 # The execution option that marks a connection as read-only (``Database.read``).
@@ -106,9 +116,48 @@ class SchemaTooNew(RuntimeError):
     """The store was migrated by a newer Mamori: this one does not know its schema."""
 
 
+# Alembic's own bookkeeping table, as Alembic creates it (a test compares the two).
+_VERSIONS = Table(
+    "alembic_version",
+    MetaData(),
+    Column("version_num", String(32), nullable=False),
+    PrimaryKeyConstraint("version_num", name="alembic_version_pkc"),
+)
+
+
 def migrate(engine: Engine) -> None:
     """Bring the schema to the newest Alembic revision; refuse a schema from a newer Mamori
-    rather than let Alembic fail on a revision it cannot find."""
+    rather than let Alembic fail on a revision it cannot find.
+
+    Alembic (and the Mako and Pygments it pulls in) is imported only when there is something
+    to migrate: a store already at ``REVISION`` (every restart) needs no work, and an empty
+    SQLite store gets the declared tables at once and is stamped ``REVISION``; a test proves
+    that schema is, statement for statement, the one the migrations build. This keeps both
+    out of every start of ``mamori.testing``'s server (docs/testing.md)."""
+    with engine.begin() as conn:
+        current = _current(conn)
+        if current == [REVISION]:
+            return
+        if not current and conn.dialect.name == "sqlite" and not inspect(conn).get_table_names():
+            metadata.create_all(conn, checkfirst=False)
+            _VERSIONS.create(conn, checkfirst=False)
+            conn.execute(_VERSIONS.insert().values(version_num=REVISION))
+            return
+    _alembic_upgrade(engine)
+
+
+def _current(conn: Connection) -> list[str]:
+    if not inspect(conn).has_table(_VERSIONS.name):
+        return []
+    return list(conn.execute(select(_VERSIONS.c.version_num)).scalars())
+
+
+def _alembic_upgrade(engine: Engine) -> None:
+    from alembic import command
+    from alembic.config import Config
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
     cfg = Config()
     cfg.set_main_option("script_location", str(_MIGRATIONS))
     known = {rev.revision for rev in ScriptDirectory.from_config(cfg).walk_revisions()}

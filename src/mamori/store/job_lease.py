@@ -14,12 +14,15 @@ import fcntl
 import logging
 import os
 from pathlib import Path
-from typing import Final, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
 
-import psycopg
 from sqlalchemy.engine import make_url
 
 from mamori.store.database import Database
+
+# psycopg is imported where PostgreSQL is in use: a SQLite server starts without it.
+if TYPE_CHECKING:
+    import psycopg
 
 # pg_advisory_lock's key: "mamori-jobs" folded into a bigint, so other applications sharing the
 # database are unlikely to pick it.
@@ -78,6 +81,8 @@ class AdvisoryLease:
 
     def held(self) -> bool:
         """Check the connection that holds it is alive, or try to take it."""
+        import psycopg
+
         try:
             if self._conn is not None:
                 self._conn.execute("SELECT 1")
@@ -99,6 +104,8 @@ class AdvisoryLease:
         """Close the connection, which releases the lock."""
         conn, self._conn = self._conn, None
         if conn is not None:
+            import psycopg
+
             with contextlib.suppress(psycopg.Error):
                 conn.close()
 

@@ -21,13 +21,16 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
-import psycopg
 from sqlalchemy import delete
 from sqlalchemy.engine import make_url
 
 from mamori.store import schema as t
+
+# psycopg is imported where PostgreSQL is in use: a SQLite server starts without it.
+if TYPE_CHECKING:
+    import psycopg
 from mamori.store.database import Database
 
 log = logging.getLogger("mamori.nonces")
@@ -93,6 +96,8 @@ class NonceLog:
                     accepted.discard(fp)  # a second request with the same pair is a replay
 
     async def _insert(self, rows: list[tuple[bytes, int]], now: int) -> set[bytes]:
+        import psycopg
+
         if self._conn is None or self._conn.closed:
             self._conn = await psycopg.AsyncConnection.connect(
                 self._conninfo, autocommit=True, connect_timeout=5
@@ -105,6 +110,8 @@ class NonceLog:
     async def _close(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
+            import psycopg
+
             with contextlib.suppress(psycopg.Error):
                 await conn.close()
 

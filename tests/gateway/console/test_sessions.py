@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 from mamori.gateway.console.sessions import SessionsFull, SessionStore
@@ -69,30 +72,51 @@ def test_one_access_key_holds_a_few_sessions_ending_its_own_oldest() -> None:
     assert len(store) == 4
 
 
-def test_failed_sign_ins_are_counted_in_windows_with_bounded_memory() -> None:
+def test_failed_sign_ins_are_counted_in_windows_with_bounded_memory(tmp_path: Path) -> None:
     clock = Clock()
     failures = FailedSignIns(
-        address_limit=3, access_key_limit=5, window_seconds=100, max_entries=6, clock=clock
+        tmp_path / "sign-ins.lock",
+        address_limit=3,
+        access_key_limit=5,
+        window_seconds=100,
+        max_entries=6,
+        clock=clock,
     )
     for _ in range(3):
-        assert failures.limited("10.0.0.1", "LTAIa") is None
-        failures.failed("10.0.0.1", "LTAIa")
-    limited = failures.limited("10.0.0.1", "LTAIb")
+        assert failures.attempt("10.0.0.1", "LTAIa") is None  # counted as it is let through
+    limited = failures.attempt("10.0.0.1", "LTAIb")
     assert limited is not None and limited.by_address and limited.retry_after == 100
     # An IPv6 /64 is one source; an IPv4-mapped address is the IPv4 address.
     for host in ("2001:db8::1", "2001:db8::2", "2001:db8::3"):
-        failures.failed(host, "LTAIc")
-    assert failures.limited("2001:db8::ffff", "LTAIz") is not None
-    assert failures.limited("::ffff:10.0.0.1", "LTAIz") is not None
+        assert failures.attempt(host, "LTAIc") is None
+    assert failures.attempt("2001:db8::ffff", "LTAIz") is not None
+    assert failures.attempt("::ffff:10.0.0.1", "LTAIz") is not None
+    # A sign-in that succeeds counts nothing.
+    assert failures.attempt("10.0.1.9", "LTAIa") is None
+    failures.succeeded("10.0.1.9", "LTAIa")
     for n in range(2):
-        failures.failed(f"10.0.1.{n}", "LTAIa")
-    by_key = failures.limited("10.0.9.9", "LTAIa")
+        assert failures.attempt(f"10.0.1.{n}", "LTAIa") is None
+    by_key = failures.attempt("10.0.9.9", "LTAIa")
     assert by_key is not None and not by_key.by_address
     clock.now += 100
-    assert failures.limited("10.0.0.1", "LTAIa") is None
+    assert failures.attempt("10.0.0.1", "LTAIa") is None
     for n in range(50):  # many sources: the memory stays bounded
-        failures.failed(f"10.1.0.{n}", f"LTAI{n}")
+        failures.attempt(f"10.1.0.{n}", f"LTAI{n}")
     assert len(failures) == 6
+
+
+def test_failed_sign_ins_are_counted_once_for_every_process(tmp_path: Path) -> None:
+    failures = FailedSignIns(tmp_path / "sign-ins.lock", address_limit=4)
+    children = []
+    for n in range(2):  # two forked processes, as a node's workers are, two attempts each
+        pid = os.fork()
+        if pid == 0:
+            let_in = [failures.attempt("10.0.0.1", f"LTAI{n}{i}") is None for i in range(2)]
+            os._exit(0 if all(let_in) else 1)
+        children.append(pid)
+    assert all(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0 for pid in children)
+    limited = failures.attempt("10.0.0.1", "LTAIother")
+    assert limited is not None and limited.by_address
 
 
 def test_ending_by_access_key_and_signing_out() -> None:

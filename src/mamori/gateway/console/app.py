@@ -32,7 +32,8 @@ from mamori.gateway.console.http import (
     redirect,
     send_response,
 )
-from mamori.gateway.console.pages import PREFIX, Page, Route, environment
+from mamori.gateway.console.mount import PREFIX
+from mamori.gateway.console.pages import Page, Route, environment
 from mamori.gateway.console.reveal import LoggedReveals, RevealAudit
 from mamori.gateway.console.sessions import Session, Sessions, SessionsFull
 from mamori.gateway.console.stored_sessions import StoredSessions
@@ -68,6 +69,7 @@ class ConsoleApp:
         region: str,
         executor: ThreadPoolExecutor,
         max_body_bytes: int,
+        failures: FailedSignIns,
         sessions: Sessions | None = None,
         reveals: RevealAudit | None = None,
         trusted_proxies: Sequence[str] = (),
@@ -79,7 +81,7 @@ class ConsoleApp:
         self._executor = executor
         self._max_body = max_body_bytes
         self._sessions: Sessions = sessions or StoredSessions(services.db)
-        self._failures = FailedSignIns()
+        self._failures = failures
         self._reveals: RevealAudit = reveals or LoggedReveals()
         self._proxies = [ipaddress.ip_network(p, strict=False) for p in trusted_proxies]
         self._templates = environment()

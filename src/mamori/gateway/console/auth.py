@@ -24,7 +24,7 @@ from typing import Final
 import jinja2
 
 from mamori.gateway.console.http import Refused, Request, Response
-from mamori.gateway.console.pages import PREFIX
+from mamori.gateway.console.mount import PREFIX
 from mamori.gateway.console.throttle import FailedSignIns
 from mamori.iam.access_keys import ACTIVE, AccessKeyService
 
@@ -63,7 +63,7 @@ def sign_in(
         return _form(templates, "Give both the AccessKey ID and its secret.", 400, request.secure)
     if len(access_key_id) > MAX_FIELD or len(secret) > MAX_FIELD:
         raise Refused(400, "The AccessKey ID or secret is too long.")
-    limited = failures.limited(request.client_ip, access_key_id)
+    limited = failures.attempt(request.client_ip, access_key_id)
     if limited is not None:
         which = "from your address" if limited.by_address else "with this AccessKey ID"
         response = _form(
@@ -77,8 +77,8 @@ def sign_in(
     entry = access_keys.lookup(access_key_id)
     expected = entry.secret if entry is not None else _DUMMY
     if not _same_secret(expected, secret) or entry is None or entry.status != ACTIVE:
-        failures.failed(request.client_ip, access_key_id)
-        return _form(templates, _WRONG, 401, request.secure)
+        return _form(templates, _WRONG, 401, request.secure)  # the attempt stays counted
+    failures.succeeded(request.client_ip, access_key_id)
     return on_success(access_key_id, entry.principal.arn, request.secure)
 
 

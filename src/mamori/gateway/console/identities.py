@@ -1,5 +1,6 @@
 """RAM users, groups, roles and policies: read, and the common edits (create and delete users
-and groups, group membership, attaching and detaching policies)."""
+and groups, group membership, attaching and detaching policies, creating and deleting a user's
+AccessKeys)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from typing import Any, Final
 
 from mamori.api.errors import ApiError
 from mamori.gateway.console.http import Response
-from mamori.gateway.console.pages import PREFIX, Page, route
+from mamori.gateway.console.mount import PREFIX
+from mamori.gateway.console.pages import Page, route
 
 RAM: Final = f"{PREFIX}/ram"
 # RAM's ListX pages by marker; the console shows the first MAX_ITEMS and says when there is more.
@@ -79,6 +81,9 @@ def user_detail(page: Page, name: str) -> Response:
                 PolicyType="System",
                 PolicyName="AliyunKMSReadOnlyAccess",
             ),
+            # CreateAccessKey and DeleteAccessKey authorize in their handlers: these say only
+            # that the request is well formed, and the API refuses whom it refuses.
+            "keys": may("ram", "CreateAccessKey", UserName=name),
             "join": may("ram", "AddUserToGroup", UserName=name, GroupName="x"),
             "leave": may("ram", "RemoveUserFromGroup", UserName=name, GroupName="x"),
         },
@@ -89,6 +94,21 @@ def user_delete(page: Page, name: str) -> Response:
     """POST /ram/users/{name}/delete."""
     page.caller.run("ram", "DeleteUser", UserName=name)
     return page.done(f"Deleted user {name}.", f"{RAM}/users")
+
+
+def access_key_create(page: Page, name: str) -> Response:
+    """POST /ram/users/{name}/access-keys: CreateAccessKey. The secret is in this answer only
+    (never a flash message, which the session keeps, nor a redirect): shown once, not cached
+    (every page is ``no-store``)."""
+    created = page.caller.run("ram", "CreateAccessKey", UserName=name)["AccessKey"]
+    return page.render("ram_access_key.html", user_name=name, key=created)
+
+
+def access_key_delete(page: Page, name: str) -> Response:
+    """POST /ram/users/{name}/access-keys/delete: DeleteAccessKey."""
+    key_id = page.form("UserAccessKeyId")
+    page.caller.run("ram", "DeleteAccessKey", UserName=name, UserAccessKeyId=key_id)
+    return page.done(f"Deleted AccessKey {key_id} of {name}.", f"{RAM}/users/{name}")
 
 
 def groups(page: Page) -> Response:
@@ -234,6 +254,8 @@ ROUTES: Final = (
     route("POST", "/ram/users/{name}/delete", user_delete),
     route("POST", "/ram/users/{name}/attach", _attachment("User", "attach")),
     route("POST", "/ram/users/{name}/detach", _attachment("User", "detach")),
+    route("POST", "/ram/users/{name}/access-keys", access_key_create),
+    route("POST", "/ram/users/{name}/access-keys/delete", access_key_delete),
     route("POST", "/ram/users/{name}/join", _membership("join")),
     route("POST", "/ram/users/{name}/leave", _membership("leave")),
     route("GET", "/ram/groups", groups),

@@ -1,4 +1,5 @@
-"""Keys: the list with its filters, a key's detail, and the changes people make by hand."""
+"""Keys: the list with its filters, a key's detail, and the changes people make by hand (state,
+deletion, rotation, aliases, tags and the key policy)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from typing import Any, Final
 
 from mamori.api.errors import ApiError
 from mamori.gateway.console.http import Response
-from mamori.gateway.console.pages import PREFIX, Page, route
+from mamori.gateway.console.mount import PREFIX
+from mamori.gateway.console.pages import Page, route
 
 # The ListKeys filters the list page offers (the API's own filter keys and values).
 FILTERS: Final = {
@@ -26,6 +28,8 @@ FILTERS: Final = {
     "ProtectionLevel": ("SOFTWARE", "HSM"),
 }
 PAGE_SIZE: Final = 20
+# A well-formed Tags parameter, for asking whether TagResource would be allowed at all.
+_ONE_TAG: Final = '[{"TagKey": "k", "TagValue": "v"}]'
 
 
 def _optional(page: Page, action: str, **params: str) -> Any:
@@ -98,6 +102,14 @@ def key_detail(page: Page, key_id: str) -> Response:
         tags=tags["Tags"]["Tag"] if tags else None,
         policy=_pretty(policy["Policy"]) if policy else None,
         may={
+            "alias": may("kms", "CreateAlias", KeyId=key_id, AliasName="alias/console"),
+            "unalias": {
+                a["AliasName"]: may("kms", "DeleteAlias", AliasName=a["AliasName"])
+                for a in (aliases["Aliases"]["Alias"] if aliases else [])
+            },
+            "tag": may("kms", "TagResource", KeyId=key_id, Tags=_ONE_TAG),
+            "untag": may("kms", "UntagResource", KeyId=key_id, TagKeys='["k"]'),
+            "policy": may("kms", "SetKeyPolicy", KeyId=key_id, PolicyName="default", Policy="{}"),
             "enable": may("kms", "EnableKey", KeyId=key_id),
             "disable": may("kms", "DisableKey", KeyId=key_id),
             "schedule": may("kms", "ScheduleKeyDeletion", KeyId=key_id, PendingWindowInDays="7"),
@@ -125,10 +137,52 @@ def _change(action: str, done: str, **extra: str) -> Any:
     return view
 
 
+def alias_create(page: Page, key_id: str) -> Response:
+    """POST /keys/{id}/aliases: CreateAlias for this key."""
+    name = page.form("AliasName")
+    page.caller.run("kms", "CreateAlias", AliasName=name, KeyId=key_id)
+    return page.done(f"Added {name} to {key_id}.", f"{PREFIX}/keys/{key_id}")
+
+
+def alias_delete(page: Page, key_id: str) -> Response:
+    """POST /keys/{id}/aliases/delete: DeleteAlias (the API names only the alias)."""
+    name = page.form("AliasName")
+    page.caller.run("kms", "DeleteAlias", AliasName=name)
+    return page.done(f"Deleted {name}.", f"{PREFIX}/keys/{key_id}")
+
+
+def tag_add(page: Page, key_id: str) -> Response:
+    """POST /keys/{id}/tags: TagResource with one tag (a tag key already there is updated)."""
+    tag_key, value = page.form("TagKey"), page.form("TagValue")
+    tags = json.dumps([{"TagKey": tag_key, "TagValue": value}])
+    page.caller.run("kms", "TagResource", KeyId=key_id, Tags=tags)
+    return page.done(f"Tagged {key_id} {tag_key}={value}.", f"{PREFIX}/keys/{key_id}")
+
+
+def tag_remove(page: Page, key_id: str) -> Response:
+    """POST /keys/{id}/tags/delete: UntagResource of one tag key."""
+    tag_key = page.form("TagKey")
+    page.caller.run("kms", "UntagResource", KeyId=key_id, TagKeys=json.dumps([tag_key]))
+    return page.done(f"Removed tag {tag_key} from {key_id}.", f"{PREFIX}/keys/{key_id}")
+
+
+def policy_set(page: Page, key_id: str) -> Response:
+    """POST /keys/{id}/policy: SetKeyPolicy (the document is checked by the API, not here)."""
+    page.caller.run(
+        "kms", "SetKeyPolicy", KeyId=key_id, PolicyName="default", Policy=page.form("Policy")
+    )
+    return page.done(f"Saved the key policy of {key_id}.", f"{PREFIX}/keys/{key_id}")
+
+
 ROUTES: Final = (
     route("GET", "/keys", key_list),
     route("POST", "/keys", key_create),
     route("GET", "/keys/{key_id}", key_detail),
+    route("POST", "/keys/{key_id}/aliases", alias_create),
+    route("POST", "/keys/{key_id}/aliases/delete", alias_delete),
+    route("POST", "/keys/{key_id}/tags", tag_add),
+    route("POST", "/keys/{key_id}/tags/delete", tag_remove),
+    route("POST", "/keys/{key_id}/policy", policy_set),
     route("POST", "/keys/{key_id}/enable", _change("EnableKey", "Enabled {key_id}.")),
     route("POST", "/keys/{key_id}/disable", _change("DisableKey", "Disabled {key_id}.")),
     route(

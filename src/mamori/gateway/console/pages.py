@@ -12,10 +12,9 @@ import jinja2
 from mamori.api.errors import ApiError
 from mamori.gateway.console.calls import Caller
 from mamori.gateway.console.http import Request, Response
+from mamori.gateway.console.mount import PREFIX
 from mamori.gateway.console.reveal import RevealAudit
 from mamori.gateway.console.sessions import Session
-
-PREFIX = "/console"
 
 
 def environment() -> jinja2.Environment:

@@ -13,7 +13,8 @@ from urllib.parse import urlencode
 
 from mamori.api.errors import ApiError
 from mamori.gateway.console.http import Response
-from mamori.gateway.console.pages import PREFIX, Page, route
+from mamori.gateway.console.mount import PREFIX
+from mamori.gateway.console.pages import Page, route
 
 PAGE_SIZE: Final = 20
 
