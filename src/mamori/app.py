@@ -618,6 +618,10 @@ async def serve(
     or SIGINT."""
     if services is None:
         services = build_services(settings)
+    if services.hsm_token is not None:
+        # Here, in the worker that will use the session, and off the event loop: the first
+        # request needing the token's capabilities would otherwise wait ~1 s for the probe.
+        services.hsm_token.start_probe()
     services.instances.ca_chain_pem = _trust_chain(tls)
     bus = services.invalidations
     if node.ring is not None:
