@@ -292,9 +292,8 @@ def build_services(settings: Settings, clock: Any = time.time) -> Services:
     # Every cache registers here; ``serve`` connects it to the other nodes on PostgreSQL.
     bus = Invalidations()
     instances = InstanceService(db, clock, bus)
-    keys = KeyService(
-        db, keyring, clock, settings.key_cache_size, HsmVersions(token), bus, instances
-    )
+    hsm = HsmVersions(token)
+    keys = KeyService(db, keyring, clock, settings.key_cache_size, hsm, bus, instances)
     access_keys = AccessKeyService(db, keyring, clock, settings.key_cache_size, bus)
     policies = Policies(
         db, clock, validate=parse_policy, cache_size=settings.key_cache_size, bus=bus
@@ -327,7 +326,7 @@ def build_services(settings: Settings, clock: Any = time.time) -> Services:
         aliases=AliasService(db, keys),
         crypto=crypto,
         asymmetric=AsymmetricService(keys),
-        certificates=CertificateService(db, keyring, clock, settings.key_cache_size),
+        certificates=CertificateService(db, keyring, clock, settings.key_cache_size, hsm),
         managed_data_keys=ManagedDataKeys(db, crypto, clock),
         challenges=Challenges(signing_keys, clock),
         instance_crypto=InstanceCrypto(keys),
