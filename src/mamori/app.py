@@ -299,9 +299,8 @@ def build_services(settings: Settings, clock: Any = time.time) -> Services:
     # Every cache registers here; ``serve`` connects it to the other nodes on PostgreSQL.
     bus = Invalidations()
     instances = InstanceService(db, clock, bus)
-    keys = KeyService(
-        db, keyring, clock, settings.key_cache_size, HsmVersions(token), bus, instances
-    )
+    hsm = HsmVersions(token)
+    keys = KeyService(db, keyring, clock, settings.key_cache_size, hsm, bus, instances)
     access_keys = AccessKeyService(db, keyring, clock, settings.key_cache_size, bus)
     policies = Policies(
         db, clock, validate=parse_policy, cache_size=settings.key_cache_size, bus=bus
@@ -334,7 +333,7 @@ def build_services(settings: Settings, clock: Any = time.time) -> Services:
         aliases=AliasService(db, keys),
         crypto=crypto,
         asymmetric=AsymmetricService(keys),
-        certificates=CertificateService(db, keyring, clock, settings.key_cache_size),
+        certificates=CertificateService(db, keyring, clock, settings.key_cache_size, hsm),
         managed_data_keys=ManagedDataKeys(db, crypto, clock),
         challenges=Challenges(signing_keys, clock),
         instance_crypto=InstanceCrypto(keys),
@@ -627,6 +626,10 @@ async def serve(
     or SIGINT."""
     if services is None:
         services = build_services(settings)
+    if services.hsm_token is not None:
+        # Here, in the worker that will use the session, and off the event loop: the first
+        # request needing the token's capabilities would otherwise wait ~1 s for the probe.
+        services.hsm_token.start_probe()
     services.instances.ca_chain_pem = _trust_chain(tls)
     bus = services.invalidations
     if node.ring is not None:

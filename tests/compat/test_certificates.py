@@ -471,3 +471,23 @@ def test_certificates_take_tags(old: OldSdk) -> None:
     call(old, TagResourceRequest, CertificateId=cert_id, Tags=tags)
     described = call(old, DescribeCertificateRequest, CertificateId=cert_id)
     assert described["Tags"] == {"team": "pki"}
+
+
+@pytest.mark.parametrize("spec", ["RSA_2048", "EC_P256", "EC_SM2"])
+def test_non_exportable_keys_stay_in_software_without_an_hsm(
+    old: OldSdk, ca: Ca, spec: str
+) -> None:
+    # A server without a token keeps every certificate key keyring-wrapped; the flag is
+    # recorded (and Mamori exports no certificate key either way).
+    cert_id, csr = create(old, spec, ExportablePrivateKey=False)
+    described = call(old, DescribeCertificateRequest, CertificateId=cert_id)
+    assert (described["ProtectionLevel"], described["ExportablePrivateKey"]) == (
+        "SOFTWARE",
+        False,
+    )
+    leaf = ca.issue(csr, spec)
+    call(old, UploadCertificateRequest, CertificateId=cert_id, Certificate=leaf,
+         CertificateChain=ca.chain)  # fmt: skip
+    algorithm = dict(SIGNING)[spec]
+    message = b"software, as asked of a server without an HSM"
+    assert verify(old, cert_id, algorithm, message, sign(old, cert_id, algorithm, message))

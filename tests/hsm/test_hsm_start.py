@@ -7,6 +7,7 @@ import base64
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from alibabacloud_kms20160120 import models as km
@@ -155,3 +156,39 @@ def test_pkcs11_seal_start_restart_and_keys_stay_usable(backend: str, tmp_path: 
             proc.stop()
         if pg is not None:
             drop_pg_database(pg)
+
+
+PROBED = "capability probe of token"
+
+
+def _probes(proc: ServerProcess) -> int:
+    assert proc.log_path is not None
+    return proc.log_path.read_text().count(PROBED)
+
+
+def test_each_worker_probes_the_token_at_start_not_on_a_request(tmp_path: Path) -> None:
+    token = make_token(tmp_path / "hsm")
+    url, _ = _store_url("sqlite", tmp_path)
+    proc = ServerProcess("sqlite", tmp_path / "data", url, free_port(), free_port(),
+                         env=token.server_env())  # fmt: skip
+    proc.start({"MAMORI_WORKERS": "2"})
+    try:
+        # No KMS request yet: both workers probe on their own, right after they start.
+        deadline = time.monotonic() + 30
+        while _probes(proc) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _probes(proc) == 2, proc.log_path.read_text() if proc.log_path else ""
+        # HSM requests find the answer ready (and never probe again).
+        kms = new_sdk(proc.endpoint, proc.access_key_id, proc.access_key_secret)
+        for _ in range(4):
+            request = km.CreateKeyRequest(key_spec="EC_P256", key_usage="SIGN/VERIFY",
+                                          protection_level="HSM")  # fmt: skip
+            assert kms.create_key(request).body.key_metadata.key_id
+        assert _probes(proc) == 2
+    finally:
+        proc.stop()
+
+
+def test_no_probe_without_a_token(server: ServerProcess) -> None:
+    assert server.log_path is not None and server.log_path.exists()
+    assert _probes(server) == 0

@@ -6,11 +6,17 @@ moves it between ``ACTIVE`` and ``INACTIVE``, or to ``REVOKED`` for good. Only a
 certificate signs, encrypts or decrypts; a ``REVOKED`` one still verifies (Alibaba's rule).
 
 The row is read on every operation, so a status change on one node holds on every node at once;
-only the parsed private key is cached (it never changes for a certificate id).
+only the private key is cached (it never changes for a certificate id).
+
+Where the private key lives: keyring-wrapped in the row (``SOFTWARE``), or, when the server has
+a PKCS#11 token and the request says ``ExportablePrivateKey=false``, generated in the token as a
+non-extractable object (``HSM``), the row keeping only its reference (``core/hsm_keys.py``).
+Alibaba's CreateCertificate has no ProtectionLevel; a non-exportable key is its one way to ask.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from collections.abc import Callable
@@ -22,11 +28,18 @@ from sqlalchemy import delete, insert, select, update
 from mamori.core import tags as tag_store
 from mamori.core.asymmetric_ops import check_algorithm
 from mamori.core.cache import LruCache
-from mamori.core.errors import CiphertextInvalid, DomainError, InvalidInput, Unsupported
+from mamori.core.errors import (
+    CiphertextInvalid,
+    DomainError,
+    InvalidInput,
+    Unsupported,
+    UnsupportedProtectionLevel,
+)
+from mamori.core.hsm_keys import HsmVersions, certificate_label
 from mamori.core.refs import Scope
 from mamori.crypto import asymmetric, csr, x509_upload
 from mamori.crypto.aead import DecryptionFailed
-from mamori.crypto.asymmetric import PrivateKey, PublicKey, max_plaintext
+from mamori.crypto.asymmetric import AsymmetricKey, PrivateKey, PublicKey, max_plaintext
 from mamori.crypto.specs import SPECS, KeyUsage
 from mamori.seal.keyring import Keyring
 from mamori.store import schema as t
@@ -37,6 +50,8 @@ STATUSES: Final = ("ACTIVE", "INACTIVE", "REVOKED")
 PENDING: Final = "PENDING"
 MAX_RAW_MESSAGE: Final = 4096
 DIGEST_BYTES: Final = 32
+# A certificate's key signs, and decrypts where its spec can (RSA).
+USAGES: Final = (KeyUsage.SIGN_VERIFY, KeyUsage.ENCRYPT_DECRYPT)
 
 Clock = Callable[[], float]
 
@@ -81,11 +96,19 @@ def _binding(cert_id: str) -> bytes:
 class CertificateService:
     """Certificates of every account: store, keyring, clock and a private-key cache."""
 
-    def __init__(self, db: Database, keyring: Keyring, clock: Clock, cache_size: int) -> None:
+    def __init__(
+        self,
+        db: Database,
+        keyring: Keyring,
+        clock: Clock,
+        cache_size: int,
+        hsm: HsmVersions | None = None,
+    ) -> None:
         self._db = db
         self._keyring = keyring
         self._clock = clock
-        self._private: LruCache[str, PrivateKey] = LruCache(cache_size)
+        self._hsm = hsm or HsmVersions(None)
+        self._private: LruCache[str, AsymmetricKey] = LruCache(cache_size)
 
     def _now(self) -> int:
         return int(self._clock())
@@ -104,35 +127,55 @@ class CertificateService:
         except csr.CsrInputError as exc:
             raise InvalidInput(exc.field, exc.detail) from exc
         spec = SPECS[spec_name]
-        material = asymmetric.generate(spec)
-        public = PrivateKey(spec, material).public.der()
-        request = csr.build(spec.family.value, material, name, checked)
+        in_token = not exportable and self._hsm.configured
+        if in_token:
+            # Refused here, as CreateKey refuses an HSM spec the token lacks: a caller who
+            # asked for a key that cannot leave gets one in the token or none (never one in
+            # software instead).
+            signing = csr.TOKEN_SIGNATURES.get(spec.family.value)
+            if signing is None or signing[0] not in self._hsm.algorithms(spec, *USAGES):
+                raise UnsupportedProtectionLevel
         cert_id = str(uuid.uuid4())
         now = self._now()
         row: dict[str, Any] = {
             "id": cert_id,
             "account_id": scope.account_id,
             "spec": spec_name,
-            # Mamori never exports a certificate's private key, whatever ExportablePrivateKey
-            # says (the API has no export action); it is keyring-wrapped like key material.
-            "protection_level": "SOFTWARE",
+            "protection_level": "HSM" if in_token else "SOFTWARE",
             "exportable": exportable,
             "status": PENDING,
             "subject": subject,
             "names": json.dumps(checked),
-            "csr": request,
-            "public_key": public,
-            "wrapped_private_key": self._keyring.wrap(material.reveal(), _binding(cert_id)),
             "certificate": None,
             "chain": None,
             "created_at": now,
             "updated_at": now,
         }
+        if in_token:
+            label = certificate_label(cert_id)
+            reference = self._hsm.generate_pair(label, spec, *USAGES)
+            try:
+                key = self._hsm.open_pair(reference, label, spec, *USAGES)
+                public = key.public.der()
+                request = csr.build_for_token(spec.family.value, public, key.sign, name, checked)
+                self._insert(row, public, request, reference)
+            except BaseException:
+                self._hsm.discard_label(label)
+                raise
+        else:
+            # Mamori never exports a certificate's private key, whatever ExportablePrivateKey
+            # says (the API has no export action); it is keyring-wrapped like key material.
+            material = asymmetric.generate(spec)
+            public = PrivateKey(spec, material).public.der()
+            request = csr.build(spec.family.value, material, name, checked)
+            wrapped = self._keyring.wrap(material.reveal(), _binding(cert_id))
+            self._insert(row, public, request, wrapped)
+        return Certificate(**{**row, "names": tuple(checked), "csr": request, "public_key": public})
+
+    def _insert(self, row: dict[str, Any], public: bytes, request: str, private: bytes) -> None:
+        values = {**row, "public_key": public, "csr": request, "wrapped_private_key": private}
         with self._db.begin() as conn:
-            conn.execute(insert(t.certificates).values(**row))
-        del row["wrapped_private_key"]
-        row["names"] = tuple(checked)
-        return Certificate(**row)
+            conn.execute(insert(t.certificates).values(**values))
 
     def get(self, scope: Scope, cert_id: str) -> Certificate:
         """The certificate ``cert_id`` names in the caller's account."""
@@ -185,6 +228,8 @@ class CertificateService:
             conn.execute(delete(t.certificates).where(t.certificates.c.id == found.id))
             tag_store.drop_resource(conn, "certificate", found.id)
         self._private.discard(found.id)
+        if found.protection_level == "HSM":
+            self._hsm.discard_label(certificate_label(found.id))
         self._db.erase()
 
     # -- operations --------------------------------------------------------------------------
@@ -196,22 +241,29 @@ class CertificateService:
             raise Unsupported(f"the certificate is {state}")
         return found
 
-    def _private_key(self, found: Certificate) -> PrivateKey:
-        def load(cert_id: str) -> PrivateKey | None:
+    def _private_key(self, found: Certificate, algorithm: str) -> AsymmetricKey:
+        """The private key, for an algorithm its spec allows (checked by the caller) and that
+        its home runs: a token may lack some (SoftHSM2 has no OAEP with SHA-256)."""
+        spec = SPECS[found.spec]
+
+        def load(cert_id: str) -> AsymmetricKey | None:
             with self._db.read() as conn:
-                wrapped = conn.execute(
+                stored = conn.execute(
                     select(t.certificates.c.wrapped_private_key).where(
                         t.certificates.c.id == cert_id
                     )
                 ).scalar_one_or_none()
-            if wrapped is None:
+            if stored is None:
                 return None
-            material = self._keyring.unwrap(wrapped, _binding(cert_id))
-            return PrivateKey(SPECS[found.spec], material)
+            if found.protection_level == "HSM":
+                return self._hsm.open_pair(stored, certificate_label(cert_id), spec, *USAGES)
+            return PrivateKey(spec, self._keyring.unwrap(stored, _binding(cert_id)))
 
         key = self._private.get_or_load(found.id, load)
         if key is None:
             raise CertificateNotFound
+        if not key.offers(algorithm):
+            raise Unsupported(f"the HSM holding this certificate's key cannot run {algorithm}")
         return key
 
     def sign(
@@ -221,10 +273,13 @@ class CertificateService:
         found = self._usable(scope, cert_id, ("ACTIVE",))
         check_algorithm(SPECS[found.spec], KeyUsage.SIGN_VERIFY, algorithm)
         _check_message(message_type, message)
-        key = self._private_key(found)
-        if message_type == "RAW":
+        key = self._private_key(found, algorithm)
+        if message_type == "DIGEST":
+            return key.sign(algorithm, message)
+        if isinstance(key, PrivateKey):
             return key.sign_message(algorithm, message)
-        return key.sign(algorithm, message)
+        # Token keys are RSA or EC, whose certificate algorithms all hash with SHA-256.
+        return key.sign(algorithm, hashlib.sha256(message).digest())
 
     def verify(
         self,
@@ -259,7 +314,7 @@ class CertificateService:
         found = self._usable(scope, cert_id, ("ACTIVE",))
         check_algorithm(SPECS[found.spec], KeyUsage.ENCRYPT_DECRYPT, algorithm)
         try:
-            return self._private_key(found).decrypt(algorithm, ciphertext)
+            return self._private_key(found, algorithm).decrypt(algorithm, ciphertext)
         except DecryptionFailed as exc:
             raise CiphertextInvalid from exc
 

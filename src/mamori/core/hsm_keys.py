@@ -1,9 +1,9 @@
 """Key versions whose key lives in a PKCS#11 token (``ProtectionLevel=HSM``): AES keys, RSA and
-EC key pairs, and HMAC keys.
+EC key pairs, and HMAC keys; and certificates' key pairs kept there.
 
-The store keeps only a reference for such a version: ``pkcs11:`` and the token object's label,
-never material. The label is derived from the key and version ids, so the token object and the
-store row name each other.
+The store keeps only a reference for such a version or certificate: ``pkcs11:`` and the token
+object's label, never material. The label is derived from the ids (key and version, or
+certificate), so the token object and the store row name each other.
 """
 
 from __future__ import annotations
@@ -45,11 +45,35 @@ def version_label(key_id: str, version_id: str) -> str:
     return f"mamori/key/{key_id}/{version_id}"
 
 
+def certificate_label(cert_id: str) -> str:
+    """The token object label of one certificate's key pair."""
+    return f"mamori/certificate/{cert_id}"
+
+
+def _reference(label: str) -> bytes:
+    return REFERENCE_PREFIX + label.encode("ascii")
+
+
 class HsmVersions:
     """Generates, opens and destroys HSM key versions; every method fails with a domain error."""
 
     def __init__(self, token: Token | None) -> None:
         self._token = token
+
+    @property
+    def configured(self) -> bool:
+        """Whether this server has a token for HSM keys."""
+        return self._token is not None
+
+    def algorithms(self, spec: KeySpec, *usages: KeyUsage) -> frozenset[str]:
+        """The algorithms of an RSA or EC ``spec`` for ``usages`` that a key pair in the token
+        runs (empty: the token cannot hold one); ``UnsupportedProtectionLevel`` without a
+        token."""
+        if self._token is None:
+            raise UnsupportedProtectionLevel
+        with _device():
+            found = self._token.capabilities()
+        return frozenset().union(*(found.algorithms(spec, usage) for usage in usages))
 
     def check(self, spec: KeySpec, usage: KeyUsage) -> None:
         """Refuse HSM for a spec (and usage) the token cannot hold or run any algorithm of, or
@@ -61,9 +85,7 @@ class HsmVersions:
             if spec.cipher is not Cipher.AES_GCM:
                 raise UnsupportedProtectionLevel
             return
-        with _device():
-            offered = self._token.capabilities().algorithms(spec, usage)
-        if not offered:
+        if not self.algorithms(spec, usage):
             raise UnsupportedProtectionLevel
 
     def generate(self, key_id: str, version_id: str, spec: KeySpec, usage: KeyUsage) -> bytes:
@@ -78,37 +100,63 @@ class HsmVersions:
                 self._token.generate_hmac(label, spec)
             else:
                 self._token.generate_pair(label, spec, usage)
-        return REFERENCE_PREFIX + label.encode("ascii")
+        return _reference(label)
 
     def open(
         self, reference: bytes, key_id: str, version_id: str, spec: KeySpec, usage: KeyUsage
     ) -> Aead | AsymmetricKey | Mac:
         """The token key a stored reference names, checked against the version it belongs to."""
         label = version_label(key_id, version_id)
-        if self._token is None or reference != REFERENCE_PREFIX + label.encode("ascii"):
+        if spec.asymmetric:
+            return self.open_pair(reference, label, spec, usage)
+        if self._token is None or reference != _reference(label):
             raise HsmUnavailable
-        handle: Aead | AsymmetricKey | Mac | None
+        handle: Aead | Mac | None
         with _device():
             if spec.symmetric:
                 aead = self._token.aead(label)
                 handle = None if aead is None else _DomainAead(aead)
-            elif spec.family is Family.HMAC:
+            else:
                 mac = self._token.mac(label, spec)
                 handle = None if mac is None else _DomainMac(mac)
-            else:
-                pair = self._token.private_key(label, spec, usage)
-                handle = None if pair is None else _DomainKey(pair)
         if handle is None:
             raise HsmUnavailable
         return handle
 
     def discard(self, key_id: str, version_id: str) -> None:
         """Destroy a version's token objects; best effort (used to undo and after deletion)."""
+        self.discard_label(version_label(key_id, version_id))
+
+    # -- key pairs by label (certificates) ---------------------------------------------------
+
+    def generate_pair(self, label: str, spec: KeySpec, *usages: KeyUsage) -> bytes:
+        """A non-extractable key pair for ``usages`` made in the token as ``label`` (the caller
+        checked ``algorithms``); returns the reference the store keeps."""
+        if self._token is None:
+            raise UnsupportedProtectionLevel
+        with _device():
+            self._token.generate_pair(label, spec, *usages)
+        return _reference(label)
+
+    def open_pair(
+        self, reference: bytes, label: str, spec: KeySpec, *usages: KeyUsage
+    ) -> AsymmetricKey:
+        """The token key pair a stored reference names, checked against the label it must be."""
+        if self._token is None or reference != _reference(label):
+            raise HsmUnavailable
+        with _device():
+            pair = self._token.private_key(label, spec, *usages)
+        if pair is None:
+            raise HsmUnavailable
+        return _DomainKey(pair)
+
+    def discard_label(self, label: str) -> None:
+        """Destroy the token objects labelled ``label``; best effort (to undo, after deletion)."""
         if self._token is None:
             return
         # A leftover token object is orphaned, not dangerous: nothing references it.
         with contextlib.suppress(HsmError):
-            self._token.destroy(version_label(key_id, version_id))
+            self._token.destroy(label)
 
 
 class _DomainAead:

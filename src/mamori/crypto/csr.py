@@ -1,16 +1,20 @@
 """Certificate signing requests for CreateCertificate: the subject DN and DNS names checked, and
 a PKCS#10 request signed by the certificate's new private key, in PEM.
 
-RSA and ECDSA requests are built and signed by ``cryptography`` (SHA-256; PKCS#1 v1.5 for RSA,
-as CAs expect). ``cryptography`` has no SM2 curve, so an SM2 request is the same PKCS#10
-structure assembled with ``asn1crypto`` and signed with SM2-with-SM3 by ``crypto/sm2.py``
-(GmSSL), with the default signer id, the form GM/T 0015 and OpenSSL's ``-sm2-id`` default use.
+RSA and ECDSA requests with a key in memory are built and signed by ``cryptography`` (SHA-256;
+PKCS#1 v1.5 for RSA, as CAs expect). ``cryptography`` signs only with its own key objects, so
+where it cannot sign the same PKCS#10 structure is assembled with ``asn1crypto`` and its
+to-be-signed bytes handed to the signer: an SM2 key (``crypto/sm2.py``, GmSSL; SM2-with-SM3 with
+the default signer id, the form GM/T 0015 and OpenSSL's ``-sm2-id`` default use), or an RSA or
+EC key in a PKCS#11 token (``build_for_token``; the same algorithms as ``cryptography``'s).
 """
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import re
+from collections.abc import Callable
 from typing import Final
 
 from cryptography import x509
@@ -41,6 +45,17 @@ _DNS: Final = re.compile(
 )
 # SM2-with-SM3 (GM/T 0006); the algorithm identifier carries no parameters.
 _SM2_SM3_OID: Final = "1.2.156.10197.1.501"
+# What a token key signs its request with, by spec family: the KMS algorithm, and the
+# signatureAlgorithm ``cryptography`` writes for it (sha256WithRSAEncryption with NULL
+# parameters, RFC 4055 §5, which asn1crypto adds itself; ecdsa-with-SHA256 with none, RFC 5758
+# §3.2).
+TOKEN_SIGNATURES: Final[dict[str, tuple[str, dict[str, object]]]] = {
+    "rsa": ("RSA_PKCS1_SHA_256", {"algorithm": "sha256_rsa"}),
+    "ec": ("ECDSA_SHA_256", {"algorithm": "sha256_ecdsa"}),
+}
+
+# Signs a digest with the named KMS algorithm (``AsymmetricKey.sign``), DER for ECDSA.
+DigestSigner = Callable[[str, bytes], bytes]
 
 
 class CsrInputError(ValueError):
@@ -114,6 +129,21 @@ def build(spec_family: str, material: KeyMaterial, subject: x509.Name, names: li
     return request.public_bytes(serialization.Encoding.PEM).decode("ascii")
 
 
+def build_for_token(
+    spec_family: str, spki: bytes, sign: DigestSigner, subject: x509.Name, names: list[str]
+) -> str:
+    """The PEM CSR for a key ``cryptography`` cannot hold (one in a PKCS#11 token): ``spki``
+    is its public key, ``sign`` signs the SHA-256 of the request's to-be-signed bytes."""
+    algorithm, identifier = TOKEN_SIGNATURES[spec_family]
+    return _assemble(
+        spki,
+        identifier,
+        lambda tbs: sign(algorithm, hashlib.sha256(tbs).digest()),
+        subject,
+        names,
+    )
+
+
 def _build_sm2(material: KeyMaterial, subject: x509.Name, names: list[str]) -> str:
     # asn1crypto loads here, for SM2 CSRs only, not with every server start.
     from asn1crypto import csr as asn1_csr
@@ -122,6 +152,23 @@ def _build_sm2(material: KeyMaterial, subject: x509.Name, names: list[str]) -> s
     from asn1crypto import x509 as asn1_x509
 
     private = sm2.Sm2PrivateKey(material)
+    return _assemble(
+        sm2.spki_der(private.point),
+        {"algorithm": _SM2_SM3_OID},
+        private.sign_message,
+        subject,
+        names,
+    )
+
+
+def _assemble(
+    spki: bytes,
+    algorithm: dict[str, object],
+    sign: Callable[[bytes], bytes],
+    subject: x509.Name,
+    names: list[str],
+) -> str:
+    """A PKCS#10 request put together with ``asn1crypto``; ``sign`` signs its TBS bytes."""
     attributes = []
     if names:
         san = x509.SubjectAlternativeName(_general_names(names))
@@ -140,16 +187,15 @@ def _build_sm2(material: KeyMaterial, subject: x509.Name, names: list[str]) -> s
             "version": "v1",
             # The DN's DER as cryptography encodes it, so both paths name a subject alike.
             "subject": asn1_x509.Name.load(subject.public_bytes()),
-            "subject_pk_info": asn1_keys.PublicKeyInfo.load(sm2.spki_der(private.point)),
+            "subject_pk_info": asn1_keys.PublicKeyInfo.load(spki),
             "attributes": asn1_csr.CRIAttributes(attributes),
         }
     )
-    signature = private.sign_message(info.dump())
     request = asn1_csr.CertificationRequest(
         {
             "certification_request_info": info,
-            "signature_algorithm": {"algorithm": _SM2_SM3_OID},
-            "signature": signature,
+            "signature_algorithm": algorithm,
+            "signature": sign(info.dump()),
         }
     )
     armored: bytes = asn1_pem.armor("CERTIFICATE REQUEST", request.dump())

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import threading
+import time
 from typing import Any, Final, NoReturn
 
 import pkcs11
@@ -37,6 +39,8 @@ from mamori.hsm._mechanisms import (
     private_template,
     public_template,
 )
+
+log = logging.getLogger("mamori.hsm")
 
 # Generated inside the token and never leaving it: not extractable, sensitive (no CKA_VALUE
 # read), persistent, private, and good only for encrypt/decrypt (no wrapping other keys out).
@@ -128,17 +132,43 @@ class Token:
 
     def capabilities(self) -> Capabilities:
         """What this token runs, probed on the first call and then remembered: a token's
-        mechanisms do not change while Mamori has it open."""
+        mechanisms do not change while Mamori has it open. While ``start_probe``'s thread is
+        probing, callers wait for its answer."""
         with self._probe_lock:
             if self._capabilities is None:
+                started = time.monotonic()
                 self._capabilities = self._probe()
+                log.info(
+                    "capability probe of %s took %.2f s",
+                    self._description,
+                    time.monotonic() - started,
+                )
             return self._capabilities
 
-    def generate_pair(self, label: str, spec: KeySpec, usage: KeyUsage) -> None:
-        """A new non-extractable RSA or EC key pair for ``usage``, both halves stored in the
-        token as ``label``."""
-        sign = usage is KeyUsage.SIGN_VERIFY
-        self._pair(label, spec, sign=sign, decrypt=not sign, store=True)
+    def start_probe(self) -> threading.Thread:
+        """Probe in a background thread now (0.4–1.2 s on SoftHSM2, RSA key generation
+        dominating), so that no request pays for it; a request that comes first waits on the
+        probe lock rather than probing twice. Call it where the session will be used (in each
+        worker, after the fork): a probe must not hold the lock across a fork."""
+        thread = threading.Thread(target=self._probe_quietly, name="mamori-hsm-probe", daemon=True)
+        thread.start()
+        return thread
+
+    def _probe_quietly(self) -> None:
+        try:
+            self.capabilities()
+        except HsmError as exc:
+            # Not fatal here: the first request that needs the answer probes again and fails
+            # with the token's error then.
+            log.warning("the capability probe of %s failed: %s", self._description, exc)
+
+    def generate_pair(self, label: str, spec: KeySpec, *usages: KeyUsage) -> None:
+        """A new non-extractable RSA or EC key pair for ``usages`` (a KMS key has one; a
+        certificate's RSA key signs and decrypts), both halves stored in the token as
+        ``label``."""
+        sign = KeyUsage.SIGN_VERIFY in usages
+        decrypt = KeyUsage.ENCRYPT_DECRYPT in usages and bool(spec.encryption)
+        self._pair(label, spec, sign=sign, decrypt=decrypt, store=True)
 
     def generate_hmac(self, label: str, spec: KeySpec) -> None:
         """A new non-extractable HMAC key of ``spec`` (a generic secret as long as the hash's
@@ -156,9 +186,10 @@ class Token:
             except p11.PKCS11Error as exc:
                 self._fail(exc, f"generate an {spec.name} key")
 
-    def private_key(self, label: str, spec: KeySpec, usage: KeyUsage) -> TokenPrivateKey | None:
-        """The key pair stored as ``label``, or None when the token has none."""
-        offered = self.capabilities().algorithms(spec, usage)
+    def private_key(self, label: str, spec: KeySpec, *usages: KeyUsage) -> TokenPrivateKey | None:
+        """The key pair stored as ``label`` for ``usages``, or None when the token has none."""
+        found = self.capabilities()
+        offered = frozenset().union(*(found.algorithms(spec, usage) for usage in usages))
         with self._lock:
             try:
                 private = self._session.get_key(ObjectClass.PRIVATE_KEY, label=label)
