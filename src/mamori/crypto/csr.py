@@ -145,12 +145,6 @@ def build_for_token(
 
 
 def _build_sm2(material: KeyMaterial, subject: x509.Name, names: list[str]) -> str:
-    # asn1crypto loads here, for SM2 CSRs only, not with every server start.
-    from asn1crypto import csr as asn1_csr
-    from asn1crypto import keys as asn1_keys
-    from asn1crypto import pem as asn1_pem
-    from asn1crypto import x509 as asn1_x509
-
     private = sm2.Sm2PrivateKey(material)
     return _assemble(
         sm2.spki_der(private.point),
@@ -169,6 +163,12 @@ def _assemble(
     names: list[str],
 ) -> str:
     """A PKCS#10 request put together with ``asn1crypto``; ``sign`` signs its TBS bytes."""
+    # asn1crypto loads here, for SM2 and token CSRs only, not with every server start.
+    from asn1crypto import csr as asn1_csr
+    from asn1crypto import keys as asn1_keys
+    from asn1crypto import pem as asn1_pem
+    from asn1crypto import x509 as asn1_x509
+
     attributes = []
     if names:
         san = x509.SubjectAlternativeName(_general_names(names))
