@@ -1,5 +1,6 @@
-"""The shared gateway's request path in process: SDK-signed 1 KiB Encrypts through the ASGI app,
-without the HTTP server, for profiles and instruction counts that the noisy machine can't spoil.
+"""The shared gateway's request path in process: SDK-signed 1 KiB Encrypts (or RSA_2048
+AsymmetricSigns) through the ASGI app, without the HTTP server, for profiles and instruction
+counts that the noisy machine can't spoil.
 
     .venv/bin/python benchmarks/request_path.py                 # µs per request
     .venv/bin/python benchmarks/request_path.py --profile tottime  # where the time goes
@@ -20,6 +21,7 @@ import argparse
 import asyncio
 import base64
 import cProfile
+import hashlib
 import os
 import pstats
 import tempfile
@@ -61,6 +63,13 @@ def to_scope(raw: bytes) -> ASGIScope:
     }
 
 
+def variant(args: argparse.Namespace) -> dict[str, str]:
+    """The query parameters that differ between requests."""
+    if args.action == "Encrypt":
+        return {"Plaintext": base64.b64encode(os.urandom(args.plaintext_bytes)).decode()}
+    return {"Digest": base64.b64encode(hashlib.sha256(os.urandom(16)).digest()).decode()}
+
+
 def build_gateway(settings: Settings, services: Services) -> PopGateway:
     """The shared gateway as ``mamori server`` makes it for one worker (its nonce table in
     ``settings.data_dir``)."""
@@ -86,6 +95,12 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3, help="runs of --requests (best kept)")
     parser.add_argument("--plaintext-bytes", type=int, default=1024)
     parser.add_argument(
+        "--action",
+        choices=["Encrypt", "AsymmetricSign"],
+        default="Encrypt",
+        help="AsymmetricSign: RSA_2048, RSA_PKCS1_SHA_256",
+    )
+    parser.add_argument(
         "--profile",
         choices=["tottime", "cumulative"],
         help="profile the last run with cProfile, sorted so",
@@ -98,15 +113,34 @@ def main() -> int:
         assert created is not None
         access_key_id, secret = created
         scope = Scope(settings.region, settings.account_id)
-        key_id = services.keys.create(scope, "bench", NewKey()).id
-        template = capture_sdk_request(
-            access_key_id,
-            secret,
-            lambda client: client.encrypt(
-                kms_models.EncryptRequest(key_id=key_id, plaintext="aGVsbG8=")
-            ),
-            {"CiphertextBlob": "x", "KeyId": key_id, "KeyVersionId": "v"},
-        )
+        if args.action == "Encrypt":
+            key_id = services.keys.create(scope, "bench", NewKey()).id
+            template = capture_sdk_request(
+                access_key_id,
+                secret,
+                lambda client: client.encrypt(
+                    kms_models.EncryptRequest(key_id=key_id, plaintext="aGVsbG8=")
+                ),
+                {"CiphertextBlob": "x", "KeyId": key_id, "KeyVersionId": "v"},
+            )
+        else:
+            record = services.keys.create(
+                scope, "bench", NewKey(spec="RSA_2048", usage="SIGN/VERIFY")
+            )
+            version_id = record.primary_version_id
+            template = capture_sdk_request(
+                access_key_id,
+                secret,
+                lambda client: client.asymmetric_sign(
+                    kms_models.AsymmetricSignRequest(
+                        key_id=record.id,
+                        key_version_id=version_id,
+                        algorithm="RSA_PKCS1_SHA_256",
+                        digest=base64.b64encode(bytes(32)).decode(),
+                    )
+                ),
+                {"KeyId": record.id, "KeyVersionId": version_id, "Value": ""},
+            )
         self_check(template, access_key_id, secret)
         date = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         runs = []
@@ -117,11 +151,7 @@ def main() -> int:
                         build_request(
                             template,
                             host=HOST,
-                            params={
-                                "Plaintext": base64.b64encode(
-                                    os.urandom(args.plaintext_bytes)
-                                ).decode()
-                            },
+                            params=variant(args),
                             date=date,
                             nonce=uuid.uuid4().hex,
                             access_key_id=access_key_id,
@@ -161,7 +191,7 @@ def main() -> int:
     if set(statuses) != {200}:
         raise SystemExit(f"non-200 responses: {sorted(set(statuses))}")
     if best != float("inf"):
-        print(f"{best / sent * 1e6:.1f} µs per Encrypt (best of {args.repeat})")
+        print(f"{best / sent * 1e6:.1f} µs per {args.action} (best of {args.repeat})")
     return 0
 
 
