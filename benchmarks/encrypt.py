@@ -48,6 +48,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -758,7 +759,7 @@ def check_samples(result: WrkResult, workload: Workload) -> int:
     return checked
 
 
-def check_run(loads: list[Load], results: list[WrkResult], health: WrkResult) -> list[str]:
+def check_run(loads: list[Load], results: list[WrkResult], health: WrkResult | None) -> list[str]:
     """The failures of a run (``results[i]`` is ``loads[i]``'s): precomputed requests ran out,
     non-200 responses, socket errors, wrong sampled responses. Prints what passed."""
     failures: list[str] = []
@@ -768,7 +769,7 @@ def check_run(loads: list[Load], results: list[WrkResult], health: WrkResult) ->
                 f"{result.name}: wrk ran out of precomputed requests "
                 f"({result.raw['overflow']:,} resent); raise --requests"
             )
-    for result in (*results, health):
+    for result in (*results, *([health] if health else [])):
         if result.raw["non200"] or result.raw["non2xx"]:
             failures.append(f"{result.name}: non-200 responses, first: {result.raw['bad'][:1]}")
         if result.socket_errors:
@@ -806,7 +807,7 @@ def ratio_row(label: str, upper: WrkResult, lower: WrkResult) -> tuple[str, ...]
 
 def print_report(
     results: list[WrkResult],
-    health: WrkResult,
+    health: WrkResult | None,
     floor: float,
     ratios: Sequence[tuple[str, str, str]] = (),
 ) -> None:
@@ -825,7 +826,7 @@ def print_report(
             "wrk CPU",
         ),
     ]
-    for result in (*results, health):
+    for result in (*results, *([health] if health else [])):
         rows.append(
             (
                 result.name,
@@ -842,7 +843,8 @@ def print_report(
     by_name = {result.name: result for result in results}
     actions = [action for action in ACTIONS if action in by_name]
     for action in actions:
-        rows.append(ratio_row(f"{action}/health", by_name[action], health))
+        if health is not None:
+            rows.append(ratio_row(f"{action}/health", by_name[action], health))
     if "Encrypt" in by_name and "GetSecretValue" in by_name:
         rows.append(
             ratio_row("GetSecretValue/Encrypt", by_name["GetSecretValue"], by_name["Encrypt"])
@@ -902,6 +904,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=int,
         default=0,
         help="server --workers (default 0: one per core; 1: one process)",
+    )
+    parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        help="after the run, Encrypt on PostgreSQL: one node with --workers processes, then two "
+        "nodes with half as many each on one database (made on the server URL names, dropped "
+        "after), e.g. postgresql://postgres@127.0.0.1:5432/test",
     )
     parser.add_argument(
         "--ram-user",
@@ -1058,7 +1067,105 @@ def benchmark(args: argparse.Namespace, server: Server, workdir: Path) -> int:
         + f"; load average {load1:.2f} {load5:.2f} {load15:.2f}\n"
     )
     print_report(results, health, args.floor)
-    return 1 if check_run(loads, results, health) else 0
+    failed = bool(check_run(loads, results, health))
+    if args.postgres:
+        failed |= postgres_nodes(args, workdir)
+    return 1 if failed else 0
+
+
+# --------------------------------------------------------------------------- nodes on PostgreSQL
+
+
+@contextlib.contextmanager
+def throwaway_database(server_url: str) -> Iterator[str]:
+    """A fresh database on the PostgreSQL that ``server_url`` reaches, dropped afterwards."""
+    import psycopg
+
+    name = f"mamori_bench_{os.urandom(6).hex()}"
+    with psycopg.connect(server_url, autocommit=True, connect_timeout=5) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{server_url.rsplit('/', 1)[0]}/{name}"
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def encrypt_on_nodes(
+    args: argparse.Namespace, name: str, servers: list[Server], workdir: Path
+) -> tuple[Load, WrkResult]:
+    """Signed Encrypts replayed on every node at once, each by its own wrk with its share of
+    the threads and connections; one result: the sum of the rates, the worst p50 and p99."""
+    access_key_id, secret = read_credentials(servers[0].data_dir)
+    workload = encrypt_workload(
+        new_sdk(servers[0].endpoint, access_key_id, secret), args.plaintext_bytes
+    )
+    load = make_load(name, workload, access_key_id, secret)
+    threads = max(1, args.threads // len(servers))
+    batches = []
+    for index, server in enumerate(servers):
+        batch = workdir / f"requests-{name.replace(' ', '-')}-{index}"
+        # Each node checks the Host header it is signed for: one batch per node.
+        generate(batch, args.requests // len(servers), threads, load, server.endpoint)
+        batches.append(batch)
+    with ThreadPoolExecutor(len(servers)) as pool:
+        futures = [
+            pool.submit(
+                replay,
+                server,
+                name,
+                batch,
+                threads=threads,
+                connections=max(1, args.connections // len(servers)),
+                duration=args.duration,
+            )
+            for server, batch in zip(servers, batches, strict=True)
+        ]
+        runs = [future.result() for future in futures]
+    raw: dict[str, Any] = dict(runs[0].raw)
+    for key, value in raw.items():
+        if isinstance(value, list):
+            raw[key] = [item for run in runs for item in run.raw[key]]
+        elif key in ("p50_us", "p99_us") or key == "duration_us":
+            raw[key] = max(float(run.raw[key]) for run in runs)
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            raw[key] = sum(run.raw[key] for run in runs)
+    return load, WrkResult(name, raw)
+
+
+def postgres_nodes(args: argparse.Namespace, workdir: Path) -> bool:
+    """Encrypt on one PostgreSQL database: one node with all the workers, then two nodes with
+    half each (the nonce store round trip is what the second adds). True when a check failed."""
+    total = args.workers or os.cpu_count() or 1
+    if total < 2 or total % 2:
+        print(f"FAIL: two nodes need an even number of workers in all, not {total}")
+        return True
+    first_dir, second_dir = workdir / "pg-first", workdir / "pg-second"
+    first_dir.mkdir()
+    (second_dir / "data").mkdir(parents=True)
+    failures: list[str] = []
+    with throwaway_database(args.postgres) as url:
+        print(f"\nPostgreSQL: one node with {total} workers, then two nodes with {total // 2} each")
+        with running_server(first_dir, url, total) as server:
+            one_load, one = encrypt_on_nodes(
+                args, f"Encrypt, 1 node x {total}", [server], first_dir
+            )
+            # Sampled ciphertexts are checked by decrypting them: while the node still runs.
+            failures += check_run([one_load], [one], None)
+        # The second node shares the store and the root key that seals its keyring.
+        for name in ("root.key", "admin.credentials"):
+            shutil.copy2(first_dir / "data" / name, second_dir / "data" / name)
+        with (
+            running_server(first_dir, url, total // 2) as first,
+            running_server(second_dir, url, total // 2) as second,
+        ):
+            two_load, two = encrypt_on_nodes(
+                args, f"Encrypt, 2 nodes x {total // 2}", [first, second], workdir
+            )
+            failures += check_run([two_load], [two], None)
+    print()
+    print_report([one, two], None, args.floor, [("2 nodes/1 node", two.name, one.name)])
+    return bool(failures)
 
 
 if __name__ == "__main__":

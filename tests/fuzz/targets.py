@@ -16,6 +16,7 @@ import io
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
+from urllib.parse import parse_qsl
 
 import atheris
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -33,6 +34,7 @@ from mamori.gateway.pop.canonical import (
     canonical_query_reference,
     percent_encode,
     percent_encode_reference,
+    read_canonical_query,
 )
 from mamori.gateway.pop.request import parse_pop_request
 from mamori.iam.conditions import MalformedPolicy, RequestContext
@@ -211,9 +213,21 @@ def agent_envelope(data: bytes) -> None:
         pass
 
 
+def raw_canonical(data: bytes) -> None:
+    """The canonical query read from the raw query bytes, wherever that path takes the query,
+    equals the decoded query's re-encoded one (a mismatch would let a signature cover other
+    values than the ones read)."""
+    read = read_canonical_query(data)
+    if read is not None:
+        text = data.decode("utf-8", "replace")
+        query = parse_qsl(text, keep_blank_values=True) if text else []
+        assert read == (query, canonical_query(query)), (data, read)
+
+
 TARGETS: dict[str, Callable[[bytes], None]] = {
     "pop_request": pop_request,
     "canonical": canonical,
+    "raw_canonical": raw_canonical,
     "ciphertext_blob": ciphertext_blob,
     "policy": policy,
     "json_parameter": json_parameter,
@@ -250,6 +264,9 @@ SEEDS: dict[str, list[bytes]] = {
         b"\x02Credential=LTAI,SignedHeaders=host;x-acs-date,Signature=00ff",
     ],
     "canonical": [b"Action\x00Encrypt\x00KeyId\x00alias/a b"],
+    "raw_canonical": [
+        b"KeyId=alias%2Fa&Plaintext=aGk%2B%2F%3D&EncryptionContext=%7B%22a%22%3A%22b+c%C3%BC%22%7D"
+    ],
     "ciphertext_blob": [
         _VERSION + bytes(12) + bytes(20),
         b"$\x00\x02" + _VERSION + bytes(12) + bytes(20),

@@ -10,6 +10,7 @@ import contextlib
 import http.client
 import itertools
 import json
+import re
 import socket
 import ssl
 import threading
@@ -17,7 +18,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote, urlencode
 
 import httpx
 import pytest
@@ -482,6 +483,65 @@ def test_a_parameter_twice_in_the_query_is_refused(server: ServerProcess, key_id
     answer = send(server.endpoint, Wire("POST", target, [("host", server.endpoint)]))
     refused(answer, "InvalidParameter")
     assert "KeyId" in answer.json()["Message"]
+
+
+# -- 4b. every spelling of a query reads as the values it decodes to -------------------------
+
+# A context with a space, so '+' and '%20' both spell something; the plaintext's base64 has
+# '+', '/' and '=' to escape.
+CONTEXT = {"purpose": "card data", "tenant": "a+b"}
+PLAINTEXT = b64(bytes(range(250, 256)) * 30)
+
+
+def _respelled(query: list[tuple[str, str]], spell: str) -> str:
+    """``query`` spelled one of the ways a client may: each decodes to the same pairs."""
+    if spell == "sdk":  # what the SDKs send: canonical form, '+' for a space
+        return urlencode(query)
+    if spell == "percent-20":  # canonical form, '%20' for a space
+        return urlencode(query, quote_via=quote, safe="")
+    if spell == "lower-case":  # lower-case escapes: the decode-and-re-encode path
+        return re.sub(r"%[0-9A-F]{2}", lambda m: m.group().lower(), urlencode(query))
+    # every byte of every value escaped, unreserved ones too: the decode-and-re-encode path
+    return "&".join(f"{k}=" + "".join(f"%{b:02X}" for b in v.encode()) for k, v in query)
+
+
+@pytest.mark.parametrize("spell", ["sdk", "percent-20", "lower-case", "all-escaped"])
+def test_every_spelling_of_a_signed_query_is_read_the_same(
+    monkeypatch: pytest.MonkeyPatch, server: ServerProcess, kms: Client, key_id: str, spell: str
+) -> None:
+    request = km.EncryptRequest(key_id=key_id, plaintext=PLAINTEXT, encryption_context=CONTEXT)
+    wire = capture(monkeypatch, lambda: kms.encrypt(request))
+    query = parse_qsl(wire.query, keep_blank_values=True)
+    signed = resign_acs3(
+        wire.with_header("x-acs-signature-nonce", uuid.uuid4().hex),
+        server.access_key_id,
+        server.access_key_secret,
+        query,
+        signed_headers_of(wire),
+    )
+    answer = send(server.endpoint, replace(signed, target="/?" + _respelled(query, spell)))
+    assert answer.status == 200, answer.body
+    blob = answer.json()["CiphertextBlob"]
+    opened = kms.decrypt(km.DecryptRequest(ciphertext_blob=blob, encryption_context=CONTEXT)).body
+    assert opened.plaintext == PLAINTEXT
+
+
+@pytest.mark.parametrize(("old", "new"), [("card+data", "card%2Bdata"), ("a%2Bb", "a+b")])
+def test_a_respelling_that_changes_a_value_fails_the_signature(
+    monkeypatch: pytest.MonkeyPatch,
+    server: ServerProcess,
+    kms: Client,
+    key_id: str,
+    old: str,
+    new: str,
+) -> None:
+    # A space turned into a '+' (or back): the query stays in canonical form, but decodes to
+    # other values than were signed.
+    request = km.EncryptRequest(key_id=key_id, plaintext=PLAINTEXT, encryption_context=CONTEXT)
+    wire = capture(monkeypatch, lambda: kms.encrypt(request))
+    assert old in wire.query
+    answer = send(server.endpoint, replace(wire, target="/?" + wire.query.replace(old, new)))
+    refused(answer, "SignatureDoesNotMatch")
 
 
 # -- 5. small things -------------------------------------------------------------------------

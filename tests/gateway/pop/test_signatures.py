@@ -174,6 +174,9 @@ def test_tampered_parameter_is_rejected(vector: dict[str, Any]) -> None:
     if where == "form":
         # A form parameter lives in the body: for ACS3/ACS4 the payload hash catches it.
         req.body = urlencode(req.form).encode()
+    else:
+        # Tampered on the wire, as an attacker would: the canonical query is read from there.
+        req = build(vector, raw_query=urlencode(pairs))
     claim = read_claim(req)
     expected = (
         "IncompleteSignature"

@@ -26,9 +26,12 @@ def canonical_request(
 ) -> str:
     """The V3 canonical request for ``req`` over ``signed_headers``."""
     headers = req.headers
+    query = req.canonical_query
+    if query is None or not encode_names:
+        query = canonical_query(req.query, encode_names=encode_names)
     return (
         f"{req.method}\n{req.path or '/'}\n"
-        f"{canonical_query(req.query, encode_names=encode_names)}\n"
+        f"{query}\n"
         f"{canonical_headers(headers, signed_headers)}\n"
         f"{';'.join(signed_headers)}\n"
         f"{headers['x-acs-content-sha256']}"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from typing import Final
+from urllib.parse import unquote
 
 _UNRESERVED: Final = frozenset(
     b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~"
@@ -75,6 +76,68 @@ def canonical_query_reference(
         shown = percent_encode_reference(name) if encode_names else name
         parts.append(shown + "=" + percent_encode_reference(value))
     return "&".join(parts)
+
+
+# A query that is already canonical up to order: name=value pairs joined by '&', each side made
+# of unreserved characters, '+' (a space, as form encoding spells it) and upper-case escapes of
+# the bytes that must stay escaped. The SDKs send exactly this (urlencode / percent-encode).
+_CANONICAL_FORM_BYTES: Final = bytes(_UNRESERVED) + b"+%=&"
+# The two hex digits of each escape that percent_encode makes (upper case, reserved bytes only).
+_KEPT_ESCAPES: Final = frozenset(f"{b:02X}" for b in range(256) if b not in _UNRESERVED)
+
+
+def read_canonical_query(raw: bytes) -> tuple[list[tuple[str, str]], str] | None:
+    """The decoded pairs of a raw query (in arrival order) and its canonical query, built from
+    the raw bytes without re-encoding; None when ``raw`` is not in canonical form (the caller
+    then decodes and re-encodes).
+
+    In canonical form each side is exactly ``percent_encode`` of what it decodes to (with '+'
+    for a space), so sorting the raw pairs by their decoded (name, value) and joining them is
+    ``canonical_query`` of the decoded pairs. Escapes that are not UTF-8 are refused here:
+    decoding would replace them, and the re-encoded replacement differs from the raw bytes."""
+    if not raw:
+        return [], ""
+    if raw.translate(None, _CANONICAL_FORM_BYTES):
+        return None  # a byte that canonical form never holds (bytes.translate: no regex, 1 pass)
+    text = raw.decode("ascii")
+    triples = []
+    for part in text.split("&"):
+        raw_name, sep, raw_value = part.partition("=")
+        if not sep or "=" in raw_value:
+            return None  # no value, or a bare '=' in one: the decoder's reading, re-encoded
+        name = _decode(raw_name)
+        value = _decode(raw_value)
+        if name is None or value is None:
+            return None
+        triples.append((name, value, part))
+    query = [(name, value) for name, value, _ in triples]
+    canonical = "&".join([part for _, _, part in sorted(triples)])
+    return query, canonical.replace("+", "%20") if "+" in canonical else canonical
+
+
+def _decode(token: str) -> str | None:
+    """Form-decode one side of a pair whose characters are canonical; None when one of its
+    '%' starts no kept escape, or its escapes are not UTF-8."""
+    if "+" in token:
+        token = token.replace("+", " ")  # first: a '+' that an escape decodes to stays one
+    if "%" not in token:
+        return token
+    # What follows each '%': anything but a kept escape leaves canonical form.
+    escapes = {piece[:2] for piece in token.split("%")[1:]}
+    if not escapes <= _KEPT_ESCAPES:
+        return None
+    if any(escape[0] >= "8" for escape in escapes):
+        decoded = unquote(token, errors="replace")
+        return None if "\ufffd" in decoded else decoded
+    # ASCII escapes only: one C-level replace per distinct escape beats unquote's per-escape
+    # loop. Every '%' starts an escape, so no replace can make a new one; "%25" goes last, so
+    # the '%' it yields is never read as the start of another escape.
+    for escape in escapes:
+        if escape != "25":
+            token = token.replace(f"%{escape}", chr(int(escape, 16)))
+    if "25" in escapes:
+        token = token.replace("%25", "%")
+    return token
 
 
 def names_need_encoding(pairs: Iterable[tuple[str, str]]) -> bool:

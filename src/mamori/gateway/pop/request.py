@@ -8,6 +8,7 @@ from typing import Final
 from urllib.parse import parse_qsl
 
 from mamori.api.errors import ApiError, invalid
+from mamori.gateway.pop.canonical import read_canonical_query
 
 _FORM = "application/x-www-form-urlencoded"
 # Headers Mamori reads a meaning from: a second copy would be joined to the first with ',' and
@@ -27,6 +28,8 @@ class PopRequest:
     query: list[tuple[str, str]]  # form-decoded query pairs ('+' -> space), in arrival order
     form: list[tuple[str, str]]  # form-decoded body pairs for a form content-type, else []
     params: dict[str, str]  # query and form together; every name appears once
+    # canonical_query(query) when it could be built from the raw bytes, else None
+    canonical_query: str | None = None
 
 
 def parse_pop_request(
@@ -56,7 +59,12 @@ def parse_pop_request(
     content_type = header_map.get("content-type", "")
     if body and content_type[: len(_FORM)].lower() == _FORM:
         form = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
-    query = parse_qsl(query_text, keep_blank_values=True) if query_text else []
+    canonical = read_canonical_query(raw_query)
+    if canonical is not None:
+        query, canonical_text = canonical
+    else:
+        query = parse_qsl(query_text, keep_blank_values=True) if query_text else []
+        canonical_text = None
     params = dict(query)
     if form:
         params.update(form)
@@ -72,6 +80,7 @@ def parse_pop_request(
         query=query,
         form=form,
         params=params,
+        canonical_query=canonical_text,
     )
 
 
