@@ -151,3 +151,23 @@ def test_a_keys_max_age_bounds_its_decryption_cache(
     time.sleep(2.5)
     after = _decrypt(agent, blob, context)
     assert code_of(after) == (409, "Rejected.Disabled"), after.text
+
+
+# -- Review of the client-key agent: the envelope endpoints' JSON is read one way only ------
+
+
+def _post_raw(agent: AgentProcess, path: str, body: bytes) -> httpx.Response:
+    return agent.http.post(path, content=body, headers={"X-KMS-Token": agent.token})
+
+
+def test_deeply_nested_json_is_a_bad_parameter_not_a_failure(
+    agents: Agents, server: ServerProcess, admin: Client
+) -> None:
+    """100,000 nested arrays made the JSON reader recurse past Python's limit: a 500
+    ``InternalFailure`` (and an error line in the log) for what is only bad input."""
+    agent = agents(server, f'[[Envelope.Keys]]\nKeyId = "{_key(admin)}"\n')
+    for path in ("/v1/envelope/encrypt", "/v1/envelope/decrypt"):
+        nested = _post_raw(agent, path, b"[" * 100_000 + b"]" * 100_000)
+        assert code_of(nested) == (400, "InvalidParameter"), nested.text
+        assert nested.json()["Message"] == "The body is not JSON."
+    assert "request failed" not in agent.log()

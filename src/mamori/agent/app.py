@@ -181,7 +181,8 @@ class AgentApp:
                 break
         try:
             request = json.loads(b"".join(chunks))
-        except (UnicodeDecodeError, ValueError):
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            # RecursionError: nesting deeper than the reader's stack (the body cap allows it).
             raise AgentError("InvalidParameter", detail="The body is not JSON.") from None
         if not isinstance(request, dict):
             raise AgentError("InvalidParameter", detail="The body must be a JSON object.")
