@@ -171,3 +171,37 @@ def test_deeply_nested_json_is_a_bad_parameter_not_a_failure(
         assert code_of(nested) == (400, "InvalidParameter"), nested.text
         assert nested.json()["Message"] == "The body is not JSON."
     assert "request failed" not in agent.log()
+
+
+def test_a_json_name_given_twice_is_refused(
+    agents: Agents, server: ServerProcess, admin: Client
+) -> None:
+    """JSON readers disagree about ``{"a": 1, "a": 2}`` (Python keeps the last, others the
+    first, some refuse): a field or context entry given twice meant one thing to whatever
+    checked the request and another to the agent. The agent now refuses it."""
+    key_id = _key(admin)
+    agent = agents(server, f'[[Envelope.Keys]]\nKeyId = "{key_id}"\n')
+    context = {"tenant": "a"}
+    plain = base64.b64encode(b"twice").decode()
+    sealed = agent.post(
+        "/v1/envelope/encrypt", {"KeyId": key_id, "Plaintext": plain, "EncryptionContext": context}
+    )
+    blob = sealed.json()["CiphertextBlob"]
+    bodies = {
+        "/v1/envelope/encrypt": (
+            f'{{"KeyId": "alias/other", "KeyId": "{key_id}", "Plaintext": "{plain}"}}',
+            f'{{"KeyId": "{key_id}", "Plaintext": "{plain}", '
+            '"EncryptionContext": {"tenant": "b", "tenant": "a"}}',
+        ),
+        "/v1/envelope/decrypt": (
+            f'{{"CiphertextBlob": "AAAA", "CiphertextBlob": "{blob}", '
+            '"EncryptionContext": {"tenant": "a"}}',
+            f'{{"CiphertextBlob": "{blob}", '
+            '"EncryptionContext": {"tenant": "b", "tenant": "a"}}',
+        ),
+    }
+    for path, cases in bodies.items():
+        for body in cases:
+            answer = _post_raw(agent, path, body.encode())
+            assert code_of(answer) == (400, "InvalidParameter"), (path, body, answer.text)
+            assert "given twice" in answer.json()["Message"], answer.text
