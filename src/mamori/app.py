@@ -636,6 +636,8 @@ async def serve(
         node.ring.start()
         bus.share_with(node.ring)
     executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="mamori-api")
+    # Inline actions whose key is in a token (one session: more threads would only wait).
+    token_executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="mamori-token")
     nonce_log = NonceLog(services.db) if is_postgres(services.db) else None
     gateway = PopGateway(
         catalogue=catalogue(),
@@ -646,6 +648,7 @@ async def serve(
         region=settings.region,
         nonces=ReplayGuard(node.nonces, nonce_log),
         executor=executor,
+        token_executor=token_executor,
         max_body_bytes=settings.max_body_bytes,
         host_id=f"kms.{settings.region}.aliyuncs.com",
         refresh=bus.poll,

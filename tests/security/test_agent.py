@@ -151,3 +151,57 @@ def test_a_keys_max_age_bounds_its_decryption_cache(
     time.sleep(2.5)
     after = _decrypt(agent, blob, context)
     assert code_of(after) == (409, "Rejected.Disabled"), after.text
+
+
+# -- Review of the client-key agent: the envelope endpoints' JSON is read one way only ------
+
+
+def _post_raw(agent: AgentProcess, path: str, body: bytes) -> httpx.Response:
+    return agent.http.post(path, content=body, headers={"X-KMS-Token": agent.token})
+
+
+def test_deeply_nested_json_is_a_bad_parameter_not_a_failure(
+    agents: Agents, server: ServerProcess, admin: Client
+) -> None:
+    """100,000 nested arrays made the JSON reader recurse past Python's limit: a 500
+    ``InternalFailure`` (and an error line in the log) for what is only bad input."""
+    agent = agents(server, f'[[Envelope.Keys]]\nKeyId = "{_key(admin)}"\n')
+    for path in ("/v1/envelope/encrypt", "/v1/envelope/decrypt"):
+        nested = _post_raw(agent, path, b"[" * 100_000 + b"]" * 100_000)
+        assert code_of(nested) == (400, "InvalidParameter"), nested.text
+        assert nested.json()["Message"] == "The body is not JSON."
+    assert "request failed" not in agent.log()
+
+
+def test_a_json_name_given_twice_is_refused(
+    agents: Agents, server: ServerProcess, admin: Client
+) -> None:
+    """JSON readers disagree about ``{"a": 1, "a": 2}`` (Python keeps the last, others the
+    first, some refuse): a field or context entry given twice meant one thing to whatever
+    checked the request and another to the agent. The agent now refuses it."""
+    key_id = _key(admin)
+    agent = agents(server, f'[[Envelope.Keys]]\nKeyId = "{key_id}"\n')
+    context = {"tenant": "a"}
+    plain = base64.b64encode(b"twice").decode()
+    sealed = agent.post(
+        "/v1/envelope/encrypt", {"KeyId": key_id, "Plaintext": plain, "EncryptionContext": context}
+    )
+    blob = sealed.json()["CiphertextBlob"]
+    bodies = {
+        "/v1/envelope/encrypt": (
+            f'{{"KeyId": "alias/other", "KeyId": "{key_id}", "Plaintext": "{plain}"}}',
+            f'{{"KeyId": "{key_id}", "Plaintext": "{plain}", '
+            '"EncryptionContext": {"tenant": "b", "tenant": "a"}}',
+        ),
+        "/v1/envelope/decrypt": (
+            f'{{"CiphertextBlob": "AAAA", "CiphertextBlob": "{blob}", '
+            '"EncryptionContext": {"tenant": "a"}}',
+            f'{{"CiphertextBlob": "{blob}", '
+            '"EncryptionContext": {"tenant": "b", "tenant": "a"}}',
+        ),
+    }
+    for path, cases in bodies.items():
+        for body in cases:
+            answer = _post_raw(agent, path, body.encode())
+            assert code_of(answer) == (400, "InvalidParameter"), (path, body, answer.text)
+            assert "given twice" in answer.json()["Message"], answer.text

@@ -180,8 +180,11 @@ class AgentApp:
             if not message.get("more_body", False):
                 break
         try:
-            request = json.loads(b"".join(chunks))
-        except (UnicodeDecodeError, ValueError):
+            request = json.loads(b"".join(chunks), object_pairs_hook=_object)
+        except _RepeatedName as exc:
+            raise AgentError("InvalidParameter", detail=str(exc)) from None
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            # RecursionError: nesting deeper than the reader's stack (the body cap allows it).
             raise AgentError("InvalidParameter", detail="The body is not JSON.") from None
         if not isinstance(request, dict):
             raise AgentError("InvalidParameter", detail="The body must be a JSON object.")
@@ -272,6 +275,24 @@ def _query(raw: bytes, allowed: frozenset[str]) -> dict[str, str]:
             raise AgentError("InvalidParameter", detail=f"The parameter {name} is empty.")
         params[name] = value
     return params
+
+
+class _RepeatedName(ValueError):
+    """A JSON object names a member twice."""
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose names are all different: JSON readers disagree about which of two
+    equal names counts (Python's keeps the last), so whatever checked a request before the
+    agent may have read another field or EncryptionContext than the agent would."""
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        seen: set[str] = set()
+        for name, _value in pairs:
+            if name in seen:
+                raise _RepeatedName(f"The name {name[:64]!r} is given twice in one JSON object.")
+            seen.add(name)
+    return found
 
 
 def _refresh_now(value: str | None) -> bool:

@@ -15,6 +15,7 @@ from mamori.client._base import (
     MamoriError,
     Protocol_,
     Retry,
+    aread_answer,
     base_url,
     parse,
     prepare,
@@ -49,6 +50,7 @@ class AsyncClient:
         self._token = security_token
         self._source = credentials
         self._retry = retry
+        self._timeout = timeout
         self._http = httpx.AsyncClient(
             transport=transport,
             base_url=base_url(endpoint, protocol, ca_file),
@@ -88,5 +90,5 @@ class AsyncClient:
             ak, secret = credential.access_key_id, credential.access_key_secret
             token = credential.security_token
         query, headers = prepare(self._host, action, version, params, ak, secret, token)
-        response = await self._http.post("/", params=query, headers=headers)
-        return parse(response.status_code, response.content)
+        async with self._http.stream("POST", "/", params=query, headers=headers) as response:
+            return parse(response.status_code, await aread_answer(response, self._timeout))

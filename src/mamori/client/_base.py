@@ -7,10 +7,13 @@ import ipaddress
 import json
 import random
 import ssl
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Final, Literal, NoReturn, Protocol
+
+import httpx
 
 from mamori.client._signing import sign
 
@@ -137,6 +140,67 @@ def prepare(
         security_token=security_token,
     )
     return query, headers
+
+
+# Far above any KMS answer (a secret value is at most 64 KiB): what an answer may grow a
+# client to, whatever the server says or sends.
+MAX_ANSWER_BYTES: Final = 4 * 1024 * 1024
+
+
+class AnswerBody:
+    """An answer's body read to at most ``MAX_ANSWER_BYTES`` and within ``timeout`` seconds
+    in all: httpx bounds each read, not the whole body, so a server sending a byte at a time
+    would otherwise hold a call for ever."""
+
+    __slots__ = ("_chunks", "_deadline", "_size", "_status", "_timeout")
+
+    def __init__(self, response: httpx.Response, timeout: float) -> None:
+        self._status = response.status_code
+        self._timeout = timeout
+        self._deadline = time.monotonic() + timeout
+        self._chunks: list[bytes] = []
+        self._size = 0
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_ANSWER_BYTES:
+            self._too_large()
+
+    def add(self, chunk: bytes) -> None:
+        """One more chunk of the body; raises when the body is past either bound."""
+        self._size += len(chunk)
+        if self._size > MAX_ANSWER_BYTES:
+            self._too_large()
+        if time.monotonic() > self._deadline:
+            raise httpx.ReadTimeout(f"the answer took longer than {self._timeout} s")
+        self._chunks.append(chunk)
+
+    @property
+    def content(self) -> bytes:
+        """The whole body."""
+        return b"".join(self._chunks)
+
+    def _too_large(self) -> NoReturn:
+        raise MamoriError(
+            "InvalidResponse",
+            f"the answer is larger than {MAX_ANSWER_BYTES} bytes",
+            self._status,
+            "",
+        )
+
+
+def read_answer(response: httpx.Response, timeout: float) -> bytes:
+    """The body of a streamed answer, within ``AnswerBody``'s bounds."""
+    body = AnswerBody(response, timeout)
+    for chunk in response.iter_bytes():
+        body.add(chunk)
+    return body.content
+
+
+async def aread_answer(response: httpx.Response, timeout: float) -> bytes:
+    """``read_answer``, awaited."""
+    body = AnswerBody(response, timeout)
+    async for chunk in response.aiter_bytes():
+        body.add(chunk)
+    return body.content
 
 
 def parse(status: int, content: bytes) -> dict[str, Any]:

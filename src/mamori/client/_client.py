@@ -18,6 +18,7 @@ from mamori.client._base import (
     base_url,
     parse,
     prepare,
+    read_answer,
     throttled,
     verify,
 )
@@ -46,6 +47,7 @@ class Client:
         self._secret = access_key_secret
         self._token = security_token
         self._retry = retry
+        self._timeout = timeout
         self._http = httpx.Client(
             base_url=base_url(endpoint, protocol, ca_file),
             verify=verify(ca_file),
@@ -83,5 +85,5 @@ class Client:
         query, headers = prepare(
             self._host, action, version, params, self._ak, self._secret, self._token
         )
-        response = self._http.post("/", params=query, headers=headers)
-        return parse(response.status_code, response.content)
+        with self._http.stream("POST", "/", params=query, headers=headers) as response:
+            return parse(response.status_code, read_answer(response, self._timeout))

@@ -27,7 +27,14 @@ from typing import Any, TypeVar
 import httpx
 from google.protobuf.message import DecodeError, Message
 
-from mamori.client._base import MamoriError, Retry, throttled, verify
+from mamori.client._base import (
+    MamoriError,
+    Retry,
+    aread_answer,
+    read_answer,
+    throttled,
+    verify,
+)
 from mamori.client._client_key import signed_headers
 from mamori.crypto.client_key import LoadedClientKey
 from mamori.wire import instance_api_pb2 as pb
@@ -63,8 +70,11 @@ def _parse(api: Api[Any, R], status: int, content: bytes) -> R:
 class _Transport:
     """What both clients hold: where to connect, the key, how to retry."""
 
-    def __init__(self, endpoint: str, client_key: LoadedClientKey, retry: Retry) -> None:
+    def __init__(
+        self, endpoint: str, client_key: LoadedClientKey, retry: Retry, timeout: float
+    ) -> None:
         self._host = endpoint
+        self._timeout = timeout
         self._key_id = client_key.key_id
         self._private_key = client_key.private_key
         self._retry = retry
@@ -98,7 +108,7 @@ class InstanceClient(_Transport):
         retry: Retry = Retry(),
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        super().__init__(endpoint, client_key, retry)
+        super().__init__(endpoint, client_key, retry, timeout)
         self._http = httpx.Client(
             base_url=f"https://{endpoint}",
             verify=verify(ca_file),
@@ -125,8 +135,8 @@ class InstanceClient(_Transport):
         while True:
             body, signed = self._request(api, fields, headers)
             try:
-                response = self._http.post("/", content=body, headers=signed)
-                return _parse(api, response.status_code, response.content)
+                with self._http.stream("POST", "/", content=body, headers=signed) as response:
+                    return _parse(api, response.status_code, read_answer(response, self._timeout))
             except MamoriError as exc:
                 delay = next(delays, None) if throttled(exc) else None
                 if delay is None:
@@ -148,7 +158,7 @@ class AsyncInstanceClient(_Transport):
         retry: Retry = Retry(),
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        super().__init__(endpoint, client_key, retry)
+        super().__init__(endpoint, client_key, retry, timeout)
         self._http = httpx.AsyncClient(
             base_url=f"https://{endpoint}",
             verify=verify(ca_file),
@@ -175,8 +185,9 @@ class AsyncInstanceClient(_Transport):
         while True:
             body, signed = self._request(api, fields, headers)
             try:
-                response = await self._http.post("/", content=body, headers=signed)
-                return _parse(api, response.status_code, response.content)
+                async with self._http.stream("POST", "/", content=body, headers=signed) as response:
+                    content = await aread_answer(response, self._timeout)
+                    return _parse(api, response.status_code, content)
             except MamoriError as exc:
                 delay = next(delays, None) if throttled(exc) else None
                 if delay is None:

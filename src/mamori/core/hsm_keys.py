@@ -8,6 +8,7 @@ certificate), so the token object and the store row name each other.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Final
@@ -31,9 +32,22 @@ class HsmUnavailable(DomainError):
     code = "ServiceUnavailableTemporary"
 
 
+class OnEventLoop(Exception):
+    """A token operation was about to run on the event loop: an inline action's key turned out
+    to live in a token, whose device may take milliseconds (or, failing, far longer). The
+    gateway runs the request again on a worker thread; nothing was done on the token yet."""
+
+
 @contextlib.contextmanager
 def _device() -> Iterator[None]:
-    """Token failures surface as ``HsmUnavailable`` (503), not a 500."""
+    """Token failures surface as ``HsmUnavailable`` (503), not a 500; and no token call runs
+    on the event loop (``OnEventLoop``)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass  # a worker thread: the token may take its time here
+    else:
+        raise OnEventLoop
     try:
         yield
     except HsmError as exc:

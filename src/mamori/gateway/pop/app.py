@@ -19,6 +19,7 @@ from mamori.api.catalogue import Action, Catalogue, Result, Services
 from mamori.api.dispatch import invoke
 from mamori.api.errors import ApiError
 from mamori.core.errors import DomainError
+from mamori.core.hsm_keys import OnEventLoop
 from mamori.core.refs import Scope
 from mamori.gateway.asgi import ASGIScope, ClientGone, Receive, Send, read_body
 from mamori.gateway.pop.nonces import ReplayGuard
@@ -60,6 +61,7 @@ class PopGateway:
         region: str,
         nonces: ReplayGuard,
         executor: ThreadPoolExecutor,
+        token_executor: ThreadPoolExecutor,
         max_body_bytes: int,
         host_id: str,
         clock: Callable[[], float] = time.time,
@@ -74,6 +76,7 @@ class PopGateway:
         self._region = region
         self._nonces = nonces
         self._executor = executor
+        self._token_executor = token_executor
         self._max_body = max_body_bytes
         self._host_id = host_id
         self._clock = clock
@@ -138,11 +141,19 @@ class PopGateway:
         account_scope = Scope(self._region, principal.account_id)
         client = scope.get("client")
         origin = Origin(client[0] if client else "", scope.get("scheme") == "https")
+        executor = self._executor
         if action.inline:
-            return invoke(action, principal, account_scope, self._services, raw, origin, transport)
+            try:
+                return invoke(
+                    action, principal, account_scope, self._services, raw, origin, transport
+                )
+            except OnEventLoop:
+                # The key lives in a token, whose one session serialises every call: such
+                # requests queue for threads of their own, never the loop or the API's pool.
+                executor = self._token_executor
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(
-            self._executor,
+            executor,
             invoke,
             action,
             principal,
