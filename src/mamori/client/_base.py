@@ -11,11 +11,14 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, Literal, NoReturn, Protocol
-
-import httpx
+from typing import TYPE_CHECKING, Any, Final, Literal, NoReturn, Protocol
 
 from mamori.client._signing import sign
+
+if TYPE_CHECKING:
+    # The clients load httpx; what they share here only names its types (and raises its
+    # timeout), so `mamori` commands that call no server start without it.
+    import httpx
 
 KMS = "2016-01-20"
 RAM = "2015-05-01"
@@ -170,6 +173,8 @@ class AnswerBody:
         if self._size > MAX_ANSWER_BYTES:
             self._too_large()
         if time.monotonic() > self._deadline:
+            import httpx  # loaded already: only a client's answer gets here
+
             raise httpx.ReadTimeout(f"the answer took longer than {self._timeout} s")
         self._chunks.append(chunk)
 
