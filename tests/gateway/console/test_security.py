@@ -308,3 +308,23 @@ def test_a_post_that_does_not_show_it_comes_from_the_console_is_refused(
     # With the console's own Origin, or Sec-Fetch-Site: same-origin, the same post is served.
     fine = client.post("/console/keys", data={"csrf": csrf, "Description": description})
     assert fine.status_code == 303
+
+
+def test_a_tossed_session_cookie_does_not_shadow_the_victims(
+    console_server: ServerProcess, admin: Identity, crypto_user: Identity
+) -> None:
+    # Cookie tossing: a sibling host (or a script on one) sets the attacker's session cookie
+    # for a longer path, so browsers send it before the victim's own. First-wins would run the
+    # victim's edits as the attacker; two session cookies are ambiguous and sign nobody in.
+    attacker, _ = sign_in(console_server, crypto_user)
+    victim, _ = sign_in(console_server, admin)
+    tossed = attacker.cookies.get("mamori_console")
+    own = victim.cookies.get("mamori_console")
+    assert tossed and own
+    with https_client(console_server) as browser:
+        both = {"cookie": f"mamori_console={tossed}; mamori_console={own}"}
+        fetched = browser.get("/console/keys", headers=both)
+    assert fetched.status_code == 303
+    assert fetched.headers["location"] == "/console/sign-in"
+    attacker.close()
+    victim.close()
