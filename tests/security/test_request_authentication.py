@@ -22,8 +22,6 @@ from urllib.parse import parse_qsl, quote, urlencode
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 from alibabacloud_kms20160120 import models as km
 from alibabacloud_kms20160120.client import Client
 from alibabacloud_ram20150501 import models as rm
@@ -31,6 +29,8 @@ from alibabacloud_ram20150501.client import Client as RamClient
 from alibabacloud_tea_openapi import utils_models as open_api_util_models
 from alibabacloud_tea_openapi.utils import Utils
 from darabonba.runtime import RuntimeOptions
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.compat.sdk import b64, new_sdk
 from tests.conftest import ServerProcess, free_port
