@@ -328,3 +328,22 @@ def test_a_tossed_session_cookie_does_not_shadow_the_victims(
     assert fetched.headers["location"] == "/console/sign-in"
     attacker.close()
     victim.close()
+
+
+def test_a_new_access_keys_secret_is_nowhere_but_its_answer(
+    console_server: ServerProcess, admin_session: tuple[Any, str], admin_ram: RamClient
+) -> None:
+    client, csrf = admin_session
+    user = f"console-once-{free_port()}"
+    admin_ram.create_user(rm.CreateUserRequest(user_name=user))
+    made = client.post(f"/console/ram/users/{user}/access-keys", data={"csrf": csrf})
+    secret = re.search(r'id="new-access-key-secret">([^<]+)<', made.text)
+    assert made.status_code == 200 and secret is not None, made.text
+    assert made.headers["cache-control"] == "no-store"
+    assert "location" not in made.headers and "set-cookie" not in made.headers
+    after = client.get(f"/console/ram/users/{user}")
+    assert secret.group(1) not in after.text
+    stored = [p for p in console_server.data_dir.rglob("*") if p.is_file()]
+    stored.append(console_server.log_path)
+    leaked = [p for p in stored if secret.group(1).encode() in p.read_bytes()]
+    assert not leaked
