@@ -16,6 +16,7 @@ from alibabacloud_ram20150501.client import Client as RamClient
 
 from mamori.client import Client as RawClient
 from mamori.client import MamoriError
+from mamori.api.catalogue import KMS_VERSION
 from mamori.client._client import KMS, RAM
 from tests.compat.ram_helpers import RamUser, allow, deny, doc, grant, new_key, new_user, unique
 from tests.compat.sdk import b64, expect_error
@@ -571,3 +572,13 @@ def test_create_secret_with_tags_needs_tag_resource_on_that_secret(
     create(name)
     other = unique("tagged")
     refused(lambda: create(other), "kms:TagResource")
+
+
+def test_create_key_with_flattened_tags_needs_tag_resource(
+    kms: Client, ram: RamClient, user: RamUser
+) -> None:
+    # The same Tags as the old SDK generations flatten them into the query (Tags.1.TagKey=…):
+    # folded into one Tags parameter before authorization, so refused just the same.
+    grant(ram, user.name, doc(allow("kms:CreateKey")))
+    flat = {"Tags.1.TagKey": "team", "Tags.1.TagValue": "payments"}
+    refused(lambda: user.call("CreateKey", KMS_VERSION, flat), "kms:TagResource")
