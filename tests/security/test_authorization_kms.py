@@ -14,9 +14,9 @@ from alibabacloud_kms20160120 import models as km
 from alibabacloud_kms20160120.client import Client
 from alibabacloud_ram20150501.client import Client as RamClient
 
+from mamori.api.catalogue import KMS_VERSION
 from mamori.client import Client as RawClient
 from mamori.client import MamoriError
-from mamori.api.catalogue import KMS_VERSION
 from mamori.client._client import KMS, RAM
 from tests.compat.ram_helpers import RamUser, allow, deny, doc, grant, new_key, new_user, unique
 from tests.compat.sdk import b64, expect_error
