@@ -347,3 +347,15 @@ def test_a_new_access_keys_secret_is_nowhere_but_its_answer(
     stored.append(console_server.log_path)
     leaked = [p for p in stored if secret.group(1).encode() in p.read_bytes()]
     assert not leaked
+
+
+@pytest.mark.parametrize("odd", ["LTAI\x00x", "LTAI x", "LTAI/../x", "LTAI\u00e9"])
+def test_an_odd_access_key_id_gets_the_one_wrong_answer_on_every_store(
+    server: ServerProcess, odd: str
+) -> None:
+    # The API gateway refuses such ids before any lookup (PostgreSQL fails on a NUL); the
+    # console's sign-in must too, with the answer every wrong AccessKey gets.
+    with https_client(server) as client:
+        answer = post_sign_in(client, odd, "whatever")
+    assert answer.status_code == 401, answer.text
+    assert "That AccessKey ID and secret do not sign in" in answer.text
