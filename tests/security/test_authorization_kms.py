@@ -14,6 +14,7 @@ from alibabacloud_kms20160120 import models as km
 from alibabacloud_kms20160120.client import Client
 from alibabacloud_ram20150501.client import Client as RamClient
 
+from mamori.api.catalogue import KMS_VERSION
 from mamori.client import Client as RawClient
 from mamori.client import MamoriError
 from mamori.client._client import KMS, RAM
@@ -571,3 +572,13 @@ def test_create_secret_with_tags_needs_tag_resource_on_that_secret(
     create(name)
     other = unique("tagged")
     refused(lambda: create(other), "kms:TagResource")
+
+
+def test_create_key_with_flattened_tags_needs_tag_resource(
+    kms: Client, ram: RamClient, user: RamUser
+) -> None:
+    # The same Tags as the old SDK generations flatten them into the query (Tags.1.TagKey=…):
+    # folded into one Tags parameter before authorization, so refused just the same.
+    grant(ram, user.name, doc(allow("kms:CreateKey")))
+    flat = {"Tags.1.TagKey": "team", "Tags.1.TagValue": "payments"}
+    refused(lambda: user.call("CreateKey", KMS_VERSION, flat), "kms:TagResource")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 import string
 from collections.abc import Callable
@@ -18,6 +19,9 @@ from mamori.iam.principal import ADMIN, Principal
 from mamori.seal.keyring import Keyring
 from mamori.store import schema as t
 from mamori.store.database import Database
+
+# What an AccessKey id may hold (issued ones are LTAI and 20 letters or digits); 64 at most.
+_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 _ALNUM = string.ascii_letters + string.digits
 ACTIVE = "Active"
@@ -92,7 +96,9 @@ class AccessKeyService:
 
     def lookup(self, access_key_id: str) -> AccessKeyEntry | None:
         """The AccessKey with this id, or None when there is none."""
-        if len(access_key_id) > 64:
+        if _ID.fullmatch(access_key_id) is None:
+            # Not a shape any AccessKey id has (a NUL among them: a 500 on PostgreSQL, as the
+            # console's sign-in, which takes the id as typed, met it): none, unlooked-up.
             return None
         return self._cache.get_or_load(access_key_id, self._load)
 

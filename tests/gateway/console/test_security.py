@@ -308,3 +308,54 @@ def test_a_post_that_does_not_show_it_comes_from_the_console_is_refused(
     # With the console's own Origin, or Sec-Fetch-Site: same-origin, the same post is served.
     fine = client.post("/console/keys", data={"csrf": csrf, "Description": description})
     assert fine.status_code == 303
+
+
+def test_a_tossed_session_cookie_does_not_shadow_the_victims(
+    console_server: ServerProcess, admin: Identity, crypto_user: Identity
+) -> None:
+    # Cookie tossing: a sibling host (or a script on one) sets the attacker's session cookie
+    # for a longer path, so browsers send it before the victim's own. First-wins would run the
+    # victim's edits as the attacker; two session cookies are ambiguous and sign nobody in.
+    attacker, _ = sign_in(console_server, crypto_user)
+    victim, _ = sign_in(console_server, admin)
+    tossed = attacker.cookies.get("mamori_console")
+    own = victim.cookies.get("mamori_console")
+    assert tossed and own
+    with https_client(console_server) as browser:
+        both = {"cookie": f"mamori_console={tossed}; mamori_console={own}"}
+        fetched = browser.get("/console/keys", headers=both)
+    assert fetched.status_code == 303
+    assert fetched.headers["location"] == "/console/sign-in"
+    attacker.close()
+    victim.close()
+
+
+def test_a_new_access_keys_secret_is_nowhere_but_its_answer(
+    console_server: ServerProcess, admin_session: tuple[Any, str], admin_ram: RamClient
+) -> None:
+    client, csrf = admin_session
+    user = f"console-once-{free_port()}"
+    admin_ram.create_user(rm.CreateUserRequest(user_name=user))
+    made = client.post(f"/console/ram/users/{user}/access-keys", data={"csrf": csrf})
+    secret = re.search(r'id="new-access-key-secret">([^<]+)<', made.text)
+    assert made.status_code == 200 and secret is not None, made.text
+    assert made.headers["cache-control"] == "no-store"
+    assert "location" not in made.headers and "set-cookie" not in made.headers
+    after = client.get(f"/console/ram/users/{user}")
+    assert secret.group(1) not in after.text
+    stored = [p for p in console_server.data_dir.rglob("*") if p.is_file()]
+    stored.append(console_server.log_path)
+    leaked = [p for p in stored if secret.group(1).encode() in p.read_bytes()]
+    assert not leaked
+
+
+@pytest.mark.parametrize("odd", ["LTAI\x00x", "LTAI x", "LTAI/../x", "LTAI\u00e9"])
+def test_an_odd_access_key_id_gets_the_one_wrong_answer_on_every_store(
+    server: ServerProcess, odd: str
+) -> None:
+    # The API gateway refuses such ids before any lookup (PostgreSQL fails on a NUL); the
+    # console's sign-in must too, with the answer every wrong AccessKey gets.
+    with https_client(server) as client:
+        answer = post_sign_in(client, odd, "whatever")
+    assert answer.status_code == 401, answer.text
+    assert "That AccessKey ID and secret do not sign in" in answer.text

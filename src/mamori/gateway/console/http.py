@@ -81,13 +81,20 @@ def fields(raw: str, where: str) -> dict[str, str]:
 
 
 def parse_cookies(header: str) -> dict[str, str]:
-    """The Cookie header's pairs (the first of a repeated name wins, as browsers send the most
-    specific path first)."""
+    """The Cookie header's pairs; a name given twice is dropped. The console sets each of its
+    cookies on one path only, so a second copy was set by someone else (cookie tossing from a
+    sibling host, for a longer path that browsers send first): neither copy is trusted."""
     cookies: dict[str, str] = {}
+    repeated: set[str] = set()
     for part in header.split(";"):
         name, sep, value = part.strip().partition("=")
-        if sep and name and name not in cookies:
-            cookies[name] = value
+        if not sep or not name:
+            continue
+        if name in cookies:
+            repeated.add(name)
+        cookies[name] = value
+    for name in repeated:
+        del cookies[name]
     return cookies
 
 
