@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from mamori.gateway.console.app import ConsoleApp
 from mamori.gateway.console.mount import WithConsole
-from mamori.gateway.console.reveal import LoggedReveals, RevealAudit
+from mamori.gateway.console.reveal import LoggedReveals, RecordedReveals, RevealAudit
 from mamori.gateway.console.sessions import SessionStore
 
-__all__ = ["ConsoleApp", "LoggedReveals", "RevealAudit", "SessionStore", "WithConsole"]
+__all__ = [
+    "ConsoleApp",
+    "LoggedReveals",
+    "RecordedReveals",
+    "RevealAudit",
+    "SessionStore",
+    "WithConsole",
+]
