@@ -86,7 +86,8 @@ class Report:
     broken: Break | None
 
 
-def _parse(line: bytes) -> dict[str, Any] | None:
+def parse_line(line: bytes) -> dict[str, Any] | None:
+    """The record a line holds (without its newline), or None when it is not one."""
     try:
         value = json.loads(line)
     except ValueError:
@@ -123,7 +124,7 @@ def verify(chain_dir: Path) -> Report:
         first_record = True
         torn: tuple[int, bytes] | None = None
         for index, line in enumerate(lines, start=1):
-            record = _parse(line)
+            record = parse_line(line)
             if record is None:
                 if torn is not None:
                     return report(Break(name, path, torn[0], "not a record"))
@@ -159,13 +160,18 @@ def verify(chain_dir: Path) -> Report:
 def records(chain_dir: Path) -> Iterator[tuple[Path, int, dict[str, Any]]]:
     """Every whole record of a chain with its file and line, in order (torn lines skipped)."""
     for _, path in segments(chain_dir):
-        with path.open("rb") as handle:
-            for index, line in enumerate(handle, start=1):
-                if not line.endswith(b"\n"):
-                    break
-                record = _parse(line[:-1])
-                if record is not None:
-                    yield path, index, record
+        yield from segment_records(path)
+
+
+def segment_records(path: Path) -> Iterator[tuple[Path, int, dict[str, Any]]]:
+    """Every whole record of one segment with its line number."""
+    with path.open("rb") as handle:
+        for index, line in enumerate(handle, start=1):
+            if not line.endswith(b"\n"):
+                break
+            record = parse_line(line[:-1])
+            if record is not None:
+                yield path, index, record
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,7 +203,7 @@ def read_tail(chain_dir: Path) -> Tail:
         before = read_tail_of(files[-2][1])
         return Tail(number, path.stat().st_size, before[0], before[1], torn)
     last = whole[:-1].rsplit(b"\n", 1)[-1]
-    record = _parse(last)
+    record = parse_line(last)
     if record is None:
         raise ValueError(f"{path}: the last whole line is not a record; run `mamori audit verify`")
     return Tail(number, path.stat().st_size, record["seq"], digest(last), torn)
@@ -208,7 +214,7 @@ def read_tail_of(path: Path) -> tuple[int, str]:
     data = _end_of(path)
     whole = data[: data.rfind(b"\n") + 1]
     last = whole[:-1].rsplit(b"\n", 1)[-1]
-    record = _parse(last)
+    record = parse_line(last)
     if record is None:
         raise ValueError(f"{path}: the last whole line is not a record; run `mamori audit verify`")
     return record["seq"], digest(last)

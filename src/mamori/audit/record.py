@@ -21,6 +21,8 @@ from typing import Any, Final
 SUCCESS: Final = "Success"
 # Identifiers a caller supplies are cut to this many characters in a record.
 _MAX_ID: Final = 256
+# Encoded caller fragments kept (callers x actions x addresses); past it, forgotten at once.
+_MAX_FRAGMENTS: Final = 4096
 
 
 class Event:
@@ -85,13 +87,15 @@ def _pick(event: Event, name: str) -> str | None:
 
 
 class Encoder:
-    """Builds record bodies for one node and region (the constant parts made once)."""
+    """Builds record bodies for one node and region (the constant parts made once, the parts
+    that repeat from request to request — who, from where, which action — kept encoded)."""
 
     def __init__(self, node: str, region: str) -> None:
         self._node = f'"node":{_quote(node)}'
         self._region = region
         self._second = -1
         self._stamp = ""
+        self._fragments: dict[tuple[str, ...], str] = {}
 
     def _time(self) -> str:
         now = time.time()
@@ -101,28 +105,50 @@ class Encoder:
             self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
         return f"{self._stamp}.{int((now - second) * 1_000_000):06d}Z"
 
+    def _fragment(self, event: Event) -> str:
+        """The members that repeat across a caller's requests, encoded once per combination."""
+        key = (
+            event.gateway,
+            event.action,
+            event.version,
+            event.account,
+            event.principal,
+            event.access_key_id,
+            event.source_ip,
+            "t" if event.tls else "",
+        )
+        fragment = self._fragments.get(key)
+        if fragment is None:
+            fragment = (
+                f'{self._node},"gateway":"{event.gateway}",'
+                f'"action":{_quote(event.action[:_MAX_ID])},'
+                f'"version":{_quote(event.version[:_MAX_ID])},"account":{_quote(event.account)},'
+                f'"principal":{_quote(event.principal)},'
+                f'"access_key_id":{_quote(event.access_key_id[:_MAX_ID])},'
+                f'"source_ip":{_quote(event.source_ip)},"tls":{"true" if event.tls else "false"}'
+            )
+            if len(self._fragments) >= _MAX_FRAGMENTS:
+                self._fragments.clear()
+            self._fragments[key] = fragment
+        return fragment
+
     def body(self, event: Event) -> str:
         """The members of the record between ``seq`` and ``prev``, as JSON text."""
         latency = event.latency_seconds() * 1000
-        resources = list(event.resources)
+        resources = [_quote(r) for r in event.resources]
         key_id, secret = _pick(event, "KeyId"), _pick(event, "SecretName")
         scope = f"acs:kms:{self._region}:{event.account}"
         if key_id is not None:
-            resources.append(
-                key_id if key_id.startswith("acs:") else f"{scope}:{_key_path(key_id)}"
-            )
+            arn = key_id if key_id.startswith("acs:") else f"{scope}:{_key_path(key_id)}"
+            resources.append(_quote(arn))
         if secret is not None:
-            resources.append(secret if secret.startswith("acs:") else f"{scope}:secret/{secret}")
-        key_version = _pick(event, "KeyVersionId")
+            arn = secret if secret.startswith("acs:") else f"{scope}:secret/{secret}"
+            resources.append(_quote(arn))
+        key_version = _pick(event, "KeyVersionId") if key_id is not None else None
         secret_version = _pick(event, "VersionId") if secret is not None else None
         return (
             f'"type":"request","time":"{self._time()}","request_id":"{event.request_id}",'
-            f'{self._node},"gateway":"{event.gateway}","action":{_quote(event.action[:_MAX_ID])},'
-            f'"version":{_quote(event.version[:_MAX_ID])},"account":{_quote(event.account)},'
-            f'"principal":{_quote(event.principal)},'
-            f'"access_key_id":{_quote(event.access_key_id[:_MAX_ID])},'
-            f'"source_ip":{_quote(event.source_ip)},"tls":{"true" if event.tls else "false"},'
-            f'"resources":[{",".join(_quote(r) for r in resources)}],'
+            f'{self._fragment(event)},"resources":[{",".join(resources)}],'
             f'"key_version_id":{_optional(key_version)},'
             f'"secret_version_id":{_optional(secret_version)},'
             f'"result":{_quote(event.code)},"status":{event.status},"latency_ms":{latency:.3f}'
