@@ -143,7 +143,10 @@ def verify(chain_dir: Path) -> Report:
                 reason = f"seq {record['seq']} follows {seq}: records are missing or reordered"
                 return report(Break(name, path, index, reason))
             if record["prev"] != prev:
-                reason = "prev does not match the hash of the record before (edited or removed)"
+                reason = (
+                    f"prev does not match the hash of the record before it (seq {seq}): "
+                    "that record was edited"
+                )
                 return report(Break(name, path, index, reason))
             if first_record and record["type"] not in ("segment", "torn"):
                 return report(Break(name, path, index, "the segment does not open with its header"))
