@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 from alibabacloud_kms20160120 import models as km
+from alibabacloud_tea_openapi.exceptions import AlibabaCloudException
 from sqlalchemy import create_engine, func, select
 
 from mamori.store import schema as t
@@ -76,11 +77,8 @@ def test_a_full_audit_disk_refuses_requests_before_they_act(
         for _ in range(200):
             try:
                 kms.encrypt(km.EncryptRequest(key_id=key_id, plaintext="YQ=="))
-            except Exception as exc:  # noqa: BLE001 - the SDK's error, checked just below
-                assert (getattr(exc, "code", None), getattr(exc, "status_code", None)) == (
-                    "Rejected.AuditUnavailable",
-                    503,
-                ), exc
+            except AlibabaCloudException as exc:
+                assert (exc.code, exc.status_code) == ("Rejected.AuditUnavailable", 503), exc
                 break
         else:
             pytest.fail("the audit disk never filled")
