@@ -29,12 +29,14 @@ class Caller:
     principal: Principal
     scope: Scope
     origin: Origin
-    # The audit event of the request (a POST): it names the action run and its outcome.
+    # The audit event of the request (a POST): it names the first action run and its outcome.
     event: Event | None = None
 
     def run(self, product: str, name: str, **params: str) -> Result:
         """The action's result; raises ``ApiError`` as the API would answer."""
-        event = self.event
+        # The record is the first action's: what a page reads afterwards to show the outcome
+        # (a secret's versions after a reveal) is not what the request did.
+        event = self.event if self.event is not None and self.event.params is None else None
         if event is not None:
             event.action, event.params = name, params
         try:
