@@ -190,10 +190,12 @@ class InstanceGateway:
                 raise InstanceApiError("InvalidParameter", name="method or path")
             body = await read_body(scope, receive, self._max_body, self._too_large)
             response = await self._handle(scope, body, event)
-            event.result = _identifiers(response.message)
+            event.result = identifiers = _identifiers(response.message)
             payload, status = self._ok(response, request_id), 200
             if response.version_id is not None:
                 headers.append((_MIGRATION, response.version_id.encode("ascii")))
+                if not identifiers.get("KeyVersionId"):
+                    identifiers["KeyVersionId"] = response.version_id
         except ClientGone:
             return
         except (InstanceApiError, ApiError) as exc:
