@@ -1,11 +1,16 @@
 """The audit log writer: one chain, one writing process, records group-committed.
 
 A request's record is chained and appended to an in-memory batch on the event loop
-(``append``), and every request of the batch awaits one shared future. The batch is written
-with ``os.write`` on the loop (into the page cache: microseconds) and made durable by one
-``fdatasync`` on a dedicated thread; while that runs, the next batch accumulates, and it is
-written the moment the sync returns. So a request waits for at most two syncs, and a sync
-costs the loop nothing but a thread hand-off.
+(``append``), and every request of the batch awaits one shared future. Once per loop pass the
+batch is written with ``os.write`` on the loop (into the page cache: microseconds) and an
+``fdatasync`` is started on a sync thread; up to ``_MAX_SYNCS`` run at once, so a batch
+written while a sync runs starts its own at once rather than queueing behind it (a sync makes
+everything written before it began durable, so one that covers later batches resolves earlier
+ones too). A sync costs the loop nothing but a thread hand-off.
+
+A segment boundary is chained in order too: when the segment is full, the next segment's
+header record is chained before the next record, and the flush that reaches it syncs the old
+file, creates the new one (synced with its directory) and writes on there.
 
 Fail-closed: the first write or sync that fails marks the log failed for good (until a
 restart) and fails every record not yet durable; ``failure`` then says why, and gateways
@@ -21,6 +26,7 @@ import fcntl
 import logging
 import os
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future as ThreadFuture
 from concurrent.futures import ThreadPoolExecutor
@@ -60,6 +66,9 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+_MAX_SYNCS: Final = 2
+
+
 class AuditLog:
     """Appends chained records to ``<audit_dir>/<chain>/`` with group commit."""
 
@@ -77,16 +86,22 @@ class AuditLog:
         self._observe_sync = observe_sync
         self._fd = -1
         self._lock_fd = -1
-        self._segment = 0
-        self._size = 0
+        self._retired: list[int] = []  # fds of closed segments a sync may still be using
+        self._segment = 0  # the segment the next chained record goes to
+        self._size = 0  # bytes chained into that segment (written or not)
         self._seq = 0
         self._prev = ""
-        self._batch: list[bytes] = []
+        # Chained lines not yet written; an int is a boundary: segment n starts there.
+        self._batch: list[bytes | int] = []
+        self._batch_records = 0
         self._batch_done: asyncio.Future[None] | None = None
         self._flush_scheduled = False
-        self._syncing = False
+        self._written = 0  # batches written
+        self._covered = 0  # the last batch a started sync covers
+        self._in_flight = 0
+        self._waiting: deque[tuple[int, int, asyncio.Future[None]]] = deque()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: ThreadPoolExecutor | None = None
+        self._threads: ThreadPoolExecutor | None = None
         self.failure: str | None = None
 
     # -- opening -------------------------------------------------------------------------------
@@ -107,7 +122,7 @@ class AuditLog:
         tail = read_tail(self._dir)
         self._seq, self._prev = tail.seq, tail.last_hash
         if tail.segment == 0:
-            self._start_segment(1)
+            self._open_segment(1, self._header(1))
             return
         self._segment, self._size = tail.segment, tail.size
         self._fd = os.open(self._dir / segment_name(tail.segment), os.O_WRONLY | os.O_APPEND)
@@ -133,27 +148,26 @@ class AuditLog:
             self._size += len(data)
         os.fdatasync(self._fd)
         if self._size >= self._segment_bytes:
-            self._rotate()
-
-    def _start_segment(self, number: int) -> None:
-        """Create segment ``number`` with its header record, durable with its directory entry."""
-        path = self._dir / segment_name(number)
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o600)
-        header = self._header(number)
-        _write_all(fd, header)
-        os.fdatasync(fd)
-        _fsync_dir(self._dir)
-        if self._fd >= 0:
             os.close(self._fd)
-        self._fd, self._segment, self._size = fd, number, len(header)
+            self._open_segment(self._segment + 1, self._header(self._segment + 1))
 
     def _header(self, number: int) -> bytes:
         return self._chain(
             f'"type":"segment","time":"{_now()}","chain":{_quote(self.chain)},"segment":{number}'
         )
 
-    def _rotate(self) -> None:
-        self._start_segment(self._segment + 1)
+    def _open_segment(self, number: int, header: bytes) -> None:
+        """Create segment ``number`` holding its (already chained) header, durable with its
+        directory entry; it becomes the file written to."""
+        fd = os.open(
+            self._dir / segment_name(number),
+            os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL,
+            0o600,
+        )
+        _write_all(fd, header)
+        os.fdatasync(fd)
+        _fsync_dir(self._dir)
+        self._fd, self._segment, self._size = fd, number, len(header)
 
     def _chain(self, body: str) -> bytes:
         """The next record with ``body`` as its members: seq and prev assigned, line hashed."""
@@ -167,12 +181,14 @@ class AuditLog:
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         """Bind the log to the event loop that will append to it (in the serving process)."""
         self._loop = loop
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mamori-audit")
+        self._threads = ThreadPoolExecutor(
+            max_workers=_MAX_SYNCS, thread_name_prefix="mamori-audit"
+        )
 
     @property
     def pending(self) -> int:
-        """Records appended and not yet handed to a sync (the audit queue depth)."""
-        return len(self._batch)
+        """Records appended and not yet written (the audit queue depth)."""
+        return self._batch_records
 
     def append(self, body: str) -> asyncio.Future[None]:
         """Chain a record; the future is done when it is durable (or failed with
@@ -180,11 +196,20 @@ class AuditLog:
         if self.failure is not None:
             raise AuditUnavailable(self.failure)
         assert self._loop is not None, "AuditLog.start was not called"
-        self._batch.append(self._chain(body))
+        if self._size >= self._segment_bytes:
+            # The boundary is chained here, in order: the header follows the last record.
+            number = self._segment + 1
+            header = self._header(number)
+            self._batch += (number, header)
+            self._segment, self._size = number, len(header)
+        line = self._chain(body)
+        self._batch.append(line)
+        self._batch_records += 1
+        self._size += len(line)
         done = self._batch_done
         if done is None:
             done = self._batch_done = self._loop.create_future()
-        if not self._flush_scheduled and not self._syncing:
+        if not self._flush_scheduled:
             # Later in this same loop pass: every request ready now joins this batch.
             self._flush_scheduled = True
             self._loop.call_soon(self._flush)
@@ -192,73 +217,108 @@ class AuditLog:
 
     def _flush(self) -> None:
         self._flush_scheduled = False
-        done, data, count = self._batch_done, b"".join(self._batch), len(self._batch)
-        self._batch.clear()
-        self._batch_done = None
+        done, pieces, count = self._batch_done, self._batch, self._batch_records
+        self._batch, self._batch_records, self._batch_done = [], 0, None
         if done is None or self.failure is not None:
             return
         try:
-            _write_all(self._fd, data)
+            run: list[bytes] = []
+            for piece in pieces:
+                if isinstance(piece, int):
+                    _write_all(self._fd, b"".join(run))
+                    run = []
+                    self._next_segment(piece)
+                else:
+                    run.append(piece)  # the new segment's header comes first after a boundary
+            _write_all(self._fd, b"".join(run))
         except OSError as exc:
             self._fail(f"cannot write {self._segment_path()}: {exc.strerror or exc}", done)
             return
-        self._size += len(data)
-        self._syncing = True
-        assert self._thread is not None and self._loop is not None
-        started = time.perf_counter()
-        synced = self._thread.submit(os.fdatasync, self._fd)
-        loop = self._loop
+        self._written += 1
+        self._waiting.append((self._written, count, done))
+        if self._in_flight < _MAX_SYNCS:
+            self._start_sync()
+
+    def _next_segment(self, number: int) -> None:
+        """At a boundary: the old segment made durable (and every batch waiting on it), then
+        the new one created."""
+        os.fdatasync(self._fd)
+        self._resolve(self._written)
+        self._retired.append(self._fd)
+        fd = os.open(
+            self._dir / segment_name(number),
+            os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL,
+            0o600,
+        )
+        _fsync_dir(self._dir)
+        self._fd = fd
+
+    def _start_sync(self) -> None:
+        assert self._threads is not None and self._loop is not None
+        cover = self._covered = self._written
+        self._in_flight += 1
+        loop, started = self._loop, time.perf_counter()
+        synced = self._threads.submit(os.fdatasync, self._fd)
         synced.add_done_callback(
-            lambda f: loop.call_soon_threadsafe(self._synced, f, done, started, count)
+            lambda f: loop.call_soon_threadsafe(self._synced, f, cover, started)
         )
 
-    def _synced(
-        self, synced: ThreadFuture[None], done: asyncio.Future[None], t0: float, count: int
-    ) -> None:
-        self._syncing = False
+    def _synced(self, synced: ThreadFuture[None], cover: int, started: float) -> None:
+        self._in_flight -= 1
+        if self.failure is not None:
+            return
         exc = synced.exception()
         if exc is not None:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            self._fail(f"cannot sync {self._segment_path()}: {reason}", done)
+            self._fail(f"cannot sync {self._segment_path()}: {reason}", None)
             return
-        self._observe_sync(time.perf_counter() - t0, count)
-        if not done.done():
-            done.set_result(None)
-        if self._size >= self._segment_bytes:
-            try:
-                self._rotate()
-            except OSError as rotation:
-                reason = rotation.strerror or str(rotation)
-                self._fail(f"cannot start a new audit segment: {reason}", None)
-                return
-        if self._batch and not self._flush_scheduled:
-            self._flush()
+        self._observe_sync(time.perf_counter() - started, self._resolve(cover))
+        if self._written > self._covered and self._in_flight < _MAX_SYNCS:
+            self._start_sync()
+        if self._in_flight == 0:
+            for fd in self._retired:
+                os.close(fd)
+            self._retired.clear()
+
+    def _resolve(self, cover: int) -> int:
+        """Complete every batch up to ``cover``: it is durable. The records it completed."""
+        records = 0
+        while self._waiting and self._waiting[0][0] <= cover:
+            _, count, done = self._waiting.popleft()
+            records += count
+            if not done.done():
+                done.set_result(None)
+        return records
 
     def _fail(self, reason: str, done: asyncio.Future[None] | None) -> None:
         self.failure = reason
         log.error("audit log failed, requests are refused from now on: %s", reason)
-        for future in (done, self._batch_done):
+        futures = [done, self._batch_done, *(waiting for _, _, waiting in self._waiting)]
+        for future in futures:
             if future is not None and not future.done():
                 future.set_exception(AuditUnavailable(reason))
-        self._batch.clear()
-        self._batch_done = None
+        self._waiting.clear()
+        self._batch, self._batch_records, self._batch_done = [], 0, None
 
     def _segment_path(self) -> Path:
         return self._dir / segment_name(self._segment)
 
     async def drain(self) -> None:
         """Wait until every appended record is durable (before a clean stop)."""
-        while self.failure is None and (self._batch_done is not None or self._syncing):
+        while self.failure is None and (
+            self._batch_done is not None or self._waiting or self._in_flight
+        ):
             await asyncio.sleep(0.001)
 
     def close(self) -> None:
-        """Close the files and stop the sync thread (after ``drain``)."""
-        if self._thread is not None:
-            self._thread.shutdown(wait=True)
-        for fd in (self._fd, self._lock_fd):
+        """Close the files and stop the sync threads (after ``drain``)."""
+        if self._threads is not None:
+            self._threads.shutdown(wait=True)
+        for fd in (self._fd, self._lock_fd, *self._retired):
             if fd >= 0:
                 os.close(fd)
         self._fd = self._lock_fd = -1
+        self._retired.clear()
 
 
 def _now() -> str:
