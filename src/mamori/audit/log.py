@@ -1,15 +1,17 @@
 """The audit log writer: one chain, one writing process, records group-committed.
 
-A request's record is chained and appended to an in-memory batch on the event loop
-(``append``), and every request of the batch awaits one shared future. Once per loop pass the
-batch is written with ``os.write`` on the loop (into the page cache: microseconds) and an
-``fdatasync`` is started on a sync thread; up to ``_MAX_SYNCS`` run at once, so a batch
-written while a sync runs starts its own at once rather than queueing behind it (a sync makes
-everything written before it began durable, so one that covers later batches resolves earlier
-ones too). A sync costs the loop nothing but a thread hand-off.
+On the event loop a request's record is only chained (seq, prev, hash) and added to the batch
+being gathered (``append``); every request of the batch awaits one shared future. The file
+work is done by one writer thread of the chain's own: it takes the whole batch, writes it with
+one ``write`` and makes it durable with one ``fdatasync``, then hands the future back to the
+loop; meanwhile the next batch gathers, and the thread takes it the moment it is done. The
+loop wakes the thread (once per loop pass, so every request ready in that pass joins the
+batch) only when it is idle. So the loop pays no system call for the audit log, one sync
+serves every request that arrived during the previous one, and a request waits for at most
+two syncs.
 
 A segment boundary is chained in order too: when the segment is full, the next segment's
-header record is chained before the next record, and the flush that reaches it syncs the old
+header record is chained before the next record, and the thread, reaching it, syncs the old
 file, creates the new one (synced with its directory) and writes on there.
 
 Fail-closed: the first write or sync that fails marks the log failed for good (until a
@@ -25,11 +27,9 @@ import errno
 import fcntl
 import logging
 import os
+import threading
 import time
-from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future as ThreadFuture
-from concurrent.futures import ThreadPoolExecutor
 from json.encoder import encode_basestring_ascii as _quote
 from pathlib import Path
 from typing import Final
@@ -66,9 +66,6 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-_MAX_SYNCS: Final = 2
-
-
 class AuditLog:
     """Appends chained records to ``<audit_dir>/<chain>/`` with group commit."""
 
@@ -84,24 +81,24 @@ class AuditLog:
         self._dir = audit_dir / chain
         self._segment_bytes = segment_bytes
         self._observe_sync = observe_sync
-        self._fd = -1
+        self._fd = -1  # the writer thread's, once started
         self._lock_fd = -1
-        self._retired: list[int] = []  # fds of closed segments a sync may still be using
         self._segment = 0  # the segment the next chained record goes to
         self._size = 0  # bytes chained into that segment (written or not)
         self._seq = 0
         self._prev = ""
-        # Chained lines not yet written; an int is a boundary: segment n starts there.
-        self._batch: list[bytes | int] = []
-        self._batch_records = 0
-        self._batch_done: asyncio.Future[None] | None = None
-        self._flush_scheduled = False
-        self._written = 0  # batches written
-        self._covered = 0  # the last batch a started sync covers
-        self._in_flight = 0
-        self._waiting: deque[tuple[int, int, asyncio.Future[None]]] = deque()
+        # Shared with the writer thread, under _lock: chained lines not yet taken (an int is a
+        # boundary: segment n starts there), how many records, their future; the thread idle.
+        self._lock = threading.Lock()
+        self._pending: list[bytes | int] = []
+        self._pending_records = 0
+        self._pending_done: asyncio.Future[None] | None = None
+        self._idle = True
+        self._kick_scheduled = False
+        self._stopping = False
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._threads: ThreadPoolExecutor | None = None
         self.failure: str | None = None
 
     # -- opening -------------------------------------------------------------------------------
@@ -159,15 +156,16 @@ class AuditLog:
     def _open_segment(self, number: int, header: bytes) -> None:
         """Create segment ``number`` holding its (already chained) header, durable with its
         directory entry; it becomes the file written to."""
-        fd = os.open(
-            self._dir / segment_name(number),
-            os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL,
-            0o600,
-        )
+        fd = self._create(number)
         _write_all(fd, header)
         os.fdatasync(fd)
-        _fsync_dir(self._dir)
         self._fd, self._segment, self._size = fd, number, len(header)
+
+    def _create(self, number: int) -> int:
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL
+        fd = os.open(self._dir / segment_name(number), flags, 0o600)
+        _fsync_dir(self._dir)
+        return fd
 
     def _chain(self, body: str) -> bytes:
         """The next record with ``body`` as its members: seq and prev assigned, line hashed."""
@@ -176,149 +174,138 @@ class AuditLog:
         self._prev = digest(line)
         return line + b"\n"
 
-    # -- appending ------------------------------------------------------------------------------
+    # -- appending (event loop) -----------------------------------------------------------------
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Bind the log to the event loop that will append to it (in the serving process)."""
+        """Bind the log to the event loop that appends to it, and start its writer thread."""
         self._loop = loop
-        self._threads = ThreadPoolExecutor(
-            max_workers=_MAX_SYNCS, thread_name_prefix="mamori-audit"
+        self._thread = threading.Thread(
+            target=self._run, name=f"mamori-audit-{self.chain}", daemon=True
         )
+        self._thread.start()
 
     @property
     def pending(self) -> int:
-        """Records appended and not yet written (the audit queue depth)."""
-        return self._batch_records
+        """Records appended and not yet taken by the writer (the audit queue depth)."""
+        return self._pending_records
 
     def append(self, body: str) -> asyncio.Future[None]:
         """Chain a record; the future is done when it is durable (or failed with
         ``AuditUnavailable``). On the event loop only."""
         if self.failure is not None:
             raise AuditUnavailable(self.failure)
-        assert self._loop is not None, "AuditLog.start was not called"
+        loop = self._loop
+        assert loop is not None, "AuditLog.start was not called"
+        pieces: list[bytes | int] = []
         if self._size >= self._segment_bytes:
             # The boundary is chained here, in order: the header follows the last record.
             number = self._segment + 1
             header = self._header(number)
-            self._batch += (number, header)
+            pieces += (number, header)
             self._segment, self._size = number, len(header)
         line = self._chain(body)
-        self._batch.append(line)
-        self._batch_records += 1
         self._size += len(line)
-        done = self._batch_done
-        if done is None:
-            done = self._batch_done = self._loop.create_future()
-        if not self._flush_scheduled:
-            # Later in this same loop pass: every request ready now joins this batch.
-            self._flush_scheduled = True
-            self._loop.call_soon(self._flush)
+        with self._lock:
+            if pieces:
+                self._pending += pieces
+            self._pending.append(line)
+            self._pending_records += 1
+            done = self._pending_done
+            if done is None:
+                done = self._pending_done = loop.create_future()
+            kick = self._idle and not self._kick_scheduled
+            if kick:
+                self._kick_scheduled = True
+        if kick:
+            # After this loop pass: every request ready now joins the batch.
+            loop.call_soon(self._kick)
         return done
 
-    def _flush(self) -> None:
-        self._flush_scheduled = False
-        done, pieces, count = self._batch_done, self._batch, self._batch_records
-        self._batch, self._batch_records, self._batch_done = [], 0, None
-        if done is None or self.failure is not None:
-            return
-        try:
-            run: list[bytes] = []
-            for piece in pieces:
-                if isinstance(piece, int):
-                    _write_all(self._fd, b"".join(run))
-                    run = []
-                    self._next_segment(piece)
-                else:
-                    run.append(piece)  # the new segment's header comes first after a boundary
-            _write_all(self._fd, b"".join(run))
-        except OSError as exc:
-            self._fail(f"cannot write {self._segment_path()}: {exc.strerror or exc}", done)
-            return
-        self._written += 1
-        self._waiting.append((self._written, count, done))
-        if self._in_flight < _MAX_SYNCS:
-            self._start_sync()
+    def _kick(self) -> None:
+        with self._lock:
+            self._kick_scheduled = False
+            self._idle = False
+        self._wake.set()
 
-    def _next_segment(self, number: int) -> None:
-        """At a boundary: the old segment made durable (and every batch waiting on it), then
-        the new one created."""
-        os.fdatasync(self._fd)
-        self._resolve(self._written)
-        self._retired.append(self._fd)
-        fd = os.open(
-            self._dir / segment_name(number),
-            os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL,
-            0o600,
-        )
-        _fsync_dir(self._dir)
-        self._fd = fd
+    def _durable(self, done: asyncio.Future[None], seconds: float, records: int) -> None:
+        if not done.done():
+            done.set_result(None)
+        self._observe_sync(seconds, records)
 
-    def _start_sync(self) -> None:
-        assert self._threads is not None and self._loop is not None
-        cover = self._covered = self._written
-        self._in_flight += 1
-        loop, started = self._loop, time.perf_counter()
-        synced = self._threads.submit(os.fdatasync, self._fd)
-        synced.add_done_callback(
-            lambda f: loop.call_soon_threadsafe(self._synced, f, cover, started)
-        )
-
-    def _synced(self, synced: ThreadFuture[None], cover: int, started: float) -> None:
-        self._in_flight -= 1
-        if self.failure is not None:
-            return
-        exc = synced.exception()
-        if exc is not None:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            self._fail(f"cannot sync {self._segment_path()}: {reason}", None)
-            return
-        self._observe_sync(time.perf_counter() - started, self._resolve(cover))
-        if self._written > self._covered and self._in_flight < _MAX_SYNCS:
-            self._start_sync()
-        if self._in_flight == 0:
-            for fd in self._retired:
-                os.close(fd)
-            self._retired.clear()
-
-    def _resolve(self, cover: int) -> int:
-        """Complete every batch up to ``cover``: it is durable. The records it completed."""
-        records = 0
-        while self._waiting and self._waiting[0][0] <= cover:
-            _, count, done = self._waiting.popleft()
-            records += count
-            if not done.done():
-                done.set_result(None)
-        return records
-
-    def _fail(self, reason: str, done: asyncio.Future[None] | None) -> None:
-        self.failure = reason
+    def _failed(self, reason: str, done: asyncio.Future[None]) -> None:
         log.error("audit log failed, requests are refused from now on: %s", reason)
-        futures = [done, self._batch_done, *(waiting for _, _, waiting in self._waiting)]
+        with self._lock:
+            futures = [done, self._pending_done]
+            self._pending, self._pending_records, self._pending_done = [], 0, None
         for future in futures:
             if future is not None and not future.done():
                 future.set_exception(AuditUnavailable(reason))
-        self._waiting.clear()
-        self._batch, self._batch_records, self._batch_done = [], 0, None
+
+    # -- the writer thread ----------------------------------------------------------------------
+
+    def _run(self) -> None:
+        loop = self._loop
+        assert loop is not None
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            while True:
+                with self._lock:
+                    pieces, records, done = (
+                        self._pending,
+                        self._pending_records,
+                        self._pending_done,
+                    )
+                    self._pending, self._pending_records, self._pending_done = [], 0, None
+                    if done is None:
+                        self._idle = True
+                        break
+                started = time.perf_counter()
+                try:
+                    self._write(pieces)
+                except OSError as exc:
+                    reason = f"cannot write or sync {self._segment_path()}: {exc.strerror or exc}"
+                    self.failure = reason
+                    loop.call_soon_threadsafe(self._failed, reason, done)
+                    return
+                seconds = time.perf_counter() - started
+                loop.call_soon_threadsafe(self._durable, done, seconds, records)
+            if self._stopping:
+                return
+
+    def _write(self, pieces: list[bytes | int]) -> None:
+        """Write a batch, crossing segment boundaries, and make it durable."""
+        run: list[bytes] = []
+        for piece in pieces:
+            if isinstance(piece, int):
+                _write_all(self._fd, b"".join(run))
+                run = []
+                os.fdatasync(self._fd)  # the old segment whole before the new one exists
+                old, self._fd = self._fd, self._create(piece)
+                os.close(old)
+            else:
+                run.append(piece)  # after a boundary, the new segment's header comes first
+        _write_all(self._fd, b"".join(run))
+        os.fdatasync(self._fd)
 
     def _segment_path(self) -> Path:
         return self._dir / segment_name(self._segment)
 
     async def drain(self) -> None:
         """Wait until every appended record is durable (before a clean stop)."""
-        while self.failure is None and (
-            self._batch_done is not None or self._waiting or self._in_flight
-        ):
+        while self.failure is None and not (self._idle and self._pending_done is None):
             await asyncio.sleep(0.001)
 
     def close(self) -> None:
-        """Close the files and stop the sync threads (after ``drain``)."""
-        if self._threads is not None:
-            self._threads.shutdown(wait=True)
-        for fd in (self._fd, self._lock_fd, *self._retired):
+        """Stop the writer thread and close the files (after ``drain``)."""
+        if self._thread is not None:
+            self._stopping = True
+            self._wake.set()
+            self._thread.join(timeout=10)
+        for fd in (self._fd, self._lock_fd):
             if fd >= 0:
                 os.close(fd)
         self._fd = self._lock_fd = -1
-        self._retired.clear()
 
 
 def _now() -> str:
