@@ -48,8 +48,9 @@ from mamori.core.secrets import SecretService
 from mamori.crypto.aead import DecryptionFailed
 from mamori.gateway.console import ConsoleApp, LoggedReveals, WithConsole
 from mamori.gateway.instance.app import InstanceGateway, TlsListener
+from mamori.gateway.instance.messages import APIS
 from mamori.gateway.instance.throttle import SharedBudgets
-from mamori.gateway.metrics import Metrics, prepare_multiprocess
+from mamori.gateway.metrics import Metrics, prepare_multiprocess, worker_exited
 from mamori.gateway.ops import Ops
 from mamori.gateway.pop.app import PopGateway
 from mamori.gateway.pop.nonces import ReplayGuard, node_table
@@ -616,7 +617,7 @@ def run_node(settings: Settings) -> int:
             runner.run(serve(settings, node, tls, index))
         return 0
 
-    return Supervisor(node.workers, work).run()
+    return Supervisor(node.workers, work, reaped=worker_exited).run()
 
 
 def _close(services: Services) -> None:
@@ -638,7 +639,7 @@ async def serve(
         node.ring.start()
         bus.share_with(node.ring)
     executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="mamori-api")
-    metrics = Metrics()
+    metrics = Metrics(_action_names())
     audit = _open_audit(settings, index, metrics)
     trail = Trail(audit, Encoder(node_name(settings), settings.region), metrics)
     nonce_log = NonceLog(services.db) if is_postgres(services.db) else None
@@ -749,6 +750,13 @@ async def serve(
         bus.share_with(None)
         _close(services)
         log.info("mamori stopped cleanly")
+
+
+def _action_names() -> frozenset[str]:
+    """Every action a request can be counted under: the catalogue's, the instance API's, the
+    console's own."""
+    console = {"RevealSecretValue", "Console:/sign-in", "Console:/sign-out"}
+    return frozenset({a.name for a in catalogue().all()} | set(APIS) | console)
 
 
 def node_name(settings: Settings) -> str:

@@ -13,6 +13,7 @@ import pytest
 from alibabacloud_kms20160120 import models as km
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.compat.instance_helpers import call, generic
 from tests.compat.sdk import new_sdk
 from tests.conftest import ServerProcess, free_port
 
@@ -58,6 +59,10 @@ def test_metrics_count_requests_latency_caches_audit_and_jobs(ops_server: Server
     bad = new_sdk(ops_server.endpoint, ops_server.access_key_id, "wrong")
     with pytest.raises(Exception, match="SignatureDoesNotMatch"):
         bad.encrypt(km.EncryptRequest(key_id=key_id, plaintext="YQ=="))
+    # Action names a request makes up do not become labels (they would grow without bound).
+    for made_up in ("MadeUpAction1", "MadeUpAction2"):
+        with pytest.raises(Exception, match=r"InvalidAction\.NotFound"):
+            call(generic(ops_server), made_up)
     time.sleep(2.5)  # cache counters and job passes are sampled every 2 s
     answer = httpx.get(f"http://{ops_server.endpoint}/metrics", timeout=10)
     assert answer.status_code == 200
@@ -80,6 +85,9 @@ def test_metrics_count_requests_latency_caches_audit_and_jobs(ops_server: Server
     assert value("mamori_background_job_runs_total") >= 1
     assert ("mamori_background_job_failures_total", ()) in samples
     assert ("mamori_throttled_requests_total", (("gateway", "pop"),)) not in samples
+    other = {"gateway": "pop", "action": "Other", "code": "InvalidAction.NotFound"}
+    assert value("mamori_requests_total", **other) == 2
+    assert "MadeUpAction" not in answer.text
     # The operator's own routes are neither counted nor audited.
     assert not any(labels and ("action", "/metrics") in labels for _, labels in samples)
 

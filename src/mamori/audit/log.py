@@ -184,11 +184,6 @@ class AuditLog:
         )
         self._thread.start()
 
-    @property
-    def pending(self) -> int:
-        """Records appended and not yet taken by the writer (the audit queue depth)."""
-        return self._pending_records
-
     def append(self, body: str) -> asyncio.Future[None]:
         """Chain a record; the future is done when it is durable (or failed with
         ``AuditUnavailable``). On the event loop only."""

@@ -25,7 +25,7 @@ from prometheus_client import (
     generate_latest,
     values,
 )
-from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
 from mamori.core.cache import LruCache
 
@@ -56,10 +56,18 @@ def prepare_multiprocess(directory: Path) -> None:
     values.ValueClass = values.MultiProcessValue()  # type: ignore[no-untyped-call]
 
 
+def worker_exited(pid: int) -> None:
+    """Retire an exited worker's live gauges (its counters stay in the node's totals)."""
+    mark_process_dead(pid)  # type: ignore[no-untyped-call]
+
+
 class Metrics:
     """Every metric a worker updates, registered in its own registry."""
 
-    def __init__(self) -> None:
+    def __init__(self, actions: frozenset[str] = frozenset()) -> None:
+        # Only these names become label values: an action a request merely names (unknown,
+        # or made up by an attacker) is counted as "Other", so labels stay bounded.
+        self._actions = actions
         self.multiprocess = "PROMETHEUS_MULTIPROC_DIR" in os.environ
         self._registry = CollectorRegistry(auto_describe=True)
         registry = None if self.multiprocess else self._registry
@@ -122,11 +130,13 @@ class Metrics:
         key = (gateway, action, code)
         children = self._children.get(key)
         if children is None:
+            if action not in self._actions:
+                action = "Other"
             children = (
                 self._requests.labels(gateway, action, code),
                 self._latency.labels(gateway, action),
             )
-            if len(self._children) < 10_000:  # actions x codes is bounded; stay so
+            if action != "Other":
                 self._children[key] = children
             if code == "Rejected.Throttling":
                 self._throttled.labels(gateway)
