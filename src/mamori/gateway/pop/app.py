@@ -2,7 +2,11 @@
 through the catalogue, Alibaba-shaped JSON out.
 
 A framework router costs a quarter of the throughput on this path (DESIGN §9), and the
-gateway serves exactly two routes, so it speaks ASGI directly; uvicorn does the HTTP parsing.
+gateway serves exactly one route (``/health`` and the other operator's routes are answered in
+front of it: gateway/ops.py), so it speaks ASGI directly; uvicorn does the HTTP parsing.
+
+Every request is reported to the trail (gateway/trail.py): refused before it acts once the
+audit log has failed, and answered only after its audit record is durable.
 """
 
 from __future__ import annotations
