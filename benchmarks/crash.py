@@ -3,7 +3,9 @@
 Each round: ``--clients`` official-SDK clients write (CreateKey, Encrypt, CreateSecret,
 PutSecretValue, RAM CreateUser) for 0.4–1.5 s, the server gets SIGKILL, restarts on the same data
 dir and store, and every acknowledged write is checked: keys Enabled, ciphertexts decrypt to
-their plaintexts, secret versions hold their values, users exist (``tests/store/crash_load.py``).
+their plaintexts, secret versions hold their values, users exist, the audit chain verifies (a
+record torn by the kill is sealed at the restart) and holds a record of every acknowledged
+request (``tests/store/crash_load.py``).
 
 Run: ``.venv/bin/python benchmarks/crash.py --rounds 50 --backend sqlite`` (or ``postgres``,
 which needs the PostgreSQL of the tests at 127.0.0.1:5432). Exits 1 if anything was lost.

@@ -14,20 +14,22 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import uvicorn
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select, text, update
 
 from mamori.api.errors import ApiError
 from mamori.api.registry import catalogue
+from mamori.audit import AuditLog, Encoder
 from mamori.config import Settings
 from mamori.core.aliases import AliasService
 from mamori.core.asymmetric_ops import AsymmetricService
+from mamori.core.cache import named_caches
 from mamori.core.certificates import CertificateService
 from mamori.core.challenges import Challenges
 from mamori.core.crypto_ops import CryptoService
@@ -47,10 +49,14 @@ from mamori.crypto.aead import DecryptionFailed
 from mamori.gateway.console.mount import LazyConsole, WithConsole
 from mamori.gateway.console.throttle import FailedSignIns
 from mamori.gateway.instance.app import InstanceGateway, TlsListener
+from mamori.gateway.instance.messages import APIS
 from mamori.gateway.instance.throttle import SharedBudgets
+from mamori.gateway.metrics import Metrics, prepare_multiprocess, worker_exited
+from mamori.gateway.ops import Ops
 from mamori.gateway.pop.app import PopGateway
 from mamori.gateway.pop.nonces import ReplayGuard, node_table
 from mamori.gateway.tls import TlsFiles, ensure_tls
+from mamori.gateway.trail import Trail
 from mamori.hsm import HsmConfig, TokenUnavailable, find_module
 from mamori.http.limits import bounded
 from mamori.iam.aap_services import AapServices, build_aap
@@ -73,7 +79,7 @@ from mamori.seal import RootKeyProvider
 from mamori.seal.keyfile import KeyFileProvider
 from mamori.seal.keyring import Keyring, rewrap
 from mamori.seal.pkcs11 import Pkcs11RootProvider
-from mamori.startup import bind, check_data_dir
+from mamori.startup import audit_failure, bind, check_audit_dir, check_data_dir
 from mamori.store import schema as t
 from mamori.store.database import Database
 from mamori.store.job_lease import JobLease, job_lease
@@ -421,7 +427,7 @@ class _Server(uvicorn.Server):
 
 
 def _uvicorn_config(
-    app: PopGateway | TlsListener | WithConsole,
+    app: Ops,
     pop: PopGateway,
     settings: Settings,
     port: int,
@@ -492,7 +498,9 @@ def _connection_limit(wanted: int, listeners: int) -> int:
     return fitted
 
 
-async def _jobs(services: Services, interval: float, stop: asyncio.Event, lease: JobLease) -> None:
+async def _jobs(
+    services: Services, interval: float, stop: asyncio.Event, lease: JobLease, metrics: Metrics
+) -> None:
     """The background jobs, in whichever one process of the deployment holds the lease."""
     loop = asyncio.get_running_loop()
     postgres = is_postgres(services.db)
@@ -505,7 +513,9 @@ async def _jobs(services: Services, interval: float, stop: asyncio.Event, lease:
                     await loop.run_in_executor(None, run_due, services.keys, now, services.secrets)
                     if postgres:
                         await loop.run_in_executor(None, purge, services.db, now)
+                    metrics.job_pass(failed=False)
             except Exception:
+                metrics.job_pass(failed=True)
                 log.exception("background job pass failed; retrying next interval")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=interval)
@@ -583,6 +593,13 @@ def run_node(settings: Settings) -> int:
     import uvloop
 
     check_data_dir(settings.data_dir)
+    if settings.audit == "off":
+        log.warning(
+            'AUDIT IS OFF (audit = "off"): no request of this node is recorded; '
+            "nobody will be able to tell who used which key (docs/audit.md)"
+        )
+    else:
+        check_audit_dir(settings.audit_dir)
     # Bound first: a port in use is said before the store is touched (docs/operations.md).
     node = open_node(settings)
     try:
@@ -598,6 +615,9 @@ def run_node(settings: Settings) -> int:
         key_file=settings.tls_key_file,
     )
     _announce(settings, created, tls, node.workers)
+    if node.workers > 1:
+        # Each worker's samples in files of its own, added up by whichever answers /metrics.
+        prepare_multiprocess(settings.data_dir / "run" / "metrics")
     if node.workers == 1:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             runner.run(serve(settings, node, tls, 0, services))
@@ -610,7 +630,7 @@ def run_node(settings: Settings) -> int:
             runner.run(serve(settings, node, tls, index))
         return 0
 
-    return Supervisor(node.workers, work).run()
+    return Supervisor(node.workers, work, reaped=worker_exited).run()
 
 
 def _close(services: Services) -> None:
@@ -638,6 +658,9 @@ async def serve(
     executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="mamori-api")
     # Inline actions whose key is in a token (one session: more threads would only wait).
     token_executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="mamori-token")
+    metrics = Metrics(_action_names())
+    audit = _open_audit(settings, index, metrics)
+    trail = Trail(audit, Encoder(node_name(settings), settings.region), metrics)
     nonce_log = NonceLog(services.db) if is_postgres(services.db) else None
     gateway = PopGateway(
         catalogue=catalogue(),
@@ -651,6 +674,7 @@ async def serve(
         token_executor=token_executor,
         max_body_bytes=settings.max_body_bytes,
         host_id=f"kms.{settings.region}.aliyuncs.com",
+        trail=trail,
         refresh=bus.poll,
     )
     console: LazyConsole | None = None
@@ -668,9 +692,11 @@ async def serve(
                 executor=executor,
                 max_body_bytes=settings.max_body_bytes,
                 failures=node.sign_ins,
-                # The hook the audit log will take over (issue: audit); a log line until then.
+                # With the audit log on, each reveal is its request's record (RecordedReveals);
+                # with it off, a log line.
                 reveals=LoggedReveals(),
                 trusted_proxies=settings.console_trusted_proxies,
+                trail=trail if audit is not None else None,
             )
 
         console = LazyConsole(build_console, executor)
@@ -686,16 +712,27 @@ async def serve(
             executor=executor,
             max_body_bytes=settings.max_body_bytes,
             host_names=settings.host_names,
+            trail=trail,
             refresh=bus.poll,
         ),
         WithConsole(console, gateway),
     )
     plain_app = WithConsole(console if settings.console_http else None, gateway)
-    listeners: list[tuple[PopGateway | TlsListener | WithConsole, int, TlsFiles | None]] = [
-        (plain_app, settings.port, None)
-    ]
+
+    def ops(app: TlsListener | WithConsole) -> Ops:
+        return Ops(
+            app,
+            trail=trail,
+            audit_on=audit is not None,
+            checks=_readiness(services, settings),
+            metrics=metrics,
+            metrics_allow=settings.metrics_allow,
+            executor=executor,
+        )
+
+    listeners: list[tuple[Ops, int, TlsFiles | None]] = [(ops(plain_app), settings.port, None)]
     if settings.tls_port:
-        listeners.append((tls_app, settings.tls_port, tls))
+        listeners.append((ops(tls_app), settings.tls_port, tls))
     limit = _connection_limit(settings.max_connections, len(listeners))
     servers = [
         _Server(_uvicorn_config(app, gateway, settings, port, files, limit))
@@ -712,10 +749,13 @@ async def serve(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, request_stop)
+    if audit is not None:
+        audit.start(loop)
     listener = _share_invalidations(services)
     jobs = asyncio.create_task(
-        _jobs(services, settings.jobs_interval, stop, job_lease(services.db))
+        _jobs(services, settings.jobs_interval, stop, job_lease(services.db), metrics)
     )
+    sampler = asyncio.create_task(_sample(metrics, trail, stop))
     try:
         await asyncio.gather(
             *(
@@ -726,6 +766,10 @@ async def serve(
     finally:
         request_stop()
         await jobs
+        await sampler
+        if audit is not None:
+            await audit.drain()
+            audit.close()
         if nonce_log is not None:
             await nonce_log.close()
         if listener is not None:
@@ -734,6 +778,71 @@ async def serve(
         bus.share_with(None)
         _close(services)
         log.info("mamori stopped cleanly")
+
+
+def _action_names() -> frozenset[str]:
+    """Every action a request can be counted under: the catalogue's, the instance API's, the
+    console's own."""
+    console = {"RevealSecretValue", "Console:/sign-in", "Console:/sign-out"}
+    return frozenset({a.name for a in catalogue().all()} | set(APIS) | console)
+
+
+def node_name(settings: Settings) -> str:
+    """This node's name in audit records: ``node_name``, or the host name made safe."""
+    if settings.node_name:
+        return settings.node_name
+    return re.sub(r"[^A-Za-z0-9._-]", "-", socket.gethostname())[:64] or "mamori"
+
+
+def _open_audit(settings: Settings, index: int, metrics: Metrics) -> AuditLog | None:
+    """Worker ``index``'s own chain, ``<node>-w<index>`` (one writer per chain file); None
+    when the audit log is off."""
+    if settings.audit == "off":
+        return None
+    audit = AuditLog(
+        settings.audit_dir,
+        f"{node_name(settings)}-w{index}",
+        segment_bytes=settings.audit_segment_bytes,
+        observe_sync=metrics.audit_synced,
+    )
+    try:
+        audit.open()
+    except (OSError, ValueError) as exc:
+        raise audit_failure(exc) from None
+    return audit
+
+
+async def _sample(metrics: Metrics, trail: Trail, stop: asyncio.Event) -> None:
+    """What is counted outside requests, every few seconds: cache hits, audit availability."""
+    while not stop.is_set():
+        metrics.sync_caches(named_caches())
+        metrics.audit_available(trail.failure is None)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=2.0)
+
+
+def _readiness(services: Services, settings: Settings) -> Callable[[], dict[str, str]]:
+    """What ``/ready`` checks besides the audit log: the store answers, the root of trust is
+    open (a PKCS#11 root key still found in its token)."""
+
+    def check() -> dict[str, str]:
+        state: dict[str, str] = {}
+        try:
+            with services.db.read() as conn:
+                conn.execute(text("SELECT 1"))
+            state["Store"] = "ok"
+        except Exception as exc:
+            state["Store"] = f"unreachable: {type(exc).__name__}"
+        state["RootOfTrust"] = "ok"
+        if settings.seal_provider == "pkcs11" and services.hsm_token is not None:
+            try:
+                found = services.hsm_token.aead(settings.hsm_root_key_label) is not None
+            except Exception:
+                found = False
+            state["RootOfTrust"] = "ok" if found else "the PKCS#11 root key is not reachable"
+        return state
+
+    return check
 
 
 def _trust_chain(tls: TlsFiles) -> str:

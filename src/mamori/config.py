@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import stat
 import tomllib
 from dataclasses import dataclass, field, fields, replace
@@ -57,6 +58,14 @@ class Settings:
     # Addresses (or CIDR blocks) of TLS-terminating proxies in front of the console: from
     # these peers only, X-Forwarded-Proto and X-Forwarded-For are believed (docs/console.md).
     console_trusted_proxies: tuple[str, ...] = ()
+    # The audit log (docs/audit.md): "on", or "off" (no record at all; said loudly at start).
+    audit: str = "on"
+    # A segment is closed and the next one begun once it holds this many bytes.
+    audit_segment_bytes: int = 64 * 1024 * 1024
+    # This node's name in audit records and chain names (default: the host name).
+    node_name: str = ""
+    # Peers (addresses or CIDR blocks) that may read GET /metrics; empty: no /metrics at all.
+    metrics_allow: tuple[str, ...] = ("127.0.0.1/32", "::1/128")
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -73,6 +82,11 @@ class Settings:
     def hsm_enabled(self) -> bool:
         """Whether a PKCS#11 token is configured (for HSM keys, the seal, or both)."""
         return bool(self.hsm_token_label)
+
+    @property
+    def audit_dir(self) -> Path:
+        """Where the audit chains live."""
+        return self.data_dir / "audit"
 
     @property
     def tls_dir(self) -> Path:
@@ -175,13 +189,20 @@ def load_settings(
         raise ConfigError("workers must be 0 (one per core) to 256, nonce_cache_entries positive")
     if not 0 < settings.instance_qps_share <= 1:
         raise ConfigError("instance_qps_share must be in (0, 1]")
-    for proxy in settings.console_trusted_proxies:
-        try:
-            ipaddress.ip_network(proxy, strict=False)
-        except ValueError:
-            raise ConfigError(
-                f"console_trusted_proxies: {proxy!r} is not an IP address or CIDR block"
-            ) from None
+    for setting in ("console_trusted_proxies", "metrics_allow"):
+        for proxy in getattr(settings, setting):
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ConfigError(
+                    f"{setting}: {proxy!r} is not an IP address or CIDR block"
+                ) from None
+    if settings.audit not in ("on", "off"):
+        raise ConfigError('audit must be "on" or "off"')
+    if settings.audit_segment_bytes < 4096:
+        raise ConfigError("audit_segment_bytes must be at least 4096")
+    if settings.node_name and not _NODE_NAME.fullmatch(settings.node_name):
+        raise ConfigError("node_name may hold letters, digits, '.', '_' and '-' (at most 64)")
     if settings.seal_provider not in _SEAL_PROVIDERS:
         raise ConfigError(f"seal_provider must be one of {', '.join(_SEAL_PROVIDERS)}")
     if settings.seal_provider == "pkcs11" and not settings.hsm_enabled:
@@ -190,6 +211,7 @@ def load_settings(
 
 
 _SEAL_PROVIDERS = ("file", "pkcs11")
+_NODE_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 def _hsm_section(section: Any, known: set[str], path: Path) -> dict[str, Any]:

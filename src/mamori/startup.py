@@ -30,6 +30,9 @@ STORE = 4
 SCHEMA_TOO_NEW = 5
 LISTEN = 6
 DATA_DIR = 7
+# The audit log cannot be written at start; also ``mamori audit verify``'s answer to a broken
+# chain (docs/audit.md).
+AUDIT = 8
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,29 @@ def check_data_dir(data_dir: Path) -> None:
         raise StartupFailure(
             "data_dir", f"{data_dir} is not a writable directory ({_reason(exc)})", DATA_DIR
         ) from None
+
+
+def check_audit_dir(audit_dir: Path) -> None:
+    """Prove the audit directory takes files (fail-closed: no server without its audit log)."""
+    probe = audit_dir / f".mamori-write-test-{uuid.uuid4().hex}"
+    try:
+        audit_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, b"\n")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+            os.unlink(probe)
+    except OSError as exc:
+        raise StartupFailure(
+            "audit", f"{audit_dir} cannot take audit records ({_reason(exc)})", AUDIT
+        ) from None
+
+
+def audit_failure(exc: Exception) -> StartupFailure:
+    """A chain that did not open at start (busy, unwritable, unreadable end)."""
+    return StartupFailure("audit", f"the audit log did not open ({_reason(exc)})", AUDIT)
 
 
 def bind(host: str, port: int, setting: str, *, reuse_port: bool = False) -> socket.socket:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from alibabacloud_kms20160120 import models as km
 
+from tests.audit.helpers import find, verified
 from tests.compat.sdk import new_sdk
 from tests.conftest import (
     ROOT,
@@ -114,6 +115,10 @@ def test_a_restore_opens_old_ciphertexts_and_secrets(
             assert restored.ca_file.read_bytes() == fresh_server.ca_file.read_bytes()
         finally:
             restored.stop()
+        # The audit chains came along, as they stood, and the restored node continued them.
+        assert "OK" in verified(restored.data_dir)
+        assert find(restored.data_dir, "--key", key_id, "--action", "Encrypt")
+        assert find(restored.data_dir, "--action", "Decrypt", "--key", key_id)
     finally:
         if pg is not None:
             drop_pg_database(pg)

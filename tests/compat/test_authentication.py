@@ -325,7 +325,7 @@ def test_body_at_the_limit_is_read(server: ServerProcess) -> None:
 def test_health_over_http(server: ServerProcess) -> None:
     response = httpx.get(f"http://{server.endpoint}/health", timeout=5)
     assert response.status_code == 200
-    assert response.json() == {"Status": "ok"}
+    assert response.json() == {"Status": "ok", "Audit": "ok"}
 
 
 def test_health_over_https(server: ServerProcess) -> None:
@@ -333,4 +333,4 @@ def test_health_over_https(server: ServerProcess) -> None:
         f"https://{server.tls_endpoint}/health", verify=str(server.ca_file), timeout=5
     )
     assert response.status_code == 200
-    assert response.json() == {"Status": "ok"}
+    assert response.json() == {"Status": "ok", "Audit": "ok"}

@@ -19,6 +19,7 @@ from alibabacloud_kms20160120.client import Client
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
+from tests.audit.helpers import find
 from tests.compat.instance_helpers import generic, new_instance
 from tests.compat.instance_sdks import (
     Access,
@@ -561,3 +562,30 @@ def test_deleting_the_client_key_holds_from_the_next_request(
     app, access = own
     kms.delete_client_key(km.DeleteClientKeyRequest(client_key_id=access.client_key_id))
     _refused(_encrypt(app, world.keys["aes"]), *UNAUTHORIZED)
+
+
+# -- the audit log ---------------------------------------------------------------------------
+
+
+def test_calls_and_refusals_are_audited_with_the_client_key(
+    app: SdkApp, world: World, server: ServerProcess
+) -> None:
+    sealed = app.ok(
+        "encrypt",
+        "EncryptRequest",
+        args={"key_id": world.keys["sm4"], "plaintext": b64(b"audited")},
+        bytes_args=["plaintext"],
+    )
+    _refused(_encrypt(app, world.keys["outside"]), *DENIED)
+    by_key = ("--principal", world.access.client_key_id)
+    done = find(server.data_dir, *by_key, "--key", world.keys["sm4"], "--action", "Encrypt")
+    assert done, "no record of the dedicated gateway's Encrypt"
+    record = done[-1]
+    assert record["request_id"] == sealed["RequestId"]
+    assert (record["gateway"], record["tls"], record["result"]) == ("instance", True, "Success")
+    assert record["principal"] == f"aap/{world.access.aap}"
+    assert record["key_version_id"]
+    refused = find(server.data_dir, *by_key, "--key", world.keys["outside"])
+    assert refused and refused[-1]["result"] == "Forbidden.NoPermission"
+    raw = b"".join(p.read_bytes() for p in (server.data_dir / "audit").rglob("*.jsonl"))
+    assert b"audited" not in raw and b64(b"audited").encode() not in raw

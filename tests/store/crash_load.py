@@ -1,5 +1,6 @@
 """Crash rounds: concurrent official-SDK clients write, the server is SIGKILLed mid-load and
-restarted on the same data, and every acknowledged write must be there.
+restarted on the same data, and every acknowledged write must be there; the audit chain must
+verify (a record torn by the kill sealed at the restart) and hold every acknowledged request.
 
 Shared by ``tests/store/test_crash.py`` (a few rounds) and ``benchmarks/crash.py`` (50). A
 write counts as acknowledged only once its response arrived; a request cut off by the kill may
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from alibabacloud_kms20160120 import models as km
 from alibabacloud_ram20150501 import models as rm
 
+from tests.audit.helpers import audit_cli, find
 from tests.compat.sdk import new_sdk, ram_sdk
 from tests.conftest import ServerProcess
 
@@ -32,6 +34,7 @@ class Acknowledged:
     blobs: list[tuple[str, bytes, dict[str, str]]] = field(default_factory=list)
     secrets: list[tuple[str, str, str]] = field(default_factory=list)  # name, version, value
     users: list[str] = field(default_factory=list)
+    request_ids: list[str] = field(default_factory=list)  # of every acknowledged request
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def count(self) -> int:
@@ -60,42 +63,47 @@ def _client_loop(server: ServerProcess, key_id: str, acked: Acknowledged) -> Non
             step += 1
             op = step % 6
             if op == 0:
-                new = kms.create_key(km.CreateKeyRequest()).body.key_metadata.key_id
+                made = kms.create_key(km.CreateKeyRequest()).body
                 with acked.lock:
-                    acked.keys.append(new)
+                    acked.keys.append(made.key_metadata.key_id)
+                    acked.request_ids.append(made.request_id)
             elif op in (1, 4):
                 plain = os.urandom(32)
                 context = {"round": tag, "n": str(step)}
-                blob = kms.encrypt(
+                sealed = kms.encrypt(
                     km.EncryptRequest(
                         key_id=key_id,
                         plaintext=base64.b64encode(plain).decode(),
                         encryption_context=context,
                     )
-                ).body.ciphertext_blob
+                ).body
                 with acked.lock:
-                    acked.blobs.append((blob, plain, context))
+                    acked.blobs.append((sealed.ciphertext_blob, plain, context))
+                    acked.request_ids.append(sealed.request_id)
             elif op == 2 and step == 2:
-                kms.create_secret(
+                answer = kms.create_secret(
                     km.CreateSecretRequest(
                         secret_name=secret, secret_data=f"v-{step}", version_id=f"v{step}"
                     )
-                )
+                ).body
                 with acked.lock:
                     acked.secrets.append((secret, f"v{step}", f"v-{step}"))
+                    acked.request_ids.append(answer.request_id)
             elif op in (2, 3):
-                kms.put_secret_value(
+                put = kms.put_secret_value(
                     km.PutSecretValueRequest(
                         secret_name=secret, secret_data=f"v-{step}", version_id=f"v{step}"
                     )
-                )
+                ).body
                 with acked.lock:
                     acked.secrets.append((secret, f"v{step}", f"v-{step}"))
+                    acked.request_ids.append(put.request_id)
             else:
                 user = f"crash-{tag}-{step}"
-                ram.create_user(rm.CreateUserRequest(user_name=user))
+                created = ram.create_user(rm.CreateUserRequest(user_name=user)).body
                 with acked.lock:
                     acked.users.append(user)
+                    acked.request_ids.append(created.request_id)
     except Exception:  # the kill cuts every client off; that ends its loop
         return
 
@@ -120,6 +128,9 @@ def crash_round(server: ServerProcess, clients: int, rng: random.Random) -> Roun
     for thread in threads:
         thread.join(timeout=60)
     server.start()
+    # Before any new request: the chain, torn record sealed at this start, verifies, and every
+    # acknowledged request has its record (it was durable before the response left).
+    audit_lost = _unaudited(server, acked)
     return RoundResult(
         acknowledged=acked.count(),
         by_kind={
@@ -128,9 +139,20 @@ def crash_round(server: ServerProcess, clients: int, rng: random.Random) -> Roun
             "CreateSecret/PutSecretValue": len(acked.secrets),
             "CreateUser": len(acked.users),
         },
-        lost=_missing(server, acked),
+        lost=audit_lost + _missing(server, acked),
         load_seconds=load_seconds,
     )
+
+
+def _unaudited(server: ServerProcess, acked: Acknowledged) -> list[str]:
+    """The audit chain's break, if any, and each acknowledged request without a record."""
+    done = audit_cli(server.data_dir, "verify")
+    if done.returncode != 0:
+        return [f"audit chain: {done.stdout.strip()} {done.stderr.strip()}"]
+    recorded = {record["request_id"] for record in find(server.data_dir)}
+    return [
+        f"request {rid} has no audit record" for rid in acked.request_ids if rid not in recorded
+    ]
 
 
 def _missing(server: ServerProcess, acked: Acknowledged) -> list[str]:

@@ -94,10 +94,14 @@ def _raw_files(server: ServerProcess) -> list[Path]:
 def test_no_secret_is_stored_in_the_clear(fresh_server: ServerProcess) -> None:
     kms = new_sdk(fresh_server.endpoint, fresh_server.access_key_id, fresh_server.access_key_secret)
     sentinel = b"mamori-plaintext-sentinel-" + os.urandom(8).hex().encode()
+    ciphertexts = []
     for spec in ("Aliyun_AES_256", "Aliyun_AES_128", "Aliyun_SM4"):
         key_id = kms.create_key(km.CreateKeyRequest(key_spec=spec)).body.key_metadata.key_id
         kms.create_key_version(km.CreateKeyVersionRequest(key_id=key_id))
-        kms.encrypt(km.EncryptRequest(key_id=key_id, plaintext=base64.b64encode(sentinel).decode()))
+        sealed = kms.encrypt(
+            km.EncryptRequest(key_id=key_id, plaintext=base64.b64encode(sentinel).decode())
+        )
+        ciphertexts.append(sealed.body.ciphertext_blob.encode())
     # Private keys (PKCS#8 DER, or SM2's 96-byte layout) and HMAC keys are wrapped the same way.
     for spec in ("RSA_2048", "EC_P256", "EC_SM2", "EC_ED25519", "HMAC_SHA_256"):
         kms.create_key(km.CreateKeyRequest(key_spec=spec))
@@ -129,12 +133,18 @@ def test_no_secret_is_stored_in_the_clear(fresh_server: ServerProcess) -> None:
     assert len(raw) > 4096
     # The scan can see what is there: the key ids are stored in the clear.
     assert b"key-" in raw
+    # The audit log too: every request above has a record, each naming a key or action.
+    audit = b"".join(p.read_bytes() for p in (fresh_server.data_dir / "audit").rglob("*.jsonl"))
+    assert b'"action":"Encrypt"' in audit and b'"action":"GetManagedDataKey"' in audit
+    raw += audit
 
     needles = {
         "access key secret": fresh_server.access_key_secret.encode(),
         "plaintext": sentinel,
         "root key": (fresh_server.data_dir / "root.key").read_bytes(),
     }
+    for i, ciphertext in enumerate(ciphertexts):
+        needles[f"ciphertext {i}"] = ciphertext
     for i, material in enumerate(materials):
         needles[f"key material {i}"] = material
         needles[f"key material {i} (base64)"] = base64.b64encode(material)

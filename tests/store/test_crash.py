@@ -1,5 +1,6 @@
-"""Crash safety: a SIGKILL mid-load loses no acknowledged write, on SQLite and PostgreSQL
-(docs/operations.md, "Crash guarantees"). ``benchmarks/crash.py`` runs 50 rounds."""
+"""Crash safety: a SIGKILL mid-load loses no acknowledged write nor its audit record, and the
+audit chain verifies after every restart, on SQLite and PostgreSQL (docs/operations.md, "Crash
+guarantees"). ``benchmarks/crash.py`` runs 50 rounds."""
 
 from __future__ import annotations
 

@@ -121,6 +121,14 @@ _ROWS: Final[tuple[ErrorSpec, ...]] = (
         "InternalFailure", 500, "The request processing has failed due to some unknown error."
     ),
     ErrorSpec("ServiceUnavailableTemporary", 503, "The service is temporarily unavailable."),
+    # Fail-closed audit (docs/audit.md): the record could not be made durable, so the request
+    # is not acknowledged; once the audit log has failed, requests are refused before acting.
+    ErrorSpec(
+        "Rejected.AuditUnavailable",
+        503,
+        "The request is refused because its audit record cannot be written. "
+        "Nothing is done until the audit log is writable again (see the server log).",
+    ),
 )
 
 # RAM names the entity in the code; the families share a status and a message shape.

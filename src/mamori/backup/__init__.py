@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from mamori import __version__
+from mamori.audit.chain import chains, segments
 from mamori.backup import archive
 from mamori.backup.archive import ArchiveError, Manifest
 from mamori.backup.snapshot import (
@@ -63,6 +64,7 @@ def backup(settings: Settings, output: Path) -> Manifest:
             for file in sorted(settings.tls_dir.iterdir()):
                 if file.is_file():
                     members[f"tls/{file.name}"] = file
+        members.update(_audit_segments(settings.audit_dir, Path(work)))
         manifest = Manifest(
             store="sqlite" if db_file is not None else "postgresql",
             schema_revision=revision,
@@ -71,6 +73,21 @@ def backup(settings: Settings, output: Path) -> Manifest:
             mamori_version=__version__,
         )
         return archive.write(output, manifest, members)
+
+
+def _audit_segments(audit_dir: Path, work: Path) -> dict[str, Path]:
+    """A copy of every audit segment up to its last whole record (a running server may be in
+    the middle of appending one), so the restored chains verify as they stood."""
+    members: dict[str, Path] = {}
+    for chain in chains(audit_dir):
+        for _, segment in segments(chain):
+            name = f"audit/{chain.name}/{segment.name}"
+            copy = work / name
+            copy.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            data = segment.read_bytes()
+            copy.write_bytes(data[: data.rfind(b"\n") + 1])
+            members[name] = copy
+    return members
 
 
 @dataclass(frozen=True)

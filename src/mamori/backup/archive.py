@@ -7,6 +7,8 @@ Layout (every member a regular file, no directories, no links)::
     mamori.db          SQLite: a consistent snapshot made with SQLite's online backup API
     mamori.pgdump      PostgreSQL: ``pg_dump --format=custom`` of the store
     tls/<name>         Mamori's CA and server certificate and their keys, as in <data-dir>/tls
+    audit/<chain>/<n>.jsonl
+                       every audit segment, each cut at its last whole record (docs/audit.md)
 
 Reading checks every member against the manifest and refuses anything it does not list, so a
 damaged or doctored archive is refused before a byte of it is restored.
@@ -27,8 +29,12 @@ FORMAT_VERSION = 1
 MANIFEST = "MANIFEST.json"
 SQLITE_MEMBER = "mamori.db"
 PG_MEMBER = "mamori.pgdump"
-# What a member may be called: the store snapshot or a flat file under tls/.
-_MEMBER = re.compile(r"(mamori\.db|mamori\.pgdump|tls/[A-Za-z0-9._-]{1,64})")
+# What a member may be called: the store snapshot, a flat file under tls/, an audit segment
+# (never a name starting with a dot, so never "..").
+_MEMBER = re.compile(
+    r"(mamori\.db|mamori\.pgdump|tls/[A-Za-z0-9._-]{1,64}"
+    r"|audit/[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}/[0-9]{8}\.jsonl)"
+)
 
 
 class ArchiveError(ValueError):
@@ -89,7 +95,7 @@ def read(path: Path, into: Path) -> Manifest:
                     raise ArchiveError(f"member {info.name!r} is not in the manifest")
                 seen.add(info.name)
                 target = into / info.name
-                target.parent.mkdir(mode=0o700, exist_ok=True)
+                target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
                 source = tar.extractfile(info)
                 assert source is not None  # a regular file always has one
                 with target.open("xb") as out:

@@ -43,10 +43,12 @@ def backup(
     except (BackupRefused, ArchiveError, SnapshotError) as exc:
         _fail("backup", exc)
     tls = sum(1 for name in manifest.files if name.startswith("tls/"))
+    audit = sum(1 for name in manifest.files if name.startswith("audit/"))
     typer.echo(
         f"Wrote {output}: the {manifest.store} store at schema {manifest.schema_revision} "
-        f"(keyring version(s) {', '.join(map(str, manifest.keyring_versions))}) and {tls} TLS "
-        "file(s), private keys included: keep it as private as the data dir."
+        f"(keyring version(s) {', '.join(map(str, manifest.keyring_versions))}), {audit} "
+        f"audit segment(s) and {tls} TLS file(s), private keys included: keep it as private "
+        "as the data dir."
     )
     typer.echo(ROOT_KEY_NOTE)
 

@@ -17,6 +17,7 @@ import typer
 from mamori.cli import aliases, backup, crypto, keys, secrets
 from mamori.cli.aap import app as aap_app
 from mamori.cli.agent import agent as agent_command
+from mamori.cli.audit import app as audit_app
 from mamori.cli.connection import Target
 from mamori.cli.iam import app as iam_app
 from mamori.cli.instances import app as instances_app
@@ -108,6 +109,7 @@ app.add_typer(instances_app, name="instances")
 app.add_typer(aap_app, name="aap")
 app.add_typer(iam_app, name="iam")
 app.command("agent")(agent_command)
+app.add_typer(audit_app, name="audit")
 app.command("backup")(backup.backup)
 app.command("restore")(backup.restore)
 

@@ -8,9 +8,10 @@ from other nodes through PostgreSQL LISTEN/NOTIFY.)
 from __future__ import annotations
 
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -19,8 +20,14 @@ V = TypeVar("V")
 class LruCache(Generic[K, V]):
     """A thread-safe LRU map with a size bound."""
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, name: str = "") -> None:
         self._capacity = max(1, capacity)
+        # Plain counters, read by the metrics (gateway/metrics.py) under a name: a lookup pays
+        # nothing for being measured.
+        self.hits = 0
+        self.misses = 0
+        if name:
+            _NAMED[self] = name
         self._items: OrderedDict[K, V] = OrderedDict()
         self._lock = threading.Lock()
         # Bumped by every removal. A load that raced with a removal (read the store before a
@@ -33,6 +40,9 @@ class LruCache(Generic[K, V]):
             value = self._items.get(key)
             if value is not None:
                 self._items.move_to_end(key)
+                self.hits += 1
+            else:
+                self.misses += 1
             return value
 
     def get_or_load(self, key: K, load: Callable[[K], V | None]) -> V | None:
@@ -103,3 +113,11 @@ class LruCache(Generic[K, V]):
         with self._lock:
             self._generation += 1
             self._items.clear()
+
+
+_NAMED: weakref.WeakKeyDictionary[LruCache[Any, Any], str] = weakref.WeakKeyDictionary()
+
+
+def named_caches() -> list[tuple[str, LruCache[Any, Any]]]:
+    """The caches made with a name, for their hit ratios."""
+    return [(name, cache) for cache, name in list(_NAMED.items())]

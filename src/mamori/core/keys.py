@@ -152,9 +152,9 @@ class KeyService:
         self._keyring = keyring
         self._hsm = hsm or HsmVersions(None)
         self._clock = clock
-        self._records: LruCache[str, KeyRecord] = LruCache(cache_size)
-        self._aliases: LruCache[tuple[str, str], str] = LruCache(cache_size)
-        self._versions: LruCache[str, UsableVersion] = LruCache(cache_size)
+        self._records: LruCache[str, KeyRecord] = LruCache(cache_size, "key")
+        self._aliases: LruCache[tuple[str, str], str] = LruCache(cache_size, "alias")
+        self._versions: LruCache[str, UsableVersion] = LruCache(cache_size, "key_version")
         # key id -> its first version's id: the instance API's plain Encrypt/Decrypt use it.
         self._initial: LruCache[str, str] = LruCache(cache_size)
         # version id -> its key's id (never changes while both exist): the migration header

@@ -83,7 +83,7 @@ class SecretViews:
 
     def __init__(self, db: Database, capacity: int, bus: Invalidations | None = None) -> None:
         self._db = db
-        self._cache: LruCache[tuple[str, str], SecretView] = LruCache(capacity)
+        self._cache: LruCache[tuple[str, str], SecretView] = LruCache(capacity, "secret")
         self._bus = bus or Invalidations()
         self._bus.register(
             "secret", lambda args: self._cache.discard((args[0], args[1])), self._cache.clear

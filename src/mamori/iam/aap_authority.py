@@ -135,7 +135,7 @@ class AapAuthority:
 
     def __init__(self, db: Database, cache_size: int, bus: Invalidations) -> None:
         self._db = db
-        self._keys: LruCache[str, _LiveKey] = LruCache(cache_size)
+        self._keys: LruCache[str, _LiveKey] = LruCache(cache_size, "client_key")
         # "No such client key", apart: a flood of unknown ids evicts only other unknown ids,
         # never a live key (which would then cost a store read on its next request).
         self._unknown: LruCache[str, bool] = LruCache(cache_size)

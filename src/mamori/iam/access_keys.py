@@ -87,7 +87,7 @@ class AccessKeyService:
         self._db = db
         self._keyring = keyring
         self._clock = clock
-        self._cache: LruCache[str, AccessKeyEntry] = LruCache(cache_size)
+        self._cache: LruCache[str, AccessKeyEntry] = LruCache(cache_size, "access_key")
         self._bus = bus or Invalidations()
         self._bus.register(
             "access_key", lambda args: self._cache.discard(args[0]), self._cache.clear

@@ -118,7 +118,7 @@ class Policies:
         self._max_policies = max_policies
         self._max_versions = max_versions
         self._effective: LruCache[tuple[str, str, str], tuple[tuple[str, str], ...]] = LruCache(
-            cache_size
+            cache_size, "policy"
         )
         self._bus = bus or Invalidations()
         self._bus.register(

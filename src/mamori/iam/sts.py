@@ -178,7 +178,7 @@ class TokenService:
         self._current = max(keys)
         self._clock = clock
         # Tokens already verified (only those): a client sends one token on many requests.
-        self._verified: LruCache[str, tuple[Session, str]] = LruCache(cache_size)
+        self._verified: LruCache[str, tuple[Session, str]] = LruCache(cache_size, "sts_token")
 
     def now(self) -> float:
         """The clock sessions are issued and checked against."""

@@ -46,11 +46,18 @@ def _exit_status(status: int) -> int:
 class Supervisor:
     """Runs ``count`` workers, each calling ``work(index)`` in a forked child."""
 
-    def __init__(self, count: int, work: Callable[[int], int]) -> None:
+    def __init__(
+        self,
+        count: int,
+        work: Callable[[int], int],
+        reaped: Callable[[int], None] = lambda _pid: None,
+    ) -> None:
         if count < 1:
             raise ValueError("a node needs at least one worker")
         self._count = count
         self._work = work
+        # Told the pid of every worker that exited (its metrics files are then retired).
+        self._reaped = reaped
         self._children: dict[int, tuple[int, float]] = {}  # pid -> (index, started)
         self._stopping = False
         self._early_exits = 0
@@ -70,6 +77,7 @@ class Supervisor:
                 entry = self._children.pop(pid, None)
                 if entry is None:
                     continue
+                self._reaped(pid)
                 index, started = entry
                 code = _exit_status(raw)
                 if self._stopping:

@@ -11,6 +11,7 @@ from urllib.parse import urlparse
 import pytest
 from alibabacloud_kms20160120 import models as km
 
+from tests.audit.helpers import find
 from tests.compat.ram_helpers import unique
 from tests.conftest import ServerProcess
 from tests.gateway.console.conftest import Identity, sign_in
@@ -138,18 +139,20 @@ def test_admin_creates_a_key_schedules_its_deletion_reveals_a_secret_and_signs_o
     driver.save_screenshot(str(shots / "secret.png"))
     _no_csp_violations(driver)
 
-    # The reveal is recorded: who, which secret, which version; never the value.
-    log = console_server.log_path.read_text()
-    lines = [line for line in log.splitlines() if "console.secret_revealed" in line]
-    record = json.loads(lines[-1].split("mamori.console.reveal: ", 1)[1])
-    assert record == {
-        "event": "console.secret_revealed",
-        "principal": f"acs:ram::{_account(console_server)}:root",
-        "secret": name,
-        "stages": ["ACSCurrent"],
-        "version_id": "v1",
-    }
-    assert value not in log
+    # The reveal is one audit record: who, which secret, which version; never the value.
+    reveals = [
+        r
+        for r in find(console_server.data_dir, "--secret", name)
+        if r["gateway"] == "console" and r["action"] == "RevealSecretValue"
+    ]
+    assert len(reveals) == 1
+    assert (reveals[0]["principal"], reveals[0]["secret_version_id"]) == (
+        f"acs:ram::{_account(console_server)}:root",
+        "v1",
+    )
+    audit = b"".join(p.read_bytes() for p in (console_server.data_dir / "audit").rglob("*.jsonl"))
+    assert value.encode() not in audit
+    assert value not in console_server.log_path.read_text()
 
     # The other main pages render for the administrator.
     for path, shot in (("/console/ram/users", "users.png"), ("/console/instances", None)):

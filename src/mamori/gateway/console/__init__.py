@@ -6,21 +6,28 @@ the pages only when the console is on.
 
 from __future__ import annotations
 
-from importlib import import_module
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from mamori.gateway.console.app import ConsoleApp
     from mamori.gateway.console.mount import WithConsole
-    from mamori.gateway.console.reveal import LoggedReveals, RevealAudit
+    from mamori.gateway.console.reveal import LoggedReveals, RecordedReveals, RevealAudit
     from mamori.gateway.console.sessions import SessionStore
 
-__all__ = ["ConsoleApp", "LoggedReveals", "RevealAudit", "SessionStore", "WithConsole"]
+__all__ = [
+    "ConsoleApp",
+    "LoggedReveals",
+    "RecordedReveals",
+    "RevealAudit",
+    "SessionStore",
+    "WithConsole",
+]
 
 _HOMES = {
     "ConsoleApp": "app",
     "WithConsole": "mount",
     "LoggedReveals": "reveal",
+    "RecordedReveals": "reveal",
     "RevealAudit": "reveal",
     "SessionStore": "sessions",
 }
@@ -30,4 +37,4 @@ def __getattr__(name: str) -> object:
     home = _HOMES.get(name)
     if home is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(import_module(f"{__name__}.{home}"), name)
+    return getattr(__import__(f"{__name__}.{home}", fromlist=[name]), name)

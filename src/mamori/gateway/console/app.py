@@ -18,6 +18,7 @@ from importlib import resources
 
 from mamori.api.catalogue import Catalogue, Services
 from mamori.api.errors import ApiError
+from mamori.audit import Event
 from mamori.core.refs import Scope
 from mamori.gateway.asgi import ASGIScope, Receive, Send
 from mamori.gateway.console import auth, identities, instances, keys, secrets
@@ -34,10 +35,12 @@ from mamori.gateway.console.http import (
 )
 from mamori.gateway.console.mount import PREFIX
 from mamori.gateway.console.pages import Page, Route, environment
-from mamori.gateway.console.reveal import LoggedReveals, RevealAudit
+from mamori.gateway.console.reveal import LoggedReveals, RecordedReveals, RevealAudit
 from mamori.gateway.console.sessions import Session, Sessions, SessionsFull
 from mamori.gateway.console.stored_sessions import StoredSessions
 from mamori.gateway.console.throttle import FailedSignIns
+from mamori.gateway.request_ids import RequestIds
+from mamori.gateway.trail import Trail
 from mamori.iam.access_keys import ACTIVE, AccessKeyService
 from mamori.iam.authorize import Origin
 
@@ -55,6 +58,7 @@ _ROUTES: tuple[Route, ...] = (
     *identities.ROUTES,
     *instances.ROUTES,
 )
+_request_id = RequestIds().next
 
 
 class ConsoleApp:
@@ -73,6 +77,7 @@ class ConsoleApp:
         sessions: Sessions | None = None,
         reveals: RevealAudit | None = None,
         trusted_proxies: Sequence[str] = (),
+        trail: Trail | None = None,
     ) -> None:
         self._catalogue = catalogue
         self._services = services
@@ -83,6 +88,7 @@ class ConsoleApp:
         self._sessions: Sessions = sessions or StoredSessions(services.db)
         self._failures = failures
         self._reveals: RevealAudit = reveals or LoggedReveals()
+        self._trail = trail
         self._proxies = [ipaddress.ip_network(p, strict=False) for p in trusted_proxies]
         self._templates = environment()
         files = resources.files("mamori.gateway.console") / "static"
@@ -99,25 +105,53 @@ class ConsoleApp:
             response = Response(200, self._static[name], _STATIC[name])
             await send_response(send, response, security_headers(static=True, secure=secure))
             return
+        # Every POST changes something (or reveals a value): each is one audit record, durable
+        # before its response. Pages that only show things are not recorded.
+        event: Event | None = None
+        if self._trail is not None and scope["method"] == "POST":
+            event = Event("console", _request_id(), who.client_ip, secure)
+            event.action, event.version = f"Console:{path.removeprefix(PREFIX)}", "console"
         try:
+            if event is not None:
+                _admit(self._trail)
             request = await read_request(scope, receive, self._max_body, who)
             loop = asyncio.get_running_loop()
-            response = await loop.run_in_executor(self._executor, self._handle, request)
+            response = await loop.run_in_executor(self._executor, self._handle, request, event)
         except Refused as exc:
             response = self._refusal(exc)
         except Exception:
             log.exception("console request %s %s failed", scope["method"], path)
             response = self._refusal(Refused(500, "Something went wrong; see the server log."))
+        if event is not None and self._trail is not None:
+            response = await self._record(self._trail, event, response)
         await send_response(send, response, security_headers(static=False, secure=secure))
 
-    def _handle(self, request: Request) -> Response:
+    async def _record(self, trail: Trail, event: Event, response: Response) -> Response:
+        if response.status >= 400 and event.status == 200:
+            event.code, event.status = f"Console.{response.status}", response.status
+        try:
+            await trail.finish(event)
+        except ApiError:
+            return self._refusal(_UNRECORDED)
+        return response
+
+    def _handle(self, request: Request, event: Event | None = None) -> Response:
         if request.method not in ("GET", "POST"):
             raise Refused(405, "Only GET and POST are served here.")
         if request.method == "POST":
             _same_origin(request)
         if request.path == f"{PREFIX}/sign-in":
+            if event is not None:
+                # The id tried, never the secret: failed sign-ins are evidence too.
+                event.access_key_id = request.form.get("access_key_id", "").strip()
+
+            def signed_in(access_key_id: str, principal_arn: str, secure: bool) -> Response:
+                if event is not None:
+                    event.access_key_id, event.principal = access_key_id, principal_arn
+                return self._sign_in(access_key_id, principal_arn, secure)
+
             return auth.sign_in(
-                request, self._templates, self._access_keys, self._failures, self._sign_in
+                request, self._templates, self._access_keys, self._failures, signed_in
             )
         session_id = request.cookies.get(COOKIE, "")
         session = self._live(session_id)
@@ -132,7 +166,7 @@ class ConsoleApp:
             return auth.signed_out(request.secure, COOKIE)
         if request.path in (PREFIX, f"{PREFIX}/"):
             return redirect(f"{PREFIX}/keys")
-        page = self._page(request, session)
+        page = self._page(request, session, event)
         try:
             return self._route(request, page)
         finally:
@@ -175,24 +209,46 @@ class ConsoleApp:
             return None
         return session
 
-    def _page(self, request: Request, session: Session) -> Page:
+    def _page(self, request: Request, session: Session, event: Event | None) -> Page:
         entry = self._access_keys.lookup(session.access_key_id)
         assert entry is not None  # checked by _live a moment ago
         principal = entry.principal
+        reveals = self._reveals
+        if event is not None:
+            event.account, event.principal = principal.account_id, principal.arn
+            event.access_key_id = session.access_key_id
+            reveals = RecordedReveals(event)
         caller = Caller(
             self._catalogue,
             self._services,
             principal,
             Scope(self._region, principal.account_id),
             Origin(request.client_ip, request.secure),
+            event,
         )
-        return Page(request, session, caller, self._templates, self._reveals)
+        return Page(request, session, caller, self._templates, reveals)
 
     def _refusal(self, exc: Refused) -> Response:
         body = self._templates.get_template("refused.html").render(
             prefix=PREFIX, status=exc.status, reason=exc.reason
         )
         return Response(exc.status, body.encode())
+
+
+_UNRECORDED = Refused(
+    503,
+    "The audit log cannot record this request (Rejected.AuditUnavailable); nothing is shown "
+    "until it can. See the server log.",
+)
+
+
+def _admit(trail: Trail | None) -> None:
+    if trail is None:
+        return
+    try:
+        trail.admit()
+    except ApiError:
+        raise _UNRECORDED from None
 
 
 def _same_origin(request: Request) -> None:

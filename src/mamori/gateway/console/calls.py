@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from mamori.api.catalogue import KMS_VERSION, RAM_VERSION, Action, Catalogue, Result, Services
 from mamori.api.dispatch import invoke, permitted
 from mamori.api.errors import ApiError
+from mamori.audit import Event
 from mamori.core.refs import Scope
 from mamori.iam.authorize import Origin
 from mamori.iam.principal import Principal
@@ -28,17 +29,32 @@ class Caller:
     principal: Principal
     scope: Scope
     origin: Origin
+    # The audit event of the request (a POST): it names the first action run and its outcome.
+    event: Event | None = None
 
     def run(self, product: str, name: str, **params: str) -> Result:
         """The action's result; raises ``ApiError`` as the API would answer."""
-        return invoke(
-            self._action(product, name),
-            self.principal,
-            self.scope,
-            self.services,
-            params,
-            self.origin,
-        )
+        # The record is the first action's: what a page reads afterwards to show the outcome
+        # (a secret's versions after a reveal) is not what the request did.
+        event = self.event if self.event is not None and self.event.params is None else None
+        if event is not None:
+            event.action, event.params = name, params
+        try:
+            result = invoke(
+                self._action(product, name),
+                self.principal,
+                self.scope,
+                self.services,
+                params,
+                self.origin,
+            )
+        except ApiError as exc:
+            if event is not None:
+                event.code, event.status = exc.code, exc.status
+            raise
+        if event is not None:
+            event.result = result
+        return result
 
     def may(self, product: str, name: str, **params: str) -> bool:
         """Whether this principal would be allowed ``name`` with these parameters."""

@@ -1,8 +1,9 @@
 """Recording that a person looked at a secret value in the console.
 
-There is no audit log yet (DESIGN §6): ``RevealAudit`` is the hook the audit work plugs into.
-Until then ``LoggedReveals`` writes one structured log line per reveal: who, which secret,
-which version and stage; never the value.
+With the audit log on, ``RecordedReveals`` makes the reveal's request record (one record per
+reveal, durable before the value is sent: gateway/trail.py) say so: its action is
+``RevealSecretValue`` and it names the secret and version shown. With ``audit = "off"``,
+``LoggedReveals`` writes one structured log line per reveal instead. Never the value.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import json
 import logging
 from typing import Protocol
+
+from mamori.audit import Event
 
 log = logging.getLogger("mamori.console.reveal")
 
@@ -39,3 +42,17 @@ class LoggedReveals:
             "stages": stages,
         }
         log.info("%s", json.dumps(record, ensure_ascii=False, sort_keys=True))
+
+
+class RecordedReveals:
+    """The reveal hook of one console request whose audit record is ``event``."""
+
+    def __init__(self, event: Event) -> None:
+        self._event = event
+
+    def secret_revealed(
+        self, *, principal_arn: str, secret_name: str, version_id: str, stages: list[str]
+    ) -> None:
+        """Make the request's one record the reveal's: the secret and version shown."""
+        self._event.action = "RevealSecretValue"
+        self._event.result = {"SecretName": secret_name, "VersionId": version_id}

@@ -45,6 +45,7 @@ from google.protobuf.message import Message
 from mamori.api.catalogue import Services
 from mamori.api.errors import ERRORS, ApiError
 from mamori.api.secrets.values import value_result
+from mamori.audit import Event
 from mamori.core.errors import CiphertextInvalid, DomainError, KeyNotFound
 from mamori.core.instance_crypto import Target, random_bytes
 from mamori.core.instances import InstanceService
@@ -63,6 +64,7 @@ from mamori.gateway.instance.signature import (
 )
 from mamori.gateway.instance.throttle import Budget
 from mamori.gateway.request_ids import RequestIds
+from mamori.gateway.trail import Trail
 from mamori.iam.client_key_authority import (
     KEY_USER,
     SECRET_USER,
@@ -83,6 +85,8 @@ _INSTANCE_HOST: Final = re.compile(r"(kst-[a-z0-9]{21})\.(.+)")
 # Field sizes past the documented payload limits are refused before any key is looked up.
 _MAX_NAME: Final = 2048
 _request_id = RequestIds().next
+# The message fields an audit record takes identifiers from (never a value: record.py).
+_IDENTIFIERS: Final = ("KeyId", "KeyVersionId", "SecretName", "VersionId")
 
 
 def is_instance_request(scope: ASGIScope) -> bool:
@@ -140,6 +144,7 @@ class InstanceGateway:
         region: str,
         executor: ThreadPoolExecutor,
         max_body_bytes: int,
+        trail: Trail,
         host_names: tuple[str, ...] = (),
         clock: Callable[[], float] = time.time,
         refresh: Callable[[], None] = lambda: None,
@@ -156,6 +161,7 @@ class InstanceGateway:
         self._max_body = max_body_bytes
         self._host_names = frozenset(h.lower() for h in host_names)
         self._clock = clock
+        self._trail = trail
 
     def _too_large(self) -> InstanceApiError:
         return InstanceApiError("RequestTooLarge", limit=str(self._max_body))
@@ -177,25 +183,36 @@ class InstanceGateway:
             return
         request_id = _request_id()
         headers: list[tuple[bytes, bytes]] = []
+        event = self._trail.begin("instance", scope, request_id)
         try:
+            self._trail.admit()
             if scope["method"] != "POST" or scope["path"] != "/":
                 raise InstanceApiError("InvalidParameter", name="method or path")
             body = await read_body(scope, receive, self._max_body, self._too_large)
-            response = await self._handle(scope, body)
+            response = await self._handle(scope, body, event)
+            event.result = identifiers = _identifiers(response.message)
             payload, status = self._ok(response, request_id), 200
             if response.version_id is not None:
                 headers.append((_MIGRATION, response.version_id.encode("ascii")))
+                if not identifiers.get("KeyVersionId"):
+                    identifiers["KeyVersionId"] = response.version_id
         except ClientGone:
             return
-        except InstanceApiError as exc:
+        except (InstanceApiError, ApiError) as exc:
             status, payload = exc.status, error_body(exc.status, exc.code, exc.message, request_id)
-        except ApiError as exc:
-            status, payload = exc.status, error_body(exc.status, exc.code, exc.message, request_id)
+            event.code, event.status = exc.code, exc.status
         except Exception:
             log.exception("instance request %s failed", request_id)
             failure = InstanceApiError("InternalFailure")
             status = failure.status
             payload = error_body(status, failure.code, failure.message, request_id)
+            event.code, event.status = failure.code, status
+        try:
+            # The response leaves only once its audit record is durable.
+            await self._trail.finish(event)
+        except ApiError as exc:
+            status, payload = exc.status, error_body(exc.status, exc.code, exc.message, request_id)
+            headers.clear()
         await send(
             {
                 "type": "http.response.start",
@@ -215,9 +232,10 @@ class InstanceGateway:
         response.message.RequestId = request_id  # type: ignore[attr-defined]
         return encode(response.message)
 
-    async def _handle(self, scope: ASGIScope, body: bytes) -> _Response:
+    async def _handle(self, scope: ASGIScope, body: bytes, event: Event) -> _Response:
         self._refresh()
         claim = read_claim("POST", scope["headers"], body)
+        event.action, event.access_key_id = claim.api_name, claim.client_key_id
         if claim.api_name not in APIS:
             raise InstanceApiError("InvalidApiName", name=claim.api_name)
         now = datetime.fromtimestamp(self._clock(), UTC)
@@ -236,10 +254,12 @@ class InstanceGateway:
         except ClientKeyRefused:
             raise InstanceApiError("Unauthorized") from None
         verify(claim, subject.public_key)
+        event.account, event.principal = subject.account_id, f"aap/{subject.aap_name}"
         try:
             message = decode_request(claim.api_name, body)
         except MalformedBody:
             raise InstanceApiError("InvalidParameter", name="Body") from None
+        event.params = _identifiers(message)
         client = scope.get("client")
         request = _Request(
             subject=subject,
@@ -637,3 +657,9 @@ class TlsListener:
             await self._instance(scope, receive, send)
         else:
             await self._shared(scope, receive, send)
+
+
+def _identifiers(message: Message) -> dict[str, str]:
+    """The key and secret identifiers a request or response message carries."""
+    fields = message.DESCRIPTOR.fields_by_name
+    return {name: getattr(message, name) for name in _IDENTIFIERS if name in fields}

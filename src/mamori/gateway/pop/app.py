@@ -2,7 +2,11 @@
 through the catalogue, Alibaba-shaped JSON out.
 
 A framework router costs a quarter of the throughput on this path (DESIGN §9), and the
-gateway serves exactly two routes, so it speaks ASGI directly; uvicorn does the HTTP parsing.
+gateway serves exactly one route (``/health`` and the other operator's routes are answered in
+front of it: gateway/ops.py), so it speaks ASGI directly; uvicorn does the HTTP parsing.
+
+Every request is reported to the trail (gateway/trail.py): refused before it acts once the
+audit log has failed, and answered only after its audit record is durable.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from datetime import UTC, datetime
 from mamori.api.catalogue import Action, Catalogue, Result, Services
 from mamori.api.dispatch import invoke
 from mamori.api.errors import ApiError
+from mamori.audit import Event
 from mamori.core.errors import DomainError
 from mamori.core.hsm_keys import OnEventLoop
 from mamori.core.refs import Scope
@@ -32,6 +37,7 @@ from mamori.gateway.pop.signature import (
     verify,
 )
 from mamori.gateway.request_ids import RequestIds
+from mamori.gateway.trail import Trail
 from mamori.iam.access_keys import ACTIVE, AccessKeyService
 from mamori.iam.authorize import Origin
 from mamori.iam.principal import Principal
@@ -41,7 +47,6 @@ log = logging.getLogger("mamori.gateway")
 
 
 _JSON = [(b"content-type", b"application/json;charset=utf-8")]
-_HEALTH = json.dumps({"Status": "ok"}).encode()
 
 
 _request_id = RequestIds().next
@@ -64,6 +69,7 @@ class PopGateway:
         token_executor: ThreadPoolExecutor,
         max_body_bytes: int,
         host_id: str,
+        trail: Trail,
         clock: Callable[[], float] = time.time,
         refresh: Callable[[], None] = lambda: None,
     ) -> None:
@@ -80,6 +86,7 @@ class PopGateway:
         self._max_body = max_body_bytes
         self._host_id = host_id
         self._clock = clock
+        self._trail = trail
         # Applies what this node's other workers changed, before any cache is read.
         self._refresh = refresh
 
@@ -87,22 +94,28 @@ class PopGateway:
         if scope["type"] != "http":
             return
         request_id = _request_id()
+        event = self._trail.begin("pop", scope, request_id)
         try:
-            if scope["path"] == "/health":
-                await self._respond(send, 200, _HEALTH, request_id)
-                return
+            self._trail.admit()
             body = await read_body(scope, receive, self._max_body, self._too_large)
-            result = await self._handle(scope, body)
+            result = event.result = await self._handle(scope, body, event)
             result = {"RequestId": request_id, **result}
             status = 200
         except ClientGone:
             return
         except ApiError as exc:
             status, result = exc.status, self._error(exc, request_id)
+            event.code, event.status = exc.code, status
         except Exception:
             log.exception("request %s failed", request_id)
             failure = ApiError("InternalFailure")
             status, result = failure.status, self._error(failure, request_id)
+            event.code, event.status = failure.code, status
+        try:
+            # The response leaves only once its audit record is durable.
+            await self._trail.finish(event)
+        except ApiError as exc:
+            status, result = exc.status, self._error(exc, request_id)
         payload = json.dumps(result, ensure_ascii=False, separators=(",", ":")).encode()
         await self._respond(send, status, payload, request_id)
 
@@ -123,7 +136,7 @@ class PopGateway:
         (the HTTP layer's 431)."""
         return json.dumps(self._error(exc, _request_id()), separators=(",", ":")).encode()
 
-    async def _handle(self, scope: ASGIScope, body: bytes) -> Result:
+    async def _handle(self, scope: ASGIScope, body: bytes, event: Event) -> Result:
         method = scope["method"]
         if method not in ("GET", "POST"):
             raise ApiError("UnsupportedHTTPMethod")
@@ -131,7 +144,8 @@ class PopGateway:
             raise ApiError("InvalidAction.NotFound")
         req = parse_pop_request(method, "/", scope["query_string"], scope["headers"], body)
         self._refresh()
-        action, principal, claim, now = self._authenticate(req)
+        event.params = req.params
+        action, principal, claim, now = self._authenticate(req, event)
         if self._nonces.log is not None:
             await self._nonces.remember_everywhere(
                 claim.access_key_id, claim.nonce, claim.timestamp.timestamp(), now
@@ -164,8 +178,12 @@ class PopGateway:
             transport,
         )
 
-    def _authenticate(self, req: PopRequest) -> tuple[Action, Principal, Claim, float]:
+    def _authenticate(
+        self, req: PopRequest, event: Event
+    ) -> tuple[Action, Principal, Claim, float]:
         claim = read_claim(req)
+        event.action, event.version = claim.action, claim.version
+        event.access_key_id = claim.access_key_id
         if claim.version not in self._versions:
             raise ApiError("InvalidVersion")
         action = self._catalogue.get(claim.version, claim.action)
@@ -190,6 +208,7 @@ class PopGateway:
         self._nonces.remember_here(
             claim.access_key_id, claim.nonce, claim.timestamp.timestamp(), now
         )
+        event.account, event.principal = principal.account_id, principal.arn
         return action, principal, claim, now
 
     def _temporary(self, claim: Claim, req: PopRequest, now: float) -> Principal:

@@ -1,0 +1,308 @@
+"""The audit log writer: one chain, one writing process, records group-committed.
+
+On the event loop a request's record is only chained (seq, prev, hash) and added to the batch
+being gathered (``append``); every request of the batch awaits one shared future. The file
+work is done by one writer thread of the chain's own: it takes the whole batch, writes it with
+one ``write`` and makes it durable with one ``fdatasync``, then hands the future back to the
+loop; meanwhile the next batch gathers, and the thread takes it the moment it is done. The
+loop wakes the thread (once per loop pass, so every request ready in that pass joins the
+batch) only when it is idle. So the loop pays no system call for the audit log, one sync
+serves every request that arrived during the previous one, and a request waits for at most
+two syncs.
+
+A segment boundary is chained in order too: when the segment is full, the next segment's
+header record is chained before the next record, and the thread, reaching it, syncs the old
+file, creates the new one (synced with its directory) and writes on there.
+
+Fail-closed: the first write or sync that fails marks the log failed for good (until a
+restart) and fails every record not yet durable; ``failure`` then says why, and gateways
+refuse requests before they act (``Rejected.AuditUnavailable``). A record whose write failed
+half-way is a torn line the next start seals (``chain.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import fcntl
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from json.encoder import encode_basestring_ascii as _quote
+from pathlib import Path
+from typing import Final
+
+from mamori.audit.chain import LOCK_NAME, digest, read_tail, segment_name
+
+log = logging.getLogger("mamori.audit")
+
+DEFAULT_SEGMENT_BYTES: Final = 64 * 1024 * 1024
+
+
+class AuditUnavailable(Exception):
+    """The record could not be made durable; the request must not be acknowledged."""
+
+
+class ChainBusy(OSError):
+    """Another process writes this chain (one writer per chain file)."""
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        if written <= 0:
+            raise OSError(errno.ENOSPC, "the audit file took no more bytes")
+        view = view[written:]
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class AuditLog:
+    """Appends chained records to ``<audit_dir>/<chain>/`` with group commit."""
+
+    def __init__(
+        self,
+        audit_dir: Path,
+        chain: str,
+        *,
+        segment_bytes: int = DEFAULT_SEGMENT_BYTES,
+        observe_sync: Callable[[float, int], None] = lambda _seconds, _records: None,
+    ) -> None:
+        self.chain = chain
+        self._dir = audit_dir / chain
+        self._segment_bytes = segment_bytes
+        self._observe_sync = observe_sync
+        self._fd = -1  # the writer thread's, once started
+        self._lock_fd = -1
+        self._segment = 0  # the segment the next chained record goes to
+        self._size = 0  # bytes chained into that segment (written or not)
+        self._seq = 0
+        self._prev = ""
+        # Shared with the writer thread, under _lock: chained lines not yet taken (an int is a
+        # boundary: segment n starts there), how many records, their future; the thread idle.
+        self._lock = threading.Lock()
+        self._pending: list[bytes | int] = []
+        self._pending_records = 0
+        self._pending_done: asyncio.Future[None] | None = None
+        self._idle = True
+        self._kick_scheduled = False
+        self._stopping = False
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.failure: str | None = None
+
+    # -- opening -------------------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Take the chain's lock, seal a torn last record, and make the end durable. Raises
+        ``OSError`` (``ChainBusy`` when another process holds the chain)."""
+        self._dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._lock_fd = os.open(self._dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._lock_fd)
+            self._lock_fd = -1
+            raise ChainBusy(
+                errno.EBUSY, f"another process writes the audit chain {self._dir}"
+            ) from None
+        tail = read_tail(self._dir)
+        self._seq, self._prev = tail.seq, tail.last_hash
+        if tail.segment == 0:
+            self._open_segment(1, self._header(1))
+            return
+        self._segment, self._size = tail.segment, tail.size
+        self._fd = os.open(self._dir / segment_name(tail.segment), os.O_WRONLY | os.O_APPEND)
+        if tail.torn:
+            log.warning(
+                "audit chain %s: the last record of %s was torn by a crash (%d bytes); "
+                "sealing it with a torn record",
+                self.chain,
+                segment_name(tail.segment),
+                len(tail.torn),
+            )
+            body = (
+                f'"type":"torn","time":"{_now()}","torn_bytes":{len(tail.torn)},'
+                f'"torn_sha256":"{digest(tail.torn)}"'
+            )
+            data = b"\n" + self._chain(body)
+            _write_all(self._fd, data)
+            self._size += len(data)
+        elif self._size == 0:
+            # Created, then the process died before its header was written.
+            data = self._header(tail.segment)
+            _write_all(self._fd, data)
+            self._size += len(data)
+        os.fdatasync(self._fd)
+        if self._size >= self._segment_bytes:
+            os.close(self._fd)
+            self._open_segment(self._segment + 1, self._header(self._segment + 1))
+
+    def _header(self, number: int) -> bytes:
+        return self._chain(
+            f'"type":"segment","time":"{_now()}","chain":{_quote(self.chain)},"segment":{number}'
+        )
+
+    def _open_segment(self, number: int, header: bytes) -> None:
+        """Create segment ``number`` holding its (already chained) header, durable with its
+        directory entry; it becomes the file written to."""
+        fd = self._create(number)
+        _write_all(fd, header)
+        os.fdatasync(fd)
+        self._fd, self._segment, self._size = fd, number, len(header)
+
+    def _create(self, number: int) -> int:
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL
+        fd = os.open(self._dir / segment_name(number), flags, 0o600)
+        _fsync_dir(self._dir)
+        return fd
+
+    def _chain(self, body: str) -> bytes:
+        """The next record with ``body`` as its members: seq and prev assigned, line hashed."""
+        self._seq += 1
+        line = f'{{"seq":{self._seq},{body},"prev":"{self._prev}"}}'.encode("ascii")
+        self._prev = digest(line)
+        return line + b"\n"
+
+    # -- appending (event loop) -----------------------------------------------------------------
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Bind the log to the event loop that appends to it, and start its writer thread."""
+        self._loop = loop
+        self._thread = threading.Thread(
+            target=self._run, name=f"mamori-audit-{self.chain}", daemon=True
+        )
+        self._thread.start()
+
+    def append(self, body: str) -> asyncio.Future[None]:
+        """Chain a record; the future is done when it is durable (or failed with
+        ``AuditUnavailable``). On the event loop only."""
+        if self.failure is not None:
+            raise AuditUnavailable(self.failure)
+        loop = self._loop
+        assert loop is not None, "AuditLog.start was not called"
+        pieces: list[bytes | int] = []
+        if self._size >= self._segment_bytes:
+            # The boundary is chained here, in order: the header follows the last record.
+            number = self._segment + 1
+            header = self._header(number)
+            pieces += (number, header)
+            self._segment, self._size = number, len(header)
+        line = self._chain(body)
+        self._size += len(line)
+        with self._lock:
+            if pieces:
+                self._pending += pieces
+            self._pending.append(line)
+            self._pending_records += 1
+            done = self._pending_done
+            if done is None:
+                done = self._pending_done = loop.create_future()
+            kick = self._idle and not self._kick_scheduled
+            if kick:
+                self._kick_scheduled = True
+        if kick:
+            # After this loop pass: every request ready now joins the batch.
+            loop.call_soon(self._kick)
+        return done
+
+    def _kick(self) -> None:
+        with self._lock:
+            self._kick_scheduled = False
+            self._idle = False
+        self._wake.set()
+
+    def _durable(self, done: asyncio.Future[None], seconds: float, records: int) -> None:
+        if not done.done():
+            done.set_result(None)
+        self._observe_sync(seconds, records)
+
+    def _failed(self, reason: str, done: asyncio.Future[None]) -> None:
+        log.error("audit log failed, requests are refused from now on: %s", reason)
+        with self._lock:
+            futures = [done, self._pending_done]
+            self._pending, self._pending_records, self._pending_done = [], 0, None
+        for future in futures:
+            if future is not None and not future.done():
+                future.set_exception(AuditUnavailable(reason))
+
+    # -- the writer thread ----------------------------------------------------------------------
+
+    def _run(self) -> None:
+        loop = self._loop
+        assert loop is not None
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            while True:
+                with self._lock:
+                    pieces, records, done = (
+                        self._pending,
+                        self._pending_records,
+                        self._pending_done,
+                    )
+                    self._pending, self._pending_records, self._pending_done = [], 0, None
+                    if done is None:
+                        self._idle = True
+                        break
+                started = time.perf_counter()
+                try:
+                    self._write(pieces)
+                except OSError as exc:
+                    reason = f"cannot write or sync {self._segment_path()}: {exc.strerror or exc}"
+                    self.failure = reason
+                    loop.call_soon_threadsafe(self._failed, reason, done)
+                    return
+                seconds = time.perf_counter() - started
+                loop.call_soon_threadsafe(self._durable, done, seconds, records)
+            if self._stopping:
+                return
+
+    def _write(self, pieces: list[bytes | int]) -> None:
+        """Write a batch, crossing segment boundaries, and make it durable."""
+        run: list[bytes] = []
+        for piece in pieces:
+            if isinstance(piece, int):
+                _write_all(self._fd, b"".join(run))
+                run = []
+                os.fdatasync(self._fd)  # the old segment whole before the new one exists
+                old, self._fd = self._fd, self._create(piece)
+                os.close(old)
+            else:
+                run.append(piece)  # after a boundary, the new segment's header comes first
+        _write_all(self._fd, b"".join(run))
+        os.fdatasync(self._fd)
+
+    def _segment_path(self) -> Path:
+        return self._dir / segment_name(self._segment)
+
+    async def drain(self) -> None:
+        """Wait until every appended record is durable (before a clean stop)."""
+        while self.failure is None and not (self._idle and self._pending_done is None):
+            await asyncio.sleep(0.001)
+
+    def close(self) -> None:
+        """Stop the writer thread and close the files (after ``drain``)."""
+        if self._thread is not None:
+            self._stopping = True
+            self._wake.set()
+            self._thread.join(timeout=10)
+        for fd in (self._fd, self._lock_fd):
+            if fd >= 0:
+                os.close(fd)
+        self._fd = self._lock_fd = -1
+
+
+def _now() -> str:
+    now = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e6):06d}Z"

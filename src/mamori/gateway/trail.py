@@ -1,0 +1,60 @@
+"""Where every gateway reports its requests: ``admit`` before acting, ``finish`` before
+answering (docs/audit.md).
+
+``finish`` counts the request in the metrics and, unless the audit log is off, appends its
+record and waits until the record is durable; only then may the gateway send the response.
+Once the audit log has failed, ``admit`` refuses every request before it does anything
+(``Rejected.AuditUnavailable``, 503), so nothing happens that would go unrecorded.
+"""
+
+from __future__ import annotations
+
+from mamori.api.errors import ApiError
+from mamori.audit import AuditLog, AuditUnavailable, Encoder, Event
+from mamori.gateway.asgi import ASGIScope
+from mamori.gateway.metrics import Metrics
+
+
+class Trail:
+    """The audit log (None when ``audit = "off"``) and the metrics of one worker."""
+
+    def __init__(self, audit: AuditLog | None, encoder: Encoder, metrics: Metrics | None) -> None:
+        self._audit = audit
+        self._encoder = encoder
+        self._metrics = metrics
+
+    @property
+    def failure(self) -> str | None:
+        """Why the audit log refuses records; None while it accepts them (or is off)."""
+        return self._audit.failure if self._audit is not None else None
+
+    def begin(self, gateway: str, scope: ASGIScope, request_id: str) -> Event:
+        """The event of a request as its connection describes it."""
+        client = scope.get("client")
+        return Event(
+            gateway, request_id, client[0] if client else "", scope.get("scheme") == "https"
+        )
+
+    def admit(self) -> None:
+        """Refuse the request before it acts when its record could not be written."""
+        if self._audit is not None and self._audit.failure is not None:
+            raise ApiError("Rejected.AuditUnavailable")
+
+    async def finish(self, event: Event) -> None:
+        """Count the request and make its record durable; raises ``ApiError``
+        (``Rejected.AuditUnavailable``) when the record cannot be written."""
+        audit = self._audit
+        try:
+            if audit is not None:
+                await audit.append(self._encoder.body(event))
+        except AuditUnavailable:
+            event.code, event.status = "Rejected.AuditUnavailable", 503
+            raise ApiError("Rejected.AuditUnavailable") from None
+        finally:
+            self._count(event)
+
+    def _count(self, event: Event) -> None:
+        if self._metrics is not None:
+            self._metrics.request(
+                event.gateway, event.action or "-", event.code, event.latency_seconds()
+            )
