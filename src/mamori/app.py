@@ -697,6 +697,8 @@ async def serve(
                 reveals=LoggedReveals(),
                 trusted_proxies=settings.console_trusted_proxies,
                 trail=trail if audit is not None else None,
+                # The audit trail page reads the chains this node writes.
+                audit_dir=settings.audit_dir if audit is not None else None,
             )
 
         console = LazyConsole(build_console, executor)

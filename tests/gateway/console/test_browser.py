@@ -155,7 +155,11 @@ def test_admin_creates_a_key_schedules_its_deletion_reveals_a_secret_and_signs_o
     assert value not in console_server.log_path.read_text()
 
     # The other main pages render for the administrator.
-    for path, shot in (("/console/ram/users", "users.png"), ("/console/instances", None)):
+    for path, shot in (
+        ("/console/ram/users", "users.png"),
+        ("/console/instances", None),
+        ("/console/audit", "audit.png"),
+    ):
         driver.get(f"{base_url}{path}")
         assert _all(driver, "table.list")
         if shot:
@@ -187,6 +191,7 @@ def test_crypto_user_sees_no_ram_pages_and_cannot_schedule_deletion(
 
     assert crypto_user.name in _by(driver, ".principal").text
     assert _all(driver, "#nav-keys") and not _all(driver, "#nav-ram")
+    assert not _all(driver, "#nav-audit")
     assert not _all(driver, "#create-key-panel")  # CreateKey is not among its actions
 
     # The RAM pages refuse it with the API's own answer.

@@ -15,13 +15,14 @@ import logging
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
+from pathlib import Path
 
 from mamori.api.catalogue import Catalogue, Services
 from mamori.api.errors import ApiError
 from mamori.audit import Event
 from mamori.core.refs import Scope
 from mamori.gateway.asgi import ASGIScope, Receive, Send
-from mamori.gateway.console import auth, identities, instances, keys, secrets
+from mamori.gateway.console import audit_trail, auth, identities, instances, keys, secrets
 from mamori.gateway.console.calls import Caller
 from mamori.gateway.console.headers import security_headers
 from mamori.gateway.console.http import (
@@ -57,6 +58,7 @@ _ROUTES: tuple[Route, ...] = (
     *secrets.ROUTES,
     *identities.ROUTES,
     *instances.ROUTES,
+    *audit_trail.ROUTES,
 )
 _request_id = RequestIds().next
 
@@ -78,6 +80,7 @@ class ConsoleApp:
         reveals: RevealAudit | None = None,
         trusted_proxies: Sequence[str] = (),
         trail: Trail | None = None,
+        audit_dir: Path | None = None,
     ) -> None:
         self._catalogue = catalogue
         self._services = services
@@ -89,6 +92,7 @@ class ConsoleApp:
         self._failures = failures
         self._reveals: RevealAudit = reveals or LoggedReveals()
         self._trail = trail
+        self._audit_dir = audit_dir
         self._proxies = [ipaddress.ip_network(p, strict=False) for p in trusted_proxies]
         self._templates = environment()
         files = resources.files("mamori.gateway.console") / "static"
@@ -226,7 +230,7 @@ class ConsoleApp:
             Origin(request.client_ip, request.secure),
             event,
         )
-        return Page(request, session, caller, self._templates, reveals)
+        return Page(request, session, caller, self._templates, reveals, self._audit_dir)
 
     def _refusal(self, exc: Refused) -> Response:
         body = self._templates.get_template("refused.html").render(

@@ -15,6 +15,7 @@ from mamori.api.errors import ApiError
 from mamori.audit import Event
 from mamori.core.refs import Scope
 from mamori.iam.authorize import Origin
+from mamori.iam.policy import Allow
 from mamori.iam.principal import Principal
 
 _VERSIONS = {"kms": KMS_VERSION, "ram": RAM_VERSION}
@@ -66,6 +67,14 @@ class Caller:
             params,
             self.origin,
         )
+
+    def allowed(self, ram_action: str, resource: str) -> bool:
+        """Whether the principal's policies allow ``ram_action`` on ``resource``: for what the
+        console shows that no catalogue action serves (the audit trail, docs/console.md)."""
+        decision = self.services.authorizer.authorize(
+            self.principal, ram_action, resource, self.origin
+        )
+        return isinstance(decision, Allow)
 
     def _action(self, product: str, name: str) -> Action:
         action = self.catalogue.get(_VERSIONS[product], name)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import jinja2
@@ -38,6 +39,8 @@ class Page:
     caller: Caller
     templates: jinja2.Environment
     reveals: RevealAudit
+    # Where the audit chains are; None when the audit log is off.
+    audit_dir: Path | None = None
 
     def render(self, template: str, status: int = 200, **context: Any) -> Response:
         """The template inside the signed-in layout (a bare fragment for ``_``-named ones)."""
@@ -48,6 +51,7 @@ class Page:
             "secrets": may("kms", "ListSecrets"),
             "ram": may("ram", "ListUsers"),
             "instances": may("kms", "ListKmsInstances"),
+            "audit": may_read_audit(self.caller),
         }
         body = self.templates.get_template(template).render(
             prefix=PREFIX,
@@ -71,6 +75,20 @@ class Page:
     def form(self, name: str, default: str = "") -> str:
         """A form field, stripped of surrounding blanks."""
         return self.request.form.get(name, default).strip()
+
+
+# Reading the audit trail is no API action: a RAM action of Mamori's own, on the account.
+READ_AUDIT_TRAIL = "mamori:ReadAuditTrail"
+
+
+def audit_trail_arn(caller: Caller) -> str:
+    """``acs:mamori:<region>:<account>:*``: the account, as the audit trail's resource."""
+    return f"acs:mamori:{caller.scope.region}:{caller.scope.account_id}:*"
+
+
+def may_read_audit(caller: Caller) -> bool:
+    """The administrator, or a principal allowed ``mamori:ReadAuditTrail`` on the account."""
+    return caller.allowed(READ_AUDIT_TRAIL, audit_trail_arn(caller))
 
 
 View = Callable[..., Response]
