@@ -208,16 +208,21 @@ def _show(rows: list[dict[str, Any]], as_json: bool) -> None:
         return
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
+
+    # Records quote what callers sent (a refused request's names too): each cell is text with
+    # its controls written out, never Rich markup or emoji codes (``:ram:``).
+    from mamori.cli.remote import text
 
     table = Table("time", "chain", "action", "principal", "from", "result", "resources")
     for row in rows:
         table.add_row(
-            str(row.get("time", "")),
-            str(row.get("chain", "")),
-            str(row.get("action", "")),
-            str(row.get("principal") or row.get("access_key_id") or ""),
-            str(row.get("source_ip", "")),
-            str(row.get("result", "")),
-            "\n".join(row.get("resources") or []),
+            text(row.get("time", "")),
+            text(row.get("chain", "")),
+            text(row.get("action", "")),
+            text(row.get("principal") or row.get("access_key_id") or ""),
+            text(row.get("source_ip", "")),
+            text(row.get("result", "")),
+            Text("\n").join(text(one) for one in row.get("resources") or []),
         )
     Console(width=200).print(table)
