@@ -18,7 +18,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from mamori.client._base import Credential, CredentialSource, MamoriError, Retry
-from mamori.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from mamori.client._async import AsyncClient
@@ -52,4 +51,10 @@ _LAZY = {
 }
 
 
-__getattr__ = lazy_exports(__name__, _LAZY)
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    # __import__, not importlib.import_module: the interpreter's own import, which
+    # ``-X importtime`` (and so the tests of what a start loads) sees.
+    return getattr(__import__(f"mamori.client.{module}", fromlist=[name]), name)

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 from mamori.hsm._capabilities import Capabilities
 from mamori.hsm._config import HsmConfig, find_module
 from mamori.hsm._errors import HsmError, TokenUnavailable
-from mamori.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from mamori.hsm._keys import TokenAead, TokenMac, TokenPrivateKey
@@ -42,4 +41,10 @@ _LAZY = {
 }
 
 
-__getattr__ = lazy_exports(__name__, _LAZY)
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    # __import__, not importlib.import_module: the interpreter's own import, which
+    # ``-X importtime`` (and so the tests of what a start loads) sees.
+    return getattr(__import__(f"mamori.hsm.{module}", fromlist=[name]), name)

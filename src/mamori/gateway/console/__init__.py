@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from mamori.lazy import lazy_exports
-
 if TYPE_CHECKING:
     from mamori.gateway.console.app import ConsoleApp
     from mamori.gateway.console.mount import WithConsole
@@ -35,4 +33,8 @@ _HOMES = {
 }
 
 
-__getattr__ = lazy_exports(__name__, _HOMES)
+def __getattr__(name: str) -> object:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(__import__(f"{__name__}.{home}", fromlist=[name]), name)
