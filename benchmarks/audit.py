@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 from encrypt import (
@@ -63,7 +64,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def _run(args: argparse.Namespace, workdir: Path, mode: str, batch: Path) -> WrkResult:
     os.environ["MAMORI_AUDIT"] = mode
     with running_server(workdir, None, args.workers) as server:
-        return replay(
+        result = replay(
             server,
             f"Encrypt, audit {mode}",
             batch,
@@ -71,6 +72,19 @@ def _run(args: argparse.Namespace, workdir: Path, mode: str, batch: Path) -> Wrk
             connections=args.connections,
             duration=max(1, args.duration // (2 * args.rounds)),
         )
+        result.raw["syncs"] = _metric_sum(server.endpoint, "mamori_audit_fsync_seconds_count")
+        return result
+
+
+def _metric_sum(endpoint: str, name: str) -> float:
+    """The sum over every worker and label of one sample of the server's ``/metrics``."""
+    with urllib.request.urlopen(f"http://{endpoint}/metrics", timeout=10) as answer:
+        text = answer.read().decode()
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith(name + "{") or line.startswith(name + " ")
+    )
 
 
 def _interleaved(runs: dict[str, list[WrkResult]]) -> list[WrkResult]:
@@ -168,6 +182,9 @@ def main(argv: list[str] | None = None) -> int:
                 f"{mode:<12}{result.rps:>10.0f}{result.p50_ms:>10.2f}{result.p99_ms:>10.2f}"
                 f"{cpu_us:>12.0f}{non_2xx:>8}"
             )
+        syncs = sum(float(r.raw["syncs"]) for r in runs["on"])
+        records = sum(float(r.raw["requests"]) for r in runs["on"])
+        print(f"audit on: {records / max(1.0, syncs):.1f} records per sync")
         print(f"on/off: {ratio:.3f}x (floor {args.floor_ratio}); audit events/s: {on.rps:.0f}")
         verified = subprocess.run(
             [*server_command(), "audit", "verify", "--data-dir", str(workdir / "data")],

@@ -541,6 +541,8 @@ def run_wrk(
                 f"--pid={profile.pid}",
                 f"--duration={duration}",
                 "--rate=100",
+                "--subprocesses",
+                "--threads",
                 "--format=raw",
                 f"--output={profile.output}",
             ],
