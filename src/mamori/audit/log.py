@@ -1,23 +1,22 @@
 """The audit log writer: one chain, one writing process, records group-committed.
 
-On the event loop a request's record is only chained (seq, prev, hash) and added to the batch
-being gathered (``append``); every request of the batch awaits one shared future. The file
-work is done by one writer thread of the chain's own: it takes the whole batch, writes it with
-one ``write`` and makes it durable with one ``fdatasync``, then hands the future back to the
-loop; meanwhile the next batch gathers, and the thread takes it the moment it is done. The
-loop wakes the thread (once per loop pass, so every request ready in that pass joins the
-batch) only when it is idle. So the loop pays no system call for the audit log, one sync
-serves every request that arrived during the previous one, and a request waits for at most
-two syncs.
+On the event loop a request's record is chained (seq, prev, hash) and added to the batch being
+gathered (``append``); every request of the batch awaits one shared future. Once per loop pass
+(so every request ready in that pass joins the batch) the loop writes the batch with one
+``write`` to the page cache and asks the chain's syncer process (``syncer.py``) for one
+``fdatasync``; the batch's future is done when the syncer answers. Meanwhile the next batch
+gathers, and is written the moment the answer arrives. So one sync serves every request that
+arrived during the previous one, a request waits for at most two syncs, and the worker's
+interpreter never waits on the disk nor hands its GIL to a thread that does.
 
 A segment boundary is chained in order too: when the segment is full, the next segment's
-header record is chained before the next record, and the thread, reaching it, syncs the old
-file, creates the new one (synced with its directory) and writes on there.
+header record is chained before the next record; the loop, reaching it, syncs the old file,
+creates the new one (synced with its directory), writes on there and hands it to the syncer.
 
-Fail-closed: the first write or sync that fails marks the log failed for good (until a
-restart) and fails every record not yet durable; ``failure`` then says why, and gateways
-refuse requests before they act (``Rejected.AuditUnavailable``). A record whose write failed
-half-way is a torn line the next start seals (``chain.py``).
+Fail-closed: the first write or sync that fails (or the syncer's death) marks the log failed
+for good (until a restart) and fails every record not yet durable; ``failure`` then says why,
+and gateways refuse requests before they act (``Rejected.AuditUnavailable``). A record whose
+write failed half-way is a torn line the next start seals (``chain.py``).
 """
 
 from __future__ import annotations
@@ -27,7 +26,6 @@ import errno
 import fcntl
 import logging
 import os
-import threading
 import time
 from collections.abc import Callable
 from json.encoder import encode_basestring_ascii as _quote
@@ -35,6 +33,7 @@ from pathlib import Path
 from typing import Final
 
 from mamori.audit.chain import LOCK_NAME, digest, read_tail, segment_name
+from mamori.audit.syncer import Syncer
 
 log = logging.getLogger("mamori.audit")
 
@@ -81,23 +80,20 @@ class AuditLog:
         self._dir = audit_dir / chain
         self._segment_bytes = segment_bytes
         self._observe_sync = observe_sync
-        self._fd = -1  # the writer thread's, once started
+        self._fd = -1  # the segment written to
         self._lock_fd = -1
         self._segment = 0  # the segment the next chained record goes to
         self._size = 0  # bytes chained into that segment (written or not)
         self._seq = 0
         self._prev = ""
-        # Shared with the writer thread, under _lock: chained lines not yet taken (an int is a
-        # boundary: segment n starts there), how many records, their future; the thread idle.
-        self._lock = threading.Lock()
+        # On the event loop: chained lines not yet written (an int is a boundary: segment n
+        # starts there), how many records, their future; the batch the syncer is syncing.
         self._pending: list[bytes | int] = []
         self._pending_records = 0
         self._pending_done: asyncio.Future[None] | None = None
-        self._idle = True
-        self._kick_scheduled = False
-        self._stopping = False
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._in_flight: tuple[asyncio.Future[None], float, int] | None = None
+        self._syncer = Syncer(chain)
+        self._fd_sent = False  # whether the syncer holds the current segment's descriptor
         self._loop: asyncio.AbstractEventLoop | None = None
         self.failure: str | None = None
 
@@ -177,12 +173,9 @@ class AuditLog:
     # -- appending (event loop) -----------------------------------------------------------------
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Bind the log to the event loop that appends to it, and start its writer thread."""
+        """Bind the log to the event loop that appends to it, and start its syncer process."""
         self._loop = loop
-        self._thread = threading.Thread(
-            target=self._run, name=f"mamori-audit-{self.chain}", daemon=True
-        )
-        self._thread.start()
+        self._syncer.start(loop, self._answered)
 
     def append(self, body: str) -> asyncio.Future[None]:
         """Chain a record; the future is done when it is durable (or failed with
@@ -191,112 +184,108 @@ class AuditLog:
             raise AuditUnavailable(self.failure)
         loop = self._loop
         assert loop is not None, "AuditLog.start was not called"
-        pieces: list[bytes | int] = []
         if self._size >= self._segment_bytes:
             # The boundary is chained here, in order: the header follows the last record.
             number = self._segment + 1
             header = self._header(number)
-            pieces += (number, header)
+            self._pending += (number, header)
             self._segment, self._size = number, len(header)
         line = self._chain(body)
         self._size += len(line)
-        with self._lock:
-            if pieces:
-                self._pending += pieces
-            self._pending.append(line)
-            self._pending_records += 1
-            done = self._pending_done
-            if done is None:
-                done = self._pending_done = loop.create_future()
-            kick = self._idle and not self._kick_scheduled
-            if kick:
-                self._kick_scheduled = True
-        if kick:
-            # After this loop pass: every request ready now joins the batch.
-            loop.call_soon(self._kick)
+        self._pending.append(line)
+        self._pending_records += 1
+        done = self._pending_done
+        if done is None:
+            done = self._pending_done = loop.create_future()
+            if self._in_flight is None:
+                # After this loop pass: every request ready now joins the batch.
+                loop.call_soon(self._commit)
         return done
 
-    def _kick(self) -> None:
-        with self._lock:
-            self._kick_scheduled = False
-            self._idle = False
-        self._wake.set()
+    def _commit(self) -> None:
+        """Write the gathered batch to the page cache and ask the syncer to make it durable."""
+        done = self._pending_done
+        if done is None or self._in_flight is not None or self.failure is not None:
+            return
+        pieces, records = self._pending, self._pending_records
+        self._pending, self._pending_records, self._pending_done = [], 0, None
+        started = time.perf_counter()
+        try:
+            changed = self._write(pieces)
+        except OSError as exc:
+            self._fail(f"cannot write {self._segment_path()}: {exc.strerror or exc}", done)
+            return
+        try:
+            self._syncer.request(self._fd if changed else None)
+        except OSError as exc:
+            self._fail(f"the audit syncer stopped: {exc.strerror or exc}", done)
+            return
+        self._in_flight = (done, started, records)
 
-    def _durable(self, done: asyncio.Future[None], seconds: float, records: int) -> None:
-        if not done.done():
-            done.set_result(None)
-        self._observe_sync(seconds, records)
-
-    def _failed(self, reason: str, done: asyncio.Future[None]) -> None:
-        log.error("audit log failed, requests are refused from now on: %s", reason)
-        with self._lock:
-            futures = [done, self._pending_done]
-            self._pending, self._pending_records, self._pending_done = [], 0, None
-        for future in futures:
-            if future is not None and not future.done():
-                future.set_exception(AuditUnavailable(reason))
-
-    # -- the writer thread ----------------------------------------------------------------------
-
-    def _run(self) -> None:
-        loop = self._loop
-        assert loop is not None
-        while True:
-            self._wake.wait()
-            self._wake.clear()
-            while True:
-                with self._lock:
-                    pieces, records, done = (
-                        self._pending,
-                        self._pending_records,
-                        self._pending_done,
-                    )
-                    self._pending, self._pending_records, self._pending_done = [], 0, None
-                    if done is None:
-                        self._idle = True
-                        break
-                started = time.perf_counter()
-                try:
-                    self._write(pieces)
-                except OSError as exc:
-                    reason = f"cannot write or sync {self._segment_path()}: {exc.strerror or exc}"
-                    self.failure = reason
-                    loop.call_soon_threadsafe(self._failed, reason, done)
-                    return
-                seconds = time.perf_counter() - started
-                loop.call_soon_threadsafe(self._durable, done, seconds, records)
-            if self._stopping:
-                return
-
-    def _write(self, pieces: list[bytes | int]) -> None:
-        """Write a batch, crossing segment boundaries, and make it durable."""
+    def _write(self, pieces: list[bytes | int]) -> bool:
+        """Write a batch, crossing segment boundaries; True when the file written to changed
+        (the syncer must be handed the new one)."""
+        changed, self._fd_sent = not self._fd_sent, True
         run: list[bytes] = []
         for piece in pieces:
             if isinstance(piece, int):
                 _write_all(self._fd, b"".join(run))
                 run = []
-                os.fdatasync(self._fd)  # the old segment whole before the new one exists
+                # Once per segment (64 MiB by default), on the loop: the old segment whole
+                # and durable before the new one exists.
+                os.fdatasync(self._fd)
                 old, self._fd = self._fd, self._create(piece)
                 os.close(old)
+                changed = True
             else:
                 run.append(piece)  # after a boundary, the new segment's header comes first
         _write_all(self._fd, b"".join(run))
-        os.fdatasync(self._fd)
+        return changed
+
+    def _answered(self, number: int, code: int) -> None:
+        """The syncer's answer to the batch in flight (``code``: its errno, 0 when durable);
+        ``number`` is -1 when the syncer went away, in flight or idle."""
+        in_flight, self._in_flight = self._in_flight, None
+        done = in_flight[0] if in_flight is not None else None
+        if number < 0:
+            if self.failure is None:
+                self._fail(f"the audit syncer stopped: {os.strerror(code)}", done)
+            return
+        if in_flight is None or done is None:
+            return
+        _done, started, records = in_flight
+        if code:
+            self._fail(f"cannot sync {self._segment_path()}: {os.strerror(code)}", done)
+            return
+        if not done.done():
+            done.set_result(None)
+        self._observe_sync(time.perf_counter() - started, records)
+        if self._pending_done is not None:
+            self._commit()  # what gathered meanwhile: at once, one commit after another
+
+    def _fail(self, reason: str, done: asyncio.Future[None] | None) -> None:
+        """Mark the log failed for good and fail every record not yet durable."""
+        self.failure = reason
+        log.error("audit log failed, requests are refused from now on: %s", reason)
+        futures = [done, self._pending_done]
+        self._pending, self._pending_records, self._pending_done = [], 0, None
+        for future in futures:
+            if future is not None and not future.done():
+                future.set_exception(AuditUnavailable(reason))
 
     def _segment_path(self) -> Path:
         return self._dir / segment_name(self._segment)
 
     async def drain(self) -> None:
         """Wait until every appended record is durable (before a clean stop)."""
-        while self.failure is None and not (self._idle and self._pending_done is None):
+        while self.failure is None and (
+            self._in_flight is not None or self._pending_done is not None
+        ):
             await asyncio.sleep(0.001)
 
     def close(self) -> None:
-        """Stop the writer thread and close the files (after ``drain``)."""
-        if self._thread is not None:
-            self._stopping = True
-            self._wake.set()
-            self._thread.join(timeout=10)
+        """Stop the syncer and close the files (after ``drain``)."""
+        self._syncer.close()
         for fd in (self._fd, self._lock_fd):
             if fd >= 0:
                 os.close(fd)
