@@ -483,11 +483,19 @@ def _workers(pid: int) -> list[int]:
         return []
 
 
+def _descendants(pid: int) -> list[int]:
+    """``pid`` and every process under it (workers, and each worker's audit syncer)."""
+    found = [pid]
+    for child in _workers(pid):
+        found += _descendants(child)
+    return found
+
+
 def process_cpu_seconds(pid: int) -> float:
-    """User+system CPU of a server so far, its worker processes included (Linux /proc); NaN
-    elsewhere. 100% is one core."""
+    """User+system CPU of a server so far, every process under it included (Linux /proc);
+    NaN elsewhere. 100% is one core."""
     total = 0.0
-    for each in (pid, *_workers(pid)):
+    for each in _descendants(pid):
         try:
             stat = Path(f"/proc/{each}/stat").read_text()
         except OSError:
