@@ -109,7 +109,8 @@ def writer_alone(directory: Path, appenders: int, seconds: float = 3.0) -> tuple
         syncs += 1
 
     async def run() -> int:
-        log = AuditLog(directory, "bench-w0", observe_sync=synced)
+        # Keyed, as a server writes (a random key: the MAC costs the same under any key).
+        log = AuditLog(directory, "bench-w0", observe_sync=synced, mac_key=os.urandom(32))
         log.open()
         log.start(asyncio.get_running_loop())
         encoder = Encoder("bench", "cn-hangzhou")

@@ -26,6 +26,7 @@ from sqlalchemy import insert, select, text, update
 from mamori.api.errors import ApiError
 from mamori.api.registry import catalogue
 from mamori.audit import AuditLog, Encoder
+from mamori.audit.key import AuditKey, open_audit_key
 from mamori.config import Settings
 from mamori.core.aliases import AliasService
 from mamori.core.asymmetric_ops import AsymmetricService
@@ -120,6 +121,8 @@ class Services:
     tokens: TokenService
     live_roles: LiveRoles
     aap: AapServices
+    # The deployment's audit key, unwrapped by the keyring (audit/key.py): every chain's MACs.
+    audit_key: AuditKey
     hsm_token: Token | None = None
     invalidations: Invalidations = field(default_factory=Invalidations)
 
@@ -302,6 +305,7 @@ def build_services(settings: Settings, clock: Any = time.time) -> Services:
     db.migrate()
     token = open_token(settings)
     keyring = open_keyring(db, settings, token)
+    audit_key = open_audit_key(db, keyring)
     # Every cache registers here; ``serve`` connects it to the other nodes on PostgreSQL.
     bus = Invalidations()
     instances = InstanceService(db, clock, bus)
@@ -359,6 +363,7 @@ def build_services(settings: Settings, clock: Any = time.time) -> Services:
         aap=build_aap(db, clock, settings.key_cache_size, bus, instances.belongs),
         invalidations=bus,
         hsm_token=token,
+        audit_key=audit_key,
     )
 
 
@@ -659,7 +664,7 @@ async def serve(
     # Inline actions whose key is in a token (one session: more threads would only wait).
     token_executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="mamori-token")
     metrics = Metrics(_action_names())
-    audit = _open_audit(settings, index, metrics)
+    audit = _open_audit(settings, index, metrics, services.audit_key)
     trail = Trail(audit, Encoder(node_name(settings), settings.region), metrics)
     nonce_log = NonceLog(services.db) if is_postgres(services.db) else None
     gateway = PopGateway(
@@ -796,9 +801,9 @@ def node_name(settings: Settings) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "-", socket.gethostname())[:64] or "mamori"
 
 
-def _open_audit(settings: Settings, index: int, metrics: Metrics) -> AuditLog | None:
-    """Worker ``index``'s own chain, ``<node>-w<index>`` (one writer per chain file); None
-    when the audit log is off."""
+def _open_audit(settings: Settings, index: int, metrics: Metrics, key: AuditKey) -> AuditLog | None:
+    """Worker ``index``'s own chain, ``<node>-w<index>`` (one writer per chain file), keyed
+    with the deployment's audit key; None when the audit log is off."""
     if settings.audit == "off":
         return None
     audit = AuditLog(
@@ -806,6 +811,7 @@ def _open_audit(settings: Settings, index: int, metrics: Metrics) -> AuditLog | 
         f"{node_name(settings)}-w{index}",
         segment_bytes=settings.audit_segment_bytes,
         observe_sync=metrics.audit_synced,
+        mac_key=key.material.reveal(),
     )
     try:
         audit.open()

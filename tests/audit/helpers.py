@@ -44,8 +44,10 @@ def wait_for(data_dir: Path, *criteria: str, count: int = 1) -> list[dict[str, A
         time.sleep(0.1)
 
 
-def verified(data_dir: Path) -> str:
-    """``mamori audit verify`` output, asserting every chain verifies."""
-    done = audit_cli(data_dir, "verify")
+def verified(data_dir: Path, *args: str) -> str:
+    """``mamori audit verify ARGS`` output, asserting every chain verifies with every MAC
+    checked (the audit key opened from the data dir's store and root key, or ``--store-url``)."""
+    done = audit_cli(data_dir, "verify", *args)
     assert done.returncode == 0, done.stdout + done.stderr
+    assert "hash chain only" not in done.stdout, done.stdout
     return done.stdout

@@ -45,8 +45,8 @@ def _segments(server: ServerProcess) -> list[Path]:
     return sorted(chain.glob("*.jsonl"))
 
 
-def _broken(server: ServerProcess) -> str:
-    done = audit_cli(server.data_dir, "verify")
+def _broken(server: ServerProcess, *args: str) -> str:
+    done = audit_cli(server.data_dir, "verify", *args)
     assert done.returncode == 8, done.stdout + done.stderr
     return done.stdout
 
@@ -69,10 +69,13 @@ def test_an_edited_record_breaks_the_chain_at_the_next_one(stopped: ServerProces
     assert b'"action":"Encrypt"' in lines[3]
     lines[3] = lines[3].replace(b'"action":"Encrypt"', b'"action":"Decrypt"')
     segment.write_bytes(b"\n".join(lines))
+    # Its own MAC no longer matches; without the key, the next record's prev does not.
     out = _broken(stopped)
-    assert f"BROKEN at {segment}:5: prev does not match" in out
+    assert f"BROKEN at {segment}:4: the MAC does not match" in out
     row = json.loads(audit_cli(stopped.data_dir, "verify", "--json").stdout)
-    assert row["break"]["file"] == str(segment) and row["break"]["line"] == 5
+    assert row["break"]["file"] == str(segment) and row["break"]["line"] == 4
+    out = _broken(stopped, "--unkeyed")
+    assert f"BROKEN at {segment}:5: prev does not match" in out
 
 
 def test_a_record_deleted_mid_file_is_found(stopped: ServerProcess) -> None:

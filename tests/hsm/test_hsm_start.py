@@ -52,6 +52,19 @@ def refused_start(data_dir: Path, env: dict[str, str], *args: str) -> tuple[int,
     return done.returncode, done.stdout + done.stderr
 
 
+def _mamori(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """The real ``mamori`` command with ``env`` (and no other MAMORI_ setting)."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("MAMORI_")}
+    return subprocess.run(
+        [sys.executable, "-m", "mamori.cli", *args],
+        env={**clean, **env},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 def test_wrong_pin_refuses_to_start_and_never_prints_the_pin(
     softhsm: SoftHsm, tmp_path: Path
 ) -> None:
@@ -138,6 +151,25 @@ def test_pkcs11_seal_start_restart_and_keys_stay_usable(backend: str, tmp_path: 
             out = kms.decrypt(km.DecryptRequest(ciphertext_blob=body.ciphertext_blob)).body
             assert base64.b64decode(out.plaintext) == k.encode()
         proc.stop()
+
+        # The audit key is wrapped by the keyring the token's root key seals: verify opens it
+        # the way the server does (same config, store and PIN), and without the PIN cannot.
+        verify = [
+            "audit",
+            "verify",
+            "--data-dir",
+            str(proc.data_dir),
+            "--store-url",
+            url,
+            "--config",
+            str(_config(tmp_path, token)),
+        ]
+        done = _mamori(env, *verify)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "OK" in done.stdout and "MACs checked" in done.stdout
+        done = _mamori({**env, "MAMORI_HSM_PIN": "not-the-pin-4711"}, *verify)
+        assert done.returncode == START_FAILED, done.stdout + done.stderr
+        assert "cannot get the audit key" in done.stderr and "not-the-pin" not in done.stderr
 
         # Same store, but a token without the root key: refuse rather than make a new root key.
         other = make_token(tmp_path / "other", label=token.label)

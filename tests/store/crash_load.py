@@ -146,7 +146,8 @@ def crash_round(server: ServerProcess, clients: int, rng: random.Random) -> Roun
 
 def _unaudited(server: ServerProcess, acked: Acknowledged) -> list[str]:
     """The audit chain's break, if any, and each acknowledged request without a record."""
-    done = audit_cli(server.data_dir, "verify")
+    # Keyed: the audit key is in the server's store (PostgreSQL or the data dir's SQLite).
+    done = audit_cli(server.data_dir, "verify", "--store-url", server.store_url)
     if done.returncode != 0:
         return [f"audit chain: {done.stdout.strip()} {done.stderr.strip()}"]
     recorded = {record["request_id"] for record in find(server.data_dir)}

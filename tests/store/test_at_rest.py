@@ -48,6 +48,17 @@ def _certificate_keys(server: ServerProcess) -> list[bytes]:
     ]
 
 
+def _audit_key(server: ServerProcess) -> bytes:
+    """The deployment's audit key (the HMAC key of the audit chains), unwrapped offline."""
+    root = KeyMaterial((server.data_dir / "root.key").read_bytes())
+    engine = create_engine(normalize_url(server.store_url))
+    with engine.connect() as conn:
+        ring = Keyring(root, conn.execute(select(t.keyring.c.version, t.keyring.c.wrapped_dek)))
+        (wrapped,) = conn.execute(select(t.audit_key.c.wrapped_key)).scalars().all()
+    engine.dispose()
+    return ring.unwrap(wrapped, b"mamori/audit-key").reveal()
+
+
 def _raw_files(server: ServerProcess) -> list[Path]:
     if server.backend == "sqlite":
         return [p for p in server.data_dir.glob("mamori.db*") if p.is_file()]
@@ -77,6 +88,7 @@ def _raw_files(server: ServerProcess) -> list[Path]:
             "certificates",
             "managed_data_keys",
             "managed_data_key_versions",
+            "audit_key",
         ):
             rel = conn.execute("SELECT pg_relation_filepath(%s)", (table,)).fetchone()
             assert rel is not None
@@ -137,7 +149,12 @@ def test_no_secret_is_stored_in_the_clear(fresh_server: ServerProcess) -> None:
     audit = b"".join(p.read_bytes() for p in (fresh_server.data_dir / "audit").rglob("*.jsonl"))
     assert b'"action":"Encrypt"' in audit and b'"action":"GetManagedDataKey"' in audit
     raw += audit
+    # And the server's log.
+    raw += fresh_server.log_path.read_bytes()
 
+    audit_key = _audit_key(fresh_server)
+    assert len(audit_key) == 32
+    materials.append(audit_key)
     needles = {
         "access key secret": fresh_server.access_key_secret.encode(),
         "plaintext": sentinel,

@@ -32,7 +32,7 @@ from json.encoder import encode_basestring_ascii as _quote
 from pathlib import Path
 from typing import Final
 
-from mamori.audit.chain import LOCK_NAME, digest, read_tail, segment_name
+from mamori.audit.chain import LOCK_NAME, MAC_MEMBER, Mac, digest, read_tail, segment_name
 from mamori.audit.syncer import Syncer
 
 log = logging.getLogger("mamori.audit")
@@ -75,8 +75,12 @@ class AuditLog:
         *,
         segment_bytes: int = DEFAULT_SEGMENT_BYTES,
         observe_sync: Callable[[float, int], None] = lambda _seconds, _records: None,
+        mac_key: bytes | None = None,
     ) -> None:
         self.chain = chain
+        # The audit key (audit/key.py): every record gets a MAC under it. None writes records
+        # without one, as before keying (a server always has the key).
+        self._mac = Mac(mac_key) if mac_key is not None else None
         self._dir = audit_dir / chain
         self._segment_bytes = segment_bytes
         self._observe_sync = observe_sync
@@ -164,9 +168,15 @@ class AuditLog:
         return fd
 
     def _chain(self, body: str) -> bytes:
-        """The next record with ``body`` as its members: seq and prev assigned, line hashed."""
+        """The next record with ``body`` as its members: seq and prev assigned, MAC appended,
+        line hashed."""
         self._seq += 1
-        line = f'{{"seq":{self._seq},{body},"prev":"{self._prev}"}}'.encode("ascii")
+        signed = f'{{"seq":{self._seq},{body},"prev":"{self._prev}"'.encode("ascii")
+        sign = self._mac
+        if sign is None:
+            line = signed + b"}"
+        else:
+            line = b"".join((signed, MAC_MEMBER, sign(signed), b'"}'))
         self._prev = digest(line)
         return line + b"\n"
 

@@ -1,14 +1,17 @@
 """``mamori audit``: verify, read and export the audit chains of a data dir (docs/audit.md).
 
 These read the files under ``<data-dir>/audit/`` directly, as an operator or an auditor on the
-host does (no server needs to run, no credentials are involved). Exit codes: 0 done; 2 a bad
-option; 8 ``verify`` found a break (the code ``mamori server`` uses for an audit log it cannot
-open, docs/operations.md).
+host does (no server needs to run, no credentials are involved). ``verify`` also opens the store
+and the root of trust as the server does, for the audit key the MACs are checked with. Exit
+codes: 0 done; 2 a bad option; 8 ``verify`` found a break (the code ``mamori server`` uses for an
+audit log it cannot open, docs/operations.md); 3, 4, 5 ``verify`` could not get the audit key
+(the root of trust, the store, the store's schema: the server's start-up codes).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -17,7 +20,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 if TYPE_CHECKING:
+    from mamori.audit.chain import Mac
+    from mamori.audit.key import AuditKey
     from mamori.audit.query import Query
+    from mamori.config import Settings
 
 app = typer.Typer(help="Verify, search and export the audit log of a data dir (docs/audit.md).")
 
@@ -30,31 +36,92 @@ AsJson = Annotated[bool, typer.Option("--json", help="JSON (one object per line)
 _BROKEN = 8
 
 
-def _audit_dir(config: Path | None, data_dir: Path | None) -> Path:
+def _settings(config: Path | None, data_dir: Path | None, store_url: str | None = None) -> Settings:
     from mamori.config import ConfigError, load_settings
 
     try:
-        return load_settings(config, {"data_dir": data_dir}).audit_dir
+        return load_settings(config, {"data_dir": data_dir, "store_url": store_url})
     except ConfigError as exc:
         typer.echo(f"mamori: {exc}", err=True)
         raise typer.Exit(2) from None
 
 
+def _audit_dir(config: Path | None, data_dir: Path | None) -> Path:
+    return _settings(config, data_dir).audit_dir
+
+
+StoreUrl = Annotated[
+    str | None,
+    typer.Option("--store-url", help="The server's store: sqlite:///… or postgresql://…"),
+]
+Unkeyed = Annotated[
+    bool,
+    typer.Option(
+        "--unkeyed",
+        help="Check the hash chain only, without the audit key (no access to the root of "
+        "trust): a rewrite by someone who can write the files is then not seen",
+    ),
+]
+ExpectHead = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--expect-head",
+        help="CHAIN:SEQ:HASH from an earlier `mamori audit head`, kept out of the node's reach: "
+        "that chain must hold that record",
+    ),
+]
+
+
 @app.command()
-def verify(config: Config = None, data_dir: DataDir = None, as_json: AsJson = False) -> None:
-    """Check every link of every chain; the first break of each with its file and line.
-    Exit 8 when any chain is broken. Example: mamori audit verify --data-dir /var/lib/mamori"""
-    from mamori.audit import chains
+def verify(
+    config: Config = None,
+    data_dir: DataDir = None,
+    store_url: StoreUrl = None,
+    unkeyed: Unkeyed = False,
+    expect_head: ExpectHead = None,
+    as_json: AsJson = False,
+) -> None:
+    """Check every link and every MAC of every chain; the first break of each with its file
+    and line. Opens the store and the root of trust as the server does, for the audit key.
+    Exit 8 when any chain is broken; 3, 4 or 5 (as for the server's start) when the audit key
+    cannot be had. Example: mamori audit verify --data-dir /var/lib/mamori"""
+    from mamori.audit import Break, Report, chains
     from mamori.audit import verify as walk
 
-    audit_dir = _audit_dir(config, data_dir)
-    reports = [walk(chain) for chain in chains(audit_dir)]
+    settings = _settings(config, data_dir, store_url)
+    expected = _expected_heads(expect_head or [])
+    key, keyed_since = (None, None) if unkeyed else _audit_key(settings)
+    audit_dir = settings.audit_dir
+    found = chains(audit_dir)
+    reports = [
+        walk(chain, key, keyed_since=keyed_since, expect=expected.get(chain.name))
+        for chain in found
+    ]
+    for name in sorted(set(expected) - {chain.name for chain in found}):
+        # A whole chain removed: its expected head is the only trace of it.
+        gone = Break(name, audit_dir / name, 1, "the chain is missing, but --expect-head names it")
+        reports.append(Report(name, 0, 0, "", (), gone, key is not None, 0))
+    if unkeyed:
+        typer.echo(
+            "mamori: audit verify --unkeyed: the hash chain only, no MAC checked: a rewrite by "
+            "someone who can write the audit files would not be seen (docs/audit.md)",
+            err=True,
+        )
+    for report in reports:
+        if report.unkeyed:
+            typer.echo(
+                f"mamori: audit verify: {report.chain}: records 1–{report.unkeyed} carry no MAC "
+                "(written before the audit key existed): checked by hash only",
+                err=True,
+            )
     if as_json:
         for report in reports:
             row = {
                 "chain": report.chain,
                 "records": report.records,
                 "segments": report.segments,
+                "keyed": report.keyed,
+                "unkeyed_records": report.unkeyed,
                 "sealed_torn_records": list(report.sealed),
                 "ok": report.broken is None,
                 "break": None
@@ -70,15 +137,118 @@ def verify(config: Config = None, data_dir: DataDir = None, as_json: AsJson = Fa
         typer.echo(f"no audit chain in {audit_dir}")
     for report in reports if not as_json else ():
         if report.broken is None:
+            checked = "MACs checked" if report.keyed else "hash chain only"
             sealed = f"; {len(report.sealed)} torn record(s) sealed" if report.sealed else ""
             typer.echo(
                 f"{report.chain}: OK, {report.records} records in {report.segments} "
-                f"segment(s){sealed}"
+                f"segment(s), {checked}{sealed}"
             )
         else:
             typer.echo(f"{report.chain}: BROKEN at {report.broken}")
     if any(report.broken is not None for report in reports):
         raise typer.Exit(_BROKEN)
+
+
+@app.command()
+def head(config: Config = None, data_dir: DataDir = None, as_json: AsJson = False) -> None:
+    """Each chain's last seq and hash, as CHAIN:SEQ:HASH. Copy them somewhere the node cannot
+    write; `verify --expect-head` then finds records cut from the end since. Reads only the end
+    of each chain: run verify too. Example: mamori audit head >> /mnt/elsewhere/heads.txt"""
+    from mamori.audit import chains
+    from mamori.audit.chain import read_tail
+
+    audit_dir = _audit_dir(config, data_dir)
+    for chain in chains(audit_dir):
+        try:
+            tail = read_tail(chain)
+        except ValueError as exc:
+            typer.echo(f"mamori: audit head: {exc}", err=True)
+            raise typer.Exit(_BROKEN) from None
+        if tail.seq == 0:
+            continue  # nothing written yet: no record to anchor
+        if as_json:
+            typer.echo(json.dumps({"chain": chain.name, "seq": tail.seq, "hash": tail.last_hash}))
+        else:
+            typer.echo(f"{chain.name}:{tail.seq}:{tail.last_hash}")
+
+
+_HEAD = re.compile(r"(?P<chain>[^:/]+):(?P<seq>[0-9]+):(?P<hash>[0-9a-f]{64})")
+
+
+def _expected_heads(given: list[str]) -> dict[str, dict[int, str]]:
+    """``--expect-head`` values by chain and seq; exit 2 for a malformed one."""
+    heads: dict[str, dict[int, str]] = {}
+    for text in given:
+        match = _HEAD.fullmatch(text.strip())
+        if match is None or int(match["seq"]) < 1:
+            typer.echo(
+                f"mamori: --expect-head takes CHAIN:SEQ:HASH (as `mamori audit head` prints), "
+                f"not {text!r}",
+                err=True,
+            )
+            raise typer.Exit(2)
+        heads.setdefault(match["chain"], {})[int(match["seq"])] = match["hash"]
+    return heads
+
+
+def _audit_key(settings: Settings) -> tuple[Mac, str]:
+    """The deployment's audit key, opened as the server opens it (the store, then the root of
+    trust, then the keyring), and from when records carry a MAC. Nothing in the store or the
+    data dir is created or changed. Exits with the server's start-up code when it cannot be
+    had (docs/operations.md), naming ``--unkeyed``."""
+    from mamori.audit.chain import Mac
+    from mamori.audit.key import NoAuditKey
+    from mamori.startup import ROOT_OF_TRUST, explain
+
+    try:
+        key = _read_key(settings)
+    except NoAuditKey as exc:
+        failure_text, code = str(exc), ROOT_OF_TRUST
+    except Exception as exc:
+        failure = explain(exc)
+        if failure is None:
+            raise
+        failure_text, code = str(failure), failure.exit_code
+    else:
+        return Mac(key.material.reveal()), key.keyed_since()
+    typer.echo(
+        f"mamori: audit verify: cannot get the audit key: {failure_text}. Without it "
+        "`--unkeyed` checks the hash chain only.",
+        err=True,
+    )
+    raise typer.Exit(code)
+
+
+def _read_key(settings: Settings) -> AuditKey:
+    from sqlalchemy import make_url
+
+    from mamori.app import _keyring_rows, open_keyring, open_token
+    from mamori.audit.key import NoAuditKey, has_audit_key_table, read_audit_key
+    from mamori.store.database import Database
+
+    url = settings.database_url
+    if url.startswith("sqlite"):
+        path = make_url(url).database
+        if not path or not Path(path).is_file():
+            raise NoAuditKey(f"no store at {path} (--data-dir, --store-url)")
+    db = Database(url)
+    token = None
+    try:
+        if not has_audit_key_table(db) or not _keyring_rows(db):
+            raise NoAuditKey(
+                "the store holds no audit key: no server of this version has started on it"
+            )
+        token = open_token(settings)
+        key = read_audit_key(db, open_keyring(db, settings, token))
+        if key is None:
+            raise NoAuditKey(
+                "the store holds no audit key: no server of this version has started on it"
+            )
+        return key
+    finally:
+        if token is not None:
+            token.close()
+        db.close()
 
 
 def _query(

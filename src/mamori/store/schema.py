@@ -25,7 +25,7 @@ from sqlalchemy import (
 
 # The newest migration (store/migrations/versions): the revision these tables are. A new
 # migration moves it (a test compares it with Alembic's head).
-REVISION = "0013"
+REVISION = "0014"
 
 metadata = MetaData()
 
@@ -532,4 +532,16 @@ console_sessions = Table(
     Column("created_at", Float, nullable=False),
     Column("last_seen", Float, nullable=False),
     Index("ix_console_sessions_key", "access_key_id", "created_at"),
+)
+
+# The deployment's audit key (audit/key.py): one 256-bit HMAC key that every node and worker
+# signs its audit records with, kept only keyring-wrapped (AAD ``mamori/audit-key``). One row
+# (``id`` 1); ``created_at`` is when keyed records began, so ``mamori audit verify`` knows that a
+# record without a MAC dated after it was stripped of its MAC, not written before keying.
+audit_key = Table(
+    "audit_key",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("wrapped_key", LargeBinary, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
 )
