@@ -147,7 +147,7 @@ def open_token(settings: Settings) -> Token | None:
 
 def open_keyring(db: Database, settings: Settings, token: Token | None = None) -> Keyring:
     """Open the root key and the keyring it protects; create the first keyring version."""
-    rows = _keyring_rows(db)
+    rows = keyring_rows(db)
     if settings.seal_provider == "pkcs11":
         if token is None:
             raise TokenUnavailable("seal_provider 'pkcs11' needs an open [hsm] token")
@@ -172,7 +172,8 @@ def open_keyring(db: Database, settings: Settings, token: Token | None = None) -
     return keyring
 
 
-def _keyring_rows(db: Database) -> list[tuple[int, bytes]]:
+def keyring_rows(db: Database) -> list[tuple[int, bytes]]:
+    """The keyring's wrapped DEKs, by version, as the store holds them."""
     with db.read() as conn:
         rows = conn.execute(select(t.keyring.c.version, t.keyring.c.wrapped_dek)).all()
     return [(r.version, r.wrapped_dek) for r in rows]
@@ -231,14 +232,14 @@ def rotate_root(settings: Settings) -> RootRotation:
     db = Database(settings.database_url)
     try:
         db.migrate()
-        if not _keyring_rows(db):
+        if not keyring_rows(db):
             raise RootRotationRefused(
                 "the store holds no keyring yet: start `mamori server` once first"
             )
         with _exclusive(provider.path.parent):
             finished = _settle_pending(db, provider)
             old = provider.open()
-            Keyring(old, _keyring_rows(db))  # DecryptionFailed before any file is written
+            Keyring(old, keyring_rows(db))  # DecryptionFailed before any file is written
             new = provider.write_pending()
             try:
                 with db.begin(durable=True) as conn:
@@ -275,7 +276,7 @@ def _settle_pending(db: Database, provider: KeyFileProvider) -> bool:
     pending = provider.open_pending()
     if pending is None:
         return False
-    rows = _keyring_rows(db)
+    rows = keyring_rows(db)
     with contextlib.suppress(DecryptionFailed):
         Keyring(pending, rows)
         provider.promote_pending()

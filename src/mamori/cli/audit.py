@@ -222,7 +222,7 @@ def _audit_key(settings: Settings) -> tuple[Mac, str]:
 def _read_key(settings: Settings) -> AuditKey:
     from sqlalchemy import make_url
 
-    from mamori.app import _keyring_rows, open_keyring, open_token
+    from mamori.app import keyring_rows, open_keyring, open_token
     from mamori.audit.key import NoAuditKey, has_audit_key_table, read_audit_key
     from mamori.store.database import Database
 
@@ -234,7 +234,7 @@ def _read_key(settings: Settings) -> AuditKey:
     db = Database(url)
     token = None
     try:
-        if not has_audit_key_table(db) or not _keyring_rows(db):
+        if not has_audit_key_table(db) or not keyring_rows(db):
             raise NoAuditKey(
                 "the store holds no audit key: no server of this version has started on it"
             )

@@ -204,7 +204,7 @@ def server(
     region: Annotated[str | None, typer.Option("--region", help="Region served")] = None,
     account_id: Annotated[str | None, typer.Option("--account-id", help="Account id")] = None,
     host_name: Annotated[
-        list[str] | None, typer.Option("--host-name", help="Extra TLS host name (repeatable)")
+        list[str] | None, typer.Option("--host-name", help="Extra TLS host name")
     ] = None,
     workers: Annotated[
         int | None, typer.Option("--workers", help="Worker processes (0: one per core)")
