@@ -186,3 +186,37 @@ def test_search_tail_and_export_by_time(audited: ServerProcess, kms: Client) -> 
     bad = audit_cli(audited.data_dir, "search", "--since", "last tuesday")
     assert bad.returncode == 2
     assert "OK" in verified(audited.data_dir)
+
+
+def test_an_id_and_secret_swapped_leave_no_secret_in_the_trail(audited: ServerProcess) -> None:
+    """A configuration with the AccessKey id and secret swapped sends the secret as the id:
+    the record keeps only a fingerprint of a claimed id not shaped like one Mamori issues."""
+    swapped = new_sdk(audited.endpoint, audited.access_key_secret, audited.access_key_id)
+    expect_error("InvalidAccessKeyId.NotFound", 404, lambda: swapped.describe_regions())
+    refused = wait_for(audited.data_dir, "--result", "InvalidAccessKeyId.NotFound")
+    assert refused[-1]["access_key_id"].startswith("unrecognised:"), refused[-1]
+    assert len(refused[-1]["access_key_id"]) == len("unrecognised:") + 16
+    for segment in (audited.data_dir / "audit").rglob("*.jsonl"):
+        assert audited.access_key_secret.encode() not in segment.read_bytes()
+
+
+def test_distinct_huge_action_names_do_not_grow_the_encoder() -> None:
+    """Unauthenticated requests choose the Action; the encoder's cache of encoded callers
+    keys on it, so it must key on the cut value (a review grew a worker by 170 MB)."""
+    import tracemalloc
+
+    from mamori.audit import Encoder, Event
+
+    encoder = Encoder("node", "cn-hangzhou")
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for n in range(2000):
+            event = Event("pop", f"REQ-{n}", "127.0.0.1", False)
+            event.action = f"{n:05d}" + "A" * 20_000
+            event.code, event.status = "SignatureDoesNotMatch", 400
+            encoder.body(event)
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < 8_000_000, grown

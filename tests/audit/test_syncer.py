@@ -128,3 +128,59 @@ def test_every_worker_has_one_syncer_and_it_dies_with_its_worker(tmp_path: Path)
         assert server.stop() == 0
     assert _wait(lambda: not any(_alive(pid) for pid in syncers)), "syncers left after stop"
     verified(server.data_dir)
+
+
+def test_a_removed_segment_fails_the_log_closed(tmp_path: Path) -> None:
+    """A segment removed under a running server (by hand, or a rotation rule on ``*.jsonl``)
+    would take records nobody can read while the chain still verifies: refused instead."""
+    server = _server(tmp_path)
+    server.start()
+    try:
+        kms = new_sdk(server.endpoint, server.access_key_id, server.access_key_secret)
+        key_id = kms.create_key(km.CreateKeyRequest()).body.key_metadata.key_id
+        segments = list((server.data_dir / "audit").glob("*/*.jsonl"))
+        assert len(segments) == 1, segments
+        segments[0].unlink()
+        expect_error(
+            "Rejected.AuditUnavailable",
+            503,
+            lambda: kms.encrypt(km.EncryptRequest(key_id=key_id, plaintext="YQ==")),
+        )
+        health = httpx.get(f"http://{server.endpoint}/health", timeout=5).json()
+        assert health["Audit"] == (
+            f"unavailable: the audit segment {segments[0]} is gone: No such file or directory"
+        ), health
+        expect_error("Rejected.AuditUnavailable", 503, lambda: kms.describe_regions())
+    finally:
+        server.stop()
+
+
+def test_a_stalled_sync_fails_closed_at_its_deadline_and_the_server_still_stops(
+    tmp_path: Path,
+) -> None:
+    """A hung disk (here: the syncer stopped with SIGSTOP) holds a request for at most the
+    sync deadline (10 s), then the log fails closed; SIGTERM still stops the server."""
+    server = _server(tmp_path)
+    server.start()
+    try:
+        assert server.process is not None
+        kms = new_sdk(
+            server.endpoint, server.access_key_id, server.access_key_secret, read_timeout=30_000
+        )
+        key_id = kms.create_key(km.CreateKeyRequest()).body.key_metadata.key_id
+        (syncer,) = _syncers(server.process.pid)
+        os.kill(syncer, signal.SIGSTOP)
+        started = time.monotonic()
+        expect_error(
+            "Rejected.AuditUnavailable",
+            503,
+            lambda: kms.encrypt(km.EncryptRequest(key_id=key_id, plaintext="YQ==")),
+        )
+        assert 9 < time.monotonic() - started < 20
+        health = httpx.get(f"http://{server.endpoint}/health", timeout=5).json()
+        assert "has not finished in 10 s" in health["Audit"], health
+        assert httpx.get(f"http://{server.endpoint}/ready", timeout=5).status_code == 503
+    finally:
+        stopping = time.monotonic()
+        assert server.stop() == 0
+        assert time.monotonic() - stopping < 25

@@ -38,6 +38,11 @@ from mamori.audit.syncer import Syncer
 log = logging.getLogger("mamori.audit")
 
 DEFAULT_SEGMENT_BYTES: Final = 64 * 1024 * 1024
+# A group commit not durable by then fails the log closed: a hung disk (a stalled network
+# mount, a D-state fdatasync, a stopped syncer) must not hold requests for ever.
+SYNC_DEADLINE_SECONDS: Final = 10.0
+# How long a clean stop waits for the last records before it gives up on them.
+DRAIN_SECONDS: Final = 15.0
 
 
 class AuditUnavailable(Exception):
@@ -85,6 +90,7 @@ class AuditLog:
         self._segment_bytes = segment_bytes
         self._observe_sync = observe_sync
         self._fd = -1  # the segment written to
+        self._written: tuple[Path, int, int] = (Path(), 0, 0)  # its path, device and inode
         self._lock_fd = -1
         self._segment = 0  # the segment the next chained record goes to
         self._size = 0  # bytes chained into that segment (written or not)
@@ -96,6 +102,7 @@ class AuditLog:
         self._pending_records = 0
         self._pending_done: asyncio.Future[None] | None = None
         self._in_flight: tuple[asyncio.Future[None], float, int] | None = None
+        self._overdue: asyncio.TimerHandle | None = None
         self._syncer = Syncer(chain)
         self._fd_sent = False  # whether the syncer holds the current segment's descriptor
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -122,7 +129,10 @@ class AuditLog:
             self._open_segment(1, self._header(1))
             return
         self._segment, self._size = tail.segment, tail.size
-        self._fd = os.open(self._dir / segment_name(tail.segment), os.O_WRONLY | os.O_APPEND)
+        self._adopt(
+            os.open(self._dir / segment_name(tail.segment), os.O_WRONLY | os.O_APPEND),
+            tail.segment,
+        )
         if tail.torn:
             log.warning(
                 "audit chain %s: the last record of %s was torn by a crash (%d bytes); "
@@ -159,7 +169,23 @@ class AuditLog:
         fd = self._create(number)
         _write_all(fd, header)
         os.fdatasync(fd)
-        self._fd, self._segment, self._size = fd, number, len(header)
+        self._adopt(fd, number)
+        self._segment, self._size = number, len(header)
+
+    def _adopt(self, fd: int, number: int) -> None:
+        """Make ``fd``, segment ``number``, the file written to, remembering which file it is."""
+        self._fd = fd
+        status = os.fstat(fd)
+        self._written = (self._dir / segment_name(number), status.st_dev, status.st_ino)
+
+    def _still_there(self) -> None:
+        """Raise ``OSError`` unless the segment written to is still the file at its path: one
+        removed (by hand, or a log rotation rule) or replaced would take records nobody will
+        ever read, and the chain would verify without them."""
+        path, device, inode = self._written
+        status = os.stat(path)
+        if (status.st_dev, status.st_ino) != (device, inode):
+            raise FileNotFoundError(errno.ENOENT, "replaced by another file")
 
     def _create(self, number: int) -> int:
         flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL
@@ -223,7 +249,12 @@ class AuditLog:
         try:
             changed = self._write(pieces)
         except OSError as exc:
-            self._fail(f"cannot write {self._segment_path()}: {exc.strerror or exc}", done)
+            self._fail(f"cannot write {self._written[0]}: {exc.strerror or exc}", done)
+            return
+        try:
+            self._still_there()
+        except OSError as exc:
+            self._fail(f"the audit segment {self._written[0]} is gone: {exc.strerror}", done)
             return
         try:
             self._syncer.request(self._fd if changed else None)
@@ -231,6 +262,18 @@ class AuditLog:
             self._fail(f"the audit syncer stopped: {exc.strerror or exc}", done)
             return
         self._in_flight = (done, started, records)
+        assert self._loop is not None
+        self._overdue = self._loop.call_later(SYNC_DEADLINE_SECONDS, self._sync_overdue)
+
+    def _sync_overdue(self) -> None:
+        """The commit in flight missed its deadline: fail closed."""
+        in_flight, self._in_flight = self._in_flight, None
+        if in_flight is not None and self.failure is None:
+            self._fail(
+                f"the audit sync of {self._written[0]} has not finished in "
+                f"{SYNC_DEADLINE_SECONDS:g} s",
+                in_flight[0],
+            )
 
     def _write(self, pieces: list[bytes | int]) -> bool:
         """Write a batch, crossing segment boundaries; True when the file written to changed
@@ -244,7 +287,8 @@ class AuditLog:
                 # Once per segment (64 MiB by default), on the loop: the old segment whole
                 # and durable before the new one exists.
                 os.fdatasync(self._fd)
-                old, self._fd = self._fd, self._create(piece)
+                old = self._fd
+                self._adopt(self._create(piece), piece)
                 os.close(old)
                 changed = True
             else:
@@ -256,6 +300,9 @@ class AuditLog:
         """The syncer's answer to the batch in flight (``code``: its errno, 0 when durable);
         ``number`` is -1 when the syncer went away, in flight or idle."""
         in_flight, self._in_flight = self._in_flight, None
+        if self._overdue is not None:
+            self._overdue.cancel()
+            self._overdue = None
         done = in_flight[0] if in_flight is not None else None
         if number < 0:
             if self.failure is None:
@@ -265,7 +312,7 @@ class AuditLog:
             return
         _done, started, records = in_flight
         if code:
-            self._fail(f"cannot sync {self._segment_path()}: {os.strerror(code)}", done)
+            self._fail(f"cannot sync {self._written[0]}: {os.strerror(code)}", done)
             return
         if not done.done():
             done.set_result(None)
@@ -283,14 +330,16 @@ class AuditLog:
             if future is not None and not future.done():
                 future.set_exception(AuditUnavailable(reason))
 
-    def _segment_path(self) -> Path:
-        return self._dir / segment_name(self._segment)
-
     async def drain(self) -> None:
-        """Wait until every appended record is durable (before a clean stop)."""
+        """Wait until every appended record is durable (before a clean stop), or the log
+        failed, for at most ``DRAIN_SECONDS``."""
+        deadline = time.monotonic() + DRAIN_SECONDS
         while self.failure is None and (
             self._in_flight is not None or self._pending_done is not None
         ):
+            if time.monotonic() > deadline:
+                log.error("audit chain %s: stopping with records not yet durable", self.chain)
+                return
             await asyncio.sleep(0.001)
 
     def close(self) -> None:

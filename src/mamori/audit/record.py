@@ -13,6 +13,8 @@ password or an AccessKey secret.
 
 from __future__ import annotations
 
+import hashlib
+import re
 import time
 from collections.abc import Mapping
 from json.encoder import encode_basestring_ascii as _quote
@@ -23,6 +25,9 @@ SUCCESS: Final = "Success"
 _MAX_ID: Final = 256
 # Encoded caller fragments kept (callers x actions x addresses); past it, forgotten at once.
 _MAX_FRAGMENTS: Final = 4096
+# The shape of an id Mamori issues: an AccessKey (LTAI…), an STS token's (STS.…), a client key's
+# (KAAP.…). A claimed id of any other shape is recorded only as a fingerprint.
+_CREDENTIAL_ID: Final = re.compile(r"(?:LTAI|STS\.|KAAP\.)[A-Za-z0-9._-]{1,240}")
 
 
 class Event:
@@ -69,6 +74,17 @@ class Event:
         return time.perf_counter() - self.started
 
 
+def claimed_id(value: str) -> str:
+    """A claimed AccessKey or client key id as a record holds it: as given when it has the
+    shape of one Mamori issues, else ``unrecognised:`` and 16 hex digits of its SHA-256. A
+    caller who swapped the id and the secret in a configuration sends the secret as the id;
+    it must not land in the audit trail."""
+    if not value or _CREDENTIAL_ID.fullmatch(value):
+        return value
+    fingerprint = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return f"unrecognised:{fingerprint}"
+
+
 def _id(value: object) -> str | None:
     return value[:_MAX_ID] if isinstance(value, str) and value else None
 
@@ -107,13 +123,17 @@ class Encoder:
 
     def _fragment(self, event: Event) -> str:
         """The members that repeat across a caller's requests, encoded once per combination."""
+        # What a caller sends unauthenticated (action, version, claimed id) is cut before it
+        # becomes part of a key: the cache holds at most _MAX_FRAGMENTS small entries.
+        action, version = event.action[:_MAX_ID], event.version[:_MAX_ID]
+        access_key_id = claimed_id(event.access_key_id)[:_MAX_ID]
         key = (
             event.gateway,
-            event.action,
-            event.version,
+            action,
+            version,
             event.account,
             event.principal,
-            event.access_key_id,
+            access_key_id,
             event.source_ip,
             "t" if event.tls else "",
         )
@@ -121,10 +141,10 @@ class Encoder:
         if fragment is None:
             fragment = (
                 f'{self._node},"gateway":"{event.gateway}",'
-                f'"action":{_quote(event.action[:_MAX_ID])},'
-                f'"version":{_quote(event.version[:_MAX_ID])},"account":{_quote(event.account)},'
+                f'"action":{_quote(action)},'
+                f'"version":{_quote(version)},"account":{_quote(event.account)},'
                 f'"principal":{_quote(event.principal)},'
-                f'"access_key_id":{_quote(event.access_key_id[:_MAX_ID])},'
+                f'"access_key_id":{_quote(access_key_id)},'
                 f'"source_ip":{_quote(event.source_ip)},"tls":{"true" if event.tls else "false"}'
             )
             if len(self._fragments) >= _MAX_FRAGMENTS:
