@@ -29,6 +29,9 @@ from tests.gateway.console.conftest import Identity, sign_in
 
 __all__ = ["small_audit_dir"]  # the fixture, shared with test_fail_closed
 
+# Mounting the small tmpfs needs root (as in test_fail_closed).
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="mounts a tmpfs: needs root")
+
 _PAGE = 4096
 # The fault lands when this few bytes are left in the segment's last page: less than any record.
 _LEFT = range(4, 13)
@@ -116,6 +119,7 @@ _ACTS: dict[str, tuple[Callable[[ServerProcess], Any], Table]] = {
 }
 
 
+@needs_root
 @pytest.mark.parametrize("action", sorted(_ACTS))
 def test_a_write_whose_intent_cannot_be_recorded_does_nothing(
     tmp_path: Path, small_audit_dir: Path, action: str
@@ -174,6 +178,7 @@ def test_an_intent_record_precedes_the_outcome_and_encrypt_writes_none(
     assert encrypt["type"] == "request"
 
 
+@needs_root
 def test_a_console_change_whose_intent_cannot_be_recorded_does_nothing(
     tmp_path: Path, small_audit_dir: Path
 ) -> None:
