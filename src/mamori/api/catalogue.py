@@ -217,6 +217,11 @@ class Action:
     # True for an action Mamori adds to an Alibaba API version (CreateKmsInstance: Alibaba's
     # instances are purchased, not created by an API call); the docs mark it so.
     extension: bool = False
+    # True only for an action whose whole effect is its response: it reads, or computes with
+    # keys (Encrypt, Sign, GenerateDataKey), and changes nothing stored. Every other action gets
+    # a durable intent record before its handler runs (docs/audit.md), so the default, False,
+    # is the safe one: an action nobody classified can never act unrecorded.
+    read_only: bool = False
 
     @property
     def ram_action(self) -> str:

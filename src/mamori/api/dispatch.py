@@ -6,6 +6,7 @@ Both gateways call ``invoke``; it is the one place where domain exceptions becom
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterator, Mapping
+from dataclasses import dataclass
 
 from mamori.api.catalogue import Action, Args, Call, Result, Services, Touch
 from mamori.api.errors import ApiError, invalid
@@ -176,7 +177,9 @@ def invoke(
 ) -> Result:
     """Execute ``action``; raises ``ApiError`` for every expected failure. ``transport`` names
     the parameters the gateway consumed itself (the RPC signature's), which the action need
-    not declare; any other name it does not read is refused (``api/names.py``)."""
+    not declare; any other name it does not read is refused (``api/names.py``). Read-only
+    actions only: any other goes through ``prepare`` and ``execute``, its intent record made
+    durable in between (the gateways check ``Action.read_only``)."""
     dry_run = _dry_run(raw) and any(p.name == "DryRun" for p in action.params)
     try:
         # No parameter may carry a NUL: PostgreSQL text cannot hold one (it would be a 500).
@@ -195,6 +198,62 @@ def invoke(
         if dry_run and exc.code not in ("DryRunOperationError", "AccessDeniedError"):
             raise ApiError("ValidationError", detail=f"{exc.code}: {exc.message}") from None
         raise
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """An action parsed and authorized, its handler not yet run: the gateway makes the
+    action's intent record durable in between (``read_only`` is False; docs/audit.md)."""
+
+    action: Action
+    call: Call
+    args: Args
+
+
+def prepare(
+    action: Action,
+    principal: Principal,
+    scope: Scope,
+    services: Services,
+    raw: Mapping[str, str],
+    origin: Origin,
+    transport: Collection[str] = frozenset(),
+) -> Prepared:
+    """``invoke`` up to its handler: every check that refuses a request before it acts.
+    ``execute`` runs the rest; together they answer exactly as ``invoke`` does."""
+    dry_run = _dry_run(raw) and any(p.name == "DryRun" for p in action.params)
+    try:
+        for name, value in raw.items():
+            if "\x00" in value:
+                raise invalid(name, "It contains a NUL character.")
+        refuse_unimplemented(action, raw)
+        check_names(action, raw, transport)
+        args = action.parse(raw)
+        try:
+            _authorize(action, principal, scope, services, args, origin, dry_run)
+        except DomainError as exc:
+            raise _as_api_error(exc) from None
+    except ApiError as exc:
+        raise _in_dry_run(exc, dry_run) from None
+    return Prepared(action, Call(principal, scope, services, dry_run, origin), args)
+
+
+def execute(prepared: Prepared) -> Result:
+    """Run a prepared action's handler; raises ``ApiError`` as ``invoke`` does."""
+    call = prepared.call
+    try:
+        try:
+            return prepared.action.handler(call, prepared.args)
+        except DomainError as exc:
+            raise _as_api_error(exc) from None
+    except ApiError as exc:
+        raise _in_dry_run(exc, call.dry_run) from None
+
+
+def _in_dry_run(exc: ApiError, dry_run: bool) -> ApiError:
+    if dry_run and exc.code not in ("DryRunOperationError", "AccessDeniedError"):
+        return ApiError("ValidationError", detail=f"{exc.code}: {exc.message}")
+    return exc
 
 
 def permitted(

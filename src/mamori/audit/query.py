@@ -35,8 +35,9 @@ class Query:
     until: str | None = None
 
     def matches(self, record: dict[str, Any]) -> bool:
-        """Whether a request record matches every given criterion."""
-        if record.get("type") != "request":
+        """Whether a request record (an outcome, or an intent: ``type`` intent, result null)
+        matches every given criterion."""
+        if record.get("type") not in ("request", "intent"):
             return False
         when = str(record.get("time", ""))
         if self.since is not None and when < self.since:
@@ -56,6 +57,11 @@ class Query:
         if self.key is not None and not _names(resources, "key", self.key):
             return False
         return self.secret is None or _names(resources, "secret", self.secret)
+
+
+def shown_result(record: dict[str, Any]) -> str:
+    """A record's result as listings show it: an intent record has none yet, so ``intent``."""
+    return "intent" if record.get("type") == "intent" else str(record.get("result") or "")
 
 
 def _names(resources: list[str], kind: str, name: str) -> bool:

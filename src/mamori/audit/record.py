@@ -155,6 +155,20 @@ class Encoder:
     def body(self, event: Event) -> str:
         """The members of the record between ``seq`` and ``prev``, as JSON text."""
         latency = event.latency_seconds() * 1000
+        return (
+            f'"type":"request",{self._members(event)},'
+            f'"result":{_quote(event.code)},"status":{event.status},"latency_ms":{latency:.3f}'
+        )
+
+    def intent(self, event: Event) -> str:
+        """An intent record's members: the request as authorized, before it acts. The same
+        members as its outcome record (``body``, same ``request_id``), the resources as the
+        request named them; ``result``, ``status`` and ``latency_ms`` are null (not known)."""
+        return (
+            f'"type":"intent",{self._members(event)},"result":null,"status":null,"latency_ms":null'
+        )
+
+    def _members(self, event: Event) -> str:
         resources = [_quote(r) for r in event.resources]
         key_id, secret = _pick(event, "KeyId"), _pick(event, "SecretName")
         scope = f"acs:kms:{self._region}:{event.account}"
@@ -167,11 +181,10 @@ class Encoder:
         key_version = _pick(event, "KeyVersionId") if key_id is not None else None
         secret_version = _pick(event, "VersionId") if secret is not None else None
         return (
-            f'"type":"request","time":"{self._time()}","request_id":"{event.request_id}",'
+            f'"time":"{self._time()}","request_id":"{event.request_id}",'
             f'{self._fragment(event)},"resources":[{",".join(resources)}],'
             f'"key_version_id":{_optional(key_version)},'
-            f'"secret_version_id":{_optional(secret_version)},'
-            f'"result":{_quote(event.code)},"status":{event.status},"latency_ms":{latency:.3f}'
+            f'"secret_version_id":{_optional(secret_version)}'
         )
 
 

@@ -382,6 +382,7 @@ def _show(rows: list[dict[str, Any]], as_json: bool) -> None:
 
     # Records quote what callers sent (a refused request's names too): each cell is text with
     # its controls written out, never Rich markup or emoji codes (``:ram:``).
+    from mamori.audit.query import shown_result
     from mamori.cli.remote import text
 
     table = Table("time", "chain", "action", "principal", "from", "result", "resources")
@@ -392,7 +393,7 @@ def _show(rows: list[dict[str, Any]], as_json: bool) -> None:
             text(row.get("action", "")),
             text(row.get("principal") or row.get("access_key_id") or ""),
             text(row.get("source_ip", "")),
-            text(row.get("result", "")),
+            text(shown_result(row)),
             Text("\n").join(text(one) for one in row.get("resources") or []),
         )
     Console(width=200).print(table)

@@ -1,10 +1,13 @@
-"""Where every gateway reports its requests: ``admit`` before acting, ``finish`` before
-answering (docs/audit.md).
+"""Where every gateway reports its requests: ``admit`` before acting, ``intend`` before a
+state-changing action's handler runs, ``finish`` before answering (docs/audit.md).
 
 ``finish`` counts the request in the metrics and, unless the audit log is off, appends its
 record and waits until the record is durable; only then may the gateway send the response.
 Once the audit log has failed, ``admit`` refuses every request before it does anything
-(``Rejected.AuditUnavailable``, 503), so nothing happens that would go unrecorded.
+(``Rejected.AuditUnavailable``, 503). The request whose record meets the failure has
+already acted, unless it waited for its intent record first: every action not marked
+``read_only`` in the catalogue does (``intend``), so one that changes state either has a
+durable intent record or did nothing.
 """
 
 from __future__ import annotations
@@ -39,6 +42,19 @@ class Trail:
         """Refuse the request before it acts when its record could not be written."""
         if self._audit is not None and self._audit.failure is not None:
             raise ApiError("Rejected.AuditUnavailable")
+
+    async def intend(self, event: Event) -> None:
+        """Before a state-changing action's handler runs: make its intent record durable, or
+        raise ``ApiError`` (``Rejected.AuditUnavailable``) so that it does nothing. Its outcome
+        record still follows (``finish``), whether it acted or not."""
+        audit = self._audit
+        if audit is None:
+            return
+        try:
+            await audit.append(self._encoder.intent(event))
+        except AuditUnavailable:
+            event.code, event.status = "Rejected.AuditUnavailable", 503
+            raise ApiError("Rejected.AuditUnavailable") from None
 
     async def finish(self, event: Event) -> None:
         """Count the request and make its record durable; raises ``ApiError``

@@ -90,8 +90,14 @@ ACTIONS = (
         (name_param(),),
         describe_application_access_point,
         aap_resource,
+        read_only=True,
     ),
-    Action("ListApplicationAccessPoints", (PAGE_NUMBER, PAGE_SIZE), list_application_access_points),
+    Action(
+        "ListApplicationAccessPoints",
+        (PAGE_NUMBER, PAGE_SIZE),
+        list_application_access_points,
+        read_only=True,
+    ),
     Action(
         "UpdateApplicationAccessPoint",
         (name_param(), POLICIES, DESCRIPTION),

@@ -98,7 +98,7 @@ ACTIONS = (
         create_client_key,
         _aap_of_request,
     ),
-    Action("GetClientKey", (CLIENT_KEY_ID,), get_client_key, _client_key),
-    Action("ListClientKeys", (AAP_NAME,), list_client_keys, _aap_or_account),
+    Action("GetClientKey", (CLIENT_KEY_ID,), get_client_key, _client_key, read_only=True),
+    Action("ListClientKeys", (AAP_NAME,), list_client_keys, _aap_or_account, read_only=True),
     Action("DeleteClientKey", (CLIENT_KEY_ID,), delete_client_key, _client_key),
 )

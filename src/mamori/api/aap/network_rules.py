@@ -82,8 +82,10 @@ ACTIONS = (
         create_network_rule,
         rule_resource,
     ),
-    Action("DescribeNetworkRule", (name_param(),), describe_network_rule, rule_resource),
-    Action("ListNetworkRules", (PAGE_NUMBER, PAGE_SIZE), list_network_rules),
+    Action(
+        "DescribeNetworkRule", (name_param(),), describe_network_rule, rule_resource, read_only=True
+    ),
+    Action("ListNetworkRules", (PAGE_NUMBER, PAGE_SIZE), list_network_rules, read_only=True),
     Action(
         "UpdateNetworkRule",
         (name_param(), SourceIps("SourcePrivateIp"), DESCRIPTION),

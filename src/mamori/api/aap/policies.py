@@ -106,8 +106,8 @@ ACTIONS = (
         create_policy,
         resources=policy_and_rules,
     ),
-    Action("DescribePolicy", (name_param(),), describe_policy, policy_resource),
-    Action("ListPolicies", (PAGE_NUMBER, PAGE_SIZE), list_policies),
+    Action("DescribePolicy", (name_param(),), describe_policy, policy_resource, read_only=True),
+    Action("ListPolicies", (PAGE_NUMBER, PAGE_SIZE), list_policies, read_only=True),
     Action(
         "UpdatePolicy",
         (name_param(), PERMISSIONS, RESOURCES, RULES, DESCRIPTION),

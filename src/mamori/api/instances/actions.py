@@ -156,9 +156,11 @@ def release_kms_instance(call: Call, args: Args) -> Result:
 
 
 ACTIONS = (
-    Action("ListKmsInstances", (PAGE_NUMBER, PAGE_SIZE), list_kms_instances),
-    Action("GetKmsInstance", (KMS_INSTANCE_ID,), get_kms_instance, instance_resource),
-    Action("GetDefaultKmsInstance", (), get_default_kms_instance),
+    Action("ListKmsInstances", (PAGE_NUMBER, PAGE_SIZE), list_kms_instances, read_only=True),
+    Action(
+        "GetKmsInstance", (KMS_INSTANCE_ID,), get_kms_instance, instance_resource, read_only=True
+    ),
+    Action("GetDefaultKmsInstance", (), get_default_kms_instance, read_only=True),
     Action(
         "GetKmsInstanceQuotaInfos",
         (Str("KmsInstanceId", max_len=64), Str("ResourceType", choices=RESOURCE_TYPES)),
@@ -170,6 +172,7 @@ ACTIONS = (
             if args.get("KmsInstanceId")
             else f"acs:kms:{scope.region}:{scope.account_id}:*"
         ),
+        read_only=True,
     ),
     Action(
         "ConnectKmsInstance",

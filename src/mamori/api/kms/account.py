@@ -28,8 +28,8 @@ def get_challenge(call: Call, _args: Args) -> Result:
 
 
 ACTIONS = (
-    Action("DescribeRegions", (), describe_regions),
-    Action("DescribeAccountKmsStatus", (), describe_account_kms_status),
+    Action("DescribeRegions", (), describe_regions, read_only=True),
+    Action("DescribeAccountKmsStatus", (), describe_account_kms_status, read_only=True),
     Action("OpenKmsService", (), open_kms_service),
-    Action("GetChallenge", (), get_challenge),
+    Action("GetChallenge", (), get_challenge, read_only=True),
 )

@@ -87,8 +87,12 @@ ACTIONS = (
     Action("CreateAlias", (ALIAS_NAME, KEY_ID), create_alias, resources=_alias_and_keys),
     Action("UpdateAlias", (ALIAS_NAME, KEY_ID), update_alias, resources=_alias_and_keys),
     Action("DeleteAlias", (ALIAS_NAME,), delete_alias, resources=_alias_and_keys),
-    Action("ListAliases", (PAGE_NUMBER, PAGE_SIZE), list_aliases),
+    Action("ListAliases", (PAGE_NUMBER, PAGE_SIZE), list_aliases, read_only=True),
     Action(
-        "ListAliasesByKeyId", (KEY_ID, PAGE_NUMBER, PAGE_SIZE), list_aliases_by_key_id, key_resource
+        "ListAliasesByKeyId",
+        (KEY_ID, PAGE_NUMBER, PAGE_SIZE),
+        list_aliases_by_key_id,
+        key_resource,
+        read_only=True,
     ),
 )

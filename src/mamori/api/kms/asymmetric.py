@@ -126,6 +126,7 @@ ACTIONS = (
         key_resource,
         business=True,
         inline=True,
+        read_only=True,
     ),
     Action(
         "AsymmetricVerify",
@@ -134,6 +135,7 @@ ACTIONS = (
         key_resource,
         business=True,
         inline=True,
+        read_only=True,
     ),
     Action(
         "AsymmetricEncrypt",
@@ -142,6 +144,7 @@ ACTIONS = (
         key_resource,
         business=True,
         inline=True,
+        read_only=True,
     ),
     Action(
         "AsymmetricDecrypt",
@@ -153,6 +156,7 @@ ACTIONS = (
         key_resource,
         business=True,
         inline=True,
+        read_only=True,
     ),
     Action(
         "GetPublicKey",
@@ -161,6 +165,7 @@ ACTIONS = (
         key_resource,
         business=True,
         inline=True,
+        read_only=True,
     ),
     Action(
         "GenerateMac",
@@ -169,6 +174,7 @@ ACTIONS = (
         key_resource,
         business=True,
         inline=True,
+        read_only=True,
     ),
     Action(
         "VerifyMac",
@@ -177,5 +183,6 @@ ACTIONS = (
         key_resource,
         business=True,
         inline=True,
+        read_only=True,
     ),
 )

@@ -172,8 +172,16 @@ ACTIONS = (
         upload_certificate,
         certificate_resource,
     ),
-    Action("GetCertificate", (CERTIFICATE_ID,), get_certificate, certificate_resource),
-    Action("DescribeCertificate", (CERTIFICATE_ID,), describe_certificate, certificate_resource),
+    Action(
+        "GetCertificate", (CERTIFICATE_ID,), get_certificate, certificate_resource, read_only=True
+    ),
+    Action(
+        "DescribeCertificate",
+        (CERTIFICATE_ID,),
+        describe_certificate,
+        certificate_resource,
+        read_only=True,
+    ),
     Action(
         "UpdateCertificateStatus",
         (CERTIFICATE_ID, Str("Status", required=True, max_len=16)),
@@ -187,6 +195,7 @@ ACTIONS = (
         private_key_sign,
         certificate_resource,
         business=True,
+        read_only=True,
     ),
     Action(
         "CertificatePublicKeyVerify",
@@ -200,6 +209,7 @@ ACTIONS = (
         public_key_verify,
         certificate_resource,
         business=True,
+        read_only=True,
     ),
     Action(
         "CertificatePublicKeyEncrypt",
@@ -207,6 +217,7 @@ ACTIONS = (
         public_key_encrypt,
         certificate_resource,
         business=True,
+        read_only=True,
     ),
     Action(
         "CertificatePrivateKeyDecrypt",
@@ -218,5 +229,6 @@ ACTIONS = (
         private_key_decrypt,
         certificate_resource,
         business=True,
+        read_only=True,
     ),
 )

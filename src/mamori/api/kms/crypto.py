@@ -225,6 +225,7 @@ ACTIONS = (
         key_resource,
         business=True,
         inline=True,
+        read_only=True,
     ),
     Action(
         "Decrypt",
@@ -233,6 +234,7 @@ ACTIONS = (
         blob_resource,
         business=True,
         inline=True,
+        read_only=True,
     ),
     Action(
         "GenerateDataKey",
@@ -241,6 +243,7 @@ ACTIONS = (
         key_resource,
         business=True,
         inline=True,
+        read_only=True,
     ),
     Action(
         "GenerateDataKeyWithoutPlaintext",
@@ -249,6 +252,7 @@ ACTIONS = (
         key_resource,
         business=True,
         inline=True,
+        read_only=True,
     ),
     Action(
         "ReEncrypt",
@@ -266,6 +270,7 @@ ACTIONS = (
         business=True,
         inline=True,
         resources=_re_encrypt_resources,
+        read_only=True,
     ),
     Action(
         "AdvanceEncrypt",
@@ -281,5 +286,6 @@ ACTIONS = (
         key_resource,
         business=True,
         inline=True,
+        read_only=True,
     ),
 )

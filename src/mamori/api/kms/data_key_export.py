@@ -78,6 +78,7 @@ ACTIONS = (
         key_resource,
         business=True,
         inline=True,
+        read_only=True,
     ),
     Action(
         "ExportDataKey",
@@ -86,5 +87,6 @@ ACTIONS = (
         blob_resource,
         business=True,
         inline=True,
+        read_only=True,
     ),
 )

@@ -38,5 +38,5 @@ ACTIONS = (
         set_key_policy,
         key_resource,
     ),
-    Action("GetKeyPolicy", (KEY_ID, POLICY_NAME), get_key_policy, key_resource),
+    Action("GetKeyPolicy", (KEY_ID, POLICY_NAME), get_key_policy, key_resource, read_only=True),
 )

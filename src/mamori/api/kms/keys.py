@@ -275,11 +275,12 @@ ACTIONS = (
         create_key,
         resources=_create_key_resources,
     ),
-    Action("DescribeKey", (KEY_ID,), describe_key, key_resource),
+    Action("DescribeKey", (KEY_ID,), describe_key, key_resource, read_only=True),
     Action(
         "ListKeys",
         (PAGE_NUMBER, PAGE_SIZE, JsonFilters("Filters", max_len=8192, keys=LIST_FILTER_KEYS)),
         list_keys,
+        read_only=True,
     ),
     Action("EnableKey", (KEY_ID,), enable_key, key_resource),
     Action("DisableKey", (KEY_ID,), disable_key, key_resource),
@@ -324,6 +325,13 @@ ACTIONS = (
         (KEY_ID, Str("KeyVersionId", required=True, max_len=64)),
         describe_key_version,
         key_resource,
+        read_only=True,
     ),
-    Action("ListKeyVersions", (KEY_ID, PAGE_NUMBER, PAGE_SIZE), list_key_versions, key_resource),
+    Action(
+        "ListKeyVersions",
+        (KEY_ID, PAGE_NUMBER, PAGE_SIZE),
+        list_key_versions,
+        key_resource,
+        read_only=True,
+    ),
 )

@@ -102,12 +102,14 @@ ACTIONS = (
         get_managed_data_key,
         resources=_reading,
         business=True,
+        read_only=True,
     ),
     Action(
         "ListManagedDataKeyVersions",
         (DATA_KEY_NAME, PAGE_NUMBER, PAGE_SIZE),
         list_managed_data_key_versions,
         resources=lambda _s, scope, args: iter((_data_key(scope, args),)),
+        read_only=True,
     ),
     Action(
         "CreateManagedDataKey",

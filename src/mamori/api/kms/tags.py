@@ -209,7 +209,7 @@ ACTIONS = (
         untag_resource,
         single_resource,
     ),
-    Action("ListResourceTags", (KEY_ID,), list_resource_tags, key_resource),
+    Action("ListResourceTags", (KEY_ID,), list_resource_tags, key_resource, read_only=True),
     Action(
         "TagResources",
         (*_BATCH, FlatList("ResourceId", required=True), FlatTags("Tag", required=True)),
@@ -227,5 +227,6 @@ ACTIONS = (
         (*_BATCH, FlatList("ResourceId"), FlatTags("Tag"), Str("NextToken", max_len=256)),
         list_tag_resources,
         resources=batch_resources,
+        read_only=True,
     ),
 )

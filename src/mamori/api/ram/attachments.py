@@ -142,7 +142,13 @@ def _family(kind: str) -> tuple[Action, ...]:
             )
         )
     actions.append(
-        ram_action(f"ListPoliciesFor{kind}", (param,), _list_for(kind), _LIST_RESOURCE[kind])
+        ram_action(
+            f"ListPoliciesFor{kind}",
+            (param,),
+            _list_for(kind),
+            _LIST_RESOURCE[kind],
+            read_only=True,
+        )
     )
     return tuple(actions)
 
@@ -156,5 +162,6 @@ ACTIONS: tuple[Action, ...] = (
         (policy_name(), POLICY_TYPE),
         list_entities_for_policy,
         policy_resource,
+        read_only=True,
     ),
 )

@@ -50,11 +50,19 @@ def ram_action(
     handler: Handler,
     resource: ResourceOf,
     resources: ResourcesOf | None = None,
+    read_only: bool = False,
 ) -> Action:
     """A RAM (2015-05-01) action, authorized as ``ram:{name}`` on ``resource``, or on each of
     ``resources`` when it touches several."""
     return Action(
-        name, params, handler, resource, version=RAM_VERSION, service="ram", resources=resources
+        name,
+        params,
+        handler,
+        resource,
+        version=RAM_VERSION,
+        service="ram",
+        resources=resources,
+        read_only=read_only,
     )
 
 

@@ -131,7 +131,7 @@ def list_users_for_group(call: Call, args: Args) -> Result:
 
 ACTIONS: tuple[Action, ...] = (
     ram_action("CreateGroup", (GROUP_NAME, comments("Comments")), create_group, group_resource),
-    ram_action("GetGroup", (GROUP_NAME,), get_group, group_resource),
+    ram_action("GetGroup", (GROUP_NAME,), get_group, group_resource, read_only=True),
     ram_action(
         "UpdateGroup",
         (GROUP_NAME, group_name("NewGroupName"), comments("NewComments")),
@@ -139,7 +139,9 @@ ACTIONS: tuple[Action, ...] = (
         group_resource,
     ),
     ram_action("DeleteGroup", (GROUP_NAME,), delete_group, group_resource),
-    ram_action("ListGroups", (MARKER, MAX_ITEMS), list_groups, ram_account_resource),
+    ram_action(
+        "ListGroups", (MARKER, MAX_ITEMS), list_groups, ram_account_resource, read_only=True
+    ),
     ram_action(
         "AddUserToGroup", (GROUP_NAME, USER_NAME), add_user_to_group, group_resource, _membership
     ),
@@ -150,11 +152,14 @@ ACTIONS: tuple[Action, ...] = (
         group_resource,
         _membership,
     ),
-    ram_action("ListGroupsForUser", (USER_NAME,), list_groups_for_user, user_resource),
+    ram_action(
+        "ListGroupsForUser", (USER_NAME,), list_groups_for_user, user_resource, read_only=True
+    ),
     ram_action(
         "ListUsersForGroup",
         (GROUP_NAME, MARKER, MAX_ITEMS),
         list_users_for_group,
         group_resource,
+        read_only=True,
     ),
 )

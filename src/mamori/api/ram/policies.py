@@ -138,12 +138,15 @@ _POLICY_ACTIONS = (
         create_policy,
         policy_resource,
     ),
-    ram_action("GetPolicy", (policy_name(), POLICY_TYPE), get_policy, policy_resource),
+    ram_action(
+        "GetPolicy", (policy_name(), POLICY_TYPE), get_policy, policy_resource, read_only=True
+    ),
     ram_action(
         "ListPolicies",
         (PolicyType("PolicyType"), MARKER, MAX_ITEMS, TAG),
         list_policies,
         ram_account_resource,
+        read_only=True,
     ),
     ram_action(
         "DeletePolicy",
@@ -167,12 +170,14 @@ _POLICY_ACTIONS = (
         (policy_name(), POLICY_TYPE, VERSION_ID),
         get_policy_version,
         policy_resource,
+        read_only=True,
     ),
     ram_action(
         "ListPolicyVersions",
         (policy_name(), POLICY_TYPE),
         list_policy_versions,
         policy_resource,
+        read_only=True,
     ),
     ram_action(
         "DeletePolicyVersion",

@@ -86,8 +86,10 @@ ACTIONS = (
         create_role,
         role_resource,
     ),
-    ram_action("GetRole", (role_name(),), get_role, role_resource),
-    ram_action("ListRoles", (MARKER, MAX_ITEMS, TAG), list_roles, ram_account_resource),
+    ram_action("GetRole", (role_name(),), get_role, role_resource, read_only=True),
+    ram_action(
+        "ListRoles", (MARKER, MAX_ITEMS, TAG), list_roles, ram_account_resource, read_only=True
+    ),
     ram_action(
         "UpdateRole",
         (

@@ -158,10 +158,13 @@ def list_access_keys(call: Call, args: Args) -> Result:
 OPTIONAL_USER = user_name("UserName")
 
 
-def _access_key_action(name: str, params: tuple[Param, ...], handler: Handler) -> Action:
+def _access_key_action(
+    name: str, params: tuple[Param, ...], handler: Handler, read_only: bool = False
+) -> Action:
     """An AccessKey action: its handler authorizes it (``_key_owner``), because the user it acts
     on may be the caller, whom the catalogue's resource hook cannot see."""
-    return replace(ram_action(name, params, handler, user_resource), authorize=False)
+    action = ram_action(name, params, handler, user_resource, read_only=read_only)
+    return replace(action, authorize=False)
 
 
 ACTIONS: tuple[Action, ...] = (
@@ -177,7 +180,7 @@ ACTIONS: tuple[Action, ...] = (
         create_user,
         user_resource,
     ),
-    ram_action("GetUser", (USER_NAME,), get_user, user_resource),
+    ram_action("GetUser", (USER_NAME,), get_user, user_resource, read_only=True),
     ram_action(
         "UpdateUser",
         (
@@ -192,7 +195,7 @@ ACTIONS: tuple[Action, ...] = (
         user_resource,
     ),
     ram_action("DeleteUser", (USER_NAME,), delete_user, user_resource),
-    ram_action("ListUsers", (MARKER, MAX_ITEMS), list_users, ram_account_resource),
+    ram_action("ListUsers", (MARKER, MAX_ITEMS), list_users, ram_account_resource, read_only=True),
     _access_key_action("CreateAccessKey", (OPTIONAL_USER,), create_access_key),
     _access_key_action(
         "UpdateAccessKey",
@@ -200,5 +203,5 @@ ACTIONS: tuple[Action, ...] = (
         update_access_key,
     ),
     _access_key_action("DeleteAccessKey", (ACCESS_KEY_ID, OPTIONAL_USER), delete_access_key),
-    _access_key_action("ListAccessKeys", (OPTIONAL_USER,), list_access_keys),
+    _access_key_action("ListAccessKeys", (OPTIONAL_USER,), list_access_keys, read_only=True),
 )

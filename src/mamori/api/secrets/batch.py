@@ -113,5 +113,6 @@ ACTIONS = (
         "BatchGetSecretValue",
         (SecretsList("SecretsList", required=True, max_len=8192),),
         batch_get_secret_value,
+        read_only=True,
     ),
 )

@@ -50,5 +50,6 @@ ACTIONS = (
             Bool("RequireEachIncludedType"),
         ),
         get_random_password,
+        read_only=True,
     ),
 )

@@ -42,5 +42,11 @@ ACTIONS = (
         set_secret_policy,
         secret_resource,
     ),
-    Action("GetSecretPolicy", (SECRET_NAME, POLICY_NAME), get_secret_policy, secret_resource),
+    Action(
+        "GetSecretPolicy",
+        (SECRET_NAME, POLICY_NAME),
+        get_secret_policy,
+        secret_resource,
+        read_only=True,
+    ),
 )

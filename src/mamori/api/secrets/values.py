@@ -475,13 +475,17 @@ def restore_secret(call: Call, args: Args) -> Result:
 
 
 def _secret_action(
-    name: str, params: tuple[Param, ...], handler: Any, key_use: str | None = None
+    name: str,
+    params: tuple[Param, ...],
+    handler: Any,
+    key_use: str | None = None,
+    read_only: bool = False,
 ) -> Action:
     """An action on one secret; ``key_use`` is what it does with the secret's key, if anything
     (``READS`` or ``WRITES``)."""
     if key_use is None:
-        return Action(name, params, handler, secret_resource)
-    return Action(name, params, handler, resources=_secret_and_key(key_use))
+        return Action(name, params, handler, secret_resource, read_only=read_only)
+    return Action(name, params, handler, resources=_secret_and_key(key_use), read_only=read_only)
 
 
 ACTIONS = (
@@ -516,6 +520,7 @@ ACTIONS = (
         ),
         get_secret_value,
         READS,
+        read_only=True,
     ),
     _secret_action(
         "PutSecretValue",
@@ -543,8 +548,11 @@ ACTIONS = (
         "ListSecretVersionIds",
         (SECRET_NAME, Bool("IncludeDeprecated"), PAGE_NUMBER, PAGE_SIZE),
         list_secret_version_ids,
+        read_only=True,
     ),
-    _secret_action("DescribeSecret", (SECRET_NAME, Bool("FetchTags")), describe_secret),
+    _secret_action(
+        "DescribeSecret", (SECRET_NAME, Bool("FetchTags")), describe_secret, read_only=True
+    ),
     _secret_action(
         "UpdateSecret",
         (SECRET_NAME, Str("Description", max_len=1024), CustomData("ExtendedConfig")),
@@ -559,6 +567,7 @@ ACTIONS = (
             PAGE_SIZE,
         ),
         list_secrets,
+        read_only=True,
     ),
     _secret_action(
         "DeleteSecret",

@@ -136,6 +136,7 @@ ACTIONS: tuple[Action, ...] = (
         resource=role_resource,
         version=STS_VERSION,
         service="sts",
+        read_only=True,
     ),
     Action(
         "GetCallerIdentity",
@@ -145,5 +146,6 @@ ACTIONS: tuple[Action, ...] = (
         version=STS_VERSION,
         service="sts",
         authorize=False,
+        read_only=True,
     ),
 )

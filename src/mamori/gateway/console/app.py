@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from pathlib import Path
@@ -120,7 +120,10 @@ class ConsoleApp:
                 _admit(self._trail)
             request = await read_request(scope, receive, self._max_body, who)
             loop = asyncio.get_running_loop()
-            response = await loop.run_in_executor(self._executor, self._handle, request, event)
+            intend = _intend(self._trail, event, loop)
+            response = await loop.run_in_executor(
+                self._executor, self._handle, request, event, intend
+            )
         except Refused as exc:
             response = self._refusal(exc)
         except Exception:
@@ -139,7 +142,12 @@ class ConsoleApp:
             return self._refusal(_UNRECORDED)
         return response
 
-    def _handle(self, request: Request, event: Event | None = None) -> Response:
+    def _handle(
+        self,
+        request: Request,
+        event: Event | None = None,
+        intend: Callable[[], None] | None = None,
+    ) -> Response:
         if request.method not in ("GET", "POST"):
             raise Refused(405, "Only GET and POST are served here.")
         if request.method == "POST":
@@ -170,7 +178,7 @@ class ConsoleApp:
             return auth.signed_out(request.secure, COOKIE)
         if request.path in (PREFIX, f"{PREFIX}/"):
             return redirect(f"{PREFIX}/keys")
-        page = self._page(request, session, event)
+        page = self._page(request, session, event, intend)
         try:
             return self._route(request, page)
         finally:
@@ -213,7 +221,13 @@ class ConsoleApp:
             return None
         return session
 
-    def _page(self, request: Request, session: Session, event: Event | None) -> Page:
+    def _page(
+        self,
+        request: Request,
+        session: Session,
+        event: Event | None,
+        intend: Callable[[], None] | None = None,
+    ) -> Page:
         entry = self._access_keys.lookup(session.access_key_id)
         assert entry is not None  # checked by _live a moment ago
         principal = entry.principal
@@ -229,6 +243,7 @@ class ConsoleApp:
             Scope(self._region, principal.account_id),
             Origin(request.client_ip, request.secure),
             event,
+            intend,
         )
         return Page(request, session, caller, self._templates, reveals, self._audit_dir)
 
@@ -244,6 +259,20 @@ _UNRECORDED = Refused(
     "The audit log cannot record this request (Rejected.AuditUnavailable); nothing is shown "
     "until it can. See the server log.",
 )
+
+
+def _intend(
+    trail: Trail | None, event: Event | None, loop: asyncio.AbstractEventLoop
+) -> Callable[[], None] | None:
+    """For the executor thread a POST runs on: make the event's intent record durable on the
+    loop (where the audit log lives) and wait for it, before an action changes anything."""
+    if trail is None or event is None:
+        return None
+
+    def intend() -> None:
+        asyncio.run_coroutine_threadsafe(trail.intend(event), loop).result()
+
+    return intend
 
 
 def _admit(trail: Trail | None) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from mamori.api.errors import ApiError, invalid
-from mamori.audit.query import Query, tail, time_bound
+from mamori.audit.query import Query, shown_result, tail, time_bound
 from mamori.gateway.console.http import Response
 from mamori.gateway.console.pages import READ_AUDIT_TRAIL, Page, may_read_audit, route
 
@@ -38,7 +38,9 @@ def audit_trail(page: Page) -> Response:
     except ApiError as exc:
         # The filters stay on the page, with what was wrong with them.
         return page.render("audit.html", exc.status, rows=[], **{**shown, "error": exc})
-    rows = list(reversed(tail(page.audit_dir, SHOWN, query)))
+    rows = [
+        {**row, "result": shown_result(row)} for row in reversed(tail(page.audit_dir, SHOWN, query))
+    ]
     return page.render("audit.html", rows=rows, **shown)
 
 

@@ -7,10 +7,11 @@ same principal could not do through the API, and refuses with the API's own code
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from mamori.api.catalogue import KMS_VERSION, RAM_VERSION, Action, Catalogue, Result, Services
-from mamori.api.dispatch import invoke, permitted
+from mamori.api.dispatch import execute, invoke, permitted, prepare
 from mamori.api.errors import ApiError
 from mamori.audit import Event
 from mamori.core.refs import Scope
@@ -32,6 +33,9 @@ class Caller:
     origin: Origin
     # The audit event of the request (a POST): it names the first action run and its outcome.
     event: Event | None = None
+    # Makes the request's intent record durable, blocking this (executor) thread; raises
+    # ``ApiError`` (``Rejected.AuditUnavailable``) when it cannot. None when nothing is recorded.
+    intend: Callable[[], None] | None = None
 
     def run(self, product: str, name: str, **params: str) -> Result:
         """The action's result; raises ``ApiError`` as the API would answer."""
@@ -40,15 +44,21 @@ class Caller:
         event = self.event if self.event is not None and self.event.params is None else None
         if event is not None:
             event.action, event.params = name, params
+        action = self._action(product, name)
         try:
-            result = invoke(
-                self._action(product, name),
-                self.principal,
-                self.scope,
-                self.services,
-                params,
-                self.origin,
-            )
+            if action.read_only:
+                result = invoke(
+                    action, self.principal, self.scope, self.services, params, self.origin
+                )
+            else:
+                prepared = prepare(
+                    action, self.principal, self.scope, self.services, params, self.origin
+                )
+                # Durable before the action acts; a console POST runs at most one action
+                # that changes state, and it is the request's first (the one its event names).
+                if self.intend is not None:
+                    self.intend()
+                result = execute(prepared)
         except ApiError as exc:
             if event is not None:
                 event.code, event.status = exc.code, exc.status

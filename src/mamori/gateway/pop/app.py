@@ -6,7 +6,8 @@ gateway serves exactly one route (``/health`` and the other operator's routes ar
 front of it: gateway/ops.py), so it speaks ASGI directly; uvicorn does the HTTP parsing.
 
 Every request is reported to the trail (gateway/trail.py): refused before it acts once the
-audit log has failed, and answered only after its audit record is durable.
+audit log has failed, run only after its intent record is durable when it changes state, and
+answered only after its audit record is durable.
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 from mamori.api.catalogue import Action, Catalogue, Result, Services
-from mamori.api.dispatch import invoke
+from mamori.api.dispatch import execute, invoke, prepare
 from mamori.api.errors import ApiError
 from mamori.audit import Event
 from mamori.core.errors import DomainError
@@ -156,6 +157,8 @@ class PopGateway:
         client = scope.get("client")
         origin = Origin(client[0] if client else "", scope.get("scheme") == "https")
         executor = self._executor
+        if not action.read_only:
+            return await self._act(action, principal, account_scope, raw, origin, transport, event)
         if action.inline:
             try:
                 return invoke(
@@ -177,6 +180,34 @@ class PopGateway:
             origin,
             transport,
         )
+
+    async def _act(
+        self,
+        action: Action,
+        principal: Principal,
+        account_scope: Scope,
+        raw: Mapping[str, str],
+        origin: Origin,
+        transport: Collection[str],
+        event: Event,
+    ) -> Result:
+        """A state-changing action: checked and authorized, then its intent record made
+        durable, and only then run; an intent that cannot be written stops it here
+        (``Rejected.AuditUnavailable``), before it has done anything."""
+        loop = asyncio.get_running_loop()
+        prepared = await loop.run_in_executor(
+            self._executor,
+            prepare,
+            action,
+            principal,
+            account_scope,
+            self._services,
+            raw,
+            origin,
+            transport,
+        )
+        await self._trail.intend(event)
+        return await loop.run_in_executor(self._executor, execute, prepared)
 
     def _authenticate(
         self, req: PopRequest, event: Event
