@@ -51,8 +51,9 @@ def _segment(audit_dir: Path) -> Path:
 
 
 def _pad(server: ServerProcess, length: int) -> None:
-    """One refused request whose record carries a ``length``-character AccessKeyId."""
-    client = new_sdk(server.endpoint, "P" * length, "not-a-secret")
+    """One refused request whose record carries an AccessKeyId ``length`` + 4 characters long
+    (shaped like one Mamori issues, so the record holds it as sent)."""
+    client = new_sdk(server.endpoint, "LTAI" + "P" * length, "not-a-secret")
     with pytest.raises(AlibabaCloudException):
         client.describe_regions()
 
@@ -68,10 +69,10 @@ def _leave_a_few_bytes(server: ServerProcess, audit_dir: Path) -> None:
         if left in _LEFT:
             return
         need = left - 8
-        if base <= need < base + 256:
+        if base <= need < base + 240:
             _pad(server, need - base + 1)
         else:
-            _pad(server, 256)  # on into the next page, to try from there
+            _pad(server, 240)  # on into the next page, to try from there
     pytest.fail("could not place the fault")
 
 
