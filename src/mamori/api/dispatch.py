@@ -180,24 +180,7 @@ def invoke(
     not declare; any other name it does not read is refused (``api/names.py``). Read-only
     actions only: any other goes through ``prepare`` and ``execute``, its intent record made
     durable in between (the gateways check ``Action.read_only``)."""
-    dry_run = _dry_run(raw) and any(p.name == "DryRun" for p in action.params)
-    try:
-        # No parameter may carry a NUL: PostgreSQL text cannot hold one (it would be a 500).
-        for name, value in raw.items():
-            if "\x00" in value:
-                raise invalid(name, "It contains a NUL character.")
-        refuse_unimplemented(action, raw)
-        check_names(action, raw, transport)
-        args = action.parse(raw)
-        try:
-            _authorize(action, principal, scope, services, args, origin, dry_run)
-            return action.handler(Call(principal, scope, services, dry_run, origin), args)
-        except DomainError as exc:
-            raise _as_api_error(exc) from None
-    except ApiError as exc:
-        if dry_run and exc.code not in ("DryRunOperationError", "AccessDeniedError"):
-            raise ApiError("ValidationError", detail=f"{exc.code}: {exc.message}") from None
-        raise
+    return execute(prepare(action, principal, scope, services, raw, origin, transport))
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,6 +206,7 @@ def prepare(
     ``execute`` runs the rest; together they answer exactly as ``invoke`` does."""
     dry_run = _dry_run(raw) and any(p.name == "DryRun" for p in action.params)
     try:
+        # No parameter may carry a NUL: PostgreSQL text cannot hold one (it would be a 500).
         for name, value in raw.items():
             if "\x00" in value:
                 raise invalid(name, "It contains a NUL character.")
