@@ -31,11 +31,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import re
+import stat
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, BinaryIO, Final
 
 GENESIS: Final = "0" * 64
 LOCK_NAME: Final = ".lock"
@@ -43,6 +46,13 @@ _SEGMENT: Final = re.compile(r"(\d{8})\.jsonl")
 MAC_MEMBER: Final = b',"mac":"'
 # The MAC member and the closing brace that end a keyed line: ,"mac":"<64 hex>"}
 _MAC_TAIL: Final = len(MAC_MEMBER) + 64 + 2
+# Every record's ``time``, as the writer makes it (log.py, record.py): UTC, microseconds.
+TIME_FORMAT: Final = "%Y-%m-%dT%H:%M:%S.%fZ"
+_TIME: Final = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
+# The record types a writer makes: a segment's header, a torn line's seal, and a request's
+# intent and outcome (record.py).
+SEGMENT, TORN = "segment", "torn"
+_TYPES: Final = frozenset((SEGMENT, TORN, "request", "intent"))
 
 
 def digest(line: bytes) -> str:
@@ -83,19 +93,82 @@ def segment_name(number: int) -> str:
     return f"{number:08d}.jsonl"
 
 
+class NotPlain(ValueError):
+    """A chain directory or a segment that is not a plain directory or regular file: a
+    symbolic link (which would alias another chain, or pull any file into a backup) or a
+    FIFO, socket or device (which would hang or feed every reader)."""
+
+    def __init__(self, path: Path, what: str) -> None:
+        super().__init__(f"{path}: {what}; run `mamori audit verify`")
+        self.path = path
+        self.what = what
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISLNK(mode):
+        return "a symbolic link"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "a directory" if stat.S_ISDIR(mode) else "a file"
+
+
+def plain(path: Path, *, directory: bool = False) -> None:
+    """Raise ``NotPlain`` unless ``path`` itself (``lstat``: a link is never followed) is a
+    regular file, or with ``directory`` a directory. Every reader of the chains checks each
+    chain directory and segment with this (``segments``) before it reads."""
+    mode = os.lstat(path).st_mode
+    if not (stat.S_ISDIR(mode) if directory else stat.S_ISREG(mode)):
+        wanted = "not a chain directory" if directory else "not a regular file"
+        raise NotPlain(path, f"{_kind(mode)}, {wanted}")
+
+
+def open_segment(path: Path) -> BinaryIO:
+    """A segment opened for reading, only if it is a regular file. Opened without following a
+    link and without blocking (a FIFO swapped in after ``plain`` checked the path would
+    otherwise hang the reader), then checked again on the open file."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise NotPlain(path, f"{_kind(mode)}, not a regular file")
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_segment(path: Path) -> bytes:
+    """A whole segment's bytes (``open_segment``)."""
+    with open_segment(path) as handle:
+        return handle.read()
+
+
 def chains(audit_dir: Path) -> list[Path]:
-    """Every chain directory under ``audit_dir``, by name."""
+    """Every chain under ``audit_dir``, by name: each directory, and each symbolic link or
+    special file too (not followed: ``segments`` refuses it, so a link aliasing another
+    chain or a FIFO is reported, never read). Regular files there are not chains."""
     if not audit_dir.is_dir():
         return []
-    return sorted(p for p in audit_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    return sorted(
+        p
+        for p in audit_dir.iterdir()
+        if not p.name.startswith(".") and not stat.S_ISREG(os.lstat(p).st_mode)
+    )
 
 
 def segments(chain_dir: Path) -> list[tuple[int, Path]]:
-    """The segments of one chain, in order."""
+    """The segments of one chain, in order. Raises ``NotPlain`` when the chain directory or a
+    segment is not a plain directory or regular file (``plain``)."""
+    plain(chain_dir, directory=True)
     found = []
     for path in chain_dir.iterdir():
         match = _SEGMENT.fullmatch(path.name)
         if match is not None:
+            plain(path)
             found.append((int(match.group(1)), path))
     return sorted(found)
 
@@ -106,11 +179,12 @@ class Break:
 
     chain: str
     file: Path
-    line: int  # 1-based, within ``file``
+    line: int  # 1-based, within ``file``; 0: the file or directory itself
     reason: str
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.reason}"
+        where = f"{self.file}:{self.line}" if self.line else str(self.file)
+        return f"{where}: {self.reason}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,12 +202,14 @@ class Report:
 
 
 def parse_line(line: bytes) -> dict[str, Any] | None:
-    """The record a line holds (without its newline), or None when it is not one."""
+    """The record a line holds (without its newline), or None when it is not one: not JSON,
+    not UTF-8, nested too deeply for the parser (RecursionError), or not a record's shape."""
     try:
         value = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
-    if not isinstance(value, dict) or not isinstance(value.get("seq"), int):
+    # ``type(...) is int``: JSON true is not a seq.
+    if not isinstance(value, dict) or type(value.get("seq")) is not int:
         return None
     if not isinstance(value.get("prev"), str) or not isinstance(value.get("type"), str):
         return None
@@ -155,7 +231,7 @@ def verify(
     name = chain_dir.name
     prev, seq, count, unkeyed, keyed_seen = GENESIS, 0, 0, 0, False
     sealed: list[str] = []
-    files = segments(chain_dir)
+    files: list[tuple[int, Path]] = []
     expected_number = 1
     last_file, last_line = chain_dir, 0
 
@@ -164,19 +240,30 @@ def verify(
             name, count, len(files), prev, tuple(sealed), broken, key is not None, unkeyed
         )
 
+    try:
+        files = segments(chain_dir)
+    except NotPlain as exc:
+        return report(Break(name, exc.path, 0, exc.what))
+    if not files and os.path.lexists(chain_dir / LOCK_NAME):
+        # A writer took this chain (the lock is made first, the first segment at once after),
+        # so its segments were there: removed since.
+        reason = f"the chain has a {LOCK_NAME} but no segments: its segments are gone"
+        return report(Break(name, chain_dir, 0, reason))
     for number, path in files:
         if number != expected_number:
             missing = segment_name(expected_number)
             return report(Break(name, path, 1, f"segment {missing} is missing"))
         expected_number += 1
-        data = path.read_bytes()
+        try:
+            data = read_segment(path)
+        except NotPlain as exc:
+            return report(Break(name, exc.path, 0, exc.what))
         lines = data.split(b"\n")
         tail = lines.pop()  # b"" when the file ends with a newline
         if tail:
             reason = "the last record is torn (no newline): a writer died mid-write"
             return report(Break(name, path, len(lines) + 1, reason))
         last_file, last_line = path, len(lines)
-        first_record = True
         torn: tuple[int, bytes] | None = None
         for index, line in enumerate(lines, start=1):
             record = parse_line(line)
@@ -185,6 +272,7 @@ def verify(
                     return report(Break(name, path, torn[0], "not a record"))
                 torn = (index, line)
                 continue
+            sealing = torn is not None
             if torn is not None:
                 if (
                     record["type"] != "torn"
@@ -224,11 +312,9 @@ def verify(
                     return report(Break(name, path, index, reason))
                 else:
                     unkeyed += 1
-            if first_record and record["type"] not in ("segment", "torn"):
-                return report(Break(name, path, index, "the segment does not open with its header"))
-            if record["type"] == "segment" and record.get("segment") != number:
-                return report(Break(name, path, index, "segment header names another segment"))
-            first_record = False
+            misplaced = _misplaced(record, index, number, name, sealing)
+            if misplaced is not None:
+                return report(Break(name, path, index, misplaced))
             prev, seq = digest(line), record["seq"]
             count += 1
             wanted = expect.get(seq) if expect else None
@@ -250,6 +336,46 @@ def verify(
     return report(None)
 
 
+def _misplaced(
+    record: dict[str, Any], index: int, number: int, chain: str, sealing: bool
+) -> str | None:
+    """Why a record whose links hold is still not where the writer would have put it (line
+    ``index`` of segment ``number`` of ``chain``; ``sealing``: right after a torn line), or
+    None. A header names its segment and chain, so a segment copied in from another chain or
+    another place in this one does not verify even when its links were forged to fit."""
+    kind = record["type"]
+    if kind not in _TYPES:
+        return f"unknown record type {json.dumps(kind[:64])}"
+    if not valid_time(record.get("time")):
+        return "the time is not a UTC time as the writer writes it (YYYY-MM-DDTHH:MM:SS.ffffffZ)"
+    if kind == TORN and not sealing:
+        return "a torn record, but no torn line before it"
+    if index == 1 and kind != SEGMENT:
+        return "the segment does not open with its header"
+    if kind != SEGMENT:
+        return None
+    if index != 1:
+        return "a segment header in the middle of a segment"
+    segment = record.get("segment")
+    if type(segment) is not int or segment != number:
+        return "segment header names another segment"
+    if record.get("chain") != chain:
+        named = json.dumps(str(record.get("chain"))[:64])
+        return f"the segment header names the chain {named}, not {json.dumps(chain)}"
+    return None
+
+
+def valid_time(value: object) -> bool:
+    """Whether ``value`` is a record time as the writer makes it (``TIME_FORMAT``)."""
+    if not isinstance(value, str) or _TIME.fullmatch(value) is None:
+        return False
+    try:
+        datetime.strptime(value, TIME_FORMAT)
+    except ValueError:
+        return False
+    return True
+
+
 def records(chain_dir: Path) -> Iterator[tuple[Path, int, dict[str, Any]]]:
     """Every whole record of a chain with its file and line, in order (torn lines skipped)."""
     for _, path in segments(chain_dir):
@@ -258,7 +384,7 @@ def records(chain_dir: Path) -> Iterator[tuple[Path, int, dict[str, Any]]]:
 
 def segment_records(path: Path) -> Iterator[tuple[Path, int, dict[str, Any]]]:
     """Every whole record of one segment with its line number."""
-    with path.open("rb") as handle:
+    with open_segment(path) as handle:
         for index, line in enumerate(handle, start=1):
             if not line.endswith(b"\n"):
                 break
@@ -315,8 +441,8 @@ def read_tail_of(path: Path) -> tuple[int, str]:
 
 def _end_of(path: Path, chunk: int = 1 << 16) -> bytes:
     """Enough of the end of ``path`` to hold its last two lines."""
-    size = path.stat().st_size
-    with path.open("rb") as handle:
+    with open_segment(path) as handle:
+        size = os.fstat(handle.fileno()).st_size
         while True:
             start = max(0, size - chunk)
             handle.seek(start)

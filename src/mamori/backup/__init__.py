@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from mamori import __version__
-from mamori.audit.chain import chains, segments
+from mamori.audit.chain import NotPlain, chains, read_segment, segments
 from mamori.backup import archive
 from mamori.backup.archive import ArchiveError, Manifest
 from mamori.backup.snapshot import (
@@ -79,14 +79,19 @@ def _audit_segments(audit_dir: Path, work: Path) -> dict[str, Path]:
     """A copy of every audit segment up to its last whole record (a running server may be in
     the middle of appending one), so the restored chains verify as they stood."""
     members: dict[str, Path] = {}
-    for chain in chains(audit_dir):
-        for _, segment in segments(chain):
-            name = f"audit/{chain.name}/{segment.name}"
-            copy = work / name
-            copy.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            data = segment.read_bytes()
-            copy.write_bytes(data[: data.rfind(b"\n") + 1])
-            members[name] = copy
+    try:
+        for chain in chains(audit_dir):
+            for _, segment in segments(chain):
+                name = f"audit/{chain.name}/{segment.name}"
+                copy = work / name
+                copy.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                data = read_segment(segment)
+                copy.write_bytes(data[: data.rfind(b"\n") + 1])
+                members[name] = copy
+    except NotPlain as exc:
+        # A link would put whatever it points at into the archive, a FIFO would hang the
+        # backup: refused, naming it, rather than left out of the backup unsaid.
+        raise BackupRefused(f"the audit log cannot be saved: {exc}", exit_code=8) from None
     return members
 
 

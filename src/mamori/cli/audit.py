@@ -13,7 +13,8 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -313,10 +314,11 @@ def search(
     query = _query(key, secret, principal, action, result, since, until)
     found = find(_audit_dir(config, data_dir), query)
     rows = []
-    for record in found:
-        rows.append(record)
-        if limit and len(rows) >= limit:
-            break
+    with _unreadable("search"):
+        for record in found:
+            rows.append(record)
+            if limit and len(rows) >= limit:
+                break
     _show(rows, as_json)
 
 
@@ -336,7 +338,9 @@ def tail(
     from mamori.audit.query import tail as last
 
     query = _query(key, secret, principal, action, result, None, None)
-    _show(last(_audit_dir(config, data_dir), max(0, count), query), as_json)
+    with _unreadable("tail"):
+        rows = last(_audit_dir(config, data_dir), max(0, count), query)
+    _show(rows, as_json)
 
 
 @app.command()
@@ -355,18 +359,38 @@ def export(
 
     query = _query(None, None, None, None, None, since, until)
     records = find(_audit_dir(config, data_dir), query)
-    if output is None:
-        _write(sys.stdout, records)
-        return
-    with output.open("x", encoding="utf-8") as handle:
-        count = _write(handle, records)
+    with _unreadable("export"):
+        if output is None:
+            _write(sys.stdout, records)
+            return
+        with output.open("x", encoding="utf-8") as handle:
+            count = _write(handle, records)
     typer.echo(f"Wrote {count} records to {output}", err=True)
+
+
+@contextmanager
+def _unreadable(command: str) -> Iterator[None]:
+    """A chain directory or segment that is a link or a special file (``chain.plain``) ends
+    ``command`` with exit 8, naming it: never followed, never read, never silently left out."""
+    from mamori.audit.chain import NotPlain
+
+    try:
+        yield
+    except NotPlain as exc:
+        typer.echo(f"mamori: audit {command}: {exc}", err=True)
+        raise typer.Exit(_BROKEN) from None
+
+
+def _line(record: dict[str, Any]) -> str:
+    """A record as one line of JSON, non-ASCII escaped as on disk: a raw U+2028, U+2029 or
+    U+0085 is a line break to many line-based readers, and would split the record."""
+    return json.dumps(record, ensure_ascii=True)
 
 
 def _write(handle: Any, records: Iterable[dict[str, Any]]) -> int:
     count = 0
     for record in records:
-        handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+        handle.write(_line(record) + "\n")
         count += 1
     return count
 
@@ -374,7 +398,7 @@ def _write(handle: Any, records: Iterable[dict[str, Any]]) -> int:
 def _show(rows: list[dict[str, Any]], as_json: bool) -> None:
     if as_json:
         for row in rows:
-            typer.echo(json.dumps(row, ensure_ascii=False))
+            typer.echo(_line(row))
         return
     from rich.console import Console
     from rich.table import Table
