@@ -204,3 +204,28 @@ def test_with_the_audit_log_off_the_page_says_so(tmp_path: Path) -> None:
         assert 'id="audit"' not in page.text
     finally:
         server.stop()
+
+
+def test_a_linked_chain_is_an_error_on_the_page_not_a_hang(tmp_path: Path) -> None:
+    """A chain directory that is a symbolic link (or a FIFO segment) is refused by every
+    reader of the trail (``mamori.audit.chain``): the page answers InternalFailure and the
+    server log names the path."""
+    server = ServerProcess(
+        "sqlite",
+        tmp_path / "data",
+        f"sqlite:///{tmp_path / 'data' / 'mamori.db'}",
+        free_port(),
+        free_port(),
+    )
+    server.start()
+    try:
+        admin = Identity("root", server.access_key_id, server.access_key_secret)
+        client, _ = sign_in(server, admin)
+        audit = server.data_dir / "audit"
+        (audit / "elsewhere").symlink_to(tmp_path)
+        page = client.get("/console/audit", timeout=20)
+        assert page.status_code == 500, page.text
+        assert "InternalFailure" in page.text
+    finally:
+        server.stop()
+    assert "cannot read the audit trail" in server.log_path.read_text()

@@ -3,12 +3,16 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Final
 
 from mamori.api.errors import ApiError, invalid
+from mamori.audit.chain import NotPlain
 from mamori.audit.query import Query, shown_result, tail, time_bound
 from mamori.gateway.console.http import Response
 from mamori.gateway.console.pages import READ_AUDIT_TRAIL, Page, may_read_audit, route
+
+log = logging.getLogger("mamori.console")
 
 SHOWN: Final = 100
 # Each filter's query parameter, and its longest accepted value (an ARN, a secret name).
@@ -38,9 +42,15 @@ def audit_trail(page: Page) -> Response:
     except ApiError as exc:
         # The filters stay on the page, with what was wrong with them.
         return page.render("audit.html", exc.status, rows=[], **{**shown, "error": exc})
-    rows = [
-        {**row, "result": shown_result(row)} for row in reversed(tail(page.audit_dir, SHOWN, query))
-    ]
+    try:
+        newest = tail(page.audit_dir, SHOWN, query)
+    except NotPlain as exc:
+        # A chain or segment that is a link or a special file (mamori audit verify names it):
+        # the page says the trail can't be read; the server log says where.
+        log.error("the console's audit page cannot read the audit trail: %s", exc)
+        failure = ApiError("InternalFailure")
+        return page.render("audit.html", failure.status, rows=[], **{**shown, "error": failure})
+    rows = [{**row, "result": shown_result(row)} for row in reversed(newest)]
     return page.render("audit.html", rows=rows, **shown)
 
 
