@@ -9,41 +9,13 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-from alibabacloud_kms20160120 import models as km
-
 from tests.audit.helpers import audit_cli, verified
-from tests.compat.sdk import new_sdk
-from tests.conftest import ServerProcess, free_port
+from tests.conftest import ServerProcess
 
 _PREV = re.compile(rb'"prev":"[0-9a-f]{64}"')
-
-
-@pytest.fixture
-def stopped(tmp_path: Path) -> Iterator[ServerProcess]:
-    """A server that wrote a few segments (4 KiB each) of Encrypt records, then stopped."""
-    proc = ServerProcess(
-        "sqlite",
-        tmp_path / "data",
-        f"sqlite:///{tmp_path / 'data' / 'mamori.db'}",
-        free_port(),
-        free_port(),
-        env={"MAMORI_AUDIT_SEGMENT_BYTES": "4096"},
-    )
-    proc.start()
-    try:
-        kms = new_sdk(proc.endpoint, proc.access_key_id, proc.access_key_secret)
-        key_id = kms.create_key(km.CreateKeyRequest()).body.key_metadata.key_id
-        for _ in range(30):
-            kms.encrypt(km.EncryptRequest(key_id=key_id, plaintext="YQ=="))
-        assert proc.stop() == 0
-        yield proc
-    finally:
-        if proc.process is not None and proc.process.poll() is None:
-            proc.stop()
 
 
 def _segments(server: ServerProcess) -> list[Path]:
