@@ -230,12 +230,18 @@ def _submit(driver: Any, css: str) -> None:
 
 
 def _is_attached(element: Any) -> bool:
-    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 
     try:
         element.tag_name  # noqa: B018 - touching it is the test
     except StaleElementReferenceException:
         return False
+    except WebDriverException as exc:
+        # Touched while the next page replaces the document, Chrome answers this instead of
+        # "stale element" (seen on a loaded machine): the old page is gone all the same.
+        if "does not belong to the document" in str(exc):
+            return False
+        raise
     return True
 
 
