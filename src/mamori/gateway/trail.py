@@ -47,27 +47,27 @@ class Trail:
         """Before a state-changing action's handler runs: make its intent record durable, or
         raise ``ApiError`` (``Rejected.AuditUnavailable``) so that it does nothing. Its outcome
         record still follows (``finish``), whether it acted or not."""
-        audit = self._audit
-        if audit is None:
-            return
-        try:
-            await audit.append(self._encoder.intent(event))
-        except AuditUnavailable:
-            event.code, event.status = "Rejected.AuditUnavailable", 503
-            raise ApiError("Rejected.AuditUnavailable") from None
+        if self._audit is not None:
+            await self._durable(self._audit, event, self._encoder.intent(event))
 
     async def finish(self, event: Event) -> None:
         """Count the request and make its record durable; raises ``ApiError``
         (``Rejected.AuditUnavailable``) when the record cannot be written."""
-        audit = self._audit
         try:
-            if audit is not None:
-                await audit.append(self._encoder.body(event))
+            if self._audit is not None:
+                await self._durable(self._audit, event, self._encoder.body(event))
+        finally:
+            self._count(event)
+
+    @staticmethod
+    async def _durable(audit: AuditLog, event: Event, body: str) -> None:
+        """Append ``body`` and wait until it is durable; a record that cannot be made so
+        refuses the request (and says so in ``event``)."""
+        try:
+            await audit.append(body)
         except AuditUnavailable:
             event.code, event.status = "Rejected.AuditUnavailable", 503
             raise ApiError("Rejected.AuditUnavailable") from None
-        finally:
-            self._count(event)
 
     def _count(self, event: Event) -> None:
         if self._metrics is not None:
