@@ -29,8 +29,12 @@ one fewer than configured. With ``count_partial_heads`` off (the agent), only co
 have sent a whole request head count (``admitted``): half-sent heads cannot lock callers out,
 and the read deadline closes them.
 
+Each response's head leaves in one write with its first body chunk (``JoinedWritesProtocol``,
+``mamori/http/joined.py``): ``self.transport`` is its ``ConnectionWriter``, so these refusals
+follow any head it still holds.
+
 Used by the server's listeners (``mamori.app``) and by ``mamori agent``; it imports nothing of
-Mamori.
+Mamori but ``mamori.http``.
 """
 
 from __future__ import annotations
@@ -41,7 +45,8 @@ from http import HTTPStatus
 from typing import Any, ClassVar
 
 import httptools
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from mamori.http.joined import JoinedWritesProtocol
 
 
 class Refusal(Exception):
@@ -62,7 +67,7 @@ class OverCapacity(Refusal):
     status = HTTPStatus.SERVICE_UNAVAILABLE
 
 
-class BoundedHttpToolsProtocol(HttpToolsProtocol):
+class BoundedHttpToolsProtocol(JoinedWritesProtocol):
     """uvicorn's httptools protocol with a bounded request head, a deadline for reading each
     request, and a JSON 503 past its connection limit (configure via ``bounded``)."""
 
@@ -88,7 +93,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self.limit_concurrency = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        super().connection_made(transport)  # type: ignore[arg-type]
+        super().connection_made(transport)
         self._reading_since = now = self.loop.time()
         self._read_timer = self.loop.call_at(now + self.read_timeout, self._read_deadline)
 
