@@ -4,6 +4,7 @@ counts that the noisy machine can't spoil.
 
     .venv/bin/python benchmarks/request_path.py                 # µs per request
     .venv/bin/python benchmarks/request_path.py --profile tottime  # where the time goes
+    .venv/bin/python benchmarks/request_path.py --multiprocess  # metrics as with --workers 2
     # instruction counts: the difference between two request counts is the path alone
     # (both sign the same 3,000 requests; the second sends 2,000 more of them)
     valgrind --tool=callgrind --callgrind-out-file=/tmp/a.out \\
@@ -41,7 +42,7 @@ from mamori.config import Settings
 from mamori.core.keys import NewKey
 from mamori.core.refs import Scope
 from mamori.gateway.asgi import ASGIScope
-from mamori.gateway.metrics import Metrics
+from mamori.gateway.metrics import Metrics, prepare_multiprocess
 from mamori.gateway.pop.app import PopGateway
 from mamori.gateway.pop.nonces import ReplayGuard, node_table
 from mamori.gateway.trail import Trail
@@ -123,8 +124,15 @@ def main() -> int:
         default=1,
         help="requests in flight at once (with --audit, records share syncs)",
     )
+    parser.add_argument(
+        "--multiprocess",
+        action="store_true",
+        help="metrics in prometheus-client's multi-process mode, as with --workers 2 or more",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as temp:
+        if args.multiprocess:
+            prepare_multiprocess(Path(temp) / "metrics")
         settings = Settings(data_dir=Path(temp), workers=1)
         services = build_services(settings)
         created = bootstrap(services, settings)
