@@ -21,6 +21,7 @@ import os
 import shutil
 from bisect import bisect_left
 from collections.abc import Iterable
+from itertools import compress
 from pathlib import Path
 from typing import Final, Protocol
 
@@ -114,13 +115,15 @@ class _PendingLatency:
     def fold(self) -> None:
         """Add the pending observations to the child (nothing when there are none, e.g.
         another code of the same action already folded them this flush)."""
+        buckets = self.buckets
         folded = False
-        for index, count in enumerate(self.buckets):
-            if count:
-                self._bucket_values[index].inc(count)
-                self.buckets[index] = 0
-                folded = True
+        # compress: the indices of the non-zero buckets, found in C (a request's latencies
+        # mostly fall in one or two of the thirteen).
+        for index in compress(range(len(buckets)), buckets):
+            self._bucket_values[index].inc(buckets[index])
+            folded = True
         if folded:
+            self.buckets = [0] * len(buckets)
             self._sum_value.inc(self.seconds)
             self.seconds = 0.0
 
