@@ -775,6 +775,8 @@ async def serve(
         request_stop()
         await jobs
         await sampler
+        # The last tick's requests, before the worker's sample files are left behind.
+        metrics.flush()
         if audit is not None:
             await audit.drain()
             audit.close()

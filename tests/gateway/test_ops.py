@@ -4,6 +4,7 @@ format, only to the peers ``metrics_allow`` names (loopback by default)."""
 from __future__ import annotations
 
 import ssl
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -90,6 +91,64 @@ def test_metrics_count_requests_latency_caches_audit_and_jobs(ops_server: Server
     assert "MadeUpAction" not in answer.text
     # The operator's own routes are neither counted nor audited.
     assert not any(labels and ("action", "/metrics") in labels for _, labels in samples)
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_concurrent_requests_are_each_counted_once(tmp_path: Path, workers: str) -> None:
+    """Requests answered together (one audit group commit wakes them in one event-loop tick)
+    are folded into the metrics in batches: every one is counted, its latency in exactly one
+    bucket, whichever worker answers /metrics."""
+    server = ServerProcess(
+        "sqlite",
+        tmp_path / "data",
+        f"sqlite:///{tmp_path / 'data' / 'mamori.db'}",
+        free_port(),
+        free_port(),
+        env={"MAMORI_WORKERS": workers},
+    )
+    server.start()
+    try:
+        admin = new_sdk(server.endpoint, server.access_key_id, server.access_key_secret)
+        key_id = admin.create_key(km.CreateKeyRequest()).body.key_metadata.key_id
+        clients, calls = 16, 10
+        waited: list[float] = []
+
+        def work() -> None:
+            kms = new_sdk(server.endpoint, server.access_key_id, server.access_key_secret)
+            for _ in range(calls):
+                start = time.monotonic()
+                kms.encrypt(km.EncryptRequest(key_id=key_id, plaintext="YQ=="))
+                waited.append(time.monotonic() - start)
+
+        threads = [threading.Thread(target=work) for _ in range(clients)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(waited) == clients * calls
+        answer = httpx.get(f"http://{server.endpoint}/metrics", timeout=10)
+        assert answer.status_code == 200
+        samples = _samples(answer.text)
+    finally:
+        assert server.stop() == 0
+
+    encrypt = {"gateway": "pop", "action": "Encrypt"}
+
+    def value(name: str, **labels: str) -> float:
+        return samples.get((name, tuple(sorted({**encrypt, **labels}.items()))), 0.0)
+
+    assert value("mamori_requests_total", code="Success") == clients * calls
+    assert value("mamori_request_duration_seconds_count") == clients * calls
+    buckets = sorted(
+        (float(dict(labels)["le"]), count)
+        for (name, labels), count in samples.items()
+        if name == "mamori_request_duration_seconds_bucket" and ("action", "Encrypt") in labels
+    )
+    assert [le for le, _ in buckets][-1] == float("inf")
+    counts = [count for _, count in buckets]
+    assert counts == sorted(counts) and counts[-1] == clients * calls  # cumulative
+    # Each latency is measured inside the server, so their sum is under the clients' waits.
+    assert 0 < value("mamori_request_duration_seconds_sum") < sum(waited)
 
 
 def test_metrics_are_served_only_to_the_allowed_peers(ops_server: ServerProcess) -> None:

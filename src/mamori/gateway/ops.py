@@ -84,6 +84,9 @@ class Ops:
         if address is None or not any(address in network for network in self._allow):
             await _send(send, 403, b"metrics are not served to this address\n", b"text/plain")
             return
+        # This worker's requests of the current tick first (here, on the thread that counts
+        # them); other workers fold theirs within their own tick.
+        self._metrics.flush()
         loop = asyncio.get_running_loop()
         # Reading every worker's sample files is file I/O: off the event loop.
         body = await loop.run_in_executor(self._executor, self._metrics.exposition)
