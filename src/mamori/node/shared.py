@@ -16,6 +16,7 @@ import fcntl
 import mmap
 import os
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,16 +28,18 @@ class ProcessLock:
     def __init__(self, path: Path) -> None:
         self._path = path
         self._fd = -1
-        self._pid = -1
         self._threads = threading.Lock()
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch(mode=0o600, exist_ok=True)
+        # A forked child needs its own open file description. Told so at the fork, rather
+        # than comparing os.getpid() on every acquire: that is a system call per request.
+        # (The parent's descriptor stays open in the child, unused; workers are few.)
+        alive = weakref.ref(self)
+        os.register_at_fork(after_in_child=lambda: _forget_descriptor(alive()))
 
     def _descriptor(self) -> int:
-        pid = os.getpid()
-        if self._pid != pid:  # forked since: this process needs its own open file description
+        if self._fd < 0:
             self._fd = os.open(self._path, os.O_RDWR | os.O_CLOEXEC)
-            self._pid = pid
         return self._fd
 
     @contextmanager
@@ -62,6 +65,11 @@ class ProcessLock:
         """Give back what ``acquire`` took."""
         fcntl.flock(fd, fcntl.LOCK_UN)
         self._threads.release()
+
+
+def _forget_descriptor(lock: ProcessLock | None) -> None:
+    if lock is not None:
+        lock._fd = -1  # the lock's own fork hook
 
 
 def shared_memory(size: int) -> mmap.mmap:

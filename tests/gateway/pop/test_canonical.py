@@ -140,6 +140,14 @@ raw_piece = st.sampled_from(
         "%EF%BF%BD",
         "%2",
         "%",
+        "%%",
+        "%3",
+        "3",
+        "B",
+        "%3D",
+        "%2F",
+        "%00",
+        "%252",
         "*",
         " ",
         ";",
@@ -189,10 +197,18 @@ def test_sdk_encoded_queries_take_the_raw_path(items: list[tuple[str, str]], plu
         b"a=1&&b=2",  # empty pair, which the decoder skips
         b"a=*",  # a byte outside canonical form
         b"a=\xc3\xbc",  # raw UTF-8
+        b"a=%33%3%331",  # a '%' followed by '3%': decoding '%33' first must not hide it
+        b"a=%2B%%2B3D",  # a lone '%' between two escapes
+        b"a=%C3%BC%2b",  # UTF-8 first, then a lower-case escape
     ],
 )
 def test_raw_canonical_query_leaves_the_rest_to_the_old_path(raw: bytes) -> None:
     assert read_canonical_query(raw) is None
+
+
+def test_raw_canonical_query_decodes_percent_last() -> None:
+    # '%25' decodes to '%', which must not start another escape with what follows it.
+    assert read_canonical_query(b"a=%25%2541") == ([("a", "%%41")], "a=%25%2541")
 
 
 def test_raw_canonical_query_sorts_by_decoded_pairs() -> None:

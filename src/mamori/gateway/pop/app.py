@@ -28,6 +28,7 @@ from mamori.core.errors import DomainError
 from mamori.core.hsm_keys import OnEventLoop
 from mamori.core.refs import Scope
 from mamori.gateway.asgi import ASGIScope, ClientGone, Receive, Send, read_body
+from mamori.gateway.pop.answer import encode_answer
 from mamori.gateway.pop.nonces import ReplayGuard
 from mamori.gateway.pop.request import PopRequest, parse_pop_request
 from mamori.gateway.pop.signature import (
@@ -117,7 +118,7 @@ class PopGateway:
             await self._trail.finish(event)
         except ApiError as exc:
             status, result = exc.status, self._error(exc, request_id)
-        payload = json.dumps(result, ensure_ascii=False, separators=(",", ":")).encode()
+        payload = encode_answer(result)
         await self._respond(send, status, payload, request_id)
 
     def _too_large(self) -> ApiError:

@@ -120,24 +120,37 @@ def _decode(token: str) -> str | None:
     '%' starts no kept escape, or its escapes are not UTF-8."""
     if "+" in token:
         token = token.replace("+", " ")  # first: a '+' that an escape decodes to stays one
-    if "%" not in token:
+    at = token.find("%")
+    if at == -1:
         return token
-    # What follows each '%': anything but a kept escape leaves canonical form.
-    escapes = {piece[:2] for piece in token.split("%")[1:]}
-    if not escapes <= _KEPT_ESCAPES:
-        return None
-    if any(escape[0] >= "8" for escape in escapes):
-        decoded = unquote(token, errors="replace")
-        return None if "\ufffd" in decoded else decoded
-    # ASCII escapes only: one C-level replace per distinct escape beats unquote's per-escape
-    # loop. Every '%' starts an escape, so no replace can make a new one; "%25" goes last, so
-    # the '%' it yields is never read as the start of another escape.
-    for escape in escapes:
-        if escape != "25":
+    original = token
+    # One C-level replace per distinct escape (three for base64: %2B %2F %3D) instead of
+    # a Python step per escape: each round takes the first '%' left, checks the escape it
+    # starts and decodes every copy of it at once. Why a round can't be fooled: a kept escape
+    # never decodes to a hex digit (those are unreserved) nor, thanks to the stand-in below,
+    # to '%'; so a '%' whose own two characters a replace touched is followed by a non-hex
+    # character afterwards, and refused, exactly as its original spelling would have been.
+    percent_found = False
+    while at != -1:
+        escape = token[at + 1 : at + 3]
+        if escape not in _KEPT_ESCAPES:
+            return None
+        if escape[0] >= "8":
+            # UTF-8 sequences: rare in KMS parameters; every escape is checked, then unquote
+            # decodes them (and finds any that are not UTF-8).
+            if not {piece[:2] for piece in original.split("%")[1:]} <= _KEPT_ESCAPES:
+                return None
+            decoded = unquote(original, errors="replace")
+            return None if "\ufffd" in decoded else decoded
+        if escape == "25":
+            # '%' itself, held as U+0080 (an ASCII-only token never decodes to it) until the
+            # last escape is read, so that it can't be read as the start of another.
+            percent_found = True
+            token = token.replace("%25", "\x80")
+        else:
             token = token.replace(f"%{escape}", chr(int(escape, 16)))
-    if "25" in escapes:
-        token = token.replace("%25", "%")
-    return token
+        at = token.find("%", at)
+    return token.replace("\x80", "%") if percent_found else token
 
 
 def names_need_encoding(pairs: Iterable[tuple[str, str]]) -> bool:
