@@ -1,0 +1,139 @@
+"""The record encoder writes byte for byte what the encoder before issue 11's audit work wrote
+(``reference_record.py``, kept as the oracle), for any event a gateway can describe: same
+on-disk format, same escaping of what a client sent, same redaction. Its caches of encoded
+pieces must never answer for a different event, so each example runs a sequence of events
+through one pair of encoders, the events differing in few fields."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mamori.audit import Encoder, Event
+from mamori.audit.record import _MAX_ID
+from tests.audit import reference_record
+
+# Anything at all, lone surrogates included (the claimed-id fingerprint encodes them with
+# surrogatepass; the JSON escaper writes them as \\u escapes).
+anything = st.text()
+near_limit = st.text(st.sampled_from('Aa0._-é"\\'), min_size=_MAX_ID - 2, max_size=_MAX_ID + 2)
+# Values made to repeat, so that cached pieces are hit, and to hit the shapes that matter.
+pooled = st.sampled_from(
+    [
+        "",
+        "key-1",
+        "key-2",
+        "alias/app",
+        "acs:kms:cn-hangzhou:123:key/key-1",
+        "acs:kms:cn-hangzhou:123:secret/s",
+        "LTAI5tAbCdEfGhIjKlMnOpQr",
+        "STS.NUgYrLnoC",
+        "KAAP.abc",
+        "unrecognised:0123456789abcdef",
+        "tab\there",
+        'quote"back\\slash',
+        "鍵🔑",
+        "\ud800",
+    ]
+)
+value = st.one_of(pooled, pooled, anything, near_limit, st.text(min_size=_MAX_ID * 2 + 1))
+long_claims = st.builds(lambda prefix, tail: prefix + tail, pooled, st.text(min_size=_MAX_ID))
+identifier_names = ["KeyId", "KeyVersionId", "SecretName", "VersionId", "Plaintext"]
+result_value = st.one_of(value, st.none(), st.integers(), st.lists(value, max_size=2))
+metadata = st.one_of(
+    st.dictionaries(st.sampled_from(["KeyId", "Arn"]), result_value, max_size=2), value
+)
+absent = object()  # a member the mapping does not have
+
+
+def choices(values: st.SearchStrategy[Any]) -> st.SearchStrategy[list[Any]]:
+    """One or two values a field takes over a sequence: events then differ in few fields,
+    often in one only, which is what a cache keyed on too little would get wrong."""
+    return st.lists(values, min_size=1, max_size=2)
+
+
+@st.composite
+def sequences(draw: st.DrawFn) -> list[tuple[Event, float, float]]:
+    """Events (each with how far the clock moved before it and how long it took)."""
+    fields = {
+        "gateway": draw(choices(st.sampled_from(["pop", "dedicated", "console"]))),
+        "request_id": draw(choices(st.sampled_from(["REQ-1", "REQ-2"]))),
+        "source_ip": draw(choices(st.one_of(st.sampled_from(["127.0.0.1", "::1"]), value))),
+        "tls": draw(choices(st.booleans())),
+        "action": draw(choices(st.one_of(st.sampled_from(["Encrypt", "CreateKey"]), value))),
+        "version": draw(choices(st.one_of(st.just("2016-01-20"), value))),
+        "account": draw(choices(st.one_of(st.sampled_from(["123", "456"]), value))),
+        "principal": draw(choices(st.one_of(st.just("acs:ram::123:root"), value))),
+        "access_key_id": draw(choices(st.one_of(value, long_claims))),
+        "resources": draw(choices(st.one_of(st.just([]), st.lists(value, max_size=2)))),
+        "code": draw(choices(st.sampled_from(["Success", "Forbidden.KeyNotFound", "Success "]))),
+        "status": draw(choices(st.sampled_from([200, 400, 404, 503]))),
+    }
+    has_params, has_result = draw(choices(st.booleans())), draw(choices(st.booleans()))
+    param_values = {name: draw(choices(st.just(absent) | value)) for name in identifier_names}
+    result_values = {
+        name: draw(choices(st.just(absent) | result_value | metadata))
+        for name in [*identifier_names, "KeyMetadata"]
+    }
+    sequence = []
+    for _ in range(draw(st.integers(1, 12))):
+        pick = {name: draw(st.sampled_from(options)) for name, options in fields.items()}
+        event = Event(pick["gateway"], pick["request_id"], pick["source_ip"], pick["tls"])
+        for name in ("action", "version", "account", "principal", "access_key_id", "code"):
+            setattr(event, name, pick[name])
+        event.status, event.resources = pick["status"], list(pick["resources"])
+        if draw(st.sampled_from(has_params)):
+            chosen = {n: draw(st.sampled_from(o)) for n, o in param_values.items()}
+            event.params = {n: v for n, v in chosen.items() if v is not absent}
+        if draw(st.sampled_from(has_result)):
+            chosen = {n: draw(st.sampled_from(o)) for n, o in result_values.items()}
+            event.result = {n: v for n, v in chosen.items() if v is not absent}
+        sequence.append((event, draw(st.floats(0, 3)), draw(st.floats(0, 2))))
+    return sequence
+
+
+@pytest.fixture
+def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[float]]:
+    """``time.time`` and ``time.perf_counter`` as the test sets them: both encoders read the
+    same instant."""
+    now = [1_700_000_000.123456, 100.0]
+    monkeypatch.setattr(time, "time", lambda: now[0])
+    monkeypatch.setattr(time, "perf_counter", lambda: now[1])
+    yield now
+
+
+# The clock fixture is meant to outlive the examples: each sets it before every event.
+@settings(
+    max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(sequence=sequences())
+def test_the_encoder_writes_what_the_reference_wrote(
+    frozen_clock: list[float], sequence: list[tuple[Event, float, float]]
+) -> None:
+    new = Encoder("node-1", "cn-hangzhou")
+    old: Any = reference_record.Encoder("node-1", "cn-hangzhou")
+    for event, elapsed, later in sequence:
+        frozen_clock[0] += elapsed  # the time of day moves on, across seconds or not
+        frozen_clock[1] = event.started + later
+        assert new.intent(event) == old.intent(event)
+        assert new.body(event) == old.body(event)
+
+
+def test_a_long_claimed_id_never_shares_an_entry_with_its_fingerprint(
+    frozen_clock: list[float],
+) -> None:
+    """A claimed id longer than any issued is keyed by its fingerprint; a caller who sends
+    that fingerprint itself as the id must still be recorded with the fingerprint of it."""
+    new, old = Encoder("n", "r"), reference_record.Encoder("n", "r")
+    long = Event("pop", "REQ-1", "127.0.0.1", False)
+    long.access_key_id = "x" * (_MAX_ID + 1)
+    short = Event("pop", "REQ-1", "127.0.0.1", False)
+    short.access_key_id = reference_record.claimed_id(long.access_key_id)
+    for event in (long, short, long, short):
+        assert new.body(event) == old.body(event)  # type: ignore[arg-type]
+    assert new.body(long) != new.body(short)
