@@ -6,6 +6,8 @@ through one pair of encoders, the events differing in few fields."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -15,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mamori.audit import Encoder, Event
+from mamori.audit.chain import Mac
 from mamori.audit.record import _MAX_ID
 from tests.audit import reference_record
 
@@ -137,3 +140,33 @@ def test_a_long_claimed_id_never_shares_an_entry_with_its_fingerprint(
     for event in (long, short, long, short):
         assert new.body(event) == old.body(event)  # type: ignore[arg-type]
     assert new.body(long) != new.body(short)
+
+
+@given(key=st.binary(min_size=32, max_size=64), signed=st.binary(max_size=2048))
+def test_the_record_mac_is_hmac_sha256(key: bytes, signed: bytes) -> None:
+    """The writer's and verifier's MAC (OpenSSL's HMAC object, copied per record) is the
+    standard HMAC-SHA256 of the line's bytes before ``,"mac":``, in lower-case hex."""
+    expected = hmac.new(key, signed, hashlib.sha256).hexdigest().encode("ascii")
+    mac = Mac(key)
+    assert mac(signed) == expected
+    assert mac(signed) == expected  # the keyed state is copied, never consumed
+
+
+def test_distinct_huge_key_ids_do_not_grow_the_encoder() -> None:
+    """A KeyId as the request named it (an unknown key's, say) keys the cache of encoded
+    targets: it must key on the cut value, and the cache stays bounded."""
+    import tracemalloc
+
+    encoder = Encoder("node", "cn-hangzhou")
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for n in range(5000):
+            event = Event("pop", f"REQ-{n}", "127.0.0.1", False)
+            event.action, event.code, event.status = "Encrypt", "Forbidden.KeyNotFound", 404
+            event.params = {"KeyId": f"{n:05d}" + "K" * 20_000, "KeyVersionId": "V" * 20_000}
+            encoder.body(event)
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < 8_000_000, grown
