@@ -24,7 +24,19 @@ from tests.audit import reference_record
 # Anything at all, lone surrogates included (the claimed-id fingerprint encodes them with
 # surrogatepass; the JSON escaper writes them as \\u escapes).
 anything = st.text()
-near_limit = st.text(st.sampled_from('Aa0._-é"\\'), min_size=_MAX_ID - 2, max_size=_MAX_ID + 2)
+# Long values built from a little entropy (a drawn character or few, repeated), so that the
+# examples stay within what hypothesis is willing to generate.
+near_limit = st.builds(
+    lambda char, size, tail: char * size + tail,
+    st.sampled_from(list('Aa0._-é"\\')),
+    st.integers(_MAX_ID - 4, _MAX_ID),
+    st.text(max_size=4),
+)
+very_long = st.builds(
+    lambda unit, size: unit * size,
+    st.text(min_size=1, max_size=3),
+    st.integers(_MAX_ID * 2 + 1, 600),
+)
 # Values made to repeat, so that cached pieces are hit, and to hit the shapes that matter.
 pooled = st.sampled_from(
     [
@@ -44,8 +56,13 @@ pooled = st.sampled_from(
         "\ud800",
     ]
 )
-value = st.one_of(pooled, pooled, anything, near_limit, st.text(min_size=_MAX_ID * 2 + 1))
-long_claims = st.builds(lambda prefix, tail: prefix + tail, pooled, st.text(min_size=_MAX_ID))
+value = st.one_of(pooled, pooled, anything, near_limit, very_long)
+long_claims = st.builds(
+    lambda prefix, size, tail: prefix + "y" * size + tail,
+    pooled,
+    st.integers(_MAX_ID, _MAX_ID + 8),
+    st.text(max_size=4),
+)
 identifier_names = ["KeyId", "KeyVersionId", "SecretName", "VersionId", "Plaintext"]
 result_value = st.one_of(value, st.none(), st.integers(), st.lists(value, max_size=2))
 metadata = st.one_of(
