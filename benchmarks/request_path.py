@@ -119,6 +119,11 @@ def main() -> int:
         help="append every request's record to a real audit chain in the temp dir",
     )
     parser.add_argument(
+        "--keyed",
+        action="store_true",
+        help="with --audit, MAC every record under a key, as a server does",
+    )
+    parser.add_argument(
         "--concurrency",
         type=int,
         default=1,
@@ -216,7 +221,12 @@ def main() -> int:
             # Each run its own gateway and, with --audit, the chain reopened on this run's loop.
             audit = None
             if args.audit:
-                audit = AuditLog(settings.audit_dir, "bench-w0")
+                audit = AuditLog(
+                    settings.audit_dir,
+                    "bench-w0",
+                    observe_sync=lambda _seconds, records: syncs.append(records),
+                    mac_key=os.urandom(32) if args.keyed else None,
+                )
                 audit.open()
                 audit.start(asyncio.get_running_loop())
             gateway = build_gateway(settings, services, audit)
@@ -240,6 +250,7 @@ def main() -> int:
         best = float("inf")
         cpus: list[float] = []  # process CPU (every thread) of each run
         writer_cpus: list[float] = []  # of those, the audit writer thread's
+        syncs: list[int] = []  # with --audit, the records of each sync
         sent = min(args.send or args.requests, args.requests)
         runs = [scopes[:sent] for scopes in runs]
         for index, scopes in enumerate(runs):
@@ -259,6 +270,7 @@ def main() -> int:
             f"{best / sent * 1e6:.1f} µs per {args.action} (best of {args.repeat}), "
             f"process CPU {min(cpus) / sent * 1e6:.1f} µs"
             + (f", audit writer {min(writer_cpus) / sent * 1e6:.1f} µs" if writer_cpus else "")
+            + (f", {sum(syncs) / len(syncs):.1f} records per sync" if syncs else "")
         )
     return 0
 

@@ -25,6 +25,12 @@ SUCCESS: Final = "Success"
 _MAX_ID: Final = 256
 # Encoded caller fragments kept (callers x actions x addresses); past it, forgotten at once.
 _MAX_FRAGMENTS: Final = 4096
+# Encoded targets kept (accounts x keys and secrets x versions); past it, forgotten at once.
+# Fewer than fragments: an entry holds up to four identifiers of _MAX_ID characters.
+_MAX_TARGETS: Final = 1024
+# An outcome record's ``result`` member when the request succeeded: most of them.
+_SUCCEEDED: Final = f'"result":{_quote(SUCCESS)}'
+_NOTHING: Final[Mapping[str, Any]] = {}
 # The shape of an id Mamori issues: an AccessKey (LTAI…), an STS token's (STS.…), a client key's
 # (KAAP.…). A claimed id of any other shape is recorded only as a fingerprint.
 _CREDENTIAL_ID: Final = re.compile(r"(?:LTAI|STS\.|KAAP\.)[A-Za-z0-9._-]{1,240}")
@@ -85,60 +91,68 @@ def claimed_id(value: str) -> str:
     return f"unrecognised:{fingerprint}"
 
 
-def _id(value: object) -> str | None:
-    return value[:_MAX_ID] if isinstance(value, str) and value else None
-
-
-def _pick(event: Event, name: str) -> str | None:
+def _named(result: Mapping[str, Any], params: Mapping[str, str], name: str) -> str | None:
     """``name`` from the result (canonical ids), else as the request named it."""
-    result = event.result
-    if result is not None:
-        found = _id(result.get(name))
-        if found is None and name == "KeyId":
-            metadata = result.get("KeyMetadata")
-            found = _id(metadata.get("KeyId")) if isinstance(metadata, Mapping) else None
-        if found is not None:
-            return found
-    return _id(event.params.get(name)) if event.params is not None else None
+    found = result.get(name)
+    if isinstance(found, str) and found:
+        return found[:_MAX_ID]
+    found = params.get(name)
+    return found[:_MAX_ID] if isinstance(found, str) and found else None
+
+
+def _key_id(result: Mapping[str, Any], params: Mapping[str, str]) -> str | None:
+    """The key's id from the result, its ``KeyMetadata`` (CreateKey, DescribeKey), else as the
+    request named it."""
+    found = result.get("KeyId")
+    if isinstance(found, str) and found:
+        return found[:_MAX_ID]
+    metadata = result.get("KeyMetadata")
+    if isinstance(metadata, Mapping):
+        found = metadata.get("KeyId")
+        if isinstance(found, str) and found:
+            return found[:_MAX_ID]
+    return _named(_NOTHING, params, "KeyId")
 
 
 class Encoder:
-    """Builds record bodies for one node and region (the constant parts made once, the parts
-    that repeat from request to request — who, from where, which action — kept encoded)."""
+    """Builds record bodies for one node and region: the constant parts made once, the parts
+    that repeat from request to request kept encoded (who, from where, which action; on which
+    key or secret), the time of day formatted once a second. Per record, what is left is a
+    few dict lookups and one string build."""
 
     def __init__(self, node: str, region: str) -> None:
         self._node = f'"node":{_quote(node)}'
         self._region = region
         self._second = -1
         self._stamp = ""
-        self._fragments: dict[tuple[str, ...], str] = {}
-
-    def _time(self) -> str:
-        now = time.time()
-        second = int(now)
-        if second != self._second:
-            self._second = second
-            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        return f"{self._stamp}.{int((now - second) * 1_000_000):06d}Z"
+        self._fragments: dict[tuple[str | bool, ...], str] = {}
+        self._targets: dict[tuple[str | None, ...], str] = {}
 
     def _fragment(self, event: Event) -> str:
         """The members that repeat across a caller's requests, encoded once per combination."""
         # What a caller sends unauthenticated (action, version, claimed id) is cut before it
-        # becomes part of a key: the cache holds at most _MAX_FRAGMENTS small entries.
+        # becomes part of a key: the cache holds at most _MAX_FRAGMENTS small entries. A
+        # claimed id that fits is keyed as sent (``claimed_id`` runs once, on a miss); a longer
+        # one is never recorded as sent, so its fingerprint stands for it, marked as such.
         action, version = event.action[:_MAX_ID], event.version[:_MAX_ID]
-        access_key_id = claimed_id(event.access_key_id)[:_MAX_ID]
+        claimed = event.access_key_id
+        long = len(claimed) > _MAX_ID
+        if long:
+            claimed = claimed_id(claimed)
         key = (
             event.gateway,
             action,
             version,
             event.account,
             event.principal,
-            access_key_id,
+            claimed,
+            long,
             event.source_ip,
-            "t" if event.tls else "",
+            event.tls,
         )
         fragment = self._fragments.get(key)
         if fragment is None:
+            access_key_id = claimed if long else claimed_id(claimed)[:_MAX_ID]
             fragment = (
                 f'{self._node},"gateway":"{event.gateway}",'
                 f'"action":{_quote(action)},'
@@ -152,12 +166,46 @@ class Encoder:
             self._fragments[key] = fragment
         return fragment
 
+    def _target(self, event: Event) -> str:
+        """``resources``, ``key_version_id`` and ``secret_version_id``, encoded once per
+        combination of account, key, secret and versions (unless the gateway named resources
+        of its own: the console's reveal, encoded each time)."""
+        result = event.result or _NOTHING
+        params = event.params or _NOTHING
+        key_id, secret = _key_id(result, params), _named(result, params, "SecretName")
+        key_version = _named(result, params, "KeyVersionId") if key_id is not None else None
+        secret_version = _named(result, params, "VersionId") if secret is not None else None
+        named = event.resources
+        key = (event.account, key_id, key_version, secret, secret_version)
+        target = None if named else self._targets.get(key)
+        if target is None:
+            resources = [_quote(r) for r in named]
+            scope = f"acs:kms:{self._region}:{event.account}"
+            if key_id is not None:
+                arn = key_id if key_id.startswith("acs:") else f"{scope}:{_key_path(key_id)}"
+                resources.append(_quote(arn))
+            if secret is not None:
+                arn = secret if secret.startswith("acs:") else f"{scope}:secret/{secret}"
+                resources.append(_quote(arn))
+            target = (
+                f'"resources":[{",".join(resources)}],'
+                f'"key_version_id":{_optional(key_version)},'
+                f'"secret_version_id":{_optional(secret_version)}'
+            )
+            if not named:
+                if len(self._targets) >= _MAX_TARGETS:
+                    self._targets.clear()
+                self._targets[key] = target
+        return target
+
     def body(self, event: Event) -> str:
         """The members of the record between ``seq`` and ``prev``, as JSON text."""
         latency = event.latency_seconds() * 1000
+        code = event.code
+        result = _SUCCEEDED if code == SUCCESS else f'"result":{_quote(code)}'
         return (
             f'"type":"request",{self._members(event)},'
-            f'"result":{_quote(event.code)},"status":{event.status},"latency_ms":{latency:.3f}'
+            f'{result},"status":{event.status},"latency_ms":{latency:.3f}'
         )
 
     def intent(self, event: Event) -> str:
@@ -169,22 +217,14 @@ class Encoder:
         )
 
     def _members(self, event: Event) -> str:
-        resources = [_quote(r) for r in event.resources]
-        key_id, secret = _pick(event, "KeyId"), _pick(event, "SecretName")
-        scope = f"acs:kms:{self._region}:{event.account}"
-        if key_id is not None:
-            arn = key_id if key_id.startswith("acs:") else f"{scope}:{_key_path(key_id)}"
-            resources.append(_quote(arn))
-        if secret is not None:
-            arn = secret if secret.startswith("acs:") else f"{scope}:secret/{secret}"
-            resources.append(_quote(arn))
-        key_version = _pick(event, "KeyVersionId") if key_id is not None else None
-        secret_version = _pick(event, "VersionId") if secret is not None else None
+        now = time.time()
+        second = int(now)
+        if second != self._second:
+            self._second = second
+            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
         return (
-            f'"time":"{self._time()}","request_id":"{event.request_id}",'
-            f'{self._fragment(event)},"resources":[{",".join(resources)}],'
-            f'"key_version_id":{_optional(key_version)},'
-            f'"secret_version_id":{_optional(secret_version)}'
+            f'"time":"{self._stamp}.{int((now - second) * 1_000_000):06d}Z",'
+            f'"request_id":"{event.request_id}",{self._fragment(event)},{self._target(event)}'
         )
 
 
