@@ -184,3 +184,31 @@ def test_a_stalled_sync_fails_closed_at_its_deadline_and_the_server_still_stops(
         stopping = time.monotonic()
         assert server.stop() == 0
         assert time.monotonic() - stopping < 25
+
+
+def test_a_sync_that_stalls_late_in_the_deadline_timer_still_gets_its_whole_deadline(
+    tmp_path: Path,
+) -> None:
+    """One deadline timer serves the commits that start while it runs (audit/log.py
+    ``_sync_overdue``): a commit that stalls 5 s after the one that armed it must still get its
+    own 10 s, neither failing when the timer first fires nor waiting past its own deadline."""
+    server = _server(tmp_path)
+    server.start()
+    try:
+        assert server.process is not None
+        kms = new_sdk(
+            server.endpoint, server.access_key_id, server.access_key_secret, read_timeout=30_000
+        )
+        key_id = kms.create_key(km.CreateKeyRequest()).body.key_metadata.key_id  # arms it
+        time.sleep(5)
+        (syncer,) = _syncers(server.process.pid)
+        os.kill(syncer, signal.SIGSTOP)
+        started = time.monotonic()
+        expect_error(
+            "Rejected.AuditUnavailable",
+            503,
+            lambda: kms.encrypt(km.EncryptRequest(key_id=key_id, plaintext="YQ==")),
+        )
+        assert 9 < time.monotonic() - started < 14
+    finally:
+        assert server.stop() == 0
