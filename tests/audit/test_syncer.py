@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 from alibabacloud_kms20160120 import models as km
+from alibabacloud_kms20160120.client import Client
 
 from tests.audit.helpers import verified
 from tests.compat.sdk import expect_error, new_sdk
@@ -168,15 +169,7 @@ def test_a_stalled_sync_fails_closed_at_its_deadline_and_the_server_still_stops(
             server.endpoint, server.access_key_id, server.access_key_secret, read_timeout=30_000
         )
         key_id = kms.create_key(km.CreateKeyRequest()).body.key_metadata.key_id
-        (syncer,) = _syncers(server.process.pid)
-        os.kill(syncer, signal.SIGSTOP)
-        started = time.monotonic()
-        expect_error(
-            "Rejected.AuditUnavailable",
-            503,
-            lambda: kms.encrypt(km.EncryptRequest(key_id=key_id, plaintext="YQ==")),
-        )
-        assert 9 < time.monotonic() - started < 20
+        assert 9 < _stall_then_encrypt(server.process.pid, kms, key_id) < 20
         health = httpx.get(f"http://{server.endpoint}/health", timeout=5).json()
         assert "has not finished in 10 s" in health["Audit"], health
         assert httpx.get(f"http://{server.endpoint}/ready", timeout=5).status_code == 503
@@ -184,6 +177,20 @@ def test_a_stalled_sync_fails_closed_at_its_deadline_and_the_server_still_stops(
         stopping = time.monotonic()
         assert server.stop() == 0
         assert time.monotonic() - stopping < 25
+
+
+def _stall_then_encrypt(server_pid: int, kms: Client, key_id: str) -> float:
+    """Stop the server's syncer (SIGSTOP: a hung disk), send an Encrypt, expect it refused
+    once the sync deadline passes; the seconds it took."""
+    (syncer,) = _syncers(server_pid)
+    os.kill(syncer, signal.SIGSTOP)
+    started = time.monotonic()
+    expect_error(
+        "Rejected.AuditUnavailable",
+        503,
+        lambda: kms.encrypt(km.EncryptRequest(key_id=key_id, plaintext="YQ==")),
+    )
+    return time.monotonic() - started
 
 
 def test_a_sync_that_stalls_late_in_the_deadline_timer_still_gets_its_whole_deadline(
@@ -201,14 +208,6 @@ def test_a_sync_that_stalls_late_in_the_deadline_timer_still_gets_its_whole_dead
         )
         key_id = kms.create_key(km.CreateKeyRequest()).body.key_metadata.key_id  # arms it
         time.sleep(5)
-        (syncer,) = _syncers(server.process.pid)
-        os.kill(syncer, signal.SIGSTOP)
-        started = time.monotonic()
-        expect_error(
-            "Rejected.AuditUnavailable",
-            503,
-            lambda: kms.encrypt(km.EncryptRequest(key_id=key_id, plaintext="YQ==")),
-        )
-        assert 9 < time.monotonic() - started < 14
+        assert 9 < _stall_then_encrypt(server.process.pid, kms, key_id) < 14
     finally:
         assert server.stop() == 0
