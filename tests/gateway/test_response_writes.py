@@ -295,3 +295,24 @@ def test_a_failing_app_still_gets_its_head_out_before_the_close(own_app: str) ->
         conn.send(b"GET /fail HTTP/1.1\r\nhost: x\r\n\r\n")
         assert conn.head()[0] == 200
         assert conn.sock.recv(1) == b""
+
+
+def test_pipelined_requests_from_a_peer_that_hangs_up_log_no_traceback(
+    plain: ServerProcess,
+) -> None:
+    # uvicorn marks only a connection's latest request as disconnected, so the answer of an
+    # earlier pipelined one was written to the closed uvloop transport, which raises: one ASGI
+    # traceback in the server log per such connection, for anyone, without signing anything.
+    logged = plain.log_path.stat().st_size
+    for _ in range(20):
+        with socket.create_connection(("127.0.0.1", plain.port), timeout=5) as sock:
+            sock.sendall(UNSIGNED * 5)
+    time.sleep(1.0)  # the answers in flight are written (or dropped) by now
+    with connect(plain.endpoint) as conn:
+        status, _, _ = conn.counted(HEALTH)
+    assert status == 200
+    with plain.log_path.open("rb") as log:
+        log.seek(logged)
+        tail = log.read().decode("utf-8", "replace")
+    assert "Traceback" not in tail, tail[:2000]
+    assert "Exception in ASGI application" not in tail

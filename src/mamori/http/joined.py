@@ -18,7 +18,7 @@ close and abort of the connection passes through the writer:
   response (uvicorn writes no body for it), an app that awaits between its start and its body.
   A pipelined request's cycle starts later than that (its task is scheduled after the flush);
 - it is dropped only with ``abort`` or when the connection is lost, as the transport drops
-  what it has not sent.
+  what it has not sent; so is any write after the loss (uvloop would raise instead).
 
 Which write is a head: the first write after the current cycle's response started. uvicorn sets
 ``response_started`` in ``send`` just before it writes the head; ``receive``'s ``100 Continue``
@@ -68,7 +68,7 @@ class ConnectionWriter(asyncio.Transport):
         head = self.held_head
         if head is not None:
             self.held_head = None
-            self._transport.write(head + data)
+            self._send(head + data)
             return
         cycle = self._protocol.cycle
         if cycle is not None and cycle.response_started and cycle is not self._headed:
@@ -76,14 +76,26 @@ class ConnectionWriter(asyncio.Transport):
             self.held_head = bytes(data)  # uvicorn writes bytes: no copy
             self._protocol.loop.call_soon(self.flush)
         else:
-            self._transport.write(data)
+            self._send(data)
 
     def flush(self) -> None:
         """Write the held head, if any, on its own."""
         head = self.held_head
         if head is not None:
             self.held_head = None
-            self._transport.write(head)
+            self._send(head)
+
+    def _send(self, data: bytes | bytearray | memoryview) -> None:
+        try:
+            self._transport.write(data)
+        except RuntimeError:
+            # uvloop raises on a write to a closed connection, where asyncio's transports drop
+            # it. uvicorn's guard (``disconnected``) is set only on the connection's latest
+            # cycle, so the answer of an earlier pipelined request still being served reached
+            # here after the peer left: an ASGI traceback in the log per such connection, for
+            # anyone who pipelines unsigned requests and hangs up. The peer is gone: drop it.
+            if not self._transport.is_closing():
+                raise
 
     def writelines(self, list_of_data: Any) -> None:
         self.write(b"".join(list_of_data))
