@@ -206,6 +206,19 @@ def test_raw_canonical_query_leaves_the_rest_to_the_old_path(raw: bytes) -> None
     assert read_canonical_query(raw) is None
 
 
+@pytest.mark.parametrize("byte", range(256))
+def test_raw_canonical_query_reads_exactly_the_escapes_percent_encode_makes(byte: int) -> None:
+    escaped = percent_encode_reference(chr(byte)) if byte < 0x80 else None
+    for spelling in (f"%{byte:02X}", f"%{byte:02x}"):
+        read = read_canonical_query(f"a=x{spelling}y".encode())
+        if byte >= 0x80:
+            assert read is None  # one byte of a UTF-8 sequence alone is not UTF-8
+        elif spelling == escaped:
+            assert read == ([("a", f"x{chr(byte)}y")], f"a=x{spelling}y")
+        else:
+            assert read is None  # lower case, or an unreserved byte escaped
+
+
 def test_raw_canonical_query_decodes_percent_last() -> None:
     # '%25' decodes to '%', which must not start another escape with what follows it.
     assert read_canonical_query(b"a=%25%2541") == ([("a", "%%41")], "a=%25%2541")
