@@ -13,10 +13,7 @@ certificate at all, so no CA trust step exists (or is needed) for this client.
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,6 +30,7 @@ from tests.compat.secrets_clients import (
     start_client,
 )
 from tests.conftest import ServerProcess
+from tests.own_venv import own_venv
 
 REQUIREMENT = "aliyun-secret-manager-client==0.1.5"
 
@@ -46,36 +44,7 @@ CLIENT_SCRIPT = client_script(
 @pytest.fixture(scope="session")
 def legacy_python(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The interpreter of a venv holding only the legacy client (built once, then cached)."""
-    cache: pytest.Cache | None = getattr(request.config, "cache", None)
-    if cache is not None:
-        venv = cache.mkdir("secretsmanager-client-v1-venv")
-    else:  # -p no:cacheprovider
-        venv = tmp_path_factory.mktemp("secretsmanager-client-v1-venv")
-    python = venv / "bin" / "python"
-    stamp = venv / ".installed"
-    if stamp.is_file() and stamp.read_text() == REQUIREMENT and python.is_file():
-        return python
-    shutil.rmtree(venv, ignore_errors=True)
-    try:
-        subprocess.run(
-            [sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True, text=True
-        )
-        subprocess.run(
-            [str(python), "-m", "pip", "install", "--quiet", REQUIREMENT],
-            check=True,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
-        shutil.rmtree(venv, ignore_errors=True)
-        detail = exc.stderr if isinstance(exc.stderr, str) else ""
-        message = f"cannot install {REQUIREMENT} in its own venv: {exc}\n{detail}"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    stamp.write_text(REQUIREMENT)
-    return python
+    return own_venv(request, tmp_path_factory, "secretsmanager-client-v1-venv", (REQUIREMENT,))
 
 
 @pytest.fixture

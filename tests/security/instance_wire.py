@@ -161,15 +161,17 @@ def flood(seconds: float, threads: int, work: Callable[[], Any]) -> list[Any]:
 
 
 def paced(count: int, interval: float, work: Callable[[], Answer]) -> list[tuple[float, Answer]]:
-    """``count`` calls of ``work``, one every ``interval`` seconds: (latency, answer) each."""
+    """``count`` calls of ``work``, each ``interval`` seconds after the last one's answer:
+    (latency, answer) each. Never sooner: a call delayed by a busy machine must not be followed
+    at once by the next, which a throttle at 1/``interval`` per second would rightly refuse."""
     out: list[tuple[float, Answer]] = []
     next_at = time.monotonic()
     for _ in range(count):
         time.sleep(max(0.0, next_at - time.monotonic()))
-        next_at += interval
         started = time.perf_counter()
         answer = work()
         out.append((time.perf_counter() - started, answer))
+        next_at = time.monotonic() + interval
     return out
 
 

@@ -17,7 +17,8 @@ from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from tests.gateway.instance.dkms import REQUIREMENT, b64, build_venv, run_sdk
+from tests.gateway.instance.dkms import REQUIREMENTS, b64, run_sdk
+from tests.own_venv import build_venv
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = Path(__file__).with_name("instance_signatures.json")
@@ -53,7 +54,7 @@ CALLS: list[dict[str, Any]] = [
 
 
 def main() -> None:
-    python = build_venv(ROOT / ".venv-dkms")
+    python = build_venv(ROOT / ".venv-dkms", REQUIREMENTS)
     # Keep the key across regenerations so a diff shows only what the SDK changed.
     if OUT.is_file():
         pem = json.loads(OUT.read_text())["private_key_pem"].encode()
@@ -83,7 +84,7 @@ def main() -> None:
             }
         )
     document = {
-        "generated_by": REQUIREMENT + " (Python 3.11, its own venv)",
+        "generated_by": " ".join(REQUIREMENTS) + " (Python 3.11, its own venv)",
         "client_key_id": KEY_ID,
         "date": DATE,
         "private_key_pem": pem_text,

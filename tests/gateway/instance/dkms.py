@@ -13,62 +13,26 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.own_venv import own_venv
 
 REQUIREMENTS = (
     "alibabacloud-dkms-gcs==1.0.2",
     "alibabacloud-kms-python-sdk==1.1.3",
     "alibabacloud-dkms-transfer-python==0.1.2",
 )
-REQUIREMENT = " ".join(REQUIREMENTS)
 DRIVER = Path(__file__).with_name("dkms_driver.py")
-
-
-def build_venv(venv: Path) -> Path:
-    """The interpreter of a venv at ``venv`` holding only the SDKs (built once, reused)."""
-    python = venv / "bin" / "python"
-    stamp = venv / ".installed"
-    if stamp.is_file() and stamp.read_text() == REQUIREMENT and python.is_file():
-        return python
-    shutil.rmtree(venv, ignore_errors=True)
-    try:
-        subprocess.run(
-            [sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True, text=True
-        )
-        subprocess.run(
-            [str(python), "-m", "pip", "install", "--quiet", *REQUIREMENTS],
-            check=True,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
-        shutil.rmtree(venv, ignore_errors=True)
-        detail = exc.stderr if isinstance(exc.stderr, str) else ""
-        message = f"cannot install {REQUIREMENT} in its own venv: {exc}\n{detail}"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    stamp.write_text(REQUIREMENT)
-    return python
 
 
 @pytest.fixture(scope="session")
 def dkms_python(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The interpreter of a venv holding only the official instance SDKs (built once, cached)."""
-    cache: pytest.Cache | None = getattr(request.config, "cache", None)
-    if cache is not None:
-        venv = cache.mkdir("dkms-gcs-venv")
-    else:  # -p no:cacheprovider
-        venv = tmp_path_factory.mktemp("dkms-gcs-venv")
-    return build_venv(venv)
+    return own_venv(request, tmp_path_factory, "dkms-gcs-venv", REQUIREMENTS)
 
 
 def run_sdk(python: Path, op: str, **payload: Any) -> dict[str, Any]:
