@@ -207,9 +207,11 @@ def prepare(
     dry_run = _dry_run(raw) and any(p.name == "DryRun" for p in action.params)
     try:
         # No parameter may carry a NUL: PostgreSQL text cannot hold one (it would be a 500).
+        # Names too: a flattened map's keys arrive as names (EncryptionContext.<key>), and the
+        # JSON form refuses a key with a NUL (load_json); the flat one must not bypass that.
         for name, value in raw.items():
-            if "\x00" in value:
-                raise invalid(name, "It contains a NUL character.")
+            if "\x00" in value or "\x00" in name:
+                raise invalid(name.replace("\x00", "\\x00")[:64], "It contains a NUL character.")
         refuse_unimplemented(action, raw)
         check_names(action, raw, transport)
         args = action.parse(raw)
