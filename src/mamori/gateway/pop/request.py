@@ -11,6 +11,7 @@ from mamori.api.errors import ApiError, invalid
 from mamori.gateway.pop.canonical import read_canonical_query
 
 _FORM = "application/x-www-form-urlencoded"
+_NOT_A_FORM = f"Parameters are read from the query, and from a body only when it is {_FORM}."
 # Headers Mamori reads a meaning from: a second copy would be joined to the first with ',' and
 # so read as something no client signed; refused rather than guessed at.
 _SINGLE: Final = frozenset({"authorization", "content-type", "host"})
@@ -56,8 +57,13 @@ def parse_pop_request(
         else:
             header_map[name] = f"{previous},{value}"
     form: list[tuple[str, str]] = []
-    content_type = header_map.get("content-type", "")
-    if body and content_type[: len(_FORM)].lower() == _FORM:
+    if body:
+        content_type = header_map.get("content-type", "")
+        if content_type[: len(_FORM)].lower() != _FORM:
+            # Any other body (JSON, as the SDK's generic call sends with req_body_type="json")
+            # would be signed and then never read: its parameters, an EncryptionContext say,
+            # silently dropped. Refused instead.
+            raise invalid("Content-Type", _NOT_A_FORM)
         form = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
     canonical = read_canonical_query(raw_query)
     if canonical is not None:
