@@ -765,6 +765,10 @@ async def serve(
     )
     sampler = asyncio.create_task(_sample(metrics, trail, stop))
     try:
+        horizon = gateway.replay_horizon
+        if horizon is not None and horizon > time.time():
+            # Connections wait in the listeners' backlog meanwhile (under a second).
+            await asyncio.sleep(horizon - time.time())
         await asyncio.gather(
             *(
                 server.serve(sockets=[sock])

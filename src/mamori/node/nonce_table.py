@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import ctypes
 import math
+import time
 from pathlib import Path
 from typing import Final
 
@@ -75,6 +76,10 @@ class NonceTable:
         self._counts = words[g : 2 * g]
         self._tables = [words[2 * g + i * slots : 2 * g + (i + 1) * slots] for i in range(g)]
         self._lock = ProcessLock(lock_path)
+        # The first whole second after the table was made: the table knows nothing of what
+        # was accepted before it (by this node before a restart), so a request signed earlier
+        # cannot be checked here (``ReplayGuard``). Whole, because signed times are.
+        self.since = math.ceil(time.time())
 
     def __len__(self) -> int:
         """Nonces remembered (expired generations included until they are reused)."""

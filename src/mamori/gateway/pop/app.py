@@ -121,6 +121,12 @@ class PopGateway:
         payload = encode_answer(result)
         await self._respond(send, status, payload, request_id)
 
+    @property
+    def replay_horizon(self) -> int | None:
+        """Requests signed before this instant are refused (``ReplayGuard.horizon``): serve
+        only once it has passed."""
+        return self._nonces.horizon
+
     def _too_large(self) -> ApiError:
         return ApiError("RequestTooLarge", limit=self._max_body)
 

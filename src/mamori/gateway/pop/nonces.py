@@ -16,6 +16,14 @@ never fills them):
 
 Both fail closed: a full table or an unreachable store refuses the request with
 ``ServiceUnavailableTemporary``; nothing is forgotten early.
+
+Nor at a restart. Without the store's table (SQLite), the node's table is the only memory, and
+it is new with the node: a request captured before a restart would still be fresh after it.
+So such a node refuses every request signed before its table existed (``horizon``) as
+``InvalidTimeStamp.Expired``, and its workers start serving only once that second has passed
+(``serve``), so that a request signed after the start is never refused for it. The SDKs sign
+every attempt anew, so only a request signed before the restart and sent after it (a replay,
+or a client whose clock is behind by more than the restart took) meets this.
 """
 
 from __future__ import annotations
@@ -43,9 +51,14 @@ class ReplayGuard:
     def __init__(self, table: NonceTable, log: NonceLog | None = None) -> None:
         self._table = table
         self.log = log
+        # The store's table outlives a node's restart; the node's own does not.
+        self.horizon: int | None = table.since if log is None else None
 
     def remember_here(self, access_key_id: str, nonce: str, timestamp: float, now: float) -> None:
-        """Refuse a pair this node has seen; remember it otherwise."""
+        """Refuse a pair this node has seen, or signed before it could see it; remember it
+        otherwise."""
+        if self.horizon is not None and timestamp < self.horizon:
+            raise ApiError("InvalidTimeStamp.Expired")
         try:
             fresh = self._table.check_and_remember(access_key_id, nonce, timestamp, now)
         except TableFull:
