@@ -50,8 +50,10 @@ chromium:
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get install -y chromium chromium-driver || { $$SUDO apt-get update && $$SUDO apt-get install -y chromium chromium-driver; }; }
 
+# Two workers (pytest-xdist), a test file each at a time: the suite mostly waits on servers and
+# clients in other processes, so two take ~11 min on two cores where one took ~16.
 unit: $(DEV_STAMP) softhsm chromium
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile --durations=25
 
 test: lint typecheck unit
 

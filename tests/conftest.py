@@ -27,6 +27,11 @@ PG_ADMIN_URL = os.environ.get("MAMORI_TEST_PG", "postgresql://postgres@127.0.0.1
 for _proxy in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
     # Both official SDKs ignore NO_PROXY; a proxy in the environment would swallow 127.0.0.1.
     os.environ.pop(_proxy, None)
+# pytest-xdist's workers inherit COLUMNS=80 and LINES=24 from execnet, and rich freezes the
+# size of a console made at import (the CLI's) to them: the CLI tests set COLUMNS per run, as
+# a shell does, which only works while nothing froze it.
+os.environ.pop("COLUMNS", None)
+os.environ.pop("LINES", None)
 
 
 def free_port() -> int:
