@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from mamori.api.errors import ApiError
 from mamori.gateway.pop import acs3, rpc_v1_hmac_sha1
-from mamori.gateway.pop.request import PopRequest, parse_pop_request
+from mamori.gateway.pop.request import PopRequest, parse_pop_request, refuse_foreign_body
 from mamori.gateway.pop.signature import (
     Claim,
     check_freshness,
@@ -263,6 +263,26 @@ def test_parse_pop_request_decodes_like_the_sdks_encode() -> None:
     assert req.raw_query == "A=x+y%2Bz&B=&C&D=%C3%BC"
     assert req.headers == {"host": "h:1", "x-dup": "a,b", "user-agent": "café"}
     assert req.form == []  # no form content-type, no form parameters
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [[], [(b"content-type", b"application/json")], [(b"content-type", b"text/plain")]],
+)
+def test_a_body_that_is_not_a_form_is_refused_not_dropped(
+    headers: list[tuple[bytes, bytes]],
+) -> None:
+    # Never read: its parameters would be dropped without a word. The gateway refuses it once
+    # the signature is checked (an unsigned one still hears IncompleteSignature first).
+    req = parse_pop_request("POST", "/", b"A=1", headers, b"EncryptionContext.a=b")
+    assert req.foreign_body and req.form == []
+    with pytest.raises(ApiError) as info:
+        refuse_foreign_body(req)
+    assert (info.value.code, info.value.status) == ("InvalidParameter", 400)
+    assert "Content-Type" in info.value.message
+    form = [(b"content-type", b"application/x-www-form-urlencoded")]
+    refuse_foreign_body(parse_pop_request("POST", "/", b"A=1", form, b"B=2"))
+    refuse_foreign_body(parse_pop_request("POST", "/", b"A=1", headers, b""))
 
 
 @pytest.mark.parametrize(

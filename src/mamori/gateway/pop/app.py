@@ -30,7 +30,7 @@ from mamori.core.refs import Scope
 from mamori.gateway.asgi import ASGIScope, ClientGone, Receive, Send, read_body
 from mamori.gateway.pop.answer import encode_answer
 from mamori.gateway.pop.nonces import ReplayGuard
-from mamori.gateway.pop.request import PopRequest, parse_pop_request
+from mamori.gateway.pop.request import PopRequest, parse_pop_request, refuse_foreign_body
 from mamori.gateway.pop.signature import (
     Claim,
     check_freshness,
@@ -154,6 +154,7 @@ class PopGateway:
         self._refresh()
         event.params = req.params
         action, principal, claim, now = self._authenticate(req, event)
+        refuse_foreign_body(req)
         if self._nonces.log is not None:
             await self._nonces.remember_everywhere(
                 claim.access_key_id, claim.nonce, claim.timestamp.timestamp(), now

@@ -31,6 +31,14 @@ class PopRequest:
     params: dict[str, str]  # query and form together; every name appears once
     # canonical_query(query) when it could be built from the raw bytes, else None
     canonical_query: str | None = None
+    # A body that is not a form, which nothing reads: refused after the signature is checked.
+    foreign_body: bool = False
+
+
+def refuse_foreign_body(req: PopRequest) -> None:
+    """Raise ``InvalidParameter`` when ``req`` has a body that is not a form."""
+    if req.foreign_body:
+        raise invalid("Content-Type", _NOT_A_FORM)
 
 
 def parse_pop_request(
@@ -57,14 +65,16 @@ def parse_pop_request(
         else:
             header_map[name] = f"{previous},{value}"
     form: list[tuple[str, str]] = []
+    foreign_body = False
     if body:
         content_type = header_map.get("content-type", "")
-        if content_type[: len(_FORM)].lower() != _FORM:
+        if content_type[: len(_FORM)].lower() == _FORM:
+            form = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
+        else:
             # Any other body (JSON, as the SDK's generic call sends with req_body_type="json")
-            # would be signed and then never read: its parameters, an EncryptionContext say,
-            # silently dropped. Refused instead.
-            raise invalid("Content-Type", _NOT_A_FORM)
-        form = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
+            # is never read: its parameters, an EncryptionContext say, would be dropped
+            # without a word. Refused, once the signature has been checked.
+            foreign_body = True
     canonical = read_canonical_query(raw_query)
     if canonical is not None:
         query, canonical_text = canonical
@@ -87,6 +97,7 @@ def parse_pop_request(
         form=form,
         params=params,
         canonical_query=canonical_text,
+        foreign_body=foreign_body,
     )
 
 
