@@ -95,8 +95,11 @@ def connections_on_workers(
     raise AssertionError(f"could not reach {count} workers")
 
 
-def signed(node: ServerProcess, action: str, **query: str) -> tuple[str, dict[str, str]]:
-    """A signed request (target, headers), made now with a fresh nonce."""
+def signed(
+    node: ServerProcess, action: str, ahead: float = 0.0, **query: str
+) -> tuple[str, dict[str, str]]:
+    """A signed request (target, headers) with a fresh nonce, made now by a clock ``ahead``
+    seconds fast."""
     headers = sign(
         host=node.endpoint,
         action=action,
@@ -104,6 +107,7 @@ def signed(node: ServerProcess, action: str, **query: str) -> tuple[str, dict[st
         query=query,
         access_key_id=node.access_key_id,
         secret=node.access_key_secret,
+        now=time.time() + ahead,
     )
     return "/?" + urlencode(query), headers
 
@@ -215,6 +219,47 @@ def test_a_replay_after_the_node_restarts_is_refused(
     refused = "InvalidTimeStamp.Expired" if backend == "sqlite" else "SignatureNonceUsed"
     assert send(conn, captured) == (400, refused)
     assert send(conn, signed(two_workers, "ListKeys")) == (200, "ok")  # signed at once
+
+
+def test_a_replay_stamped_ahead_of_a_restart_is_refused_after_it(
+    two_workers: ServerProcess,
+) -> None:
+    """A client whose clock runs ten minutes fast signs a request stamped after the restart
+    that follows: only the node's memory can refuse its replay. A clean stop saves the table
+    (``run/nonces.table``, 0600) and the next start loads it."""
+    captured = signed(two_workers, "ListKeys", ahead=600)
+    conn = http.client.HTTPConnection("127.0.0.1", two_workers.port, timeout=10)
+    assert send(conn, captured) == (200, "ok")
+    conn.close()
+    two_workers.restart()
+    saved = two_workers.data_dir / "run" / "nonces.table"
+    assert saved.stat().st_mode & 0o777 == 0o600
+    assert saved.stat().st_size < 64 * 1024  # the pages that hold anything, not 200 MB
+    conn = http.client.HTTPConnection("127.0.0.1", two_workers.port, timeout=10)
+    assert send(conn, captured) == (400, "SignatureNonceUsed")
+    assert send(conn, signed(two_workers, "ListKeys", ahead=600)) == (200, "ok")
+
+
+def test_after_a_node_is_killed_what_it_signed_before_is_refused(
+    two_workers: ServerProcess, backend: str
+) -> None:
+    """SIGKILL to the whole node: nothing saved. A request signed before the kill and
+    replayed after it is refused all the same, by the horizon on SQLite (the node's memory
+    starts empty) and by the store's table on PostgreSQL."""
+    captured = signed(two_workers, "ListKeys")
+    conn = http.client.HTTPConnection("127.0.0.1", two_workers.port, timeout=10)
+    assert send(conn, captured) == (200, "ok")
+    conn.close()
+    process = two_workers.process
+    assert process is not None
+    for pid in [*workers_of(process.pid), process.pid]:
+        os.kill(pid, signal.SIGKILL)
+    process.wait()
+    two_workers.start()
+    conn = http.client.HTTPConnection("127.0.0.1", two_workers.port, timeout=10)
+    refused = "InvalidTimeStamp.Expired" if backend == "sqlite" else "SignatureNonceUsed"
+    assert send(conn, captured) == (400, refused)
+    assert send(conn, signed(two_workers, "ListKeys")) == (200, "ok")
 
 
 # -- caches follow the bus across workers -------------------------------------------------------

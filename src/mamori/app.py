@@ -583,10 +583,13 @@ def open_node(settings: Settings) -> Node:
         for sock in (sock for group in sockets for sock in group):
             sock.close()
         raise
+    nonces = node_table(run / "nonces.lock", settings.nonce_cache_entries)
+    # What the node accepted before it last stopped cleanly (the replay guard across restarts).
+    nonces.load(_nonces_file(settings))
     return Node(
         workers=workers,
         sockets=tuple(sockets),
-        nonces=node_table(run / "nonces.lock", settings.nonce_cache_entries),
+        nonces=nonces,
         budgets=SharedBudgets(run / "throttle.lock", share=settings.instance_qps_share),
         sign_ins=FailedSignIns(run / "sign-ins.lock"),
         ring=InvalidationRing(run / "invalidations.lock") if workers > 1 else None,
@@ -627,6 +630,7 @@ def run_node(settings: Settings) -> int:
     if node.workers == 1:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             runner.run(serve(settings, node, tls, 0, services))
+        _save_nonces(node, settings)
         return 0
     # Workers open their own connections and token sessions: none may cross a fork.
     _close(services)
@@ -636,7 +640,21 @@ def run_node(settings: Settings) -> int:
             runner.run(serve(settings, node, tls, index))
         return 0
 
-    return Supervisor(node.workers, work, reaped=worker_exited).run()
+    status = Supervisor(node.workers, work, reaped=worker_exited).run()
+    _save_nonces(node, settings)
+    return status
+
+
+def _nonces_file(settings: Settings) -> Path:
+    return settings.data_dir / "run" / "nonces.table"
+
+
+def _save_nonces(node: Node, settings: Settings) -> None:
+    """Keep the nonces the node accepted for its next start (every worker has stopped)."""
+    try:
+        node.nonces.save(_nonces_file(settings))
+    except OSError as exc:
+        log.error("cannot save the node's nonces (%s): the next start will not know them", exc)
 
 
 def _close(services: Services) -> None:

@@ -93,3 +93,51 @@ def test_bad_configuration(tmp_path: Path, kwargs: dict[str, float]) -> None:
     arguments: dict[str, float] = {"capacity": 100, **kwargs}
     with pytest.raises(ValueError):
         NonceTable(tmp_path / "lock", **arguments)  # type: ignore[arg-type]
+
+
+# -- across a restart: saved when the node stops, loaded when it starts --------------------------
+
+
+def test_a_saved_table_refuses_its_replays_after_a_load(tmp_path: Path) -> None:
+    before = NonceTable(tmp_path / "lock", 10_000, window=WINDOW, skew=SKEW)
+    for n in range(200):
+        assert before.check_and_remember("AK", f"n{n}", T0 + 300, T0)
+    before.save(tmp_path / "nonces.table")
+    assert (tmp_path / "nonces.table").stat().st_mode & 0o777 == 0o600
+    # A new node: a table of its own, with a key of its own until it loads the saved one.
+    after = NonceTable(tmp_path / "lock2", 10_000, window=WINDOW, skew=SKEW)
+    assert after.load(tmp_path / "nonces.table")
+    assert len(after) == 200
+    for n in range(200):
+        assert not after.check_and_remember("AK", f"n{n}", T0 + 300, T0 + 60)
+    assert after.check_and_remember("AK", "new", T0 + 300, T0 + 60)
+
+
+def test_a_quiet_table_saves_only_the_pages_that_hold_anything(tmp_path: Path) -> None:
+    table = NonceTable(tmp_path / "lock", 8_000_000, window=WINDOW, skew=SKEW)
+    assert table.check_and_remember("AK", "n", T0, T0)
+    table.save(tmp_path / "nonces.table")
+    assert table.bytes > 100_000_000
+    assert (tmp_path / "nonces.table").stat().st_size < 3 * 4096 + 100
+
+
+def test_no_saved_table_or_one_of_another_size_loads_nothing(tmp_path: Path) -> None:
+    table = NonceTable(tmp_path / "lock", 10_000, window=WINDOW, skew=SKEW)
+    assert not table.load(tmp_path / "absent")
+    assert table.check_and_remember("AK", "n", T0, T0)
+    table.save(tmp_path / "nonces.table")
+    other = NonceTable(tmp_path / "lock2", 20_000, window=WINDOW, skew=SKEW)
+    assert not other.load(tmp_path / "nonces.table")
+    assert other.check_and_remember("AK", "n", T0, T0)  # it knows nothing: the horizon's case
+
+
+@pytest.mark.parametrize("cut", [10, 60, -1])
+def test_a_damaged_saved_table_loads_nothing(tmp_path: Path, cut: int) -> None:
+    table = NonceTable(tmp_path / "lock", 10_000, window=WINDOW, skew=SKEW)
+    assert table.check_and_remember("AK", "n", T0, T0)
+    table.save(tmp_path / "nonces.table")
+    data = (tmp_path / "nonces.table").read_bytes()
+    (tmp_path / "nonces.table").write_bytes(data[:cut])
+    fresh = NonceTable(tmp_path / "lock2", 10_000, window=WINDOW, skew=SKEW)
+    assert not fresh.load(tmp_path / "nonces.table")
+    assert len(fresh) == 0

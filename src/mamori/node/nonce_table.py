@@ -17,17 +17,28 @@ can have (from now to ``now + 2 × window + skew``: a request stamped ``window``
 
 Each generation is an open-addressing table of ``C`` 64-bit fingerprints with
 linear probing, never deleted from until the whole generation is cleared, so a probe may stop
-at the first empty slot. The fingerprint is ``hash((access_key_id, nonce))``: SipHash keyed by
-the interpreter's random seed, which forked workers share, so an attacker can neither predict
-nor collide it; a false "seen" has probability about entries / 2**64. A generation takes at
-most ``C × LOAD`` entries; past that the guard refuses new requests (``TableFull``) rather than
-forget a nonce early.
+at the first empty slot. The fingerprint is BLAKE2b-64 of the pair under a random 16-byte key
+of the table, which forked workers share, so an attacker can neither predict nor collide it; a
+false "seen" has probability about entries / 2**64. A generation takes at most ``C × LOAD``
+entries; past that the guard refuses new requests (``TableFull``) rather than forget a nonce
+early.
+
+A restart must not forget either: the node saves the table when it stops (``save``: its key
+and the pages that hold anything, a few for a quiet node) and the next start loads it
+(``load``), so a request accepted before a clean restart is still refused after it. (The key
+is why the fingerprint is not the interpreter's ``hash``: that is seeded anew per start.) A node
+that died without saving knows nothing of what it accepted; ``ReplayGuard``'s horizon covers
+that.
 """
 
 from __future__ import annotations
 
 import ctypes
+import hashlib
+import logging
 import math
+import os
+import struct
 import time
 from pathlib import Path
 from typing import Final
@@ -38,7 +49,15 @@ SLOT_BYTES: Final = 8
 LOAD: Final = 0.75
 # Bytes of shared memory per nonce a node can remember at once (a full generation).
 BYTES_PER_NONCE: Final = SLOT_BYTES / LOAD
-_MASK64: Final = (1 << 64) - 1
+_KEY_BYTES: Final = 16
+# A saved table: magic, key, generations, slots, window (with skew), width; then its pages that
+# hold anything, each as (offset: u64, length: u32, bytes).
+_SAVED: Final = struct.Struct("<8s16sQQdd")
+_PAGE: Final = struct.Struct("<QI")
+_MAGIC: Final = b"MMNONCE1"
+_PAGE_BYTES: Final = 4096
+
+log = logging.getLogger("mamori.nonces")
 
 
 class TableFull(Exception):
@@ -76,6 +95,7 @@ class NonceTable:
         self._counts = words[g : 2 * g]
         self._tables = [words[2 * g + i * slots : 2 * g + (i + 1) * slots] for i in range(g)]
         self._lock = ProcessLock(lock_path)
+        self._set_key(os.urandom(_KEY_BYTES))
         # The first whole second after the table was made: the table knows nothing of what
         # was accepted before it (by this node before a restart), so a request signed earlier
         # cannot be checked here (``ReplayGuard``). Whole, because signed times are.
@@ -90,7 +110,10 @@ class NonceTable:
     ) -> bool:
         """True (and remembered) if the pair is new for the window; False if it was seen.
         ``timestamp`` is the request's signed time, already checked fresh against ``now``."""
-        fingerprint = (hash((access_key_id, nonce)) & _MASK64) or 1
+        keyed = self._keyed.copy()
+        # Length-prefixed: no two pairs spell the same input.
+        keyed.update(f"{len(access_key_id)}:{access_key_id}{nonce}".encode())
+        fingerprint = int.from_bytes(keyed.digest(), "little") or 1
         width = self._width
         current = int(now // width) + 1  # stored bucket numbers are offset by one
         target = max(int((timestamp + self._window) // width) + 1, current)
@@ -131,6 +154,71 @@ class NonceTable:
             return True
         finally:
             self._lock.release(fd)
+
+    def _set_key(self, key: bytes) -> None:
+        self._keyed = hashlib.blake2b(key=key, digest_size=8)
+        self._key_bytes = key
+
+    def _geometry(self) -> tuple[int, int, float, float]:
+        return self.generations, self.slots, self._window, self._width
+
+    def save(self, path: Path) -> None:
+        """Write the table to ``path`` (0600, atomically): its key and every page of it that
+        holds anything. When the node's workers have stopped."""
+        memory = memoryview(self._memory)
+        zero = bytes(_PAGE_BYTES)
+        tmp = path.with_name(path.name + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            with os.fdopen(fd, "wb", closefd=False) as out:
+                out.write(_SAVED.pack(_MAGIC, self._key_bytes, *self._geometry()))
+                for offset in range(0, len(memory), _PAGE_BYTES):
+                    page = memory[offset : offset + _PAGE_BYTES]
+                    if page != zero[: len(page)]:
+                        out.write(_PAGE.pack(offset, len(page)))
+                        out.write(page)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+
+    def load(self, path: Path) -> bool:
+        """Take over the table saved at ``path``, before any worker uses this one; False (and
+        a warning) when there is none or it does not fit this table."""
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return False
+        if len(data) < _SAVED.size:
+            log.warning("%s is cut short: the nonces it held are not known", path)
+            return False
+        magic, key, *geometry = _SAVED.unpack_from(data)
+        if magic != _MAGIC or tuple(geometry) != self._geometry():
+            log.warning(
+                "%s was saved by a table of another size (nonce_cache_entries changed?): "
+                "the nonces it held are not known",
+                path,
+            )
+            return False
+        pages: list[tuple[int, bytes]] = []
+        at = _SAVED.size
+        while at < len(data):
+            if at + _PAGE.size > len(data):
+                break
+            offset, length = _PAGE.unpack_from(data, at)
+            at += _PAGE.size
+            if length > _PAGE_BYTES or offset + length > self.bytes or at + length > len(data):
+                break
+            pages.append((offset, data[at : at + length]))
+            at += length
+        if at != len(data):
+            log.warning("%s is damaged: the nonces it held are not known", path)
+            return False
+        memory = memoryview(self._memory)
+        for offset, page in pages:
+            memory[offset : offset + len(page)] = page
+        self._set_key(key)
+        return True
 
     def _clear(self, g: int) -> None:
         offset = SLOT_BYTES * (2 * self.generations + g * self.slots)

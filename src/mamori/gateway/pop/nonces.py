@@ -17,13 +17,14 @@ never fills them):
 Both fail closed: a full table or an unreachable store refuses the request with
 ``ServiceUnavailableTemporary``; nothing is forgotten early.
 
-Nor at a restart. Without the store's table (SQLite), the node's table is the only memory, and
-it is new with the node: a request captured before a restart would still be fresh after it.
-So such a node refuses every request signed before its table existed (``horizon``) as
-``InvalidTimeStamp.Expired``, and its workers start serving only once that second has passed
-(``serve``), so that a request signed after the start is never refused for it. The SDKs sign
-every attempt anew, so only a request signed before the restart and sent after it (a replay,
-or a client whose clock is behind by more than the restart took) meets this.
+Nor at a restart. A clean stop saves the node's table and the next start loads it
+(``NonceTable.save``/``load``). A node that died without saving starts with an empty table;
+without the store's table (SQLite) that is its only memory, so such a node refuses every
+request signed before its table existed (``horizon``) as ``InvalidTimeStamp.Expired``, and its
+workers start serving only once that second has passed (``serve``), so that a request signed
+after the start is never refused for it. The SDKs sign every attempt anew, so only a request
+signed before the restart and sent after it (a replay, or a client whose clock is behind by
+more than the restart took) meets this.
 """
 
 from __future__ import annotations
