@@ -65,10 +65,9 @@ def flat(name: str, value: Any) -> dict[str, str]:
     return dict(OpenApiUtil.query({name: value}))
 
 
-def sdk_call(kms: Client, action: str, query: dict[str, Any]) -> dict[str, Any]:
-    """``action`` through the official SDK's generic RPC call, its query flattened by the SDK
-    itself (as the SDK generations without "shrink" fields send maps)."""
-    params = open_api.Params(
+def rpc_params(action: str, req_body_type: str = "formData") -> open_api.Params:
+    """The official SDK's generic RPC call of ``action``, its body sent as ``req_body_type``."""
+    return open_api.Params(
         action=action,
         version=KMS_VERSION,
         protocol="HTTP",
@@ -76,9 +75,15 @@ def sdk_call(kms: Client, action: str, query: dict[str, Any]) -> dict[str, Any]:
         method="POST",
         auth_type="AK",
         style="RPC",
-        req_body_type="formData",
+        req_body_type=req_body_type,
         body_type="json",
     )
+
+
+def sdk_call(kms: Client, action: str, query: dict[str, Any]) -> dict[str, Any]:
+    """``action`` through the official SDK's generic RPC call, its query flattened by the SDK
+    itself (as the SDK generations without "shrink" fields send maps)."""
+    params = rpc_params(action)
     request = open_api.OpenApiRequest(query=OpenApiUtil.query(query))
     answer = kms.call_api(params, request, tea_util.RuntimeOptions())
     return dict(answer["body"])
@@ -194,17 +199,7 @@ def test_parameters_in_a_body_that_is_not_a_form_are_not_silently_dropped(
     (content-type application/json, signed through x-acs-content-sha256). The gateway reads
     only a form body, so the context in it was dropped without a word and the plaintext
     sealed under no context at all: the request is refused instead."""
-    params = open_api.Params(
-        action="Encrypt",
-        version=KMS_VERSION,
-        protocol="HTTP",
-        pathname="/",
-        method="POST",
-        auth_type="AK",
-        style="RPC",
-        req_body_type="json",
-        body_type="json",
-    )
+    params = rpc_params("Encrypt", req_body_type="json")
     request = open_api.OpenApiRequest(
         query={"KeyId": key, "Plaintext": b64(b"json body")},
         body={"EncryptionContext": json.dumps(CONTEXT)},
