@@ -216,9 +216,25 @@ def test_a_replay_after_the_node_restarts_is_refused(
     conn.close()
     two_workers.restart()
     conn = http.client.HTTPConnection("127.0.0.1", two_workers.port, timeout=10)
-    refused = "InvalidTimeStamp.Expired" if backend == "sqlite" else "SignatureNonceUsed"
-    assert send(conn, captured) == (400, refused)
+    # A clean stop saved the node's table (SQLite); the store's table (PostgreSQL).
+    assert send(conn, captured) == (400, "SignatureNonceUsed")
     assert send(conn, signed(two_workers, "ListKeys")) == (200, "ok")  # signed at once
+
+
+def test_after_a_clean_restart_a_client_whose_clock_is_behind_is_served(
+    two_workers: ServerProcess,
+) -> None:
+    """The freshness window lets a clock up to 15 minutes slow in. The table loaded at the
+    start knows every nonce accepted before it, so a request is not refused merely for being
+    signed before the start (it used to be InvalidTimeStamp.Expired after every restart, for
+    as long as the client's clock lagged). Here the clock lags by as long as the restart took:
+    the request is signed at the instant the restart began."""
+    began = time.time()
+    two_workers.restart()
+    conn = http.client.HTTPConnection("127.0.0.1", two_workers.port, timeout=10)
+    request = signed(two_workers, "ListKeys", ahead=began - time.time())
+    assert send(conn, request) == (200, "ok")
+    assert send(conn, request) == (400, "SignatureNonceUsed")
 
 
 def test_a_replay_stamped_ahead_of_a_restart_is_refused_after_it(
@@ -231,10 +247,12 @@ def test_a_replay_stamped_ahead_of_a_restart_is_refused_after_it(
     conn = http.client.HTTPConnection("127.0.0.1", two_workers.port, timeout=10)
     assert send(conn, captured) == (200, "ok")
     conn.close()
-    two_workers.restart()
+    two_workers.stop()
     saved = two_workers.data_dir / "run" / "nonces.table"
     assert saved.stat().st_mode & 0o777 == 0o600
     assert saved.stat().st_size < 64 * 1024  # the pages that hold anything, not 200 MB
+    two_workers.start()
+    assert not saved.exists()  # loaded, and gone: a node that dies later cannot load it again
     conn = http.client.HTTPConnection("127.0.0.1", two_workers.port, timeout=10)
     assert send(conn, captured) == (400, "SignatureNonceUsed")
     assert send(conn, signed(two_workers, "ListKeys", ahead=600)) == (200, "ok")
@@ -260,6 +278,27 @@ def test_after_a_node_is_killed_what_it_signed_before_is_refused(
     refused = "InvalidTimeStamp.Expired" if backend == "sqlite" else "SignatureNonceUsed"
     assert send(conn, captured) == (400, refused)
     assert send(conn, signed(two_workers, "ListKeys")) == (200, "ok")
+
+
+def test_a_table_loaded_at_a_start_is_not_loaded_again_after_a_kill(
+    two_workers: ServerProcess,
+) -> None:
+    """Clean restart (the table saved and loaded), a request, then SIGKILL: the next start
+    must not load the saved table again, which knows nothing of that request; without it the
+    horizon refuses the replay."""
+    two_workers.restart()
+    captured = signed(two_workers, "ListKeys")
+    conn = http.client.HTTPConnection("127.0.0.1", two_workers.port, timeout=10)
+    assert send(conn, captured) == (200, "ok")
+    conn.close()
+    process = two_workers.process
+    assert process is not None
+    for pid in [*workers_of(process.pid), process.pid]:
+        os.kill(pid, signal.SIGKILL)
+    process.wait()
+    two_workers.start()
+    conn = http.client.HTTPConnection("127.0.0.1", two_workers.port, timeout=10)
+    assert send(conn, captured)[0] == 400
 
 
 # -- caches follow the bus across workers -------------------------------------------------------

@@ -141,3 +141,48 @@ def test_a_damaged_saved_table_loads_nothing(tmp_path: Path, cut: int) -> None:
     fresh = NonceTable(tmp_path / "lock2", 10_000, window=WINDOW, skew=SKEW)
     assert not fresh.load(tmp_path / "nonces.table")
     assert len(fresh) == 0
+
+
+def test_a_load_takes_over_the_saved_since_and_consumes_the_file(tmp_path: Path) -> None:
+    """The loaded table knows what was accepted since the saved one's ``since``, so it keeps
+    that horizon (a slow client signing just before the start is served); and the file goes, so
+    a node that dies after this start cannot load it again, knowing nothing of what came after.
+    """
+    before = NonceTable(tmp_path / "lock", 10_000, window=WINDOW, skew=SKEW)
+    before.since = int(T0)
+    before.save(tmp_path / "nonces.table")
+    after = NonceTable(tmp_path / "lock2", 10_000, window=WINDOW, skew=SKEW)
+    assert after.since > T0
+    assert after.load(tmp_path / "nonces.table")
+    assert after.since == int(T0)
+    assert not (tmp_path / "nonces.table").exists()
+    # A saved since later than this table's own (damage) never holds the node back.
+    after.since = int(T0) + 10**9
+    after.save(tmp_path / "nonces.table")
+    again = NonceTable(tmp_path / "lock3", 10_000, window=WINDOW, skew=SKEW)
+    own = again.since
+    assert again.load(tmp_path / "nonces.table")
+    assert again.since == own
+
+
+def test_save_never_writes_through_a_link_planted_for_its_temporary_file(tmp_path: Path) -> None:
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"precious")
+    (tmp_path / "nonces.table.tmp").symlink_to(victim)
+    table = NonceTable(tmp_path / "lock", 10_000, window=WINDOW, skew=SKEW)
+    table.save(tmp_path / "nonces.table")
+    assert victim.read_bytes() == b"precious"
+    assert not (tmp_path / "nonces.table").is_symlink()
+    assert (tmp_path / "nonces.table").stat().st_mode & 0o777 == 0o600
+
+
+def test_a_fifo_or_a_symlink_in_place_of_the_saved_table_loads_nothing(tmp_path: Path) -> None:
+    """Neither blocks the start (a FIFO's open would wait for a writer) nor is followed."""
+    table = NonceTable(tmp_path / "lock", 10_000, window=WINDOW, skew=SKEW)
+    table.save(tmp_path / "real")
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    fresh = NonceTable(tmp_path / "lock2", 10_000, window=WINDOW, skew=SKEW)
+    assert not fresh.load(tmp_path / "fifo")
+    assert not fresh.load(tmp_path / "link")
+    assert (tmp_path / "real").exists()

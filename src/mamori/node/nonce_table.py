@@ -38,6 +38,7 @@ import hashlib
 import logging
 import math
 import os
+import stat
 import struct
 import time
 from pathlib import Path
@@ -50,11 +51,11 @@ LOAD: Final = 0.75
 # Bytes of shared memory per nonce a node can remember at once (a full generation).
 BYTES_PER_NONCE: Final = SLOT_BYTES / LOAD
 _KEY_BYTES: Final = 16
-# A saved table: magic, key, generations, slots, window (with skew), width; then its pages that
-# hold anything, each as (offset: u64, length: u32, bytes).
-_SAVED: Final = struct.Struct("<8s16sQQdd")
+# A saved table: magic, key, generations, slots, window (with skew), width, since; then its pages
+# that hold anything, each as (offset: u64, length: u32, bytes).
+_SAVED: Final = struct.Struct("<8s16sQQddq")
 _PAGE: Final = struct.Struct("<QI")
-_MAGIC: Final = b"MMNONCE1"
+_MAGIC: Final = b"MMNONCE2"
 _PAGE_BYTES: Final = 4096
 
 log = logging.getLogger("mamori.nonces")
@@ -168,10 +169,13 @@ class NonceTable:
         memory = memoryview(self._memory)
         zero = bytes(_PAGE_BYTES)
         tmp = path.with_name(path.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        # A new file, never one found there: a leftover (or planted) symlink would be followed
+        # and its target overwritten, and a leftover file would keep its own mode.
+        tmp.unlink(missing_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         try:
             with os.fdopen(fd, "wb", closefd=False) as out:
-                out.write(_SAVED.pack(_MAGIC, self._key_bytes, *self._geometry()))
+                out.write(_SAVED.pack(_MAGIC, self._key_bytes, *self._geometry(), self.since))
                 for offset in range(0, len(memory), _PAGE_BYTES):
                     page = memory[offset : offset + _PAGE_BYTES]
                     if page != zero[: len(page)]:
@@ -183,16 +187,37 @@ class NonceTable:
         os.replace(tmp, path)
 
     def load(self, path: Path) -> bool:
-        """Take over the table saved at ``path``, before any worker uses this one; False (and
-        a warning) when there is none or it does not fit this table."""
+        """Take over the table saved at ``path``, before any worker uses this one, and remove
+        the file; False (and a warning) when there is none or it does not fit this table.
+
+        Loaded, the table also takes over the saved one's ``since``: it knows every nonce
+        accepted from then on, so a request signed between then and this start (by a client
+        whose clock is behind) is checked rather than refused. The file is removed so that a
+        node that dies after this start finds none at its next, rather than this one, which
+        knows nothing of what was accepted in between."""
         try:
-            data = path.read_bytes()
+            # Not a FIFO (which would block the start) nor a symlink: only the file save wrote.
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         except FileNotFoundError:
             return False
+        except OSError as exc:
+            log.warning("%s cannot be read (%s): the nonces it held are not known", path, exc)
+            return False
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                log.warning("%s is not a file: the nonces it held are not known", path)
+                return False
+            with os.fdopen(fd, "rb", closefd=False) as src:
+                data = src.read(
+                    _SAVED.size + self.bytes + _PAGE.size * (self.bytes // _PAGE_BYTES + 1) + 1
+                )
+        finally:
+            os.close(fd)
+        path.unlink(missing_ok=True)
         if len(data) < _SAVED.size:
             log.warning("%s is cut short: the nonces it held are not known", path)
             return False
-        magic, key, *geometry = _SAVED.unpack_from(data)
+        magic, key, *geometry, since = _SAVED.unpack_from(data)
         if magic != _MAGIC or tuple(geometry) != self._geometry():
             log.warning(
                 "%s was saved by a table of another size (nonce_cache_entries changed?): "
@@ -218,6 +243,8 @@ class NonceTable:
         for offset, page in pages:
             memory[offset : offset + len(page)] = page
         self._set_key(key)
+        # Never later than this table's own (a damaged value must not stop the node serving).
+        self.since = min(since, self.since)
         return True
 
     def _clear(self, g: int) -> None:

@@ -52,7 +52,8 @@ class ReplayGuard:
     def __init__(self, table: NonceTable, log: NonceLog | None = None) -> None:
         self._table = table
         self.log = log
-        # The store's table outlives a node's restart; the node's own does not.
+        # The store's table outlives a node's restart; the node's own only a clean one, and
+        # then it keeps the horizon of the table it was loaded from (``NonceTable.load``).
         self.horizon: int | None = table.since if log is None else None
 
     def remember_here(self, access_key_id: str, nonce: str, timestamp: float, now: float) -> None:
