@@ -301,6 +301,37 @@ def test_a_table_loaded_at_a_start_is_not_loaded_again_after_a_kill(
     assert send(conn, captured)[0] == 400
 
 
+def test_a_table_of_another_size_is_not_loaded_and_older_requests_are_refused(
+    two_workers: ServerProcess, backend: str
+) -> None:
+    """nonce_cache_entries changed across a clean restart: the saved table does not fit and
+    is not loaded, so the node knows nothing of what it accepted; having run before, it
+    refuses what was signed before it started (on SQLite; PostgreSQL's table remembers)."""
+    captured = signed(two_workers, "ListKeys")
+    conn = http.client.HTTPConnection("127.0.0.1", two_workers.port, timeout=10)
+    assert send(conn, captured) == (200, "ok")
+    conn.close()
+    two_workers.stop()
+    two_workers.env["MAMORI_NONCE_CACHE_ENTRIES"] = "1000000"
+    two_workers.start()
+    conn = http.client.HTTPConnection("127.0.0.1", two_workers.port, timeout=10)
+    refused = "InvalidTimeStamp.Expired" if backend == "sqlite" else "SignatureNonceUsed"
+    assert send(conn, captured) == (400, refused)
+    assert send(conn, signed(two_workers, "ListKeys")) == (200, "ok")
+
+
+def test_a_new_node_serves_a_client_whose_clock_is_behind(tmp_path: Path) -> None:
+    """A node's first start has accepted nothing before: no horizon. (The compat suite's
+    clock-skew tests sign 14 minutes behind against servers started moments before.)"""
+    node = _node(tmp_path, "sqlite", 2)
+    node.start()
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", node.port, timeout=10)
+        assert send(conn, signed(node, "ListKeys", ahead=-840)) == (200, "ok")
+    finally:
+        node.stop()
+
+
 # -- caches follow the bus across workers -------------------------------------------------------
 
 

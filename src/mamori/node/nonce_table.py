@@ -97,9 +97,10 @@ class NonceTable:
         self._tables = [words[2 * g + i * slots : 2 * g + (i + 1) * slots] for i in range(g)]
         self._lock = ProcessLock(lock_path)
         self._set_key(os.urandom(_KEY_BYTES))
-        # The first whole second after the table was made: the table knows nothing of what
-        # was accepted before it (by this node before a restart), so a request signed earlier
-        # cannot be checked here (``ReplayGuard``). Whole, because signed times are.
+        # Since when the table knows every nonce accepted: a request signed earlier cannot be
+        # checked here (``ReplayGuard``). At first the first whole second after it was made
+        # (whole, because signed times are); a loaded table's own; 0 on a node's first start,
+        # when nothing was ever accepted (``mamori.app``).
         self.since = math.ceil(time.time())
 
     def __len__(self) -> int:
