@@ -121,6 +121,25 @@ def send(conn: http.client.HTTPConnection, request: tuple[str, dict[str, str]]) 
     return response.status, str(body.get("Code", "ok"))
 
 
+def accepted(node: ServerProcess, ahead: float = 0.0) -> tuple[str, dict[str, str]]:
+    """A request the node has just accepted (to be replayed later)."""
+    request = signed(node, "ListKeys", ahead=ahead)
+    conn = http.client.HTTPConnection("127.0.0.1", node.port, timeout=10)
+    assert send(conn, request) == (200, "ok")
+    conn.close()
+    return request
+
+
+def kill_and_start(node: ServerProcess) -> None:
+    """SIGKILL to the whole node (nothing is saved), then a start on the same data."""
+    process = node.process
+    assert process is not None
+    for pid in [*workers_of(process.pid), process.pid]:
+        os.kill(pid, signal.SIGKILL)
+    process.wait()
+    node.start()
+
+
 # -- fixtures ----------------------------------------------------------------------------------
 
 
@@ -210,10 +229,7 @@ def test_a_replay_after_the_node_restarts_is_refused(
     is new with the node (the capture used to be accepted a second time): the node refuses
     what was signed before its table existed, and serves only after that instant, so a request
     signed after the restart is accepted."""
-    captured = signed(two_workers, "ListKeys")
-    conn = http.client.HTTPConnection("127.0.0.1", two_workers.port, timeout=10)
-    assert send(conn, captured) == (200, "ok")
-    conn.close()
+    captured = accepted(two_workers)
     two_workers.restart()
     conn = http.client.HTTPConnection("127.0.0.1", two_workers.port, timeout=10)
     # A clean stop saved the node's table (SQLite); the store's table (PostgreSQL).
@@ -243,10 +259,7 @@ def test_a_replay_stamped_ahead_of_a_restart_is_refused_after_it(
     """A client whose clock runs ten minutes fast signs a request stamped after the restart
     that follows: only the node's memory can refuse its replay. A clean stop saves the table
     (``run/nonces.table``, 0600) and the next start loads it."""
-    captured = signed(two_workers, "ListKeys", ahead=600)
-    conn = http.client.HTTPConnection("127.0.0.1", two_workers.port, timeout=10)
-    assert send(conn, captured) == (200, "ok")
-    conn.close()
+    captured = accepted(two_workers, ahead=600)
     two_workers.stop()
     saved = two_workers.data_dir / "run" / "nonces.table"
     assert saved.stat().st_mode & 0o777 == 0o600
@@ -264,16 +277,8 @@ def test_after_a_node_is_killed_what_it_signed_before_is_refused(
     """SIGKILL to the whole node: nothing saved. A request signed before the kill and
     replayed after it is refused all the same, by the horizon on SQLite (the node's memory
     starts empty) and by the store's table on PostgreSQL."""
-    captured = signed(two_workers, "ListKeys")
-    conn = http.client.HTTPConnection("127.0.0.1", two_workers.port, timeout=10)
-    assert send(conn, captured) == (200, "ok")
-    conn.close()
-    process = two_workers.process
-    assert process is not None
-    for pid in [*workers_of(process.pid), process.pid]:
-        os.kill(pid, signal.SIGKILL)
-    process.wait()
-    two_workers.start()
+    captured = accepted(two_workers)
+    kill_and_start(two_workers)
     conn = http.client.HTTPConnection("127.0.0.1", two_workers.port, timeout=10)
     refused = "InvalidTimeStamp.Expired" if backend == "sqlite" else "SignatureNonceUsed"
     assert send(conn, captured) == (400, refused)
@@ -287,16 +292,8 @@ def test_a_table_loaded_at_a_start_is_not_loaded_again_after_a_kill(
     must not load the saved table again, which knows nothing of that request; without it the
     horizon refuses the replay."""
     two_workers.restart()
-    captured = signed(two_workers, "ListKeys")
-    conn = http.client.HTTPConnection("127.0.0.1", two_workers.port, timeout=10)
-    assert send(conn, captured) == (200, "ok")
-    conn.close()
-    process = two_workers.process
-    assert process is not None
-    for pid in [*workers_of(process.pid), process.pid]:
-        os.kill(pid, signal.SIGKILL)
-    process.wait()
-    two_workers.start()
+    captured = accepted(two_workers)
+    kill_and_start(two_workers)
     conn = http.client.HTTPConnection("127.0.0.1", two_workers.port, timeout=10)
     assert send(conn, captured)[0] == 400
 
@@ -307,10 +304,7 @@ def test_a_table_of_another_size_is_not_loaded_and_older_requests_are_refused(
     """nonce_cache_entries changed across a clean restart: the saved table does not fit and
     is not loaded, so the node knows nothing of what it accepted; having run before, it
     refuses what was signed before it started (on SQLite; PostgreSQL's table remembers)."""
-    captured = signed(two_workers, "ListKeys")
-    conn = http.client.HTTPConnection("127.0.0.1", two_workers.port, timeout=10)
-    assert send(conn, captured) == (200, "ok")
-    conn.close()
+    captured = accepted(two_workers)
     two_workers.stop()
     two_workers.env["MAMORI_NONCE_CACHE_ENTRIES"] = "1000000"
     two_workers.start()
