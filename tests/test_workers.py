@@ -407,6 +407,34 @@ def test_sigterm_stops_every_worker_gracefully(two_workers: ServerProcess) -> No
     assert two_workers.log_path.read_text().count("mamori stopped cleanly") == 2
 
 
+def test_when_the_supervisor_is_killed_its_workers_stop_and_a_new_node_starts(
+    two_workers: ServerProcess, backend: str
+) -> None:
+    """SIGKILL to the supervisor alone: its workers used to go on serving as orphans, holding
+    the ports (no new node could start) with nobody to save the nonce table. Now each gets
+    SIGTERM and stops; the next start knows the table was not saved."""
+    captured = accepted(two_workers)
+    process = two_workers.process
+    assert process is not None
+    workers = workers_of(process.pid)
+    assert len(workers) == 2
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    _eventually(lambda: not any(_alive(pid) for pid in workers))
+    two_workers.start()
+    conn = http.client.HTTPConnection("127.0.0.1", two_workers.port, timeout=10)
+    refused = "InvalidTimeStamp.Expired" if backend == "sqlite" else "SignatureNonceUsed"
+    assert send(conn, captured) == (400, refused)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "zombie" not in status
+
+
 def test_a_killed_worker_is_restarted_while_the_others_serve(two_workers: ServerProcess) -> None:
     assert two_workers.process is not None
     master = two_workers.process.pid

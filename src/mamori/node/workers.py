@@ -11,14 +11,20 @@ itself serves nothing and holds no store connection: it only waits for its child
 * SIGTERM or SIGINT: every worker gets SIGTERM and finishes what it is serving (uvicorn's
   graceful shutdown); the supervisor exits when the last one has, with the first non-zero exit
   status among them.
+* The supervisor killed (SIGKILL, the OOM killer): every worker gets SIGTERM from the kernel
+  (Linux's parent-death signal) and stops the same way. An orphan would go on serving with
+  nobody to restart it, keep the node's ports so that no new node can start, and never have
+  its nonce table saved.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
 import signal
+import sys
 import time
 from collections.abc import Callable
 from types import FrameType
@@ -32,8 +38,21 @@ RESTART_DELAY: Final = 1.0
 MAX_EARLY_EXITS: Final = 5
 
 
+# prctl(2) option: the signal this process gets when the thread that forked it exits.
+_PR_SET_PDEATHSIG: Final = 1
+_LIBC: Final = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
+
+
 def _exit_cleanly(_signum: int, _frame: FrameType | None) -> None:
     raise SystemExit(0)
+
+
+def _stop_with(supervisor: int) -> None:
+    """In a worker: be sent SIGTERM when the supervisor dies, however it dies."""
+    if _LIBC is not None and _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+        log.warning("worker %d: no parent-death signal (errno %d)", os.getpid(), ctypes.get_errno())
+    if os.getppid() != supervisor:
+        raise SystemExit(0)  # it died before the signal was asked for
 
 
 def _exit_status(status: int) -> int:
@@ -104,6 +123,7 @@ class Supervisor:
         return status
 
     def _spawn(self, index: int) -> None:
+        supervisor = os.getpid()
         pid = os.fork()
         if pid == 0:  # the worker
             code = 1
@@ -112,6 +132,7 @@ class Supervisor:
                 # still starting) is a clean exit: it served nothing yet.
                 for sig in (signal.SIGTERM, signal.SIGINT):
                     signal.signal(sig, _exit_cleanly)
+                _stop_with(supervisor)
                 code = self._work(index)
             except SystemExit as exc:
                 code = exc.code if isinstance(exc.code, int) else 1
