@@ -584,7 +584,7 @@ def open_node(settings: Settings) -> Node:
             sock.close()
         raise
     nonces = node_table(run / "nonces.lock", settings.nonce_cache_entries)
-    _adopt_nonces(nonces, settings)
+    nonces.adopt(run)
     return Node(
         workers=workers,
         sockets=tuple(sockets),
@@ -629,7 +629,7 @@ def run_node(settings: Settings) -> int:
     if node.workers == 1:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             runner.run(serve(settings, node, tls, 0, services))
-        _save_nonces(node, settings)
+        node.nonces.keep(settings.data_dir / "run")
         return 0
     # Workers open their own connections and token sessions: none may cross a fork.
     _close(services)
@@ -640,40 +640,8 @@ def run_node(settings: Settings) -> int:
         return 0
 
     status = Supervisor(node.workers, work, reaped=worker_exited).run()
-    _save_nonces(node, settings)
+    node.nonces.keep(settings.data_dir / "run")
     return status
-
-
-def _nonces_file(settings: Settings) -> Path:
-    return settings.data_dir / "run" / "nonces.table"
-
-
-def _unsaved_mark(settings: Settings) -> Path:
-    # Present while a start has not yet saved its table: found at the next start, it says
-    # the node stopped without saving (killed), so what it accepted is not known.
-    return settings.data_dir / "run" / "nonces.unsaved"
-
-
-def _adopt_nonces(nonces: NonceTable, settings: Settings) -> None:
-    """What the node accepted before it last stopped cleanly (the replay guard across
-    restarts). Its horizon (``NonceTable.since``) stays "now" only when the node has run
-    before and its memory is lost; on a node's first start nothing was ever accepted here,
-    so nothing signed earlier needs refusing (a client whose clock lags is served)."""
-    saved, mark = _nonces_file(settings), _unsaved_mark(settings)
-    ran_before = os.path.lexists(saved) or os.path.lexists(mark)
-    if not nonces.load(saved) and not ran_before:
-        nonces.since = 0
-    mark.unlink(missing_ok=True)
-    os.close(os.open(mark, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
-
-
-def _save_nonces(node: Node, settings: Settings) -> None:
-    """Keep the nonces the node accepted for its next start (every worker has stopped)."""
-    try:
-        node.nonces.save(_nonces_file(settings))
-        _unsaved_mark(settings).unlink(missing_ok=True)
-    except OSError as exc:
-        log.error("cannot save the node's nonces (%s): the next start will not know them", exc)
 
 
 def _close(services: Services) -> None:

@@ -57,6 +57,10 @@ _SAVED: Final = struct.Struct("<8s16sQQddq")
 _PAGE: Final = struct.Struct("<QI")
 _MAGIC: Final = b"MMNONCE2"
 _PAGE_BYTES: Final = 4096
+# In the node's run dir: the table a clean stop saved, and the mark of a start that has not
+# saved yet (found at the next start: the node was killed, and what it accepted is unknown).
+_SAVED_NAME: Final = "nonces.table"
+_UNSAVED_NAME: Final = "nonces.unsaved"
 
 log = logging.getLogger("mamori.nonces")
 
@@ -100,7 +104,7 @@ class NonceTable:
         # Since when the table knows every nonce accepted: a request signed earlier cannot be
         # checked here (``ReplayGuard``). At first the first whole second after it was made
         # (whole, because signed times are); a loaded table's own; 0 on a node's first start,
-        # when nothing was ever accepted (``mamori.app``).
+        # when nothing was ever accepted (``adopt``).
         self.since = math.ceil(time.time())
 
     def __len__(self) -> int:
@@ -163,6 +167,26 @@ class NonceTable:
 
     def _geometry(self) -> tuple[int, int, float, float]:
         return self.generations, self.slots, self._window, self._width
+
+    def adopt(self, run: Path) -> None:
+        """At a node's start, before the first fork: load what it accepted before it last
+        stopped cleanly. ``since`` stays "now" only when the node has run before and that
+        memory is lost; on its first start nothing was ever accepted, so nothing signed
+        earlier needs refusing (a client whose clock lags is served)."""
+        saved, mark = run / _SAVED_NAME, run / _UNSAVED_NAME
+        ran_before = os.path.lexists(saved) or os.path.lexists(mark)
+        if not self.load(saved) and not ran_before:
+            self.since = 0
+        mark.unlink(missing_ok=True)
+        os.close(os.open(mark, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
+
+    def keep(self, run: Path) -> None:
+        """When every worker of the node has stopped: save the table for the next start."""
+        try:
+            self.save(run / _SAVED_NAME)
+            (run / _UNSAVED_NAME).unlink(missing_ok=True)
+        except OSError as exc:
+            log.error("cannot save the node's nonces (%s): the next start will not know them", exc)
 
     def save(self, path: Path) -> None:
         """Write the table to ``path`` (0600, atomically): its key and every page of it that
