@@ -33,7 +33,6 @@ class ProcessLock:
         path.touch(mode=0o600, exist_ok=True)
         # A forked child needs its own open file description. Told so at the fork, rather
         # than comparing os.getpid() on every acquire: that is a system call per request.
-        # (The parent's descriptor stays open in the child, unused; workers are few.)
         alive = weakref.ref(self)
         os.register_at_fork(after_in_child=lambda: _forget_descriptor(alive()))
 
@@ -68,8 +67,10 @@ class ProcessLock:
 
 
 def _forget_descriptor(lock: ProcessLock | None) -> None:
-    if lock is not None:
-        lock._fd = -1  # the lock's own fork hook
+    if lock is not None and lock._fd >= 0:  # the lock's own fork hook
+        # The parent's copy: closing it releases nothing while the parent holds it open.
+        os.close(lock._fd)
+        lock._fd = -1
 
 
 def shared_memory(size: int) -> mmap.mmap:
