@@ -172,6 +172,18 @@ class ServerProcess:
         self.start()
 
 
+def sqlite_server(tmp: Path, env: dict[str, str] | None = None) -> ServerProcess:
+    """A server of a test's own (not started): SQLite in ``tmp/data``, free ports."""
+    return ServerProcess(
+        "sqlite",
+        tmp / "data",
+        f"sqlite:///{tmp / 'data' / 'mamori.db'}",
+        free_port(),
+        free_port(),
+        env=env or {},
+    )
+
+
 def _store_url(backend: str, tmp: Path) -> tuple[str, PgDatabase | None]:
     if backend == "sqlite":
         return f"sqlite:///{tmp / 'data' / 'mamori.db'}", None

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, ServerProcess, free_port
+from tests.conftest import ROOT, free_port, sqlite_server
 
 
 def _start(
@@ -156,13 +156,7 @@ def test_a_config_value_of_the_wrong_kind_names_the_setting(tmp_path: Path) -> N
 
 
 def test_a_store_migrated_by_a_newer_mamori_is_refused_untouched(tmp_path: Path) -> None:
-    server = ServerProcess(
-        "sqlite",
-        tmp_path / "data",
-        f"sqlite:///{tmp_path / 'data' / 'mamori.db'}",
-        free_port(),
-        free_port(),
-    )
+    server = sqlite_server(tmp_path)
     server.start()
     assert server.stop() == 0
     db = tmp_path / "data" / "mamori.db"

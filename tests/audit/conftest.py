@@ -10,20 +10,13 @@ import pytest
 from alibabacloud_kms20160120 import models as km
 
 from tests.compat.sdk import new_sdk
-from tests.conftest import ServerProcess, free_port
+from tests.conftest import ServerProcess, sqlite_server
 
 
 @pytest.fixture
 def stopped(tmp_path: Path) -> Iterator[ServerProcess]:
     """A server that wrote a few segments (4 KiB each) of Encrypt records, then stopped."""
-    proc = ServerProcess(
-        "sqlite",
-        tmp_path / "data",
-        f"sqlite:///{tmp_path / 'data' / 'mamori.db'}",
-        free_port(),
-        free_port(),
-        env={"MAMORI_AUDIT_SEGMENT_BYTES": "4096"},
-    )
+    proc = sqlite_server(tmp_path, env={"MAMORI_AUDIT_SEGMENT_BYTES": "4096"})
     proc.start()
     try:
         kms = new_sdk(proc.endpoint, proc.access_key_id, proc.access_key_secret)

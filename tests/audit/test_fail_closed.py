@@ -19,7 +19,7 @@ from sqlalchemy import create_engine, func, select
 from mamori.store import schema as t
 from tests.audit.helpers import verified
 from tests.compat.sdk import expect_error, new_sdk
-from tests.conftest import ServerProcess, free_port
+from tests.conftest import ServerProcess, sqlite_server
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="mounts a tmpfs: needs root")
 
@@ -39,14 +39,7 @@ def small_audit_dir(tmp_path: Path) -> Iterator[Path]:
 
 
 def _server(tmp_path: Path, **env: str) -> ServerProcess:
-    return ServerProcess(
-        "sqlite",
-        tmp_path / "data",
-        f"sqlite:///{tmp_path / 'data' / 'mamori.db'}",
-        free_port(),
-        free_port(),
-        env=env,
-    )
+    return sqlite_server(tmp_path, env=env)
 
 
 def _keys(server: ServerProcess) -> int:

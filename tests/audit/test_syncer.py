@@ -14,18 +14,11 @@ from alibabacloud_kms20160120.client import Client
 
 from tests.audit.helpers import verified
 from tests.compat.sdk import expect_error, new_sdk
-from tests.conftest import ServerProcess, free_port
+from tests.conftest import ServerProcess, sqlite_server
 
 
 def _server(tmp_path: Path, workers: int = 1) -> ServerProcess:
-    return ServerProcess(
-        "sqlite",
-        tmp_path / "data",
-        f"sqlite:///{tmp_path / 'data' / 'mamori.db'}",
-        free_port(),
-        free_port(),
-        env={"MAMORI_WORKERS": str(workers)},
-    )
+    return sqlite_server(tmp_path, env={"MAMORI_WORKERS": str(workers)})
 
 
 def _parent(pid: int) -> int:

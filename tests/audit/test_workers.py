@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.audit.helpers import find, verified
 from tests.compat.sdk import new_sdk
-from tests.conftest import ServerProcess, free_port
+from tests.conftest import sqlite_server
 
 CLIENTS = 12
 CALLS = 10
@@ -31,14 +31,7 @@ def _encrypt_count(text: str) -> float:
 
 
 def test_each_worker_writes_its_own_verifying_chain(tmp_path: Path) -> None:
-    server = ServerProcess(
-        "sqlite",
-        tmp_path / "data",
-        f"sqlite:///{tmp_path / 'data' / 'mamori.db'}",
-        free_port(),
-        free_port(),
-        env={"MAMORI_WORKERS": "2"},
-    )
+    server = sqlite_server(tmp_path, env={"MAMORI_WORKERS": "2"})
     server.start()
     request_ids: list[str] = []
     try:

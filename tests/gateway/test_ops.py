@@ -16,18 +16,12 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.compat.instance_helpers import call, generic
 from tests.compat.sdk import new_sdk
-from tests.conftest import ServerProcess, free_port
+from tests.conftest import ServerProcess, sqlite_server
 
 
 @pytest.fixture
 def ops_server(tmp_path: Path) -> Iterator[ServerProcess]:
-    proc = ServerProcess(
-        "sqlite",
-        tmp_path / "data",
-        f"sqlite:///{tmp_path / 'data' / 'mamori.db'}",
-        free_port(),
-        free_port(),
-    )
+    proc = sqlite_server(tmp_path)
     proc.start()
     try:
         yield proc
@@ -98,14 +92,7 @@ def test_concurrent_requests_are_each_counted_once(tmp_path: Path, workers: str)
     """Requests answered together (one audit group commit wakes them in one event-loop tick)
     are folded into the metrics in batches: every one is counted, its latency in exactly one
     bucket, whichever worker answers /metrics."""
-    server = ServerProcess(
-        "sqlite",
-        tmp_path / "data",
-        f"sqlite:///{tmp_path / 'data' / 'mamori.db'}",
-        free_port(),
-        free_port(),
-        env={"MAMORI_WORKERS": workers},
-    )
+    server = sqlite_server(tmp_path, env={"MAMORI_WORKERS": workers})
     server.start()
     try:
         admin = new_sdk(server.endpoint, server.access_key_id, server.access_key_secret)

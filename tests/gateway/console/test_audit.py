@@ -18,7 +18,7 @@ from alibabacloud_ram20150501.client import Client as RamClient
 
 from tests.audit.helpers import find, verified
 from tests.compat.ram_helpers import unique
-from tests.conftest import ServerProcess, free_port
+from tests.conftest import ServerProcess, sqlite_server
 from tests.gateway.console.conftest import (
     Identity,
     https_client,
@@ -187,14 +187,7 @@ def test_reading_the_trail_records_nothing(console_server: ServerProcess, admin:
 
 
 def test_with_the_audit_log_off_the_page_says_so(tmp_path: Path) -> None:
-    server = ServerProcess(
-        "sqlite",
-        tmp_path / "data",
-        f"sqlite:///{tmp_path / 'data' / 'mamori.db'}",
-        free_port(),
-        free_port(),
-        env={"MAMORI_AUDIT": "off"},
-    )
+    server = sqlite_server(tmp_path, env={"MAMORI_AUDIT": "off"})
     server.start()
     try:
         admin = Identity("root", server.access_key_id, server.access_key_secret)
@@ -210,13 +203,7 @@ def test_a_linked_chain_is_an_error_on_the_page_not_a_hang(tmp_path: Path) -> No
     """A chain directory that is a symbolic link (or a FIFO segment) is refused by every
     reader of the trail (``mamori.audit.chain``): the page answers InternalFailure and the
     server log names the path."""
-    server = ServerProcess(
-        "sqlite",
-        tmp_path / "data",
-        f"sqlite:///{tmp_path / 'data' / 'mamori.db'}",
-        free_port(),
-        free_port(),
-    )
+    server = sqlite_server(tmp_path)
     server.start()
     try:
         admin = Identity("root", server.access_key_id, server.access_key_secret)

@@ -14,7 +14,7 @@ import pytest
 
 from mamori.client import Client
 from mamori.client._base import RAM
-from tests.conftest import ServerProcess, free_port
+from tests.conftest import ServerProcess, sqlite_server
 from tests.gateway.console.conftest import SIGNIN_TOKEN
 
 pytestmark = pytest.mark.timeout(120)
@@ -25,13 +25,8 @@ PUBLIC = "https://kms.example.com"
 @pytest.fixture(scope="module")
 def proxied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     tmp = tmp_path_factory.mktemp("proxied")
-    proc = ServerProcess(
-        "sqlite",
-        tmp / "data",
-        f"sqlite:///{tmp / 'data' / 'mamori.db'}",
-        free_port(),
-        free_port(),
-        env={"MAMORI_CONSOLE_HTTP": "true", "MAMORI_CONSOLE_TRUSTED_PROXIES": "127.0.0.1/32"},
+    proc = sqlite_server(
+        tmp, env={"MAMORI_CONSOLE_HTTP": "true", "MAMORI_CONSOLE_TRUSTED_PROXIES": "127.0.0.1/32"}
     )
     proc.start()
     try:

@@ -21,7 +21,7 @@ import pytest
 from alibabacloud_ram20150501.client import Client as RamClient
 
 from tests.compat.sdk import ram_sdk
-from tests.conftest import ServerProcess, free_port
+from tests.conftest import ServerProcess, sqlite_server
 from tests.gateway.console.conftest import CHROMEDRIVER, CHROMIUM, Identity, ram_user
 from tests.gateway.console.test_browser import _by, _wait
 
@@ -32,14 +32,7 @@ pytestmark = pytest.mark.timeout(120)
 def http_console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """A server that serves the console on plain HTTP too (console_http)."""
     tmp = tmp_path_factory.mktemp("console-http")
-    proc = ServerProcess(
-        "sqlite",
-        tmp / "data",
-        f"sqlite:///{tmp / 'data' / 'mamori.db'}",
-        free_port(),
-        free_port(),
-        env={"MAMORI_CONSOLE_HTTP": "true"},
-    )
+    proc = sqlite_server(tmp, env={"MAMORI_CONSOLE_HTTP": "true"})
     proc.start()
     try:
         yield proc

@@ -15,7 +15,7 @@ from alibabacloud_ram20150501 import models as rm
 from alibabacloud_ram20150501.client import Client as RamClient
 
 from mamori.gateway.console.headers import CONTENT_SECURITY_POLICY
-from tests.conftest import ServerProcess, free_port
+from tests.conftest import ServerProcess, free_port, sqlite_server
 from tests.gateway.console.conftest import (
     SIGNIN_TOKEN,
     Identity,
@@ -230,14 +230,7 @@ def test_plain_http_has_no_console_unless_the_operator_allows_it(
     assert off.status_code == 404
     assert off.text.startswith("The console is not served on this listener")
 
-    allowed = ServerProcess(
-        "sqlite",
-        tmp_path / "data",
-        f"sqlite:///{tmp_path / 'data' / 'mamori.db'}",
-        free_port(),
-        free_port(),
-        env={"MAMORI_CONSOLE_HTTP": "true"},
-    )
+    allowed = sqlite_server(tmp_path, env={"MAMORI_CONSOLE_HTTP": "true"})
     allowed.start()
     try:
         base = f"http://{allowed.endpoint}"
