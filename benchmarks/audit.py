@@ -43,15 +43,13 @@ from encrypt import (
     replay,
     running_server,
     server_command,
+    wrk_arguments,
 )
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--requests", type=int, default=150_000, help="signed requests per run")
-    parser.add_argument("--duration", type=int, default=10, help="seconds per mode (10)")
-    parser.add_argument("--threads", type=int, default=2, help="wrk threads (2)")
-    parser.add_argument("--connections", type=int, default=32, help="wrk connections (32)")
+    wrk_arguments(parser, requests=150_000, per="run", duration=10, each="mode", connections=32)
     parser.add_argument("--workers", type=int, default=2, help="server --workers (2)")
     parser.add_argument("--plaintext-bytes", type=int, default=1024, help="plaintext size")
     parser.add_argument("--floor-ratio", type=float, default=0.85, help="on/off floor (0.85)")

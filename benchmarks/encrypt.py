@@ -879,6 +879,36 @@ def print_report(
         print(f"\nEncrypt floor {floor:,.0f}/s: {verdict}")
 
 
+def wrk_arguments(
+    parser: argparse.ArgumentParser,
+    *,
+    requests: int,
+    per: str,
+    duration: int,
+    each: str,
+    connections: int = 16,
+) -> None:
+    """The load options every benchmark that replays signed requests with wrk takes:
+    ``--requests`` (precomputed per ``per``), ``--duration`` (seconds per ``each``),
+    ``--threads`` and ``--connections``, with this script's defaults."""
+    parser.add_argument(
+        "--requests",
+        type=int,
+        default=requests,
+        help=f"signed requests to precompute per {per}; each is sent at most once ({requests})",
+    )
+    parser.add_argument(
+        "--duration", type=int, default=duration, help=f"seconds per {each} ({duration})"
+    )
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads (2)")
+    parser.add_argument(
+        "--connections",
+        type=int,
+        default=connections,
+        help=f"wrk connections in all ({connections})",
+    )
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -889,16 +919,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=None,
         help="action to measure; repeat for several in one run (default: Encrypt)",
     )
-    parser.add_argument(
-        "--requests",
-        type=int,
-        default=200_000,
-        help="signed requests to precompute per action and principal; each is sent at most "
-        "once (default 200000)",
+    wrk_arguments(
+        parser, requests=200_000, per="action and principal", duration=10, each="endpoint"
     )
-    parser.add_argument("--duration", type=int, default=10, help="seconds per endpoint (10)")
-    parser.add_argument("--threads", type=int, default=2, help="wrk threads (2)")
-    parser.add_argument("--connections", type=int, default=16, help="wrk connections in all (16)")
     parser.add_argument(
         "--plaintext-bytes",
         type=int,

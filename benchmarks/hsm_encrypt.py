@@ -37,6 +37,7 @@ from encrypt import (
     read_credentials,
     run_loads,
     run_script,
+    wrk_arguments,
 )
 
 from mamori.hsm import find_module
@@ -70,12 +71,7 @@ def make_token(workdir: Path) -> dict[str, str]:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--requests", type=int, default=160_000, help="signed requests per key (160000)"
-    )
-    parser.add_argument("--duration", type=int, default=10, help="seconds per key (10)")
-    parser.add_argument("--threads", type=int, default=2, help="wrk threads (2)")
-    parser.add_argument("--connections", type=int, default=16, help="wrk connections (16)")
+    wrk_arguments(parser, requests=160_000, per="key", duration=10, each="key")
     parser.add_argument("--plaintext-bytes", type=int, default=1024, help="plaintext size (1024)")
     parser.add_argument("--store-url", default=None, help="server --store-url (default SQLite)")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir")

@@ -61,6 +61,7 @@ from encrypt import (
     read_credentials,
     run_script,
     run_wrk,
+    wrk_arguments,
 )
 
 from mamori.crypto.client_key import load_client_key_content
@@ -483,15 +484,9 @@ def report(
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--requests",
-        type=int,
-        default=80_000,
-        help="signed requests per load (instance, shared, throttled), each sent once (80000)",
+    wrk_arguments(
+        parser, requests=80_000, per="load (instance, shared, throttled)", duration=10, each="load"
     )
-    parser.add_argument("--duration", type=int, default=10, help="seconds per load (10)")
-    parser.add_argument("--threads", type=int, default=2, help="wrk threads (2)")
-    parser.add_argument("--connections", type=int, default=16, help="wrk connections in all (16)")
     parser.add_argument("--plaintext-bytes", type=int, default=1024, help="plaintext size (1024)")
     parser.add_argument("--floor", type=float, default=2000.0, help="instance Encrypt/s (2000)")
     parser.add_argument("--throttle-qps", type=int, default=1000, help="spec to hold (1000)")

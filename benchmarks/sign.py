@@ -51,6 +51,7 @@ from encrypt import (
     read_credentials,
     replay,
     run_script,
+    wrk_arguments,
 )
 from hsm_encrypt import make_token
 
@@ -161,12 +162,7 @@ def print_table(results: list[WrkResult], baseline: WrkResult) -> None:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--requests", type=int, default=100_000, help="requests per action (100000)"
-    )
-    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run (10)")
-    parser.add_argument("--threads", type=int, default=2, help="wrk threads (2)")
-    parser.add_argument("--connections", type=int, default=16, help="wrk connections (16)")
+    wrk_arguments(parser, requests=100_000, per="action", duration=10, each="wrk run")
     parser.add_argument("--store-url", default=None, help="server --store-url (default SQLite)")
     parser.add_argument(
         "--workers", type=int, default=0, help="server --workers (default 0: one per core)"

@@ -41,6 +41,7 @@ from encrypt import (
     read_credentials,
     replay,
     run_script,
+    wrk_arguments,
 )
 
 # The syscalls of a request's round trip, one column each (after the total of all).
@@ -138,15 +139,7 @@ def benchmark(args: argparse.Namespace, server: Server, workdir: Path) -> int:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--requests",
-        type=int,
-        default=40_000,
-        help="signed Encrypts to precompute per replay; each is sent at most once (40000)",
-    )
-    parser.add_argument("--duration", type=int, default=5, help="seconds per replay (5)")
-    parser.add_argument("--threads", type=int, default=2, help="wrk threads (2)")
-    parser.add_argument("--connections", type=int, default=32, help="wrk connections (32)")
+    wrk_arguments(parser, requests=40_000, per="replay", duration=5, each="replay", connections=32)
     parser.add_argument(
         "--strace",
         action=argparse.BooleanOptionalAction,
